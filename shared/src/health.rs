@@ -1,0 +1,69 @@
+//! The heartbeat the cron component leaves and `GET /healthz` shows.
+
+use crate::env::Env;
+use crate::store::{KeyValue, StoreError};
+use serde::{Deserialize, Serialize};
+
+pub const APP_NAME: &str = "image-catalog";
+/// The last tick, as JSON [`Tick`]. Written blindly: a heartbeat, not a record.
+pub const LAST_TICK_KEY: &str = "health:last-tick";
+/// How many ticks ran, through `increment` only (R3).
+pub const TICK_COUNT_KEY: &str = "health:tick-count";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tick {
+    /// The trigger's scheduled time (Unix seconds) from the cron metadata.
+    pub timestamp: u64,
+    /// When the tick ran, by the component's wall clock (Unix milliseconds).
+    pub ran_at_ms: i64,
+    /// The ordinal of this tick since the store was created.
+    pub count: i64,
+}
+
+/// Records one tick: bumps the counter and stores the latest tick.
+pub fn record_tick(kv: &dyn KeyValue, env: &dyn Env, timestamp: u64) -> Result<Tick, StoreError> {
+    let count = kv.increment(TICK_COUNT_KEY, 1)?;
+    let tick = Tick {
+        timestamp,
+        ran_at_ms: env.now_ms(),
+        count,
+    };
+    let json = serde_json::to_vec(&tick).map_err(|e| StoreError::Transient(e.to_string()))?;
+    kv.set(LAST_TICK_KEY, &json)?;
+    Ok(tick)
+}
+
+/// The latest tick, if any (an unreadable value counts as none).
+pub fn last_tick(kv: &dyn KeyValue) -> Result<Option<Tick>, StoreError> {
+    Ok(kv
+        .get(LAST_TICK_KEY)?
+        .and_then(|raw| serde_json::from_slice(&raw).ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::FakeEnv;
+    use crate::store::MemoryKv;
+
+    #[test]
+    fn ticks_are_counted_and_the_latest_is_kept() {
+        let kv = MemoryKv::new();
+        let env = FakeEnv::at(1_000);
+        assert_eq!(last_tick(&kv).unwrap(), None);
+        record_tick(&kv, &env, 1).unwrap();
+        env.advance_ms(5_000);
+        let second = record_tick(&kv, &env, 6).unwrap();
+        assert_eq!(second.count, 2);
+        assert_eq!(last_tick(&kv).unwrap(), Some(second));
+    }
+
+    #[test]
+    fn a_failing_store_is_reported_not_hidden() {
+        let kv = MemoryKv::new();
+        kv.fail_next(1);
+        assert!(record_tick(&kv, &FakeEnv::at(0), 1).is_err());
+        assert_eq!(last_tick(&kv).unwrap(), None);
+    }
+}
