@@ -1,0 +1,165 @@
+//! Credentials of the two doors, minted by the admin API.
+//!
+//! - REST bearer tokens are shown once and stored only as their SHA-256: the key *is* the hash
+//!   (`keys::token`), so authenticating a request is one read.
+//! - RPC AccessKey pairs: the secret is stored as is, because verifying an ACS3-HMAC-SHA256
+//!   signature needs the secret itself (HMAC cannot be checked against a hash of the key).
+//!   Whoever can read the store can therefore sign as any org: protect the store accordingly.
+
+use crate::catalog::{OrgId, keys};
+use crate::env::Env;
+use crate::records;
+use crate::store::{KeyValue, StoreError};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The stored side of a REST bearer token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    pub org_id: OrgId,
+    pub created_at: Timestamp,
+}
+
+/// An RPC AccessKey pair.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyRecord {
+    pub access_key_id: String,
+    pub org_id: OrgId,
+    /// Kept in clear: HMAC verification needs it (see the module docs).
+    pub access_key_secret: String,
+    pub created_at: Timestamp,
+}
+
+/// Hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Compares two secrets in constant time (over their hashes, so lengths leak nothing).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let (ha, hb) = (Sha256::digest(a), Sha256::digest(b));
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+fn random_hex(env: &dyn Env, words: usize) -> String {
+    (0..words)
+        .map(|_| format!("{:016x}", env.random_u64()))
+        .collect()
+}
+
+/// Mints a REST bearer token for `org` (256 random bits); returns the token, shown once.
+pub fn mint_token(kv: &dyn KeyValue, env: &dyn Env, org: &str) -> Result<String, StoreError> {
+    let token = format!("ict_{}", random_hex(env, 4));
+    let record = TokenRecord {
+        org_id: org.to_owned(),
+        created_at: Timestamp(env.now_ms()),
+    };
+    // The key is the hash of a fresh random token: unique, so a blind set is safe (R1).
+    records::put_new(
+        kv,
+        env,
+        &keys::token(&sha256_hex(token.as_bytes())),
+        &record,
+    )?;
+    Ok(token)
+}
+
+/// The org a REST bearer token belongs to (`None`: unknown token). One store read.
+pub fn org_for_token(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    token: &str,
+) -> Result<Option<OrgId>, StoreError> {
+    if token.is_empty() || token.len() > 512 {
+        return Ok(None);
+    }
+    let key = keys::token(&sha256_hex(token.as_bytes()));
+    Ok(records::get::<TokenRecord>(kv, env, &key)?.map(|s| s.value.org_id))
+}
+
+/// Mints an AccessKey pair for `org`; the secret is returned once.
+pub fn mint_access_key(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    org: &str,
+) -> Result<AccessKeyRecord, StoreError> {
+    let id = format!("LTAI{}", &random_hex(env, 2)[..20]);
+    let record = AccessKeyRecord {
+        access_key_id: id.clone(),
+        org_id: org.to_owned(),
+        access_key_secret: random_hex(env, 2)[..30].to_owned(),
+        created_at: Timestamp(env.now_ms()),
+    };
+    records::put_new(kv, env, &keys::access_key(&id), &record)?;
+    Ok(record)
+}
+
+/// Looks an AccessKey up by id (`None`: unknown).
+pub fn access_key(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    id: &str,
+) -> Result<Option<AccessKeyRecord>, StoreError> {
+    if id.is_empty() || id.len() > 128 || id.contains('/') {
+        return Ok(None);
+    }
+    Ok(records::get::<AccessKeyRecord>(kv, env, &keys::access_key(id))?.map(|s| s.value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::FakeEnv;
+    use crate::store::MemoryKv;
+
+    #[test]
+    fn a_token_maps_to_its_org_and_is_stored_only_hashed() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let t = mint_token(&kv, &env, "o1").unwrap();
+        assert_eq!(org_for_token(&kv, &env, &t).unwrap().as_deref(), Some("o1"));
+        assert_eq!(org_for_token(&kv, &env, "ict_nope").unwrap(), None);
+        assert_eq!(org_for_token(&kv, &env, "").unwrap(), None);
+        for k in kv.keys() {
+            assert!(!k.contains(&t));
+            let v = kv.get(&k).unwrap().unwrap();
+            assert!(
+                !String::from_utf8_lossy(&v).contains(&t),
+                "token stored in clear"
+            );
+        }
+    }
+
+    #[test]
+    fn token_lookup_is_one_store_read() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let t = mint_token(&kv, &env, "o1").unwrap();
+        let before = kv.ops();
+        org_for_token(&kv, &env, &t).unwrap();
+        assert_eq!(kv.ops() - before, 1);
+    }
+
+    #[test]
+    fn access_keys_keep_the_secret_for_hmac() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let ak = mint_access_key(&kv, &env, "o1").unwrap();
+        assert!(ak.access_key_id.starts_with("LTAI"));
+        assert_eq!(ak.access_key_id.len(), 24);
+        assert_eq!(ak.access_key_secret.len(), 30);
+        let got = access_key(&kv, &env, &ak.access_key_id).unwrap().unwrap();
+        assert_eq!(got, ak);
+        assert_eq!(access_key(&kv, &env, "LTAIunknown").unwrap(), None);
+    }
+
+    #[test]
+    fn constant_time_eq_compares_content() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,604 @@
+//! The catalog's stored records (imagemgmt-api.md "Records") and the key layout.
+//!
+//! Records serialize in camelCase exactly as the spec names their fields; fields marked
+//! "addition" are this service's own (the spec allows `operationId`, `statusHistory`,
+//! `allowedActions`; the others are internal indexes kept on the parent record so nothing
+//! ever lists keys).
+
+use crate::time::Timestamp;
+use crate::vocab::*;
+use serde::{Deserialize, Serialize};
+
+/// An org id (the tenant).
+pub type OrgId = String;
+
+/// Image (`StreamTO`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Image {
+    pub id: String,
+    pub org_id: OrgId,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub os: Option<String>,
+    pub os_type: OsType,
+    pub gpu_type: GpuType,
+    #[serde(default)]
+    pub multi_session: bool,
+    pub source_type: SourceType,
+    #[serde(default)]
+    pub source_stream_id: Option<String>,
+    #[serde(default)]
+    pub source_version_id: Option<String>,
+    pub status: ImageStatus,
+    /// The image's markers: the source of truth (names unique per image are enforced by the
+    /// compare-and-swap on this record); versions carry a projection.
+    #[serde(default)]
+    pub markers: Vec<Marker>,
+    #[serde(default)]
+    pub version_count: u32,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Addition: ids of the image's versions, oldest first (listing without key scans).
+    #[serde(default)]
+    pub version_ids: Vec<String>,
+    /// Addition: free-form tags (the RPC door's `TagList`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
+    /// Addition: extra attributes a door needs (e.g. the RPC door's `ProductType`).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A key/value tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// Version (`VersionTO`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Version {
+    pub id: String,
+    /// The image id.
+    pub stream_id: String,
+    pub org_id: OrgId,
+    /// The number, `major.minor.patch`.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub os: Option<String>,
+    pub version_type: VersionType,
+    #[serde(default)]
+    pub version_history: Vec<String>,
+    pub source_type: SourceType,
+    #[serde(default)]
+    pub source_version_id: Option<String>,
+    pub state: VersionState,
+    pub status: VersionStatus,
+    #[serde(default)]
+    pub last_triggered_action: Option<LastTriggeredAction>,
+    #[serde(default)]
+    pub markers: Vec<Marker>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The operation currently (or last) working on this version.
+    #[serde(default)]
+    pub operation_id: Option<String>,
+    #[serde(default)]
+    pub status_history: Vec<StatusEntry>,
+    #[serde(default)]
+    pub allowed_actions: Vec<String>,
+    /// Addition: ids of the version's assets (copies), in creation order.
+    #[serde(default)]
+    pub asset_ids: Vec<String>,
+    /// Addition: per-region distribution state (RPC `StartTaskForDistributeImage`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionDistribution>,
+    /// Addition: the last transition of `operationId` projected here (the advancer's
+    /// idempotence guard). Start at 0.
+    #[serde(default)]
+    pub op_seq: u32,
+}
+
+/// One entry of a version's `statusHistory`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusEntry {
+    pub status: VersionStatus,
+    #[serde(default)]
+    pub asset_status: Option<AssetStatus>,
+    pub at: Timestamp,
+}
+
+/// Distribution of a version to one region (the RPC door's `ImageRegionDistributeList`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegionDistribution {
+    pub region_id: String,
+    pub status: RegionStatus,
+    /// 0–100.
+    pub progress: u8,
+    #[serde(default)]
+    pub operation_id: Option<String>,
+}
+
+/// Status of a region distribution (RPC vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RegionStatus {
+    Init,
+    Distributing,
+    Available,
+    Failed,
+}
+
+/// Marker (`MarkerTO`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marker {
+    pub id: String,
+    pub org_id: OrgId,
+    pub image_id: String,
+    pub version_id: String,
+    #[serde(default)]
+    pub next_version_id: Option<String>,
+    pub name: String,
+    pub status: String,
+    #[serde(default)]
+    pub template_count: u32,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_details: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Asset (`AssetTO`): the provider resource backing a version in one provider instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Asset {
+    pub id: String,
+    pub org_id: OrgId,
+    pub image_id: String,
+    pub version_id: String,
+    #[serde(default)]
+    pub provider_instance_id: Option<String>,
+    #[serde(default)]
+    pub provider_label: Option<ProviderLabel>,
+    #[serde(default)]
+    pub asset_details: AssetDetails,
+    pub status: AssetStatus,
+    #[serde(default)]
+    pub state: Option<VersionState>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_details: Option<String>,
+    #[serde(default)]
+    pub errors_history: Vec<AssetError>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Addition: the operation that last drove this asset.
+    #[serde(default)]
+    pub operation_id: Option<String>,
+    /// Addition: the last transition of `operationId` projected here. Start at 0.
+    #[serde(default)]
+    pub op_seq: u32,
+}
+
+/// `assetDetails { assetType, data{} }`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetDetails {
+    #[serde(default)]
+    pub asset_type: Option<AssetType>,
+    #[serde(default)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One entry of an asset's `errorsHistory`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssetError {
+    pub error_code: String,
+    pub error_details: String,
+    /// The asset status the failure set.
+    pub status: AssetStatus,
+    pub attempt: u32,
+    pub at: Timestamp,
+}
+
+/// Version statuses after which nothing runs on the version any more.
+pub fn version_is_settled(s: VersionStatus) -> bool {
+    use VersionStatus::*;
+    matches!(
+        s,
+        Available
+            | Disabled
+            | Failed
+            | FailedUnrecoverable
+            | ImportComplete
+            | PartiallyAvailable
+            | ValidationFailed
+    )
+}
+
+/// Version statuses that count as failed.
+pub fn version_is_failed(s: VersionStatus) -> bool {
+    matches!(
+        s,
+        VersionStatus::Failed
+            | VersionStatus::FailedUnrecoverable
+            | VersionStatus::ValidationFailed
+    )
+}
+
+/// The actions a version allows in its status (`allowedActions`).
+pub fn allowed_actions(status: VersionStatus) -> Vec<String> {
+    use VersionStatus::*;
+    let a: &[&str] = match status {
+        ImportComplete => &["PUBLISH", "CLONE", "DELETE", "EDIT"],
+        Available | PartiallyAvailable => &["REPUBLISH", "CLONE", "DELETE", "EDIT"],
+        Failed | FailedUnrecoverable | ValidationFailed => &["DELETE", "EDIT"],
+        Disabled => &["DELETE"],
+        Deleting => &[],
+        Pending
+        | ImportInProgress
+        | PublishInProgress
+        | ReplicationInProgress
+        | ValidationInProgress => &["EDIT"],
+    };
+    a.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The image status its versions imply (lifecycle.md): `DELETING` while deleted (or while its
+/// only remaining versions are being deleted: the last one takes the image along); `AVAILABLE`
+/// if any version is; `IMPORT_COMPLETE` if its newest usable version is;
+/// `PARTIALLY_AVAILABLE` if any version is; `FAILED` if every version failed; otherwise
+/// `PENDING` while the first version has not started and `IN_PROGRESS` while it is made.
+/// `versions` is oldest first.
+pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageStatus {
+    use VersionStatus as V;
+    if deleting || (!versions.is_empty() && versions.iter().all(|s| *s == V::Deleting)) {
+        return ImageStatus::Deleting;
+    }
+    if versions.contains(&V::Available) {
+        return ImageStatus::Available;
+    }
+    let newest_usable = versions
+        .iter()
+        .rev()
+        .find(|s| !version_is_failed(**s) && !matches!(s, V::Deleting | V::Disabled));
+    if newest_usable == Some(&V::ImportComplete) {
+        return ImageStatus::ImportComplete;
+    }
+    if versions.contains(&V::PartiallyAvailable) {
+        return ImageStatus::PartiallyAvailable;
+    }
+    if versions.contains(&V::ImportComplete) {
+        return ImageStatus::ImportComplete;
+    }
+    if !versions.is_empty() && versions.iter().all(|s| version_is_failed(*s)) {
+        return ImageStatus::Failed;
+    }
+    if !versions.is_empty() && versions.iter().all(|s| *s == V::Disabled) {
+        return ImageStatus::Disabled;
+    }
+    match versions.first() {
+        None | Some(V::Pending) => ImageStatus::Pending,
+        Some(_) => ImageStatus::InProgress,
+    }
+}
+
+/// The key layout. Every catalog key is under its org, so nothing crosses orgs; ids are
+/// generated (`img-…`) or validated by the admin API (no `/`).
+pub mod keys {
+    /// The org record.
+    pub fn org(org: &str) -> String {
+        format!("org/{org}")
+    }
+    /// An image record.
+    pub fn image(org: &str, id: &str) -> String {
+        format!("org/{org}/image/{id}")
+    }
+    /// Counter electing the next slot of the org's image index.
+    pub fn image_count(org: &str) -> String {
+        format!("org/{org}/images/count")
+    }
+    /// Slot `n` (from 1) of the org's image index: holds an image id (put_new after the slot
+    /// was elected by `increment` on [`image_count`]). A slot whose image is gone is skipped.
+    pub fn image_slot(org: &str, n: i64) -> String {
+        format!("org/{org}/images/{n}")
+    }
+    /// A version record.
+    pub fn version(org: &str, id: &str) -> String {
+        format!("org/{org}/version/{id}")
+    }
+    /// An asset record.
+    pub fn asset(org: &str, id: &str) -> String {
+        format!("org/{org}/asset/{id}")
+    }
+    /// A counter or claim of an image (e.g. version numbering: `image_counter(o, i, "major")`).
+    pub fn image_counter(org: &str, image: &str, name: &str) -> String {
+        format!("org/{org}/image/{image}/counter/{name}")
+    }
+    /// An operation record.
+    pub fn operation(org: &str, id: &str) -> String {
+        format!("org/{org}/op/{id}")
+    }
+    /// An idempotency record of the REST door.
+    pub fn idempotency(org: &str, hashed_key: &str) -> String {
+        format!("org/{org}/idem/{hashed_key}")
+    }
+    /// Counter electing the first recorder of an idempotency key.
+    pub fn idempotency_claim(org: &str, hashed_key: &str) -> String {
+        format!("org/{org}/idem/{hashed_key}/claim")
+    }
+    /// A REST bearer token, by the hex SHA-256 of the token: holds the org id.
+    pub fn token(hash_hex: &str) -> String {
+        format!("auth/token/{hash_hex}")
+    }
+    /// An RPC AccessKey, by its id.
+    pub fn access_key(id: &str) -> String {
+        format!("auth/ak/{id}")
+    }
+    /// Counter electing the first use of an RPC signature nonce.
+    pub fn nonce(access_key_id: &str, nonce_hash_hex: &str) -> String {
+        format!("rpc/nonce/{access_key_id}/{nonce_hash_hex}")
+    }
+    /// A provider instance of an org.
+    pub fn provider_instance(org: &str, id: &str) -> String {
+        format!("org/{org}/sim/provider-instance/{id}")
+    }
+    /// A gallery image version of an org.
+    pub fn gallery_image(org: &str, id: &str) -> String {
+        format!("org/{org}/sim/gallery-image/{id}")
+    }
+    /// A customer VM of an org.
+    pub fn vm(org: &str, id: &str) -> String {
+        format!("org/{org}/sim/vm/{id}")
+    }
+    /// A WUYING instance of an org.
+    pub fn instance(org: &str, id: &str) -> String {
+        format!("org/{org}/sim/instance/{id}")
+    }
+    /// A region of an org.
+    pub fn region(org: &str, id: &str) -> String {
+        format!("org/{org}/sim/region/{id}")
+    }
+    /// The simulation settings (global).
+    pub fn simulation() -> String {
+        "sim/settings".to_owned()
+    }
+    /// Counter electing slots of due bucket `bucket`.
+    pub fn due_count(bucket: i64) -> String {
+        format!("due/{bucket}/count")
+    }
+    /// Slot `n` (from 1) of due bucket `bucket`.
+    pub fn due_slot(bucket: i64, n: i64) -> String {
+        format!("due/{bucket}/{n}")
+    }
+    /// The advancer's cursor record.
+    pub fn due_cursor() -> String {
+        "due/cursor".to_owned()
+    }
+    /// Counter electing the creator of the cursor record (R1).
+    pub fn due_cursor_claim() -> String {
+        "due/cursor/claim".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use VersionStatus as V;
+    use serde_json::json;
+
+    fn ts() -> Timestamp {
+        Timestamp(1_700_000_000_000)
+    }
+
+    #[test]
+    fn image_serializes_with_the_spec_field_names() {
+        let img = Image {
+            id: "img-1".into(),
+            org_id: "o1".into(),
+            name: "win".into(),
+            description: None,
+            os: Some("Windows 11".into()),
+            os_type: OsType::Windows,
+            gpu_type: GpuType::None,
+            multi_session: true,
+            source_type: SourceType::AzureSig,
+            source_stream_id: None,
+            source_version_id: None,
+            status: ImageStatus::Pending,
+            markers: vec![],
+            version_count: 1,
+            created_at: ts(),
+            updated_at: ts(),
+            version_ids: vec!["ver-1".into()],
+            tags: vec![],
+            extra: Default::default(),
+        };
+        let v = serde_json::to_value(&img).unwrap();
+        for f in [
+            "id",
+            "orgId",
+            "name",
+            "description",
+            "os",
+            "osType",
+            "gpuType",
+            "multiSession",
+            "sourceType",
+            "sourceStreamId",
+            "sourceVersionId",
+            "status",
+            "markers",
+            "versionCount",
+            "createdAt",
+            "updatedAt",
+        ] {
+            assert!(v.get(f).is_some(), "missing {f}");
+        }
+        assert_eq!(v["osType"], json!("WINDOWS"));
+        assert_eq!(v["createdAt"], json!("2023-11-14T22:13:20.000Z"));
+        let back: Image = serde_json::from_value(v).unwrap();
+        assert_eq!(back, img);
+    }
+
+    #[test]
+    fn version_and_asset_serialize_with_the_spec_field_names() {
+        let ver = Version {
+            id: "ver-1".into(),
+            stream_id: "img-1".into(),
+            org_id: "o1".into(),
+            name: "1.0.0".into(),
+            description: None,
+            os: None,
+            version_type: VersionType::Major,
+            version_history: vec![],
+            source_type: SourceType::AzureSig,
+            source_version_id: None,
+            state: VersionState::NotReady,
+            status: V::Pending,
+            last_triggered_action: Some(LastTriggeredAction::Import),
+            markers: vec![],
+            created_at: ts(),
+            updated_at: ts(),
+            operation_id: Some("tid-1".into()),
+            status_history: vec![StatusEntry {
+                status: V::Pending,
+                asset_status: Some(AssetStatus::CopyingImage),
+                at: ts(),
+            }],
+            allowed_actions: allowed_actions(V::Pending),
+            asset_ids: vec![],
+            regions: vec![],
+            op_seq: 0,
+        };
+        let v = serde_json::to_value(&ver).unwrap();
+        for f in [
+            "streamId",
+            "versionType",
+            "versionHistory",
+            "sourceVersionId",
+            "state",
+            "lastTriggeredAction",
+            "operationId",
+            "statusHistory",
+            "allowedActions",
+        ] {
+            assert!(v.get(f).is_some(), "missing {f}");
+        }
+        assert_eq!(v["statusHistory"][0]["assetStatus"], json!("COPYING_IMAGE"));
+        assert_eq!(serde_json::from_value::<Version>(v).unwrap(), ver);
+
+        let asset = Asset {
+            id: "ast-1".into(),
+            org_id: "o1".into(),
+            image_id: "img-1".into(),
+            version_id: "ver-1".into(),
+            provider_instance_id: Some("pi-1".into()),
+            provider_label: Some(ProviderLabel::Azure),
+            asset_details: AssetDetails {
+                asset_type: Some(AssetType::AzureImageInSig),
+                data: Default::default(),
+            },
+            status: AssetStatus::CopyingImage,
+            state: None,
+            error_code: None,
+            error_details: None,
+            errors_history: vec![],
+            created_at: ts(),
+            updated_at: ts(),
+            operation_id: None,
+            op_seq: 0,
+        };
+        let a = serde_json::to_value(&asset).unwrap();
+        for f in [
+            "providerInstanceId",
+            "providerLabel",
+            "assetDetails",
+            "errorCode",
+            "errorDetails",
+            "errorsHistory",
+        ] {
+            assert!(a.get(f).is_some(), "missing {f}");
+        }
+        assert_eq!(a["assetDetails"]["assetType"], json!("AZURE_IMAGE_IN_SIG"));
+    }
+
+    #[test]
+    fn image_status_follows_its_versions() {
+        assert_eq!(
+            derive_image_status(false, &[V::Pending]),
+            ImageStatus::Pending
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::ReplicationInProgress]),
+            ImageStatus::InProgress
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::ImportInProgress]),
+            ImageStatus::InProgress
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::Failed, V::Available, V::Pending]),
+            ImageStatus::Available
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::PartiallyAvailable, V::ImportComplete]),
+            ImageStatus::ImportComplete
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::ImportComplete, V::PartiallyAvailable]),
+            ImageStatus::PartiallyAvailable
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::ImportComplete, V::Failed]),
+            ImageStatus::ImportComplete
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::Failed, V::FailedUnrecoverable]),
+            ImageStatus::Failed
+        );
+        assert_eq!(
+            derive_image_status(true, &[V::Available]),
+            ImageStatus::Deleting
+        );
+        assert_eq!(derive_image_status(false, &[]), ImageStatus::Pending);
+        assert_eq!(
+            derive_image_status(false, &[V::Deleting]),
+            ImageStatus::Deleting
+        );
+        assert_eq!(
+            derive_image_status(false, &[V::Deleting, V::Available]),
+            ImageStatus::Available
+        );
+    }
+
+    #[test]
+    fn allowed_actions_follow_status() {
+        assert!(allowed_actions(V::ImportComplete).contains(&"PUBLISH".to_owned()));
+        assert!(!allowed_actions(V::Available).contains(&"PUBLISH".to_owned()));
+        assert!(allowed_actions(V::Deleting).is_empty());
+        assert!(!allowed_actions(V::Pending).contains(&"DELETE".to_owned()));
+    }
+
+    #[test]
+    fn keys_are_scoped_by_org() {
+        assert_ne!(keys::image("a", "img-1"), keys::image("b", "img-1"));
+        assert!(keys::image_slot("a", 3).starts_with("org/a/"));
+        assert_ne!(keys::due_count(5), keys::due_slot(5, 1));
+    }
+}

@@ -1,0 +1,323 @@
+//! The imagemgmt REST door (imagemgmt-api.md), framework-free: [`handle`] takes an
+//! [`ApiRequest`] and always returns a complete [`ApiResponse`]; the Spin component only
+//! converts types. Routing, authentication, tenancy (`org_id`/`orgId`), body guards and
+//! `Idempotency-Key` live here; the operations live in [`service`].
+
+pub mod idem;
+pub mod input;
+pub mod openapi;
+pub mod query;
+pub mod service;
+
+#[cfg(test)]
+mod tests;
+
+use crate::api::{ApiRequest, ApiResponse, Problem, json_body};
+use crate::auth;
+use crate::env::Env;
+use crate::ops::Settings;
+use crate::store::KeyValue;
+use input::{CreateAction, Id};
+use serde_json::Value;
+use service::{Ctx, Reply};
+
+/// The door's base path.
+pub const BASE: &str = "/imagemgmt/v1";
+
+/// The endpoints, resolved from method and path.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    OpenApi,
+    Operation(String),
+    ListImages,
+    CreateImage,
+    GetImage(String),
+    PatchImage(String),
+    DeleteImage(String),
+    ListVersions(String),
+    AddVersion(String),
+    GetVersion(String, String),
+    PatchVersion(String, String),
+    DeleteVersion(String, String),
+    VersionAction(String, String),
+    Republish(String, String),
+    Clone(String, String),
+    Copies(String, String),
+}
+
+impl Route {
+    fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Route::OpenApi
+                | Route::Operation(_)
+                | Route::ListImages
+                | Route::GetImage(_)
+                | Route::ListVersions(_)
+                | Route::GetVersion(..)
+                | Route::Copies(..)
+        )
+    }
+}
+
+fn not_found() -> Problem {
+    Problem::new(404, "NOT_FOUND", "no such resource")
+}
+
+fn method_not_allowed(allow: &str) -> ApiResponse {
+    ApiResponse::from(Problem::new(
+        405,
+        "METHOD_NOT_ALLOWED",
+        format!("allowed: {allow}"),
+    ))
+    .header("allow", allow)
+}
+
+/// An id segment; one that cannot be an id cannot name a record: 404.
+fn id(seg: &str) -> Result<String, Problem> {
+    Id::parse(seg).map(Id::into_string).map_err(|_| not_found())
+}
+
+fn route(method: &str, path: &str) -> Result<Route, ApiResponse> {
+    let Some(rest) = path.strip_prefix(BASE) else {
+        return Err(not_found().into());
+    };
+    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
+    let m = method;
+    let pick = |allow: &str, r: Option<Route>| -> Result<Route, ApiResponse> {
+        r.ok_or_else(|| method_not_allowed(allow))
+    };
+    let e = |p: Problem| ApiResponse::from(p);
+    match segs.as_slice() {
+        ["openapi.json"] => pick("GET", (m == "GET").then_some(Route::OpenApi)),
+        ["operations", op] => {
+            let op = id(op).map_err(e)?;
+            pick("GET", (m == "GET").then_some(Route::Operation(op)))
+        }
+        ["images"] => pick(
+            "GET, POST",
+            match m {
+                "GET" => Some(Route::ListImages),
+                "POST" => Some(Route::CreateImage),
+                _ => None,
+            },
+        ),
+        ["images", i] => {
+            let i = id(i).map_err(e)?;
+            pick(
+                "GET, PATCH, DELETE",
+                match m {
+                    "GET" => Some(Route::GetImage(i)),
+                    "PATCH" => Some(Route::PatchImage(i)),
+                    "DELETE" => Some(Route::DeleteImage(i)),
+                    _ => None,
+                },
+            )
+        }
+        ["images", i, "versions"] => {
+            let i = id(i).map_err(e)?;
+            pick(
+                "GET, POST",
+                match m {
+                    "GET" => Some(Route::ListVersions(i)),
+                    "POST" => Some(Route::AddVersion(i)),
+                    _ => None,
+                },
+            )
+        }
+        ["images", i, "versions", v] => {
+            let (i, v) = (id(i).map_err(e)?, id(v).map_err(e)?);
+            pick(
+                "GET, PATCH, DELETE, POST",
+                match m {
+                    "GET" => Some(Route::GetVersion(i, v)),
+                    "PATCH" => Some(Route::PatchVersion(i, v)),
+                    "DELETE" => Some(Route::DeleteVersion(i, v)),
+                    "POST" => Some(Route::VersionAction(i, v)),
+                    _ => None,
+                },
+            )
+        }
+        ["images", i, "versions", v, leaf] => {
+            let (i, v) = (id(i).map_err(e)?, id(v).map_err(e)?);
+            match *leaf {
+                "republish" => pick("POST", (m == "POST").then_some(Route::Republish(i, v))),
+                "clone" => pick("POST", (m == "POST").then_some(Route::Clone(i, v))),
+                "copies" => pick("GET", (m == "GET").then_some(Route::Copies(i, v))),
+                _ => Err(not_found().into()),
+            }
+        }
+        _ => Err(not_found().into()),
+    }
+}
+
+/// The caller's org from `Authorization: Bearer …`: 401 when missing or unknown.
+fn authenticate(kv: &dyn KeyValue, env: &dyn Env, req: &ApiRequest) -> Result<String, Problem> {
+    let unauthorized = |d: &str| Problem::new(401, "UNAUTHORIZED", d);
+    let h = req
+        .header("authorization")
+        .ok_or_else(|| unauthorized("missing bearer token"))?;
+    let token = match h.split_once(' ') {
+        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+        _ => return Err(unauthorized("expected Authorization: Bearer <token>")),
+    };
+    auth::org_for_token(kv, env, token)?.ok_or_else(|| unauthorized("unknown bearer token"))
+}
+
+fn forbidden(what: &str) -> Problem {
+    Problem::new(
+        403,
+        "ORG_MISMATCH",
+        format!("{what} does not match the token's org"),
+    )
+}
+
+/// The whole door: routes, authenticates, guards, runs the operation and maps every error.
+/// Never panics on any input (and a panic from a bug is still answered with a 500 where the
+/// target unwinds).
+pub fn handle(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    settings: &Settings,
+    req: &ApiRequest,
+) -> ApiResponse {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        handle_inner(kv, env, settings, req)
+    }))
+    .unwrap_or_else(|_| Problem::internal("unexpected failure").into())
+}
+
+fn handle_inner(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    settings: &Settings,
+    req: &ApiRequest,
+) -> ApiResponse {
+    let method = req.method.to_ascii_uppercase();
+    let route = match route(&method, &req.path) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if route == Route::OpenApi {
+        return ApiResponse::json(200, &openapi::document());
+    }
+    let org = match authenticate(kv, env, req) {
+        Ok(o) => o,
+        Err(p) => return p.into(),
+    };
+    let pairs = req.query_pairs();
+    if let Some((_, q)) = pairs.iter().find(|(k, _)| k == "org_id")
+        && *q != org
+    {
+        return forbidden("org_id").into();
+    }
+    // Body guards before anything reads it: 413 / 400.
+    let body = if route.writes() && method != "DELETE" {
+        match json_body(&req.body) {
+            Ok(b) => b,
+            Err(p) => return p.into(),
+        }
+    } else {
+        Value::Null
+    };
+    if let Some(Value::String(o)) = body.get("orgId")
+        && *o != org
+    {
+        return forbidden("orgId").into();
+    }
+    let ctx = Ctx {
+        kv,
+        env,
+        settings,
+        org,
+    };
+    let idem_claim = if route.writes() && matches!(method.as_str(), "POST" | "PATCH") {
+        let key = match idem::key_of(req) {
+            Ok(k) => k,
+            Err(p) => return p.into(),
+        };
+        match key {
+            None => None,
+            Some(k) => match idem::begin(kv, env, &ctx.org, k, req) {
+                Ok(idem::Begin::Proceed(c)) => Some(c),
+                Ok(idem::Begin::Replay(r)) => return r,
+                Ok(idem::Begin::Refuse(p)) => return p.into(),
+                Err(e) => return Problem::store(&e).into(),
+            },
+        }
+    } else {
+        None
+    };
+    let resp = dispatch(&ctx, &route, req, &pairs, &body);
+    if let Some(c) = idem_claim {
+        idem::finish(kv, env, &c, &resp);
+    }
+    resp
+}
+
+fn respond<E: Into<Problem>>(r: Result<Reply, E>) -> ApiResponse {
+    match r {
+        Ok(reply) => {
+            let mut resp = ApiResponse::json(reply.status, &reply.body);
+            if let Some(t) = reply.etag {
+                resp = resp.header("etag", &format!("\"{t}\""));
+            }
+            if let Some(op) = reply.operation_id {
+                resp = resp.header("operation-location", &format!("{BASE}/operations/{op}"));
+            }
+            resp
+        }
+        Err(e) => ApiResponse::from(e.into()),
+    }
+}
+
+fn dispatch(
+    ctx: &Ctx<'_>,
+    route: &Route,
+    req: &ApiRequest,
+    pairs: &[(String, String)],
+    body: &Value,
+) -> ApiResponse {
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let if_match = req.header("if-match");
+    match route {
+        Route::OpenApi => ApiResponse::json(200, &openapi::document()),
+        Route::Operation(id) => respond(service::get_operation(ctx, id)),
+        Route::ListImages => respond(service::list_images(ctx, pairs)),
+        Route::CreateImage => match CreateAction::parse(param("action")) {
+            Ok(a) => respond(service::create_image(ctx, a, body)),
+            Err(p) => p.into(),
+        },
+        Route::GetImage(i) => respond(service::get_image(ctx, i)),
+        Route::PatchImage(i) => respond(service::patch_image(ctx, i, body, if_match)),
+        Route::DeleteImage(i) => respond(service::delete_image(ctx, i, if_match)),
+        Route::ListVersions(i) => respond(service::list_versions(ctx, i, pairs)),
+        Route::AddVersion(i) => respond(service::add_version(ctx, i, body)),
+        Route::GetVersion(i, v) => respond(service::get_version(ctx, i, v)),
+        Route::PatchVersion(i, v) => respond(service::patch_version(ctx, i, v, body, if_match)),
+        Route::DeleteVersion(i, v) => {
+            respond(service::delete_version(ctx, i, v, param("force"), if_match))
+        }
+        Route::VersionAction(i, v) => match param("action") {
+            Some("publish") => respond(service::publish(ctx, i, v, body)),
+            other => Problem::field(
+                "action",
+                if other.is_some() {
+                    "UNKNOWN_VALUE"
+                } else {
+                    "REQUIRED"
+                },
+                "POST on a version needs action=publish",
+            )
+            .into(),
+        },
+        Route::Republish(i, v) => respond(service::republish(ctx, i, v, body)),
+        Route::Clone(i, v) => respond(service::clone(ctx, i, v, param("action"), body)),
+        Route::Copies(i, v) => respond(service::list_copies(ctx, i, v, pairs)),
+    }
+}

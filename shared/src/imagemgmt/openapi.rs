@@ -1,0 +1,518 @@
+//! `GET /imagemgmt/v1/openapi.json`: the OpenAPI 3.1 description of this door. Kept true by
+//! tests that validate real responses of the dispatcher against these schemas.
+
+use crate::vocab::*;
+use serde_json::{Value, json};
+
+fn names<T: std::fmt::Display>(all: &[T]) -> Value {
+    json!(all.iter().map(|v| v.to_string()).collect::<Vec<_>>())
+}
+
+fn r(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn nullable(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+fn nullable_enum(name: &str) -> Value {
+    json!({ "anyOf": [r(name), {"type": "null"}] })
+}
+
+fn page(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["content", "number", "size", "numberOfElements", "totalElements",
+                     "totalPages", "first", "last", "empty"],
+        "properties": {
+            "content": {"type": "array", "items": r(item)},
+            "number": {"type": "integer", "minimum": 0},
+            "size": {"type": "integer", "minimum": 1, "maximum": 100},
+            "numberOfElements": {"type": "integer", "minimum": 0},
+            "totalElements": {"type": "integer", "minimum": 0},
+            "totalPages": {"type": "integer", "minimum": 0},
+            "first": {"type": "boolean"},
+            "last": {"type": "boolean"},
+            "empty": {"type": "boolean"}
+        }
+    })
+}
+
+fn problem_response(desc: &str) -> Value {
+    json!({
+        "description": desc,
+        "content": {"application/problem+json": {"schema": r("Problem")}}
+    })
+}
+
+fn ok(desc: &str, schema: Value, op_location: bool) -> Value {
+    let mut v = json!({
+        "description": desc,
+        "content": {"application/json": {"schema": schema}}
+    });
+    if op_location {
+        v["headers"] = json!({
+            "Operation-Location": {
+                "description": "the operation behind this answer",
+                "schema": {"type": "string"}
+            }
+        });
+    }
+    v
+}
+
+fn errors(codes: &[u16]) -> Value {
+    let mut m = serde_json::Map::new();
+    for c in codes {
+        let d = match c {
+            400 => "bad request (errors[] names each failing field)",
+            401 => "missing or unknown bearer token",
+            403 => "org_id / orgId differs from the token's org",
+            404 => "not found (also: another org's record)",
+            409 => "conflict",
+            412 => "precondition failed (If-Match, or the version's status)",
+            413 => "body over 256 KiB",
+            422 => "unprocessable (status forbids, or Idempotency-Key reused)",
+            503 => "store busy: retry after Retry-After seconds",
+            _ => "error",
+        };
+        m.insert(c.to_string(), problem_response(d));
+    }
+    Value::Object(m)
+}
+
+fn with(mut base: Value, codes: &[u16]) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), errors(codes)) {
+        b.extend(e);
+    }
+    base
+}
+
+fn param(name: &str, inn: &str, schema: Value, required: bool) -> Value {
+    json!({"name": name, "in": inn, "required": required, "schema": schema})
+}
+
+fn paging_params() -> Vec<Value> {
+    vec![
+        param(
+            "page",
+            "query",
+            json!({"type": "integer", "minimum": 0, "default": 0}),
+            false,
+        ),
+        param(
+            "size",
+            "query",
+            json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+            false,
+        ),
+        param(
+            "sort",
+            "query",
+            json!({"type": "string", "examples": ["name,asc"]}),
+            false,
+        ),
+        param(
+            "search",
+            "query",
+            json!({"type": "string", "examples": ["status $eq AVAILABLE"]}),
+            false,
+        ),
+        param("org_id", "query", json!({"type": "string"}), false),
+    ]
+}
+
+fn body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": r(schema)}}})
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "image-catalog imagemgmt API",
+            "version": "1.0.0",
+            "description": "Horizon Cloud next-gen compatible image management. Every 201/202 names its background operation in Operation-Location."
+        },
+        "servers": [{"url": "/imagemgmt/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas(),
+        }
+    })
+}
+
+fn paths() -> Value {
+    let image_id = param("imageId", "path", json!({"type": "string"}), true);
+    let version_id = param("versionId", "path", json!({"type": "string"}), true);
+    let idem = param(
+        "Idempotency-Key",
+        "header",
+        json!({"type": "string", "maxLength": 255}),
+        false,
+    );
+    let if_match = param("If-Match", "header", json!({"type": "string"}), false);
+    let org_q = param("org_id", "query", json!({"type": "string"}), false);
+    let std_err = [400, 401, 403, 404, 503];
+    let mut list_images_params = paging_params();
+    list_images_params.push(param("os", "query", json!({"type": "string"}), false));
+    list_images_params.push(param("os_type", "query", r("OsType"), false));
+    let mut list_versions_params = paging_params();
+    list_versions_params.insert(0, image_id.clone());
+    let mut copies_params = paging_params();
+    copies_params.insert(0, version_id.clone());
+    copies_params.insert(0, image_id.clone());
+
+    json!({
+        "/images": {
+            "get": {
+                "operationId": "listImages",
+                "parameters": list_images_params,
+                "responses": with(json!({"200": ok("a page of images", r("ImagePage"), false)}), &std_err)
+            },
+            "post": {
+                "operationId": "createImage",
+                "parameters": [
+                    param("action", "query", json!({"enum": ["import", "copy-existing-image", "import-custom-vm"], "default": "import"}), false),
+                    idem.clone()
+                ],
+                "requestBody": body("ImageCatalogRequest"),
+                "responses": with(json!({"201": ok("the image with its first version 1.0.0", r("ImageWithVersions"), true)}), &[400, 401, 403, 409, 413, 422, 503])
+            }
+        },
+        "/images/{imageId}": {
+            "parameters": [image_id.clone(), org_q.clone()],
+            "get": {"operationId": "getImage", "responses": with(json!({"200": ok("the image (ETag header)", r("Image"), false)}), &std_err)},
+            "patch": {
+                "operationId": "patchImage",
+                "parameters": [idem.clone(), if_match.clone()],
+                "requestBody": body("ImagePatch"),
+                "responses": with(json!({"200": ok("the changed image", r("Image"), false)}), &[400, 401, 403, 404, 409, 412, 413, 422, 503])
+            },
+            "delete": {
+                "operationId": "deleteImage",
+                "parameters": [if_match.clone()],
+                "responses": with(json!({"202": ok("deletion started", r("Image"), true)}), &[401, 403, 404, 409, 412, 503])
+            }
+        },
+        "/images/{imageId}/versions": {
+            "get": {
+                "operationId": "listVersions",
+                "parameters": list_versions_params,
+                "responses": with(json!({"200": ok("a page of versions", r("VersionPage"), false)}), &std_err)
+            },
+            "post": {
+                "operationId": "addVersion",
+                "parameters": [image_id.clone(), idem.clone()],
+                "requestBody": body("VersionCreateTO"),
+                "responses": with(json!({"201": ok("the new version, PENDING", r("VersionCreate"), true)}), &[400, 401, 403, 404, 409, 413, 422, 503])
+            }
+        },
+        "/images/{imageId}/versions/{versionId}": {
+            "parameters": [image_id.clone(), version_id.clone(), org_q.clone()],
+            "get": {"operationId": "getVersion", "responses": with(json!({"200": ok("the version (ETag header)", r("Version"), false)}), &std_err)},
+            "patch": {
+                "operationId": "patchVersion",
+                "parameters": [idem.clone(), if_match.clone()],
+                "requestBody": body("VersionPatch"),
+                "responses": with(json!({"202": ok("the version", r("Version"), true)}), &[400, 401, 403, 404, 409, 412, 413, 422, 503])
+            },
+            "post": {
+                "operationId": "publishVersion",
+                "parameters": [param("action", "query", json!({"enum": ["publish"]}), true), idem.clone()],
+                "requestBody": body("PublishRequest"),
+                "responses": with(json!({"201": ok("publishing started", r("Version"), true)}), &[400, 401, 403, 404, 412, 413, 422, 503])
+            },
+            "delete": {
+                "operationId": "deleteVersion",
+                "parameters": [param("force", "query", json!({"type": "boolean"}), false), if_match.clone()],
+                "responses": with(json!({"202": ok("deletion started; the last version takes its image", r("Version"), true)}), &[400, 401, 403, 404, 409, 412, 422, 503])
+            }
+        },
+        "/images/{imageId}/versions/{versionId}/republish": {
+            "post": {
+                "operationId": "republishVersion",
+                "parameters": [image_id.clone(), version_id.clone(), idem.clone()],
+                "requestBody": body("RepublishRequest"),
+                "responses": with(json!({"202": ok("publishing started again", r("Version"), true)}), &[400, 401, 403, 404, 412, 413, 422, 503])
+            }
+        },
+        "/images/{imageId}/versions/{versionId}/clone": {
+            "post": {
+                "operationId": "cloneVersion",
+                "parameters": [image_id.clone(), version_id.clone(),
+                    param("action", "query", json!({"enum": ["clone-version", "clone-image"], "default": "clone-version"}), false),
+                    idem.clone()],
+                "requestBody": body("CloneRequest"),
+                "responses": with(json!({"201": ok("clone-version: the new Version; clone-image: the new ImageWithVersions", json!({"oneOf": [r("Version"), r("ImageWithVersions")]}), true)}), &[400, 401, 403, 404, 409, 413, 422, 503])
+            }
+        },
+        "/images/{imageId}/versions/{versionId}/copies": {
+            "get": {
+                "operationId": "listCopies",
+                "parameters": copies_params,
+                "responses": with(json!({"200": ok("a page of assets", r("AssetPage"), false)}), &std_err)
+            }
+        },
+        "/operations/{operationId}": {
+            "get": {
+                "operationId": "getOperation",
+                "parameters": [param("operationId", "path", json!({"type": "string"}), true)],
+                "responses": with(json!({"200": ok("the operation", r("Operation"), false)}), &std_err)
+            }
+        },
+        "/openapi.json": {
+            "get": {"operationId": "openapi", "security": [], "responses": {"200": {"description": "this document"}}}
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let asset_details = json!({
+        "type": "object",
+        "properties": {
+            "assetType": nullable_enum("AssetType"),
+            "data": {"type": "object", "description":
+                "AZURE_SIG: sourceImageVersionId, mspOrgId or (isClientAccessLicenseApplicable and multiSession); AZURE_CUSTOM_VM: vmId"}
+        }
+    });
+    let marker_ref = json!({"oneOf": [{"type": "string"}, {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}]});
+
+    let mut s = serde_json::Map::new();
+    s.insert(
+        "SourceType".into(),
+        json!({"type": "string", "enum": names(SourceType::ALL)}),
+    );
+    s.insert(
+        "ImageStatus".into(),
+        json!({"type": "string", "enum": names(ImageStatus::ALL)}),
+    );
+    s.insert(
+        "VersionStatus".into(),
+        json!({"type": "string", "enum": names(VersionStatus::ALL)}),
+    );
+    s.insert(
+        "VersionState".into(),
+        json!({"type": "string", "enum": names(VersionState::ALL)}),
+    );
+    s.insert(
+        "AssetStatus".into(),
+        json!({"type": "string", "enum": names(AssetStatus::ALL)}),
+    );
+    s.insert(
+        "AssetType".into(),
+        json!({"type": "string", "enum": names(AssetType::ALL)}),
+    );
+    s.insert(
+        "OsType".into(),
+        json!({"type": "string", "enum": names(OsType::ALL)}),
+    );
+    s.insert(
+        "GpuType".into(),
+        json!({"type": "string", "enum": names(GpuType::ALL)}),
+    );
+    s.insert(
+        "ProviderLabel".into(),
+        json!({"type": "string", "enum": names(ProviderLabel::ALL)}),
+    );
+    s.insert(
+        "VersionType".into(),
+        json!({"type": "string", "enum": names(VersionType::ALL)}),
+    );
+    s.insert(
+        "LastTriggeredAction".into(),
+        json!({"type": "string", "enum": names(LastTriggeredAction::ALL)}),
+    );
+    s.insert("Problem".into(), json!({
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail", "code"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "code": {"type": "string", "pattern": "^[A-Z][A-Z0-9_]*$"},
+                        "errors": {"type": "array", "items": {
+                            "type": "object", "required": ["field", "code", "message"],
+                            "properties": {"field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}
+                        }}
+                    }
+                }));
+    s.insert("Marker".into(), json!({
+                    "type": "object",
+                    "required": ["id", "orgId", "imageId", "versionId", "name", "status", "templateCount", "createdAt", "updatedAt"],
+                    "properties": {
+                        "id": {"type": "string"}, "orgId": {"type": "string"}, "imageId": {"type": "string"},
+                        "versionId": {"type": "string"}, "nextVersionId": nullable("string"),
+                        "name": {"type": "string"}, "status": {"type": "string"},
+                        "templateCount": {"type": "integer", "minimum": 0},
+                        "errorCode": nullable("string"), "errorDetails": nullable("string"),
+                        "createdAt": {"type": "string", "format": "date-time"},
+                        "updatedAt": {"type": "string", "format": "date-time"}
+                    }
+                }));
+    s.insert("Image".into(), json!({
+                    "type": "object",
+                    "required": ["id", "orgId", "name", "osType", "gpuType", "multiSession", "sourceType", "status", "markers", "versionCount", "createdAt", "updatedAt"],
+                    "properties": {
+                        "id": {"type": "string"}, "orgId": {"type": "string"}, "name": {"type": "string"},
+                        "description": nullable("string"), "os": nullable("string"),
+                        "osType": r("OsType"), "gpuType": r("GpuType"), "multiSession": {"type": "boolean"},
+                        "sourceType": r("SourceType"), "sourceStreamId": nullable("string"),
+                        "sourceVersionId": nullable("string"), "status": r("ImageStatus"),
+                        "markers": {"type": "array", "items": r("Marker")},
+                        "versionCount": {"type": "integer", "minimum": 0},
+                        "createdAt": {"type": "string", "format": "date-time"},
+                        "updatedAt": {"type": "string", "format": "date-time"}
+                    }
+                }));
+    s.insert("ImageWithVersions".into(), json!({
+                    "allOf": [r("Image"), {"type": "object", "required": ["versions"], "properties": {"versions": {"type": "array", "items": r("Version")}}}]
+                }));
+    s.insert("Version".into(), json!({
+                    "type": "object",
+                    "required": ["id", "streamId", "orgId", "name", "versionType", "versionHistory", "sourceType", "state", "status", "markers", "createdAt", "updatedAt", "statusHistory", "allowedActions"],
+                    "properties": {
+                        "id": {"type": "string"}, "streamId": {"type": "string"}, "orgId": {"type": "string"},
+                        "name": {"type": "string", "pattern": "^[0-9]+\\.[0-9]+\\.[0-9]+$"},
+                        "description": nullable("string"), "os": nullable("string"),
+                        "versionType": r("VersionType"),
+                        "versionHistory": {"type": "array", "items": {"type": "string"}},
+                        "sourceType": r("SourceType"), "sourceVersionId": nullable("string"),
+                        "state": r("VersionState"), "status": r("VersionStatus"),
+                        "lastTriggeredAction": nullable_enum("LastTriggeredAction"),
+                        "markers": {"type": "array", "items": r("Marker")},
+                        "createdAt": {"type": "string", "format": "date-time"},
+                        "updatedAt": {"type": "string", "format": "date-time"},
+                        "operationId": nullable("string"),
+                        "statusHistory": {"type": "array", "items": {
+                            "type": "object", "required": ["status", "at"],
+                            "properties": {"status": r("VersionStatus"), "assetStatus": nullable_enum("AssetStatus"), "at": {"type": "string", "format": "date-time"}}
+                        }},
+                        "allowedActions": {"type": "array", "items": {"type": "string"}}
+                    }
+                }));
+    s.insert("VersionCreate".into(), json!({
+                    "type": "object",
+                    "required": ["assetId", "assetStatus", "imageId", "imageName", "imageStatus", "markers", "orgId", "sourceType", "versionHistory", "versionId", "versionName", "versionStatus", "versionType"],
+                    "properties": {
+                        "assetDetails": asset_details.clone(), "assetId": {"type": "string"},
+                        "assetStatus": r("AssetStatus"), "assetType": nullable_enum("AssetType"),
+                        "imageDescription": nullable("string"), "imageId": {"type": "string"},
+                        "imageName": {"type": "string"}, "imageStatus": r("ImageStatus"),
+                        "markers": {"type": "array", "items": r("Marker")}, "orgId": {"type": "string"},
+                        "sourceAssetId": nullable("string"), "sourceImageId": nullable("string"),
+                        "sourceImageType": r("SourceType"), "sourceType": r("SourceType"),
+                        "sourceVersionId": nullable("string"), "versionDescription": nullable("string"),
+                        "versionHistory": {"type": "array", "items": {"type": "string"}},
+                        "versionId": {"type": "string"}, "versionName": {"type": "string"},
+                        "versionStatus": r("VersionStatus"), "versionType": r("VersionType"),
+                        "operationId": {"type": "string"}
+                    }
+                }));
+    s.insert("Asset".into(), json!({
+                    "type": "object",
+                    "required": ["id", "orgId", "imageId", "versionId", "assetDetails", "status", "errorsHistory", "createdAt", "updatedAt"],
+                    "properties": {
+                        "id": {"type": "string"}, "orgId": {"type": "string"}, "imageId": {"type": "string"},
+                        "versionId": {"type": "string"}, "providerInstanceId": nullable("string"),
+                        "providerLabel": nullable_enum("ProviderLabel"), "assetDetails": asset_details.clone(),
+                        "status": r("AssetStatus"), "state": nullable_enum("VersionState"),
+                        "errorCode": nullable("string"), "errorDetails": nullable("string"),
+                        "errorsHistory": {"type": "array", "items": {"type": "object"}},
+                        "createdAt": {"type": "string", "format": "date-time"},
+                        "updatedAt": {"type": "string", "format": "date-time"}
+                    }
+                }));
+    s.insert("Operation".into(), json!({
+                    "type": "object",
+                    "required": ["id", "orgId", "kind", "target", "status", "step", "progress", "attempt", "dueAt", "createdAt", "updatedAt", "history"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^tid-"}, "orgId": {"type": "string"},
+                        "kind": {"type": "string"}, "target": {"type": "object"},
+                        "status": {"type": "string", "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]},
+                        "step": {"type": "string"}, "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                        "attempt": {"type": "integer", "minimum": 1},
+                        "dueAt": {"type": "string", "format": "date-time"},
+                        "error": {"anyOf": [{"type": "null"}, {"type": "object", "required": ["code", "message"]}]},
+                        "createdAt": {"type": "string", "format": "date-time"},
+                        "updatedAt": {"type": "string", "format": "date-time"},
+                        "history": {"type": "array", "items": {"type": "object", "required": ["step", "at"]}}
+                    }
+                }));
+    s.insert("ImagePage".into(), json!(page("Image")));
+    s.insert("VersionPage".into(), json!(page("Version")));
+    s.insert("AssetPage".into(), json!(page("Asset")));
+    s.insert("ImageCatalogRequest".into(), json!({
+                    "type": "object",
+                    "required": ["streamName", "osType"],
+                    "properties": {
+                        "streamName": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                        "streamDescription": {"type": "string", "maxLength": 1024},
+                        "versionDescription": {"type": "string", "maxLength": 1024},
+                        "versionType": r("VersionType"),
+                        "sourceStreamType": r("SourceType"),
+                        "os": {"type": "string"}, "osType": r("OsType"), "gpuType": r("GpuType"),
+                        "multiSession": {"type": "boolean"}, "providerLabel": r("ProviderLabel"),
+                        "providerInstanceId": {"type": "string", "description": "required for copy-existing-image and import-custom-vm"},
+                        "orgId": {"type": "string"},
+                        "assetDetails": asset_details.clone()
+                    }
+                }));
+    s.insert(
+        "VersionCreateTO".into(),
+        json!({
+            "type": "object",
+            "required": ["sourceType", "versionType", "providerInstanceId"],
+            "properties": {
+                "description": {"type": "string", "maxLength": 1024},
+                "gpuType": r("GpuType"), "osType": r("OsType"), "os": {"type": "string"},
+                "orgId": {"type": "string"}, "providerInstanceId": {"type": "string"},
+                "providerLabel": r("ProviderLabel"),
+                "sourceType": {"enum": ["AZURE_SIG", "AZURE_CUSTOM_VM"]},
+                "sourceVersionId": {"type": "string", "description": "required for MINOR"},
+                "versionType": {"enum": ["MAJOR", "MINOR"]},
+                "markers": {"type": "array", "items": marker_ref.clone()},
+                "assetDetails": asset_details
+            }
+        }),
+    );
+    s.insert(
+        "ImagePatch".into(),
+        json!({"type": "object", "properties": {
+            "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            "description": {"type": "string", "maxLength": 1024}
+        }}),
+    );
+    s.insert(
+        "VersionPatch".into(),
+        json!({"type": "object", "properties": {
+            "description": {"type": "string", "maxLength": 1024},
+            "markers": {"type": "array", "items": marker_ref}
+        }}),
+    );
+    s.insert("PublishRequest".into(), json!({"type": "object", "properties": {
+                    "description": {"type": "string", "maxLength": 1024},
+                    "timeZone": {"type": "string"},
+                    "replicas": {"type": "array", "items": {"type": "object", "required": ["providerInstanceId"], "properties": {"providerInstanceId": {"type": "string"}}}},
+                    "orgId": {"type": "string"}
+                }}));
+    s.insert("RepublishRequest".into(), json!({"type": "object", "properties": {
+                    "additionalReplicas": {"type": "array", "items": {"type": "object", "required": ["providerInstanceId"], "properties": {"providerInstanceId": {"type": "string"}}}},
+                    "orgId": {"type": "string"}
+                }}));
+    s.insert(
+        "CloneRequest".into(),
+        json!({"type": "object", "properties": {
+            "imageName": {"type": "string", "description": "required for clone-image"},
+            "description": {"type": "string", "maxLength": 1024},
+            "versionType": {"enum": ["MAJOR", "MINOR"]},
+            "orgId": {"type": "string"}
+        }}),
+    );
+    Value::Object(s)
+}

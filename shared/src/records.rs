@@ -1,0 +1,434 @@
+//! Typed records over the [`KeyValue`] port, with the write discipline of runtime facts R1–R4.
+//!
+//! Every stored record is an envelope `{"t": "<write token>", "v": <value>}`. The write token
+//! is fresh for every write, so after a compare-and-swap that reports `Unknown` (Spin's Redis
+//! backend, R2) the key is read back and the token tells whether *our* write landed.
+//!
+//! - [`put_new`] is a blind `set`: only for a key whose creator was elected unique (a fresh
+//!   random id, or a slot number handed out by `increment`), never to "create if absent" (R1).
+//! - [`update`] is the only read-modify-write: a bounded compare-and-swap loop.
+//! - Counters ([`counter_next`], [`counter_read`]) live under their own keys and are touched
+//!   only through `increment` (R3).
+//! - Transient store errors (R4) are retried a few times with backoff, then returned: the edge
+//!   answers 503 with `Retry-After`.
+
+use crate::env::Env;
+use crate::store::{CasOutcome, KeyValue, StoreError};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// How many times a transient store error is tried in all (first call included).
+pub const STORE_ATTEMPTS: u32 = 4;
+/// First backoff pause after a transient error; doubles each time.
+pub const STORE_BACKOFF_MS: u64 = 20;
+/// Compare-and-swap rounds before [`update`] gives up with [`UpdateError::Contended`].
+pub const CAS_ROUNDS: u32 = 8;
+
+/// A record as read, with the write token of the write that stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored<T> {
+    pub value: T,
+    /// The write token: changes with every write; usable as an `ETag`.
+    pub token: String,
+}
+
+/// What an [`update`] closure decides after seeing the current value.
+#[derive(Debug)]
+pub enum Change<T, E> {
+    /// Write this new value.
+    Write(T),
+    /// Nothing to do: the current value is returned as is.
+    Unchanged,
+    /// Refuse: the update ends with [`UpdateError::Aborted`].
+    Abort(E),
+}
+
+/// Why an [`update`] did not write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateError<E> {
+    /// No record under the key (nothing is created).
+    NotFound,
+    /// The closure refused.
+    Aborted(E),
+    /// The store failed (after retries, when transient).
+    Store(StoreError),
+    /// Every compare-and-swap round lost to another writer.
+    Contended,
+}
+
+impl<E> From<StoreError> for UpdateError<E> {
+    fn from(e: StoreError) -> Self {
+        UpdateError::Store(e)
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for UpdateError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpdateError::NotFound => f.write_str("record not found"),
+            UpdateError::Aborted(e) => write!(f, "update refused: {e}"),
+            UpdateError::Store(e) => write!(f, "{e}"),
+            UpdateError::Contended => f.write_str("record too contended, try again"),
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeIn<T> {
+    t: String,
+    v: T,
+}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    t: &'a str,
+    v: &'a T,
+}
+
+/// Runs a store call, retrying transient errors with exponential backoff.
+pub fn retry<R>(
+    env: &dyn Env,
+    mut call: impl FnMut() -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut pause = STORE_BACKOFF_MS;
+    let mut attempt = 1;
+    loop {
+        match call() {
+            Err(StoreError::Transient(_)) if attempt < STORE_ATTEMPTS => {
+                env.pause_ms(pause);
+                pause *= 2;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A fresh write token (64 random bits as hex).
+pub fn fresh_token(env: &dyn Env) -> String {
+    format!("{:016x}", env.random_u64())
+}
+
+/// A fresh id: `prefix` followed by 20 lowercase hex digits (80 random bits).
+pub fn new_id(env: &dyn Env, prefix: &str) -> String {
+    let hi = env.random_u64();
+    let lo = env.random_u64() & 0xffff;
+    format!("{prefix}{hi:016x}{lo:04x}")
+}
+
+fn encode<T: Serialize>(value: &T, token: &str) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(&EnvelopeOut { t: token, v: value })
+        // Our own types always serialize; keep the error typed rather than panicking.
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode record: {e}")))
+}
+
+const UNREADABLE: &str = "unreadable record";
+
+/// Whether a store error means "this one record cannot be decoded" (as opposed to a store that
+/// fails): a queue must skip such a record rather than stop on it forever.
+pub fn is_unreadable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(m) if m.starts_with(UNREADABLE))
+}
+
+/// Decodes a stored envelope.
+pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Stored<T>, StoreError> {
+    let env: EnvelopeIn<T> = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Unavailable(format!("{UNREADABLE} {key}: {e}")))?;
+    Ok(Stored {
+        value: env.v,
+        token: env.t,
+    })
+}
+
+/// Reads a record.
+pub fn get<T: DeserializeOwned>(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    key: &str,
+) -> Result<Option<Stored<T>>, StoreError> {
+    match retry(env, || kv.get(key))? {
+        None => Ok(None),
+        Some(bytes) => decode(key, &bytes).map(Some),
+    }
+}
+
+/// Reads many records at once (one batch call); absent keys are `None`, in order.
+pub fn get_many<T: DeserializeOwned>(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    keys: &[String],
+) -> Result<Vec<Option<Stored<T>>>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let raw = retry(env, || kv.get_many(keys))?;
+    raw.into_iter()
+        .zip(keys)
+        .map(|(bytes, key)| bytes.map(|b| decode(key, &b)).transpose())
+        .collect()
+}
+
+/// Writes a record blindly with a fresh write token. Only for keys whose creator is elected
+/// unique (a fresh random id, or a slot handed out by `increment`), see R1.
+pub fn put_new<T: Serialize>(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    key: &str,
+    value: &T,
+) -> Result<String, StoreError> {
+    let token = fresh_token(env);
+    let bytes = encode(value, &token)?;
+    retry(env, || kv.set(key, &bytes))?;
+    Ok(token)
+}
+
+/// Deletes a key (absent keys are fine).
+pub fn delete(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<(), StoreError> {
+    retry(env, || kv.delete(key))
+}
+
+/// Reads, changes and writes a record with compare-and-swap, at most [`CAS_ROUNDS`] times.
+///
+/// The closure sees the current value and may be called again after a lost race, so it must
+/// decide from what it sees (re-check the state it starts from), never from outside state
+/// it changed. A swap reported `Unknown` (R2) or failing transiently is settled by reading
+/// the key back and comparing write tokens.
+pub fn update<T, E>(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    key: &str,
+    mut f: impl FnMut(&T) -> Change<T, E>,
+) -> Result<Stored<T>, UpdateError<E>>
+where
+    T: Serialize + DeserializeOwned,
+{
+    for _ in 0..CAS_ROUNDS {
+        let Some(raw) = retry(env, || kv.get(key))? else {
+            return Err(UpdateError::NotFound);
+        };
+        let current: Stored<T> = decode(key, &raw)?;
+        let new = match f(&current.value) {
+            Change::Write(v) => v,
+            Change::Unchanged => return Ok(current),
+            Change::Abort(e) => return Err(UpdateError::Aborted(e)),
+        };
+        let token = fresh_token(env);
+        let bytes = encode(&new, &token)?;
+        let landed = match kv.compare_and_swap(key, &raw, &bytes) {
+            Ok(CasOutcome::Swapped) => true,
+            Ok(CasOutcome::Conflict) => false,
+            // R2, or a failure that may have happened after the write: ask the store.
+            Ok(CasOutcome::Unknown) | Err(StoreError::Transient(_)) => {
+                match retry(env, || kv.get(key))? {
+                    Some(now) => decode::<serde_json::Value>(key, &now)
+                        .map(|s| s.token == token)
+                        .unwrap_or(false),
+                    None => false,
+                }
+            }
+            Err(e) => return Err(UpdateError::Store(e)),
+        };
+        if landed {
+            return Ok(Stored { value: new, token });
+        }
+    }
+    Err(UpdateError::Contended)
+}
+
+/// Adds one to a counter and returns the new value: the caller is elected for that number.
+/// A transient failure is retried; if the failed call had in fact counted, a number is
+/// skipped, which elections tolerate (gaps are harmless, duplicates are not).
+pub fn counter_next(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<i64, StoreError> {
+    retry(env, || kv.increment(key, 1))
+}
+
+/// Reads a counter (`increment` by 0, R3); an absent counter reads 0.
+pub fn counter_read(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<i64, StoreError> {
+    retry(env, || kv.increment(key, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::FakeEnv;
+    use crate::store::MemoryKv;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Rec {
+        n: u32,
+    }
+
+    fn env() -> FakeEnv {
+        FakeEnv::at(1_700_000_000_000)
+    }
+
+    #[test]
+    fn put_then_get_returns_value_and_token() {
+        let (kv, env) = (MemoryKv::new(), env());
+        let token = put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        let got = get::<Rec>(&kv, &env, "k").unwrap().unwrap();
+        assert_eq!(got.value, Rec { n: 1 });
+        assert_eq!(got.token, token);
+        assert_eq!(get::<Rec>(&kv, &env, "absent").unwrap(), None);
+    }
+
+    #[test]
+    fn update_writes_with_a_new_token() {
+        let (kv, env) = (MemoryKv::new(), env());
+        let t0 = put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        let s = update::<Rec, ()>(&kv, &env, "k", |r| Change::Write(Rec { n: r.n + 1 })).unwrap();
+        assert_eq!(s.value.n, 2);
+        assert_ne!(s.token, t0);
+        assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap(), s);
+    }
+
+    #[test]
+    fn update_never_creates() {
+        let (kv, env) = (MemoryKv::new(), env());
+        let r = update::<Rec, ()>(&kv, &env, "k", |_| Change::Write(Rec { n: 9 }));
+        assert_eq!(r, Err(UpdateError::NotFound));
+        assert!(kv.keys().is_empty());
+    }
+
+    #[test]
+    fn unchanged_and_abort_write_nothing() {
+        let (kv, env) = (MemoryKv::new(), env());
+        let t0 = put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        let s = update::<Rec, ()>(&kv, &env, "k", |_| Change::Unchanged).unwrap();
+        assert_eq!(s.token, t0);
+        let r = update::<Rec, &str>(&kv, &env, "k", |_| Change::Abort("no"));
+        assert_eq!(r, Err(UpdateError::Aborted("no")));
+        assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap().token, t0);
+    }
+
+    #[test]
+    fn redis_quirk_is_settled_by_reading_the_token_back() {
+        let (kv, env) = (MemoryKv::with_redis_cas_quirk(), env());
+        put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        let mut calls = 0;
+        let s = update::<Rec, ()>(&kv, &env, "k", |r| {
+            calls += 1;
+            Change::Write(Rec { n: r.n + 1 })
+        })
+        .unwrap();
+        // One call: the swap landed although the store said "failed"; no double increment.
+        assert_eq!(calls, 1);
+        assert_eq!(s.value.n, 2);
+        assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap().value.n, 2);
+    }
+
+    #[test]
+    fn a_lost_race_reruns_the_closure_on_the_new_value() {
+        // A store whose first swap loses to a concurrent writer.
+        struct Racy {
+            inner: MemoryKv,
+            raced: std::cell::Cell<bool>,
+        }
+        impl KeyValue for Racy {
+            fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                self.inner.get(k)
+            }
+            fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+                self.inner.set(k, v)
+            }
+            fn delete(&self, k: &str) -> Result<(), StoreError> {
+                self.inner.delete(k)
+            }
+            fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+                self.inner.increment(k, d)
+            }
+            fn compare_and_swap(
+                &self,
+                k: &str,
+                e: &[u8],
+                n: &[u8],
+            ) -> Result<CasOutcome, StoreError> {
+                if !self.raced.replace(true) {
+                    let env = FakeEnv::at(0);
+                    update::<Rec, ()>(&self.inner, &env, k, |r| Change::Write(Rec { n: r.n + 10 }))
+                        .map_err(|_| StoreError::Transient("race".into()))?;
+                }
+                self.inner.compare_and_swap(k, e, n)
+            }
+        }
+        let env = env();
+        let kv = Racy {
+            inner: MemoryKv::new(),
+            raced: std::cell::Cell::new(false),
+        };
+        put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        let mut seen = vec![];
+        let s = update::<Rec, ()>(&kv, &env, "k", |r| {
+            seen.push(r.n);
+            Change::Write(Rec { n: r.n + 1 })
+        })
+        .unwrap();
+        assert_eq!(seen, vec![1, 11]);
+        assert_eq!(s.value.n, 12);
+    }
+
+    #[test]
+    fn transient_errors_are_retried_with_backoff_then_returned() {
+        let (kv, env) = (MemoryKv::new(), env());
+        put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        kv.fail_next(2);
+        assert!(get::<Rec>(&kv, &env, "k").unwrap().is_some());
+        assert_eq!(env.paused_ms(), STORE_BACKOFF_MS * 3);
+        kv.fail_next(STORE_ATTEMPTS);
+        assert!(matches!(
+            get::<Rec>(&kv, &env, "k"),
+            Err(StoreError::Transient(_))
+        ));
+    }
+
+    #[test]
+    fn transient_failure_around_a_swap_never_double_applies() {
+        // Fail exactly the k-th store call, for every k an update makes: the value moves by
+        // exactly one, never two, never zero.
+        for fail_at in 1..=6 {
+            let (kv, env) = (crate::testutil::FlakyKv::redis_quirk(), env());
+            put_new(&kv, &env, "k", &Rec { n: 0 }).unwrap();
+            kv.fail_call(fail_at);
+            let r = update::<Rec, ()>(&kv, &env, "k", |r| Change::Write(Rec { n: r.n + 1 }));
+            assert!(r.is_ok(), "fail_at {fail_at}: {r:?}");
+            assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap().value.n, 1);
+        }
+    }
+
+    #[test]
+    fn counters_elect_distinct_numbers() {
+        let (kv, env) = (MemoryKv::new(), env());
+        assert_eq!(counter_read(&kv, &env, "c").unwrap(), 0);
+        assert_eq!(counter_next(&kv, &env, "c").unwrap(), 1);
+        assert_eq!(counter_next(&kv, &env, "c").unwrap(), 2);
+        assert_eq!(counter_read(&kv, &env, "c").unwrap(), 2);
+    }
+
+    #[test]
+    fn ids_have_prefix_and_twenty_hex_digits() {
+        let env = env();
+        let a = new_id(&env, "img-");
+        let b = new_id(&env, "img-");
+        assert_ne!(a, b);
+        let hex = a.strip_prefix("img-").unwrap();
+        assert_eq!(hex.len(), 20);
+        assert!(
+            hex.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn unreadable_records_are_an_error_not_a_panic() {
+        let (kv, env) = (MemoryKv::new(), env());
+        kv.set("k", b"not json").unwrap();
+        assert!(get::<Rec>(&kv, &env, "k").is_err_and(|e| is_unreadable(&e)));
+        assert!(!is_unreadable(&StoreError::Unavailable(
+            "no such store".into()
+        )));
+        assert!(matches!(
+            update::<Rec, ()>(&kv, &env, "k", |_| Change::Unchanged),
+            Err(UpdateError::Store(_))
+        ));
+    }
+}

@@ -1,0 +1,436 @@
+//! The provider: a trait, and the deterministic simulator that stands in for Azure galleries
+//! and VMs and WUYING instances. Its inventory lives in the store (managed by the admin API);
+//! its failure injection is the `Simulation` record (`PUT /admin/v1/simulation`).
+//!
+//! Determinism: every verdict is a function of the stored inventory, the simulation settings
+//! and (seed, operation id, step, attempt, subject): the same seed and the same requests give
+//! the same outcome, and two advancers racing on one operation compute the same transition.
+
+use crate::catalog::keys;
+use crate::env::Env;
+use crate::ops::{self, OpError, OpKind, Operation, Outcome, Settings};
+use crate::records;
+use crate::store::{KeyValue, StoreError};
+use crate::vocab::{GpuType, OsType, ProviderLabel};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Says how a step of an operation went, once the step's duration has elapsed.
+pub trait Provider {
+    fn outcome(&self, op: &Operation) -> Result<Outcome, StoreError>;
+}
+
+/// A fixed failure: `step` of operations whose source is `sourceId` fails.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailRule {
+    pub source_id: String,
+    pub step: String,
+    /// Fail only the first N attempts (absent: every attempt).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// Only this replica asset or region of a fan-out step (absent: all of them).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// The error code (absent: the step's failure status).
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Never finish instead of failing (the step then times out, if it can).
+    #[serde(default)]
+    pub stall: bool,
+}
+
+/// The simulation settings; overrides of [`Settings`] are optional.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Simulation {
+    pub seed: u64,
+    /// Probability (0–1) that any step attempt fails.
+    pub failure_rate: f64,
+    pub failing_steps: Vec<FailRule>,
+    pub step_ms: Option<u64>,
+    pub step_timeout_ms: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub backoff_ms: Option<u64>,
+}
+
+impl Simulation {
+    /// `base` with this simulation's overrides.
+    pub fn apply(&self, base: &Settings) -> Settings {
+        let mut s = base.clone();
+        if let Some(v) = self.step_ms {
+            s.step_ms = v;
+        }
+        if let Some(v) = self.step_timeout_ms {
+            s.step_timeout_ms = v;
+        }
+        if let Some(v) = self.max_attempts {
+            s.max_attempts = v.max(1);
+        }
+        if let Some(v) = self.backoff_ms {
+            s.backoff_ms = v;
+        }
+        s
+    }
+
+    /// The settings in force: `base` (from Spin variables) with the stored overrides. A door
+    /// starting an operation passes these to `ops::start`, so the first step lasts as long
+    /// as the advancer expects.
+    pub fn effective(
+        kv: &dyn KeyValue,
+        env: &dyn Env,
+        base: &Settings,
+    ) -> Result<Settings, StoreError> {
+        Ok(Self::load(kv, env)?.apply(base))
+    }
+
+    /// Reads the stored simulation (absent: defaults, no failures).
+    pub fn load(kv: &dyn KeyValue, env: &dyn Env) -> Result<Simulation, StoreError> {
+        Ok(records::get::<Simulation>(kv, env, &keys::simulation())?
+            .map(|s| s.value)
+            .unwrap_or_default())
+    }
+}
+
+/// A provider instance (an Azure region or edge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInstance {
+    pub id: String,
+    pub provider_label: ProviderLabel,
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// A source gallery image version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GalleryImage {
+    pub id: String,
+    pub os_type: OsType,
+    pub gpu_type: GpuType,
+    /// Provider instances granted access.
+    #[serde(default)]
+    pub granted_to: Vec<String>,
+}
+
+/// A customer VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Vm {
+    pub id: String,
+    #[serde(default)]
+    pub provider_instance_id: Option<String>,
+    pub os_type: OsType,
+    pub gpu_type: GpuType,
+}
+
+/// WUYING instance type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InstanceType {
+    CloudDesktop,
+    WuyingServer,
+}
+
+/// A WUYING instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    pub id: String,
+    pub instance_type: InstanceType,
+    pub os_type: OsType,
+    pub centralized_image: bool,
+    pub physical_node: bool,
+    pub base_image_configured: bool,
+    #[serde(default)]
+    pub sub_instances: Vec<String>,
+}
+
+/// A region images can be distributed to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Region {
+    pub id: String,
+}
+
+/// Reads an inventory item of an org.
+pub fn gallery_image(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    org: &str,
+    id: &str,
+) -> Result<Option<GalleryImage>, StoreError> {
+    Ok(records::get(kv, env, &keys::gallery_image(org, id))?.map(|s| s.value))
+}
+
+/// Reads a VM of an org.
+pub fn vm(kv: &dyn KeyValue, env: &dyn Env, org: &str, id: &str) -> Result<Option<Vm>, StoreError> {
+    Ok(records::get(kv, env, &keys::vm(org, id))?.map(|s| s.value))
+}
+
+/// Reads a WUYING instance of an org.
+pub fn instance(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    org: &str,
+    id: &str,
+) -> Result<Option<Instance>, StoreError> {
+    Ok(records::get(kv, env, &keys::instance(org, id))?.map(|s| s.value))
+}
+
+/// Reads a provider instance of an org.
+pub fn provider_instance(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    org: &str,
+    id: &str,
+) -> Result<Option<ProviderInstance>, StoreError> {
+    Ok(records::get(kv, env, &keys::provider_instance(org, id))?.map(|s| s.value))
+}
+
+/// Reads a region of an org.
+pub fn region(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    org: &str,
+    id: &str,
+) -> Result<Option<Region>, StoreError> {
+    Ok(records::get(kv, env, &keys::region(org, id))?.map(|s| s.value))
+}
+
+/// The deterministic simulator.
+pub struct Simulator<'a> {
+    pub kv: &'a dyn KeyValue,
+    pub env: &'a dyn Env,
+    pub sim: Simulation,
+}
+
+/// A number in [0, 1) from (seed, op, step, attempt, subject).
+pub fn draw(seed: u64, op_id: &str, step: &str, attempt: u32, subject: &str) -> f64 {
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    for part in [op_id, step, subject] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.update(attempt.to_le_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+enum Verdict {
+    Ok,
+    Fail(OpError),
+    Stall,
+}
+
+impl Simulator<'_> {
+    fn verdict(&self, op: &Operation, subject: &str) -> Verdict {
+        let def = ops::kind_def(op.kind);
+        let step = def
+            .steps
+            .get(op.step_index as usize)
+            .unwrap_or(&def.steps[0]);
+        let source = op.target.source_id.as_deref().unwrap_or("");
+        for rule in &self.sim.failing_steps {
+            let hits = rule.source_id == source
+                && rule.step == op.step
+                && rule.attempts.is_none_or(|n| op.attempt <= n)
+                && rule.subject.as_deref().is_none_or(|s| s == subject);
+            if hits {
+                if rule.stall {
+                    return Verdict::Stall;
+                }
+                return Verdict::Fail(OpError {
+                    code: rule
+                        .code
+                        .clone()
+                        .unwrap_or_else(|| step.failure.as_str().to_owned()),
+                    message: format!("simulated failure of step {} for {source}", op.step),
+                });
+            }
+        }
+        if self.sim.failure_rate > 0.0
+            && draw(self.sim.seed, &op.id, &op.step, op.attempt, subject) < self.sim.failure_rate
+        {
+            return Verdict::Fail(OpError {
+                code: step.failure.as_str().to_owned(),
+                message: format!("simulated random failure of step {}", op.step),
+            });
+        }
+        Verdict::Ok
+    }
+
+    /// Inventory checks a step makes against the provider.
+    fn check(&self, op: &Operation) -> Result<Option<OpError>, StoreError> {
+        let (org, source) = (&op.org_id, op.target.source_id.as_deref().unwrap_or(""));
+        match (op.kind, op.step.as_str()) {
+            (OpKind::CopyFromGallery, "copying-image") => {
+                let Some(img) = gallery_image(self.kv, self.env, org, source)? else {
+                    return Ok(Some(OpError {
+                        code: "SOURCE_IMAGE_NOT_FOUND".into(),
+                        message: format!("gallery image version {source} does not exist"),
+                    }));
+                };
+                let pi = op.target.provider_instance_id.as_deref().unwrap_or("");
+                if !img.granted_to.iter().any(|g| g == pi) {
+                    return Ok(Some(OpError {
+                        code: "SOURCE_IMAGE_ACCESS_DENIED".into(),
+                        message: format!(
+                            "provider instance {pi} was not granted access on gallery image {source}"
+                        ),
+                    }));
+                }
+            }
+            (OpKind::ImportVm, "import-pending")
+                if op.target.source_id.is_some()
+                    && vm(self.kv, self.env, org, source)?.is_none() =>
+            {
+                return Ok(Some(OpError {
+                    code: "VM_NOT_FOUND".into(),
+                    message: format!("VM {source} does not exist"),
+                }));
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+impl Provider for Simulator<'_> {
+    fn outcome(&self, op: &Operation) -> Result<Outcome, StoreError> {
+        if let Some(err) = self.check(op)? {
+            return Ok(Outcome::Fail(err));
+        }
+        let def = ops::kind_def(op.kind);
+        let fan_out = def
+            .steps
+            .get(op.step_index as usize)
+            .is_some_and(|s| s.fan_out);
+        if !fan_out {
+            return Ok(match self.verdict(op, "") {
+                Verdict::Ok => Outcome::Done { failed: vec![] },
+                Verdict::Fail(e) => Outcome::Fail(e),
+                Verdict::Stall => Outcome::Stall,
+            });
+        }
+        let mut failed = vec![];
+        for subject in ops::fan_out_subjects(op) {
+            match self.verdict(op, &subject) {
+                Verdict::Ok => {}
+                Verdict::Fail(e) => failed.push((subject, e)),
+                Verdict::Stall => return Ok(Outcome::Stall),
+            }
+        }
+        Ok(Outcome::Done { failed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::FakeEnv;
+    use crate::store::MemoryKv;
+
+    #[test]
+    fn draws_are_deterministic_and_spread() {
+        let a = draw(1, "tid-1", "replicating", 1, "");
+        assert_eq!(a, draw(1, "tid-1", "replicating", 1, ""));
+        assert_ne!(a, draw(2, "tid-1", "replicating", 1, ""));
+        assert_ne!(a, draw(1, "tid-1", "replicating", 2, ""));
+        let below = (0..1000)
+            .filter(|i| draw(9, &format!("tid-{i}"), "s", 1, "") < 0.3)
+            .count();
+        assert!((200..400).contains(&below), "{below}");
+    }
+
+    fn op_at(kv: &MemoryKv, env: &FakeEnv, source: &str, step: usize, attempt: u32) -> Operation {
+        let s = Settings::default();
+        let target = ops::Target {
+            image_id: "img-1".into(),
+            version_id: Some("ver-1".into()),
+            source_id: Some(source.into()),
+            provider_instance_id: Some("pi-1".into()),
+            ..ops::Target::default()
+        };
+        let id = ops::new_op_id(env);
+        let mut op = ops::start(kv, env, &s, &id, "o", OpKind::CopyFromGallery, target).unwrap();
+        let def = ops::kind_def(OpKind::CopyFromGallery);
+        op.step_index = step as u32;
+        op.step = def.steps[step].name.into();
+        op.attempt = attempt;
+        op
+    }
+
+    #[test]
+    fn a_fixed_failing_step_hits_only_its_source_step_and_attempts() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let sim = Simulation {
+            failing_steps: vec![FailRule {
+                source_id: "gal-bad".into(),
+                step: "validating".into(),
+                attempts: Some(1),
+                subject: None,
+                code: Some("BROKEN".into()),
+                stall: false,
+            }],
+            ..Simulation::default()
+        };
+        let p = Simulator {
+            kv: &kv,
+            env: &env,
+            sim,
+        };
+        let bad = p.outcome(&op_at(&kv, &env, "gal-bad", 2, 1)).unwrap();
+        assert!(matches!(bad, Outcome::Fail(ref e) if e.code == "BROKEN"));
+        let second = p.outcome(&op_at(&kv, &env, "gal-bad", 2, 2)).unwrap();
+        assert_eq!(second, Outcome::Done { failed: vec![] });
+        let other_step = p.outcome(&op_at(&kv, &env, "gal-bad", 1, 1)).unwrap();
+        assert_eq!(other_step, Outcome::Done { failed: vec![] });
+        let other_source = p.outcome(&op_at(&kv, &env, "gal-ok", 2, 1)).unwrap();
+        assert_eq!(other_source, Outcome::Done { failed: vec![] });
+    }
+
+    #[test]
+    fn a_copy_needs_the_gallery_image_and_a_grant() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let p = Simulator {
+            kv: &kv,
+            env: &env,
+            sim: Simulation::default(),
+        };
+        let missing = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();
+        assert!(matches!(missing, Outcome::Fail(ref e) if e.code == "SOURCE_IMAGE_NOT_FOUND"));
+        let mut g = GalleryImage {
+            id: "gal-1".into(),
+            os_type: OsType::Windows,
+            gpu_type: GpuType::None,
+            granted_to: vec!["pi-2".into()],
+        };
+        records::put_new(&kv, &env, &keys::gallery_image("o", "gal-1"), &g).unwrap();
+        let denied = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();
+        assert!(matches!(denied, Outcome::Fail(ref e) if e.code == "SOURCE_IMAGE_ACCESS_DENIED"));
+        g.granted_to.push("pi-1".into());
+        records::put_new(&kv, &env, &keys::gallery_image("o", "gal-1"), &g).unwrap();
+        let ok = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();
+        assert_eq!(ok, Outcome::Done { failed: vec![] });
+    }
+
+    #[test]
+    fn overrides_apply_to_the_settings() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let base = Settings::default();
+        assert_eq!(Simulation::effective(&kv, &env, &base).unwrap(), base);
+        let sim = Simulation {
+            step_ms: Some(10),
+            max_attempts: Some(0),
+            ..Simulation::default()
+        };
+        records::put_new(&kv, &env, &keys::simulation(), &sim).unwrap();
+        let eff = Simulation::effective(&kv, &env, &base).unwrap();
+        assert_eq!(eff.step_ms, 10);
+        assert_eq!(eff.max_attempts, 1, "at least one attempt");
+    }
+}
