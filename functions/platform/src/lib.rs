@@ -121,3 +121,41 @@ pub fn json_response(status: u16, content_type: &str, body: &serde_json::Value) 
         .body(bytes)
         .build()
 }
+
+/// The request as the model's framework-free [`ApiRequest`](catalog_model::api::ApiRequest).
+pub fn api_request(req: &spin_sdk::http::Request) -> catalog_model::api::ApiRequest {
+    let method = req.method().to_string().to_ascii_uppercase();
+    catalog_model::api::ApiRequest {
+        method,
+        path: req.path().to_owned(),
+        query: req.query().to_owned(),
+        headers: req
+            .headers()
+            .map(|(name, value)| {
+                (
+                    name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: req.body().to_vec(),
+    }
+}
+
+/// The model's answer on the wire, complete with `content-length` (one write, R5).
+pub fn send(resp: catalog_model::api::ApiResponse) -> spin_sdk::http::Response {
+    let mut builder = spin_sdk::http::Response::builder();
+    builder.status(resp.status);
+    for (name, value) in &resp.headers {
+        if !name.eq_ignore_ascii_case("content-length") {
+            builder.header(name.as_str(), value.as_str());
+        }
+    }
+    builder.header("content-length", resp.body.len().to_string());
+    builder.body(resp.body).build()
+}
+
+/// The operation settings from Spin variables (absent ones keep the model's defaults).
+pub fn settings() -> Result<catalog_model::ops::Settings, String> {
+    catalog_model::ops::Settings::from_vars(|name| spin_sdk::variables::get(name).ok())
+}
