@@ -21,7 +21,7 @@ pub const STORE_ATTEMPTS: u32 = 4;
 /// First backoff pause after a transient error; doubles each time.
 pub const STORE_BACKOFF_MS: u64 = 20;
 /// Compare-and-swap rounds before [`update`] gives up with [`UpdateError::Contended`].
-pub const CAS_ROUNDS: u32 = 8;
+pub const CAS_ROUNDS: u32 = 24;
 
 /// A record as read, with the write token of the write that stored it.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,6 +186,12 @@ pub fn delete(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<(), StoreEr
     retry(env, || kv.delete(key))
 }
 
+/// The pause before CAS round `round` (1, 2, …): uniform in 1..=min(2^round, 64) ms.
+fn contention_pause_ms(env: &dyn Env, round: u32) -> u64 {
+    let ceiling = 1u64 << round.min(6);
+    1 + env.random_u64() % ceiling
+}
+
 /// Reads, changes and writes a record with compare-and-swap, at most [`CAS_ROUNDS`] times.
 ///
 /// The closure sees the current value and may be called again after a lost race, so it must
@@ -201,7 +207,13 @@ pub fn update<T, E>(
 where
     T: Serialize + DeserializeOwned,
 {
-    for _ in 0..CAS_ROUNDS {
+    for round in 0..CAS_ROUNDS {
+        if round > 0 {
+            // A lost race: wait a random, growing while before the next round, so that
+            // many writers of one hot record (50 Add Version calls on one image) spread
+            // out instead of colliding again in lockstep.
+            env.pause_ms(contention_pause_ms(env, round));
+        }
         let Some(raw) = retry(env, || kv.get(key))? else {
             return Err(UpdateError::NotFound);
         };
@@ -244,6 +256,20 @@ pub fn counter_next(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<i64, 
 /// Reads a counter (`increment` by 0, R3); an absent counter reads 0.
 pub fn counter_read(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<i64, StoreError> {
     retry(env, || kv.increment(key, 0))
+}
+
+#[cfg(test)]
+mod contention_tests {
+    use super::*;
+
+    #[test]
+    fn contention_pauses_grow_and_stay_bounded() {
+        let env = crate::env::FakeEnv::at(0);
+        for round in 1..CAS_ROUNDS {
+            let p = contention_pause_ms(&env, round);
+            assert!((1..=(1u64 << round.min(6))).contains(&p), "round {round}: {p}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -212,6 +212,14 @@ fn build_version(ctx: &Ctx<'_>, n: NewVersion<'_>) -> (Version, Asset, String) {
     (version, asset, op_id)
 }
 
+/// The provider source an asset was made from (`vmId` or `sourceImageVersionId`).
+fn provider_source_of(asset: &Asset) -> Option<String> {
+    ["vmId", "sourceImageVersionId"]
+        .iter()
+        .find_map(|k| asset.asset_details.data.get(*k)?.as_str())
+        .map(str::to_owned)
+}
+
 fn target_of(version: &Version, asset: &Asset, source_id: Option<String>) -> Target {
     Target {
         image_id: version.stream_id.clone(),
@@ -1418,7 +1426,9 @@ fn start_publish(
         asset_ids: vec![source_asset.id.clone()],
         replica_asset_ids: replica_ids,
         regions: vec![],
-        source_id: None,
+        // The simulator's failure rules name a provider source: a published version's is
+        // the VM (or gallery image) its imported asset came from.
+        source_id: provider_source_of(&source_asset),
         provider_instance_id: source_asset.provider_instance_id.clone(),
     };
     ops::start(
