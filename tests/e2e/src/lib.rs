@@ -1,1 +1,305 @@
-//! Helpers shared by the end-to-end tests (see `tests/`).
+//! The harness of the end-to-end tests: the app's own `spin.toml`, served by the local
+//! host on a loopback port, with a frozen clock and the cron advancer fired on demand.
+//!
+//! Every scenario runs in four setups ({default, spin-compat} × {SQLite, Redis}): the
+//! `scenarios!` macro of each test file expands one test per setup.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use spin_local_host::{App, AppOptions, BackendConfig, KvSetup};
+use spin_local_kv::testing::RedisServer;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+pub const ORG: &str = "org-e2e";
+pub const OTHER_ORG: &str = "org-other";
+/// 2026-11-01T00:00:00Z: the frozen start of every test.
+pub const T0_SECS: u64 = 1_793_491_200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Redis,
+}
+
+/// One running app plus what a test needs to drive it.
+pub struct Harness {
+    pub app: App,
+    pub http: reqwest::blocking::Client,
+    pub token: String,
+    pub other_token: String,
+    // Dropped after the app: the server outlives the host's connections.
+    _redis: Option<RedisServer>,
+}
+
+/// The repository's `spin.toml`.
+pub fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `body[key]` as a string ("" if absent).
+    pub fn str(&self, key: &str) -> String {
+        self.body[key].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+impl Harness {
+    /// Starts the app on `backend`, in spin-compat mode if asked, seeds two orgs with a
+    /// token each and the demo inventory, and freezes the clock at [`T0_SECS`].
+    pub fn start(backend: Backend, spin_compat: bool) -> Harness {
+        let redis = (backend == Backend::Redis).then(RedisServer::start);
+        let mut options = AppOptions::new(manifest());
+        options.kv = match &redis {
+            Some(server) => KvSetup::Backend(BackendConfig::Redis {
+                url: server.url.clone(),
+            }),
+            None => KvSetup::TempSqlite,
+        };
+        options.spin_compat = spin_compat;
+        options
+            .variables
+            .insert("admin_token".into(), ADMIN_TOKEN.into());
+        let app = App::start(options).unwrap_or_else(|e| {
+            panic!("the app did not start ({e:#}); build the components first: ./dev test")
+        });
+        app.clock().set_unix(T0_SECS);
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        let mut h = Harness {
+            app,
+            http,
+            token: String::new(),
+            other_token: String::new(),
+            _redis: redis,
+        };
+        h.token = h.seed_org(ORG);
+        h.other_token = h.seed_org(OTHER_ORG);
+        h
+    }
+
+    /// Creates `org` with the demo inventory; returns a REST bearer token for it.
+    pub fn seed_org(&self, org: &str) -> String {
+        self.admin(
+            "PUT",
+            &format!("/admin/v1/orgs/{org}"),
+            json!({"name": org}),
+        );
+        for (id, region) in [("pi-1", "westeurope"), ("pi-2", "northeurope")] {
+            self.admin(
+                "PUT",
+                &format!("/admin/v1/orgs/{org}/provider-instances/{id}"),
+                json!({"providerLabel": "AZURE", "region": region}),
+            );
+        }
+        self.admin(
+            "PUT",
+            &format!("/admin/v1/orgs/{org}/gallery-images/g-1"),
+            json!({"osType": "WINDOWS", "gpuType": "NONE", "grantedTo": ["pi-1", "pi-2"]}),
+        );
+        self.admin(
+            "PUT",
+            &format!("/admin/v1/orgs/{org}/gallery-images/g-private"),
+            json!({"osType": "WINDOWS", "gpuType": "NONE", "grantedTo": []}),
+        );
+        self.admin(
+            "PUT",
+            &format!("/admin/v1/orgs/{org}/vms/vm-1"),
+            json!({"providerInstanceId": "pi-1", "osType": "WINDOWS", "gpuType": "NONE"}),
+        );
+        let minted = self.admin("POST", &format!("/admin/v1/orgs/{org}/tokens"), json!({}));
+        minted.str("token")
+    }
+
+    /// An admin call that must succeed.
+    pub fn admin(&self, method: &str, path: &str, body: Value) -> Answer {
+        let a = self.send(method, path, Some(ADMIN_TOKEN), &[], Some(body));
+        assert!(
+            (200..300).contains(&a.status),
+            "admin {method} {path}: {} {}",
+            a.status,
+            a.body
+        );
+        a
+    }
+
+    /// A REST call as the test org.
+    pub fn rest(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        self.send(
+            method,
+            &format!("/imagemgmt/v1{path}"),
+            Some(&self.token),
+            &[],
+            body,
+        )
+    }
+
+    /// Any request: `bearer` becomes `Authorization: Bearer …`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Answer {
+        let url = format!("{}{}", self.app.base_url(), path);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, url);
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().expect("request reached the app");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Moves the clock by `secs` and fires the advancer once.
+    pub fn tick(&self, secs: u64) {
+        self.app.clock().advance(Duration::from_secs(secs));
+        self.app
+            .fire_cron("advancer")
+            .unwrap_or_else(|e| panic!("advancer tick failed: {e:?}"));
+    }
+
+    /// Ticks every few (moved) seconds until `done` holds for the REST resource at
+    /// `path`, at most `max_ticks` times; returns the last answer.
+    pub fn tick_until(&self, path: &str, max_ticks: u32, done: impl Fn(&Answer) -> bool) -> Answer {
+        let mut last = self.rest("GET", path, None);
+        for _ in 0..max_ticks {
+            if done(&last) {
+                return last;
+            }
+            self.tick(3);
+            last = self.rest("GET", path, None);
+        }
+        assert!(
+            done(&last),
+            "not reached after {max_ticks} ticks: {}",
+            last.body
+        );
+        last
+    }
+
+    /// Creates an image from the gallery (`AZURE_SIG`) and returns the 201 body.
+    pub fn sig_image(&self, name: &str) -> Answer {
+        let a = self.rest(
+            "POST",
+            "/images?action=copy-existing-image",
+            Some(json!({
+                "streamName": name, "osType": "WINDOWS", "gpuType": "NONE",
+                "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
+                "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
+                    "sourceImageVersionId": "g-1",
+                    "isClientAccessLicenseApplicable": true, "multiSession": true}}
+            })),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+        a
+    }
+
+    /// Creates an image from a customer VM (`AZURE_CUSTOM_VM`) and returns the 201 body.
+    pub fn vm_image(&self, name: &str) -> Answer {
+        let a = self.rest(
+            "POST",
+            "/images?action=import-custom-vm",
+            Some(json!({
+                "streamName": name, "osType": "WINDOWS", "gpuType": "NONE",
+                "sourceStreamType": "AZURE_CUSTOM_VM", "providerInstanceId": "pi-1",
+                "assetDetails": {"assetType": "AZURE_VM_IN_RG", "data": {"vmId": "vm-1"}}
+            })),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+        a
+    }
+
+    /// Add Version with a gallery source.
+    pub fn add_sig_version(&self, image: &str, extra: Value) -> Answer {
+        let mut body = json!({
+            "osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
+            "versionType": "MAJOR", "providerInstanceId": "pi-1",
+            "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
+                "sourceImageVersionId": "g-1",
+                "isClientAccessLicenseApplicable": true, "multiSession": true}}
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        self.rest("POST", &format!("/images/{image}/versions"), Some(body))
+    }
+}
+
+/// The first version of a created image: `(image id, version id)`.
+pub fn first_version(created: &Answer) -> (String, String) {
+    let image = created.str("id");
+    let version = created.body["versions"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!image.is_empty() && !version.is_empty(), "{}", created.body);
+    (image, version)
+}
+
+/// Expands each scenario `fn name(h: &Harness)` into four tests, one per setup.
+#[macro_export]
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::{Backend, Harness};
+                #[test]
+                fn sqlite() {
+                    super::$name(&Harness::start(Backend::Sqlite, false));
+                }
+                #[test]
+                fn sqlite_spin_compat() {
+                    super::$name(&Harness::start(Backend::Sqlite, true));
+                }
+                #[test]
+                fn redis() {
+                    super::$name(&Harness::start(Backend::Redis, false));
+                }
+                #[test]
+                fn redis_spin_compat() {
+                    super::$name(&Harness::start(Backend::Redis, true));
+                }
+            }
+        )*
+    };
+}
