@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const GUESTS: &[(&str, &str)] = &[("PROBE", "probe"), ("CRON_PROBE", "cron-probe")];
+const GUESTS: &[(&str, &str)] = &[
+    ("PROBE", "probe"),
+    ("CRON_PROBE", "cron-probe"),
+    ("EMPTY", "empty"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());

@@ -4,6 +4,8 @@
 //! Every scenario runs in four setups ({default, spin-compat} × {SQLite, Redis}): the
 //! `scenarios!` macro of each test file expands one test per setup.
 
+pub mod demo;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -95,35 +97,9 @@ impl Harness {
 
     /// Creates `org` with the demo inventory; returns a REST bearer token for it.
     pub fn seed_org(&self, org: &str) -> String {
-        self.admin(
-            "PUT",
-            &format!("/admin/v1/orgs/{org}"),
-            json!({"name": org}),
-        );
-        for (id, region) in [("pi-1", "westeurope"), ("pi-2", "northeurope")] {
-            self.admin(
-                "PUT",
-                &format!("/admin/v1/orgs/{org}/provider-instances/{id}"),
-                json!({"providerLabel": "AZURE", "region": region}),
-            );
-        }
-        self.admin(
-            "PUT",
-            &format!("/admin/v1/orgs/{org}/gallery-images/g-1"),
-            json!({"osType": "WINDOWS", "gpuType": "NONE", "grantedTo": ["pi-1", "pi-2"]}),
-        );
-        self.admin(
-            "PUT",
-            &format!("/admin/v1/orgs/{org}/gallery-images/g-private"),
-            json!({"osType": "WINDOWS", "gpuType": "NONE", "grantedTo": []}),
-        );
-        self.admin(
-            "PUT",
-            &format!("/admin/v1/orgs/{org}/vms/vm-1"),
-            json!({"providerInstanceId": "pi-1", "osType": "WINDOWS", "gpuType": "NONE"}),
-        );
-        let minted = self.admin("POST", &format!("/admin/v1/orgs/{org}/tokens"), json!({}));
-        minted.str("token")
+        demo::seed(&self.http, &self.app.base_url(), ADMIN_TOKEN, org)
+            .unwrap_or_else(|e| panic!("seeding {org}: {e}"))
+            .token
     }
 
     /// An admin call that must succeed.

@@ -22,7 +22,7 @@ pub use app::{App, AppOptions, CronMode, KvSetup, TickError};
 pub use clock::Clock;
 pub use logs::Logs;
 pub use manifest::Manifest;
-pub use spin_local_kv::{BackendConfig, Faults, KvStore, StoreOptions};
+pub use spin_local_kv::{BackendConfig, Faults, KvError, KvStore, StoreOptions};
 
 /// The app handle, under the name tests use.
 pub type TestApp = App;
