@@ -267,7 +267,10 @@ mod contention_tests {
         let env = crate::env::FakeEnv::at(0);
         for round in 1..CAS_ROUNDS {
             let p = contention_pause_ms(&env, round);
-            assert!((1..=(1u64 << round.min(6))).contains(&p), "round {round}: {p}");
+            assert!(
+                (1..=(1u64 << round.min(6))).contains(&p),
+                "round {round}: {p}"
+            );
         }
     }
 }

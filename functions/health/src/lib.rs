@@ -1,7 +1,7 @@
 //! `GET /healthz`: the app's name and version, the store it sees, and the advancer's
 //! last tick (so an operator sees at a glance that the cron trigger is alive).
 
-use catalog_platform::{SpinKv, STORE_LABEL, json_response};
+use catalog_platform::{STORE_LABEL, SpinKv, json_response};
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -18,7 +18,11 @@ fn handle(req: Request) -> Response {
     }
     let store = SpinKv::open_default().and_then(|kv| catalog_model::health::last_tick(&kv));
     let (status, store_json, cron_json) = match store {
-        Ok(last_tick) => (200, json!({"label": STORE_LABEL, "reachable": true}), json!({"lastTick": last_tick})),
+        Ok(last_tick) => (
+            200,
+            json!({"label": STORE_LABEL, "reachable": true}),
+            json!({"lastTick": last_tick}),
+        ),
         Err(e) => (
             503,
             json!({"label": STORE_LABEL, "reachable": false, "error": e.to_string()}),
