@@ -83,10 +83,7 @@ impl KeyValue for SpinKv {
         // answer in the caller's order.
         let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
             found.into_iter().collect();
-        Ok(keys
-            .iter()
-            .map(|k| by_key.remove(k).flatten())
-            .collect())
+        Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
     }
 }
 
@@ -112,7 +109,11 @@ impl Env for SpinEnv {
 
 /// A complete JSON response: one body with its length, so Spin writes it in one piece
 /// (R5: a response written in pieces waits for the client's delayed ACK).
-pub fn json_response(status: u16, content_type: &str, body: &serde_json::Value) -> spin_sdk::http::Response {
+pub fn json_response(
+    status: u16,
+    content_type: &str,
+    body: &serde_json::Value,
+) -> spin_sdk::http::Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     spin_sdk::http::Response::builder()
         .status(status)
@@ -158,4 +159,18 @@ pub fn send(resp: catalog_model::api::ApiResponse) -> spin_sdk::http::Response {
 /// The operation settings from Spin variables (absent ones keep the model's defaults).
 pub fn settings() -> Result<catalog_model::ops::Settings, String> {
     catalog_model::ops::Settings::from_vars(|name| spin_sdk::variables::get(name).ok())
+}
+
+/// The authority (`host[:port]`) the client addressed. Spin hands the guest no `host` header
+/// (R7); the authority arrives in the request URI, and in `spin-full-url` as a fallback.
+pub fn request_authority(req: &spin_sdk::http::Request) -> String {
+    use catalog_model::appstream::service::authority_of;
+    let from_uri = authority_of(req.uri());
+    if !from_uri.is_empty() {
+        return from_uri.to_owned();
+    }
+    req.header("spin-full-url")
+        .and_then(|v| v.as_str())
+        .map(|u| authority_of(u).to_owned())
+        .unwrap_or_default()
 }

@@ -4,7 +4,10 @@
 
 pub mod envelope;
 pub mod params;
+pub mod service;
 pub mod sign;
+
+pub use service::{RpcSettings, handle};
 
 /// The only API version this door speaks.
 pub const API_VERSION: &str = "2021-09-01";
