@@ -120,10 +120,8 @@ def test_builder_quota(other_org):
     pytest.fail("100 concurrent captures accepted: no ExceedBuilderQuota")
 
 
-@pytest.mark.skip(reason="needs a store-write failure injected mid-request; the simulator "
-                         "injects provider failures only (lifecycle.md), covered by component tests")
-def test_record_write_failure():
-    """CreateDesktopImageRecord.Failed."""
+# CreateDesktopImageRecord.Failed needs a store write failing mid-request: the SDK cannot
+# cause that, so the model's unit tests cover it (shared/src/appstream/service/tests.rs).
 
 
 # --- DeleteImage / StartTaskForDistributeImage ----------------------------------------------
