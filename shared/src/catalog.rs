@@ -298,6 +298,42 @@ pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageS
     }
 }
 
+/// The org's images, read through its index slots (`increment`-elected, never a key
+/// scan); both doors list from here. A slot whose image is gone, or repeated, is skipped.
+pub fn org_images(
+    kv: &dyn crate::store::KeyValue,
+    env: &dyn crate::env::Env,
+    org: &str,
+) -> Result<Vec<Image>, crate::store::StoreError> {
+    use crate::records;
+    let count = records::counter_read(kv, env, &keys::image_count(org))?;
+    let slots: Vec<String> = (1..=count).map(|n| keys::image_slot(org, n)).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut ids: Vec<String> = Vec::new();
+    for chunk in slots.chunks(100) {
+        for id in records::get_many::<String>(kv, env, chunk)?
+            .into_iter()
+            .flatten()
+        {
+            if seen.insert(id.value.clone()) {
+                ids.push(id.value);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for chunk in ids.chunks(100) {
+        let keys: Vec<String> = chunk.iter().map(|i| keys::image(org, i)).collect();
+        out.extend(
+            records::get_many::<Image>(kv, env, &keys)?
+                .into_iter()
+                .flatten()
+                .map(|s| s.value)
+                .filter(|i| i.org_id == org),
+        );
+    }
+    Ok(out)
+}
+
 /// The key layout. Every catalog key is under its org, so nothing crosses orgs; ids are
 /// generated (`img-…`) or validated by the admin API (no `/`).
 pub mod keys {

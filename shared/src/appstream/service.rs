@@ -793,33 +793,9 @@ pub fn create_image_by_instance(
 // ListImage
 // ---------------------------------------------------------------------------------------
 
-/// The org's images through its index slots (never a key scan), as the REST door lists them.
+/// The org's images, through its index slots (never a key scan).
 fn org_images(ctx: &Ctx<'_>) -> Result<Vec<Image>, StoreError> {
-    let count = records::counter_read(ctx.kv, ctx.env, &keys::image_count(&ctx.org))?;
-    let slots: Vec<String> = (1..=count).map(|n| keys::image_slot(&ctx.org, n)).collect();
-    let mut ids: Vec<String> = Vec::new();
-    for chunk in slots.chunks(100) {
-        for id in records::get_many::<String>(ctx.kv, ctx.env, chunk)?
-            .into_iter()
-            .flatten()
-        {
-            if !ids.contains(&id.value) {
-                ids.push(id.value);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for chunk in ids.chunks(100) {
-        let keys: Vec<String> = chunk.iter().map(|i| keys::image(&ctx.org, i)).collect();
-        out.extend(
-            records::get_many::<Image>(ctx.kv, ctx.env, &keys)?
-                .into_iter()
-                .flatten()
-                .map(|s| s.value)
-                .filter(|i| i.org_id == ctx.org),
-        );
-    }
-    Ok(out)
+    crate::catalog::org_images(ctx.kv, ctx.env, &ctx.org)
 }
 
 /// WUYING spells OS types `Windows` / `Linux`.
