@@ -5,6 +5,7 @@
 //! Admin `PUT`s replace the whole item (a blind set: the admin is the only writer of these
 //! keys, and last-writer-wins is what `PUT` means).
 
+use crate::api::{ApiResponse, Problem};
 use crate::auth;
 use crate::catalog::keys;
 use crate::env::Env;
@@ -19,77 +20,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
 
-/// An HTTP answer: the component copies it onto the wire.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+/// The admin API answers with the same framework-free response as the doors, built from
+/// the same problem documents.
+pub type Response = ApiResponse;
+
+/// An `application/problem+json` answer (RFC 9457) with a stable `code`.
+fn problem(status: u16, code: &str, detail: &str) -> Response {
+    Problem::new(status, code, detail).into()
 }
 
-impl Response {
-    /// A JSON answer.
-    pub fn json(status: u16, body: &Value) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/json".into())],
-            body: body.to_string().into_bytes(),
-        }
-    }
-
-    /// An `application/problem+json` answer (RFC 9457) with a stable `code`.
-    pub fn problem(status: u16, code: &str, detail: &str) -> Response {
-        Self::problem_with(status, code, detail, None)
-    }
-
-    fn problem_with(status: u16, code: &str, detail: &str, errors: Option<Value>) -> Response {
-        let mut body = json!({
-            "type": "about:blank",
-            "title": title(status),
-            "status": status,
-            "detail": detail,
-            "code": code,
-        });
-        if let (Some(e), Some(obj)) = (errors, body.as_object_mut()) {
-            obj.insert("errors".into(), e);
-        }
-        Response {
-            status,
-            headers: vec![("content-type".into(), "application/problem+json".into())],
-            body: body.to_string().into_bytes(),
-        }
-    }
-
-    fn with_header(mut self, name: &str, value: &str) -> Response {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// A store failure: 503 with `Retry-After` (R4), or 500 when it is not transient.
-    pub fn store_error(e: &StoreError) -> Response {
-        match e {
-            StoreError::Transient(_) => {
-                Response::problem(503, "STORE_BUSY", "the store is busy; try again shortly")
-                    .with_header("retry-after", "1")
-            }
-            StoreError::Unavailable(m) => Response::problem(500, "STORE_UNAVAILABLE", m),
-        }
-    }
-}
-
-fn title(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Content Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
+/// A store failure: 503 with `Retry-After` (R4), or 500 when it is not transient.
+fn store_error(e: &StoreError) -> Response {
+    Problem::store(e).into()
 }
 
 /// An org.
@@ -122,7 +64,7 @@ pub fn handle(
     body: &[u8],
 ) -> Response {
     let Some(expected) = admin_token.filter(|t| !t.trim().is_empty()) else {
-        return Response::problem(
+        return problem(
             503,
             "ADMIN_DISABLED",
             "the admin API is disabled: no admin token is configured (set the Spin variable admin_token)",
@@ -140,22 +82,21 @@ pub fn handle(
     match presented {
         Some(t) if auth::constant_time_eq(t.as_bytes(), expected.as_bytes()) => {}
         _ => {
-            return Response::problem(
+            return problem(
                 401,
                 "UNAUTHORIZED",
                 "admin calls need Authorization: Bearer <admin token>",
-            )
-            .with_header("www-authenticate", "Bearer");
+            );
         }
     }
     if body.len() > MAX_BODY {
-        return Response::problem(413, "BODY_TOO_LARGE", "admin bodies are at most 256 KiB");
+        return problem(413, "BODY_TOO_LARGE", "admin bodies are at most 256 KiB");
     }
     let path = path.split('?').next().unwrap_or("");
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match route(kv, env, method, &segments, body) {
         Ok(r) => r,
-        Err(e) => Response::store_error(&e),
+        Err(e) => store_error(&e),
     }
 }
 
@@ -163,12 +104,12 @@ type Answer = Result<Response, StoreError>;
 
 fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u8]) -> Answer {
     let not_allowed = |allow: &str| {
-        Ok(Response::problem(
+        Ok(problem(
             405,
             "METHOD_NOT_ALLOWED",
             &format!("use {allow} on this path"),
         )
-        .with_header("allow", allow))
+        .header("allow", allow))
     };
     match seg {
         ["admin", "v1", "simulation"] => match method {
@@ -241,7 +182,7 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
             match method {
                 "GET" => match records::get::<Value>(kv, env, &key)? {
                     Some(v) => Ok(Response::json(200, &v.value)),
-                    None => Ok(Response::problem(
+                    None => Ok(problem(
                         404,
                         "NOT_FOUND",
                         &format!("no {kind} item {item_id} in org {org_id}"),
@@ -267,11 +208,11 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
 }
 
 fn no_route() -> Response {
-    Response::problem(404, "NOT_FOUND", "no such admin endpoint")
+    problem(404, "NOT_FOUND", "no such admin endpoint")
 }
 
 fn org_not_found(org_id: &str) -> Response {
-    Response::problem(
+    problem(
         404,
         "ORG_NOT_FOUND",
         &format!("org {org_id} does not exist (create it with PUT /admin/v1/orgs/{org_id})"),
@@ -318,12 +259,7 @@ fn check_org(
 }
 
 fn invalid(field: &str, code: &str, message: &str) -> Response {
-    Response::problem_with(
-        400,
-        "VALIDATION_FAILED",
-        &format!("invalid field {field}: {message}"),
-        Some(json!([{ "field": field, "code": code, "message": message }])),
-    )
+    Problem::field(field, code, message).into()
 }
 
 fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
@@ -332,12 +268,12 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, Response> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(Response::problem(
+        Ok(_) => Err(problem(
             400,
             "INVALID_JSON",
             "the body must be a JSON object",
         )),
-        Err(e) => Err(Response::problem(
+        Err(e) => Err(problem(
             400,
             "INVALID_JSON",
             &format!("the body is not JSON: {e}"),

@@ -1,7 +1,7 @@
 //! The admin API (`/admin/v1/...`): orgs, credentials, the provider simulator's
 //! inventory and settings. Every call needs the `admin_token` Spin variable as bearer.
 
-use catalog_model::api::{ApiResponse, Problem};
+use catalog_model::api::Problem;
 use catalog_platform::{SpinEnv, SpinKv, api_request, send};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
@@ -16,7 +16,7 @@ fn handle(req: Request) -> Response {
     // every call with a clear 503 rather than accepting a guessable default.
     let admin_token = spin_sdk::variables::get("admin_token").ok();
     let req = api_request(&req);
-    let resp = catalog_model::admin::handle(
+    send(catalog_model::admin::handle(
         &kv,
         &SpinEnv,
         admin_token.as_deref(),
@@ -24,10 +24,5 @@ fn handle(req: Request) -> Response {
         &req.path,
         &req.headers,
         &req.body,
-    );
-    send(ApiResponse {
-        status: resp.status,
-        headers: resp.headers,
-        body: resp.body,
-    })
+    ))
 }
