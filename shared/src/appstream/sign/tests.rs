@@ -622,3 +622,47 @@ mod tampering {
         }
     }
 }
+
+#[test]
+fn the_client_signer_is_accepted_by_the_verifier() {
+    struct One;
+    impl AuthStore for One {
+        type Owner = ();
+        fn access_key(&self, id: &str) -> Result<Option<AccessKey<()>>, StoreFailure> {
+            Ok((id == "AKID").then(|| AccessKey {
+                secret: "s3cret".into(),
+                owner: (),
+            }))
+        }
+        fn record_nonce(&self, _: &str, _: &str, _: Millis) -> Result<bool, StoreFailure> {
+            Ok(true)
+        }
+    }
+    let now = crate::time::parse_iso8601("2026-11-01T00:00:00Z").unwrap_or_default();
+    let (headers, body) = sign_form_post(
+        "127.0.0.1:3000",
+        "AKID",
+        "s3cret",
+        "ListImage",
+        &[("PageSize", "10"), ("ImageName", "a b")],
+        "2026-11-01T00:00:00Z",
+        "0123456789abcdef",
+    );
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let req = SignedRequest {
+        method: "POST",
+        authority: "127.0.0.1:3000",
+        raw_query: "",
+        headers: &pairs,
+        body: &body,
+    };
+    assert!(verify(&req, now, &One).is_ok());
+    let tampered = SignedRequest {
+        body: b"PageSize=11",
+        ..req
+    };
+    assert!(verify(&tampered, now, &One).is_err());
+}
