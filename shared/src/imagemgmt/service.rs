@@ -741,19 +741,7 @@ fn mark_version_deleting(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let r = records::update::<Version, ()>(ctx.kv, ctx.env, &keys::version(&ctx.org, vid), |v| {
-        let mut v = v.clone();
-        v.status = VersionStatus::Deleting;
-        v.last_triggered_action = Some(LastTriggeredAction::Delete);
-        v.operation_id = Some(op_id.to_owned());
-        v.op_seq = 0;
-        v.allowed_actions = allowed_actions(v.status);
-        v.status_history.push(StatusEntry {
-            status: VersionStatus::Deleting,
-            asset_status: Some(AssetStatus::Deleting),
-            at: now,
-        });
-        v.updated_at = now;
-        Change::Write(v)
+        Change::Write(deleting(v, op_id, now))
     });
     let v = match r {
         Ok(v) => v,
@@ -761,7 +749,33 @@ fn mark_version_deleting(
         Err(UpdateError::Store(e)) => return Err(e),
         Err(UpdateError::Contended) => return Err(StoreError::Transient("contended".into())),
     };
-    for aid in &v.value.asset_ids {
+    mark_assets_deleting(ctx, &v.value, op_id, now)
+}
+
+/// `v` as a delete operation `op_id` starting at `now` shows it.
+fn deleting(v: &Version, op_id: &str, now: Timestamp) -> Version {
+    let mut v = v.clone();
+    v.status = VersionStatus::Deleting;
+    v.last_triggered_action = Some(LastTriggeredAction::Delete);
+    v.operation_id = Some(op_id.to_owned());
+    v.op_seq = 0;
+    v.allowed_actions = allowed_actions(v.status);
+    v.status_history.push(StatusEntry {
+        status: VersionStatus::Deleting,
+        asset_status: Some(AssetStatus::Deleting),
+        at: now,
+    });
+    v.updated_at = now;
+    v
+}
+
+fn mark_assets_deleting(
+    ctx: &Ctx<'_>,
+    v: &Version,
+    op_id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for aid in &v.asset_ids {
         let r = records::update::<Asset, ()>(ctx.kv, ctx.env, &keys::asset(&ctx.org, aid), |a| {
             let mut a = a.clone();
             a.status = AssetStatus::Deleting;
@@ -1056,14 +1070,10 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
         &version,
     )
     .map_err(E::Store)?;
-    let img = match attach_version(ctx, image_id, &version.id, &req.markers, now) {
-        Ok(img) => img.value,
-        Err(e) => {
-            discard(ctx, &version, &asset);
-            return Err(e);
-        }
-    };
-    ops::start(
+    // The operation is recorded before the version is attached to its image: a version
+    // that clients can see always has its operation (a failure in between leaves only an
+    // unlisted version, never a listed one nothing advances).
+    if let Err(e) = ops::start(
         ctx.kv,
         ctx.env,
         ctx.settings,
@@ -1071,8 +1081,17 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
         &ctx.org,
         kind,
         target_of(&version, &asset, req.source.source_id()),
-    )
-    .map_err(E::Store)?;
+    ) {
+        discard(ctx, &version, &asset);
+        return Err(E::Store(e));
+    }
+    let img = match attach_version(ctx, image_id, &version.id, &req.markers, now) {
+        Ok(img) => img.value,
+        Err(e) => {
+            discard(ctx, &version, &asset);
+            return Err(e);
+        }
+    };
     let markers: Vec<&Marker> = img
         .markers
         .iter()
@@ -1800,6 +1819,8 @@ pub fn delete_version(
     })
     .map_err(|e| lift(e, E::NotFound("image"), E::Store))?;
     let checked = if_match.is_some();
+    // The status check and the DELETING mark are one compare-and-swap: of two racing
+    // deletes only one sees a deletable version and starts an operation.
     let v = records::update::<Version, E>(ctx.kv, ctx.env, &keys::version(&ctx.org, id), |v| {
         if checked && *v != seen.value {
             return Change::Abort(E::PreconditionFailed);
@@ -1807,10 +1828,10 @@ pub fn delete_version(
         if !may_delete(v.status, force) {
             return Change::Abort(E::StatusForbids(v.status));
         }
-        Change::Unchanged
+        Change::Write(deleting(v, &op_id, now))
     })
     .map_err(|e| lift(e, E::NotFound("version"), E::Store))?;
-    mark_version_deleting(ctx, id, &op_id, now).map_err(E::Store)?;
+    mark_assets_deleting(ctx, &v.value, &op_id, now).map_err(E::Store)?;
     let target = Target {
         image_id: image_id.to_owned(),
         version_id: Some(id.to_owned()),
