@@ -7,6 +7,7 @@
 //! idle cron tick with few and with many settled versions; and each component's size.
 //! Absolute numbers depend on the machine; the ratios are what to compare.
 
+mod kvops;
 mod loadgen;
 
 use std::path::{Path, PathBuf};
@@ -21,21 +22,29 @@ const ADMIN: &str = "bench-admin";
 
 struct Config {
     quick: bool,
+    /// Only the cron tick costs (idle and with 100 due), skipping the request figures.
+    ticks_only: bool,
     out: Option<PathBuf>,
 }
+
+/// Operations due at once in the "busy tick" figures (and the bench's tick cap, so one
+/// tick takes them all: the app's default cap is 50).
+const DUE: usize = 100;
 
 fn main() {
     let mut cfg = Config {
         quick: false,
+        ticks_only: false,
         out: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quick" => cfg.quick = true,
+            "--ticks" => cfg.ticks_only = true,
             "--out" => cfg.out = args.next().map(PathBuf::from),
             _ => {
-                eprintln!("usage: bench [--quick] [--out FILE]");
+                eprintln!("usage: bench [--quick] [--ticks] [--out FILE]");
                 std::process::exit(2);
             }
         }
@@ -92,10 +101,8 @@ struct Row {
 fn run(cfg: &Config) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("catalog-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut options = AppOptions::new(bench_manifest(&dir)?);
-    options.kv = KvSetup::TempSqlite;
-    options.variables.insert("admin_token".into(), ADMIN.into());
-    let app = App::start(options)?;
+    let manifest = bench_manifest(&dir)?;
+    let app = start_app(&manifest)?;
     let base = app.base_url();
     let addr = app.local_addr();
     let http = reqwest::blocking::Client::new();
@@ -144,6 +151,18 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     };
 
     let empty = Target::get("/bench/empty");
+    if cfg.ticks_only {
+        // Only the tick figures.
+        let ticks = tick_costs(&app, &http, &base, &creds.token, cfg.quick)?;
+        let report = render_ticks(&ticks);
+        println!("{report}");
+        if let Some(out) = &cfg.out {
+            std::fs::write(out, &report)?;
+        }
+        app.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
     measure("empty handler (baseline)", Some(&empty), &|_, _| {
         empty.clone()
     })?;
@@ -164,6 +183,58 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     measure("GET version", Some(&get_version), &|_, _| {
         get_version.clone()
     })?;
+    // The RPC door (before Add Version grows the bench images to thousands of versions:
+    // ListImage loads every version of each image it lists). Signed POSTs, a fresh nonce each (the signature covers it).
+    let rpc = |action: &str, params: &[(&str, &str)]| {
+        let headers = catalog_e2e::rpc_headers(
+            &base,
+            &creds.access_key_id,
+            &creds.access_key_secret,
+            action,
+            params,
+            app.clock().unix_seconds(),
+        );
+        Target {
+            method: "POST",
+            path: "/".into(),
+            headers,
+            body: catalog_e2e::form(params).into_bytes(),
+        }
+    };
+    let list_probe = rpc("ListImage", &[("PageSize", "10")]);
+    measure("RPC ListImage", Some(&list_probe), &|_, _| {
+        rpc("ListImage", &[("PageSize", "10")])
+    })?;
+    // Each capture needs an instance of its own (a running capture refuses a second).
+    let captures = workers * (20 + per_worker) + 1;
+    for i in 0..captures {
+        let resp = http
+            .put(format!("{base}/admin/v1/orgs/bench/instances/cbi-{i}"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"instanceType": "CloudDesktop", "osType": "WINDOWS"}))
+            .send()?;
+        anyhow::ensure!(resp.status().is_success(), "instance: {}", resp.status());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let capture = || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let id = format!("cbi-{i}");
+        rpc(
+            "CreateImageByInstance",
+            &[
+                ("InstanceId", id.as_str()),
+                ("InstanceType", "CloudDesktop"),
+                ("ImageName", id.as_str()),
+            ],
+        )
+    };
+    let capture_probe = capture();
+    measure(
+        "RPC CreateImageByInstance",
+        Some(&capture_probe),
+        &|_, _| capture(),
+    )?;
+
     let add = |image: &str| Target {
         method: "POST",
         path: format!("/imagemgmt/v1/images/{image}/versions"),
@@ -178,10 +249,18 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         add(&images[w].0)
     })?;
 
-    let ticks = idle_tick_costs(&app, cfg.quick)?;
+    let per_endpoint = kvops::per_endpoint(&app, &creds.token)?;
     let sizes = component_sizes(&app);
+    app.shutdown();
+    // The tick figures start from a fresh store: the thousands of operations the rows
+    // above left running would otherwise be settled first, which is not what is measured.
+    let app = start_app(&manifest)?;
+    let base = app.base_url();
+    let creds = demo::seed(&http, &base, ADMIN, "bench").map_err(anyhow::Error::msg)?;
+    let ticks = tick_costs(&app, &http, &base, &creds.token, cfg.quick)?;
 
-    let report = render(&rows, &ticks, &sizes, workers, per_worker);
+    let mut report = render(&rows, &ticks, &sizes, workers, per_worker);
+    report.push_str(&kvops::render(&per_endpoint));
     println!("{report}");
     if let Some(out) = &cfg.out {
         std::fs::write(out, &report)?;
@@ -189,6 +268,19 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     app.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The app of `manifest` as the bench runs it: SQLite store, tick cap = [`DUE`], the
+/// builder quota lifted so every capture the bench starts runs at once.
+fn start_app(manifest: &Path) -> anyhow::Result<App> {
+    let mut options = AppOptions::new(manifest);
+    options.kv = KvSetup::TempSqlite;
+    options.variables.insert("admin_token".into(), ADMIN.into());
+    options.variables.insert("tick_cap".into(), DUE.to_string());
+    options
+        .variables
+        .insert("builder_quota".into(), "1000000".into());
+    App::start(options)
 }
 
 fn add_version_body() -> Value {
@@ -231,25 +323,53 @@ fn sig_image(
 
 struct TickCost {
     settled: usize,
-    kv_ops: u64,
-    median: Duration,
+    idle_kv_ops: u64,
+    idle: Duration,
+    /// A tick with [`DUE`] operations due (median KV calls and time).
+    busy_kv_ops: u64,
+    busy: Duration,
 }
 
-/// An idle tick (nothing due) with `n` settled versions in the store, for a small and a
-/// large `n`: the due index must make both cost the same handful of key-value calls.
-fn idle_tick_costs(app: &App, quick: bool) -> anyhow::Result<Vec<TickCost>> {
+/// Fires the advancer and returns (KV calls, time) of that tick.
+fn timed_tick(app: &App) -> anyhow::Result<(u64, Duration)> {
+    let before = app.kv_ops();
+    let t0 = Instant::now();
+    app.fire_cron("advancer")
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok((app.kv_ops() - before, t0.elapsed()))
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The cron tick with 100, 10 000 and 100 000 settled versions in the store (quick:
+/// up to 10 000): idle (nothing due), and with [`DUE`] operations due at once. The due
+/// index must keep both independent of the store's size.
+fn tick_costs(
+    app: &App,
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    quick: bool,
+) -> anyhow::Result<Vec<TickCost>> {
     let store = app.store("default")?;
-    // Settle everything the load above started (time moves; nothing sleeps).
-    for _ in 0..200 {
-        app.clock().advance(Duration::from_secs(3));
-        app.fire_cron("advancer")
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    }
+    // Frozen from here: the DUE images of a batch are created at one instant, so they
+    // fall due together, in the same tick.
+    app.clock().set_unix(app.clock().unix_seconds());
+    sig_image(http, base, token, "tick-template")?;
+    settle(app)?;
     // A settled version and its finished operation, as the app stored them.
     let template = find_settled(app)?;
+    let sizes: &[usize] = if quick {
+        &[100, 10_000]
+    } else {
+        &[100, 10_000, 100_000]
+    };
     let mut costs = Vec::new();
     let mut stored = 0usize;
-    for target in [100usize, if quick { 10_000 } else { 100_000 }] {
+    for &target in sizes {
         let mut batch = Vec::new();
         while stored < target {
             for (key, value) in &template {
@@ -261,26 +381,67 @@ fn idle_tick_costs(app: &App, quick: bool) -> anyhow::Result<Vec<TickCost>> {
                 batch.clear();
             }
         }
-        let mut times = Vec::new();
-        let mut ops = Vec::new();
+        let mut idle = Vec::new();
         for _ in 0..21 {
             app.clock().advance(Duration::from_secs(2));
-            let before = app.kv_ops();
-            let t0 = Instant::now();
-            app.fire_cron("advancer")
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            times.push(t0.elapsed());
-            ops.push(app.kv_ops() - before);
+            idle.push(timed_tick(app)?);
         }
-        times.sort();
-        ops.sort();
+        // Busy: DUE fresh images copied from the gallery, created at one frozen instant;
+        // every tick that finds them due advances all of them by one transition (a copy
+        // has three). Ticks that find nothing due (a step still running) are not counted.
+        let idle_ops = median(idle.iter().map(|t| t.0).collect());
+        let mut busy = Vec::new();
+        for batch in 0..2 {
+            for i in 0..DUE {
+                sig_image(http, base, token, &format!("due-{target}-{batch}-{i}"))?;
+            }
+            for _ in 0..30 {
+                app.clock().advance(Duration::from_secs(2));
+                let t = timed_tick(app)?;
+                if t.0 > idle_ops + DUE as u64 {
+                    busy.push(t);
+                }
+            }
+            settle(app)?;
+        }
+        anyhow::ensure!(!busy.is_empty(), "no tick found the {DUE} operations due");
         costs.push(TickCost {
             settled: target,
-            kv_ops: ops[ops.len() / 2],
-            median: times[times.len() / 2],
+            idle_kv_ops: median(idle.iter().map(|t| t.0).collect()),
+            idle: median(idle.iter().map(|t| t.1).collect()),
+            busy_kv_ops: median(busy.iter().map(|t| t.0).collect()),
+            busy: median(busy.iter().map(|t| t.1).collect()),
         });
+        eprintln!(
+            "ticks at {target} settled versions: {} busy ticks",
+            busy.len()
+        );
     }
     Ok(costs)
+}
+
+/// At most this many KV calls make an idle tick (one transition alone costs more).
+const IDLE_MAX_OPS: u64 = 12;
+
+/// Ticks until the store has nothing due (time moves; nothing sleeps): an idle tick
+/// costs the same few KV calls every time, so three equal small ticks in a row end it.
+fn settle(app: &App) -> anyhow::Result<()> {
+    let mut last = (u64::MAX, 0);
+    for _ in 0..1_000 {
+        // One cron period (= one due bucket), so idle ticks read the same keys.
+        app.clock().advance(Duration::from_secs(2));
+        let (ops, _) = timed_tick(app)?;
+        last = if ops == last.0 {
+            (ops, last.1 + 1)
+        } else {
+            (ops, 1)
+        };
+        // A saturated tick (cap reached) also repeats its count: only a small one is idle.
+        if last.1 >= 3 && ops <= IDLE_MAX_OPS {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("the advancer did not settle in 1000 ticks")
 }
 
 /// The raw records of one settled version (version + its operation), to copy under new
@@ -360,18 +521,29 @@ fn render(
             r.kv_ops.map(|n| n.to_string()).unwrap_or_default(),
         ));
     }
-    s.push_str("\n### Idle cron tick (nothing due; median of 21 ticks)\n\n| settled versions in the store | KV ops per tick | time per tick |\n|---:|---:|---:|\n");
-    for t in ticks {
-        s.push_str(&format!(
-            "| {} | {} | {:.2} ms |\n",
-            t.settled,
-            t.kv_ops,
-            t.median.as_secs_f64() * 1e3
-        ));
-    }
+    s.push('\n');
+    s.push_str(&render_ticks(ticks));
     s.push_str("\n### Components (release .wasm)\n\n| component | bytes |\n|---|---:|\n");
     for (id, size) in sizes {
         s.push_str(&format!("| {id} | {size} |\n"));
+    }
+    s
+}
+
+fn render_ticks(ticks: &[TickCost]) -> String {
+    let mut s = format!(
+        "### Cron tick (idle: median of 21; {DUE} due: median of the ticks that found them due, tick cap {DUE})\n\n| settled versions in the store | idle: KV ops | idle: time | {DUE} due: KV ops | {DUE} due: time | {DUE} due vs idle (time) |\n|---:|---:|---:|---:|---:|---:|\n"
+    );
+    for t in ticks {
+        s.push_str(&format!(
+            "| {} | {} | {:.2} ms | {} | {:.2} ms | {:.1}x |\n",
+            t.settled,
+            t.idle_kv_ops,
+            t.idle.as_secs_f64() * 1e3,
+            t.busy_kv_ops,
+            t.busy.as_secs_f64() * 1e3,
+            t.busy.as_secs_f64() / t.idle.as_secs_f64().max(1e-9),
+        ));
     }
     s
 }
