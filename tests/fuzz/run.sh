@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Fuzzes the imagemgmt REST door with schemathesis, driven by the app's own OpenAPI
+# description, against a running app (e.g. `LISTEN=127.0.0.1:3999 ./dev up`, which
+# prints the demo REST token):
+#
+#   tests/fuzz/run.sh http://127.0.0.1:3999 TOKEN
+#
+# Fails when any generated request gets a 5xx (check `not_a_server_error`; set
+# CHECKS=all to see every conformance finding too). Bounded: MAX_EXAMPLES per operation
+# (default 30) and MAX_TIME seconds for the whole run (default 120). The virtualenv lives
+# in $VENV (default /tmp/catalog-fuzz-venv), outside the repository.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+base="${1:?usage: run.sh BASE_URL TOKEN}"
+token="${2:?usage: run.sh BASE_URL TOKEN}"
+venv="${VENV:-/tmp/catalog-fuzz-venv}"
+checks="${CHECKS:-not_a_server_error}"
+
+if [ ! -x "$venv/bin/schemathesis" ]; then
+  echo "==> installing schemathesis into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r requirements.txt
+fi
+
+# The description is fetched with the token; requests go to its `servers` URL
+# (/imagemgmt/v1) on the same host.
+exec timeout $(( ${MAX_TIME:-120} + 60 )) "$venv/bin/schemathesis" run \
+  "$base/imagemgmt/v1/openapi.json" \
+  --url "$base/imagemgmt/v1" \
+  -H "Authorization: Bearer $token" \
+  --checks "$checks" \
+  --max-examples "${MAX_EXAMPLES:-30}" \
+  --max-time "${MAX_TIME:-120}" \
+  --seed "${SEED:-1}" \
+  --request-timeout 10 \
+  --workers 1 \
+  --report junit --report-dir "${REPORT_DIR:-/tmp/catalog-fuzz-report}"
