@@ -9,6 +9,7 @@
 
 mod kvops;
 mod loadgen;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -42,9 +43,27 @@ fn main() {
         match a.as_str() {
             "--quick" => cfg.quick = true,
             "--ticks" => cfg.ticks_only = true,
+            "--verify" => {
+                // Only the signature verification cost (native, no app).
+                match verify::cost(20_000) {
+                    Ok((v, p)) => {
+                        println!(
+                            "ACS3 verification: {:.1} us per request; parsing the same request's parameters: {:.1} us ({:.1}x)",
+                            v.as_secs_f64() * 1e6,
+                            p.as_secs_f64() * 1e6,
+                            v.as_secs_f64() / p.as_secs_f64().max(1e-12)
+                        );
+                        std::process::exit(0);
+                    }
+                    Err(e) => {
+                        eprintln!("bench --verify failed: {e:#}");
+                        std::process::exit(1);
+                    }
+                }
+            }
             "--out" => cfg.out = args.next().map(PathBuf::from),
             _ => {
-                eprintln!("usage: bench [--quick] [--ticks] [--out FILE]");
+                eprintln!("usage: bench [--quick] [--ticks] [--verify] [--out FILE]");
                 std::process::exit(2);
             }
         }
