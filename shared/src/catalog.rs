@@ -334,6 +334,31 @@ pub fn org_images(
     Ok(out)
 }
 
+/// The versions of `img` that still exist, oldest first, in one batched read per hundred.
+pub fn image_versions(
+    kv: &dyn crate::store::KeyValue,
+    env: &dyn crate::env::Env,
+    org: &str,
+    img: &Image,
+) -> Result<Vec<Version>, crate::store::StoreError> {
+    let keys: Vec<String> = img
+        .version_ids
+        .iter()
+        .map(|v| keys::version(org, v))
+        .collect();
+    let mut out = Vec::new();
+    for chunk in keys.chunks(100) {
+        out.extend(
+            crate::records::get_many::<Version>(kv, env, chunk)?
+                .into_iter()
+                .flatten()
+                .map(|s| s.value)
+                .filter(|v| v.stream_id == img.id && v.org_id == org),
+        );
+    }
+    Ok(out)
+}
+
 /// The key layout. Every catalog key is under its org, so nothing crosses orgs; ids are
 /// generated (`img-…`) or validated by the admin API (no `/`).
 pub mod keys {

@@ -332,22 +332,7 @@ impl Ctx<'_> {
 
     /// The versions of `img`, oldest first (absent ones skipped).
     fn versions(&self, img: &Image) -> Result<Vec<Version>, StoreError> {
-        let keys: Vec<String> = img
-            .version_ids
-            .iter()
-            .map(|v| keys::version(&self.org, v))
-            .collect();
-        let mut out = Vec::new();
-        for chunk in keys.chunks(100) {
-            out.extend(
-                records::get_many::<Version>(self.kv, self.env, chunk)?
-                    .into_iter()
-                    .flatten()
-                    .map(|s| s.value)
-                    .filter(|v| v.stream_id == img.id && v.org_id == self.org),
-            );
-        }
-        Ok(out)
+        crate::catalog::image_versions(self.kv, self.env, &self.org, img)
     }
 }
 

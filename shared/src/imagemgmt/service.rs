@@ -493,22 +493,7 @@ pub fn get_image(ctx: &Ctx<'_>, id: &str) -> Result<Reply, ReadError> {
 }
 
 fn image_versions(ctx: &Ctx<'_>, img: &Image) -> Result<Vec<Version>, StoreError> {
-    let keys: Vec<String> = img
-        .version_ids
-        .iter()
-        .map(|v| keys::version(&ctx.org, v))
-        .collect();
-    let mut out = Vec::new();
-    for chunk in keys.chunks(100) {
-        out.extend(
-            records::get_many::<Version>(ctx.kv, ctx.env, chunk)?
-                .into_iter()
-                .flatten()
-                .map(|s| s.value)
-                .filter(|v| v.stream_id == img.id),
-        );
-    }
-    Ok(out)
+    crate::catalog::image_versions(ctx.kv, ctx.env, &ctx.org, img)
 }
 
 pub fn list_versions(
