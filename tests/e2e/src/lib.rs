@@ -462,61 +462,25 @@ pub fn rpc_headers(
     params: &[(&str, &str)],
     now_secs: u64,
 ) -> Vec<(String, String)> {
-    use catalog_model::appstream::sign::{
-        SignedRequest, canonical_request, sign_hex, string_to_sign,
-    };
     use std::sync::atomic::{AtomicU64, Ordering};
     static NONCE: AtomicU64 = AtomicU64::new(0);
-    let body = form(params);
-    // The model's string-to-sign is "ALGORITHM\n" + hex SHA-256 of its input: reuse it
-    // as the payload hash rather than pulling a hash crate into the tests.
-    let hashed = string_to_sign(&body)
-        .split('\n')
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    let authority = base.trim_start_matches("http://").to_owned();
     let nonce = format!(
         "n-{}-{}",
         std::process::id(),
         NONCE.fetch_add(1, Ordering::SeqCst)
     );
     let date = catalog_model::time::iso8601_s(now_secs as i64 * 1000);
-    let mut headers: Vec<(String, String)> = vec![
-        ("accept".into(), "application/json".into()),
-        (
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ),
-        ("x-acs-action".into(), action.into()),
-        ("x-acs-version".into(), "2021-09-01".into()),
-        ("x-acs-date".into(), date),
-        ("x-acs-signature-nonce".into(), nonce),
-        ("x-acs-content-sha256".into(), hashed.clone()),
-    ];
-    let mut signed: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
-    signed.push("host".into());
-    signed.sort();
-    let refs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let req = SignedRequest {
-        method: "POST",
-        authority: &authority,
-        raw_query: "",
-        headers: &refs,
-        body: body.as_bytes(),
-    };
-    let canonical = canonical_request(&req, &signed, &hashed);
-    let sig = sign_hex(secret, &string_to_sign(&canonical)).unwrap_or_default();
-    headers.push((
-        "authorization".into(),
-        format!(
-            "ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={},Signature={sig}",
-            signed.join(";")
-        ),
-    ));
+    let (headers, _body) = catalog_model::appstream::sign::sign_form_post(
+        base.trim_start_matches("http://"),
+        key_id,
+        secret,
+        action,
+        params,
+        &date,
+        &nonce,
+    );
+    // The HTTP client writes `host` itself (signed with the same authority).
+    let headers: Vec<(String, String)> = headers.into_iter().filter(|(k, _)| k != "host").collect();
     headers
 }
 
