@@ -268,14 +268,15 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         add(&images[w].0)
     })?;
 
-    let per_endpoint = kvops::per_endpoint(&app, &creds.token)?;
     let sizes = component_sizes(&app);
     app.shutdown();
-    // The tick figures start from a fresh store: the thousands of operations the rows
-    // above left running would otherwise be settled first, which is not what is measured.
+    // The per-endpoint counts and the tick figures start from a fresh store: the thousands
+    // of operations the rows above left running would otherwise be settled first, which
+    // is not what is measured.
     let app = start_app(&manifest)?;
     let base = app.base_url();
     let creds = demo::seed(&http, &base, ADMIN, "bench").map_err(anyhow::Error::msg)?;
+    let per_endpoint = kvops::per_endpoint(&app, &creds.token)?;
     let ticks = tick_costs(&app, &http, &base, &creds.token, cfg.quick)?;
 
     let mut report = render(&rows, &ticks, &sizes, workers, per_worker);
