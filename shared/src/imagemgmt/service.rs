@@ -917,6 +917,11 @@ fn attach_version(
         ctx.env,
         &keys::image(&ctx.org, image_id),
         |img| {
+            // Idempotent: a swap reported failed that had landed (R2) and was then built
+            // upon by another writer is retried here; the version is already attached.
+            if img.version_ids.iter().any(|v| v == version_id) {
+                return Change::Unchanged;
+            }
             if matches!(img.status, ImageStatus::Deleting | ImageStatus::Disabled) {
                 return Change::Abort(AddVersionError::ImageNotWritable(img.status));
             }
@@ -1072,6 +1077,9 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
     }
     let img = match attach_version(ctx, image_id, &version.id, &req.markers, now) {
         Ok(img) => img.value,
+        // A store failure leaves the outcome unknown (the swap may have landed, R2/R4):
+        // keep the records, the image may list the version. Only a refusal discards them.
+        Err(e @ E::Store(_)) => return Err(e),
         Err(e) => {
             discard(ctx, &version, &asset);
             return Err(e);
