@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use catalog_e2e::bodies::{add_body, sig_body, vm_body};
 use catalog_e2e::{
     Answer, Door, ORG, assert_clean_error, check_operation, first_version, http_client,
     operation_path, redis_kv, seed_at, start_app,
@@ -16,34 +17,6 @@ use spin_local_host::{App, KvSetup, TickError};
 use spin_local_kv::testing::RedisServer;
 
 const FINAL: [&str; 3] = ["SUCCEEDED", "FAILED", "CANCELLED"];
-
-fn sig_body(name: &str) -> Value {
-    json!({
-        "streamName": name, "osType": "WINDOWS", "gpuType": "NONE",
-        "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
-        "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
-            "sourceImageVersionId": "g-1",
-            "isClientAccessLicenseApplicable": true, "multiSession": true}}
-    })
-}
-
-fn vm_body(name: &str) -> Value {
-    json!({
-        "streamName": name, "osType": "WINDOWS", "gpuType": "NONE",
-        "sourceStreamType": "AZURE_CUSTOM_VM", "providerInstanceId": "pi-1",
-        "assetDetails": {"assetType": "AZURE_VM_IN_RG", "data": {"vmId": "vm-1"}}
-    })
-}
-
-fn add_body() -> Value {
-    json!({
-        "osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
-        "versionType": "MAJOR", "providerInstanceId": "pi-1",
-        "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
-            "sourceImageVersionId": "g-1",
-            "isClientAccessLicenseApplicable": true, "multiSession": true}}
-    })
-}
 
 fn publish_body() -> Value {
     json!({"replicas": [{"providerInstanceId": "pi-1"}]})

@@ -6,11 +6,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use catalog_e2e::bodies::{add_body, sig_body, vm_body};
 use catalog_e2e::{
     Answer, Door, ORG, OTHER_ORG, assert_clean_error, check_operation, first_version, http_client,
     operation_path, redis_kv, seed_at, start_app,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use spin_local_host::App;
 use spin_local_kv::testing::RedisServer;
 
@@ -86,34 +87,6 @@ struct Acked {
     captures: BTreeSet<String>,
     /// clean refusals seen (e.g. a 503 under contention), for the log
     refused: Vec<String>,
-}
-
-fn sig_body(name: &str) -> Value {
-    json!({
-        "streamName": name, "osType": "WINDOWS", "gpuType": "NONE",
-        "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
-        "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
-            "sourceImageVersionId": "g-1",
-            "isClientAccessLicenseApplicable": true, "multiSession": true}}
-    })
-}
-
-fn vm_body(name: &str) -> Value {
-    json!({
-        "streamName": name, "osType": "WINDOWS", "gpuType": "NONE",
-        "sourceStreamType": "AZURE_CUSTOM_VM", "providerInstanceId": "pi-1",
-        "assetDetails": {"assetType": "AZURE_VM_IN_RG", "data": {"vmId": "vm-1"}}
-    })
-}
-
-fn add_body() -> Value {
-    json!({
-        "osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
-        "versionType": "MAJOR", "providerInstanceId": "pi-1",
-        "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
-            "sourceImageVersionId": "g-1",
-            "isClientAccessLicenseApplicable": true, "multiSession": true}}
-    })
 }
 
 /// A 2xx is recorded by the caller; anything else must be a clean 4xx or a 503 problem.
