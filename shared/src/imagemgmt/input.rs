@@ -778,7 +778,7 @@ impl PublishRequest {
         let mut f = Fields::of_body(body)?;
         let description = description(&mut f, "description");
         let time_zone = f.parsed("timeZone", |s| {
-            if s.is_empty() || s.len() > 64 {
+            if s.is_empty() || s.chars().count() > 64 {
                 Err("must be 1 to 64 characters".into())
             } else {
                 Ok(s.to_owned())

@@ -1,8 +1,52 @@
 //! `GET /imagemgmt/v1/openapi.json`: the OpenAPI 3.1 description of this door. Kept true by
 //! tests that validate real responses of the dispatcher against these schemas.
 
+use crate::imagemgmt::idem::MAX_KEY_LEN;
+use crate::imagemgmt::input::{MAX_DESCRIPTION, MAX_ID};
+use crate::imagemgmt::query::{ListSpec, MAX_PAGE, MAX_SIZE};
+use crate::imagemgmt::service::{COPY_LIST, IMAGE_LIST, VERSION_LIST};
 use crate::vocab::*;
 use serde_json::{Value, json};
+
+// Request schemas are exactly as strict as the parsers in `input`, `query` and `idem` (and
+// use their limits), so every request the document allows is accepted unless the records'
+// state refuses it (404, 409, 412, 422). The rules JSON Schema cannot state across a query
+// parameter and the body (a create's `action` vs `sourceStreamType`, clone-image's
+// `imageName`) are in the descriptions. The server is more lenient than the document in
+// places (it ignores unknown fields, treats `null` as absent, and accepts a marker given
+// as a bare name string): clients that follow the document never depend on that.
+
+/// An image or marker name.
+fn name_schema() -> Value {
+    json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"})
+}
+
+/// An id the caller supplies (provider instances, gallery versions, VMs, orgs).
+fn id_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": "^[A-Za-z0-9_.:-]+$"})
+}
+
+fn description_schema() -> Value {
+    json!({"type": "string", "maxLength": MAX_DESCRIPTION})
+}
+
+/// `sort=field[,asc|desc]` over the listing's sortable fields.
+fn sort_schema(spec: &ListSpec) -> Value {
+    json!({
+        "type": "string",
+        "pattern": format!("^({})(,(asc|desc))?$", spec.sort_fields.join("|")),
+        "examples": [format!("{},desc", spec.sort_fields[0])]
+    })
+}
+
+/// `search=field $eq value` over the listing's searchable fields.
+fn search_schema(spec: &ListSpec) -> Value {
+    json!({
+        "type": "string",
+        "pattern": format!("^({}) \\$eq .*$", spec.search_fields.join("|")),
+        "examples": [format!("{} $eq AVAILABLE", spec.search_fields[0])]
+    })
+}
 
 fn names<T: std::fmt::Display>(all: &[T]) -> Value {
     json!(all.iter().map(|v| v.to_string()).collect::<Vec<_>>())
@@ -82,43 +126,30 @@ fn errors(codes: &[u16]) -> Value {
     Value::Object(m)
 }
 
-fn with(mut base: Value, codes: &[u16]) -> Value {
-    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), errors(codes)) {
-        b.extend(e);
-    }
-    base
+fn with(base: Value, codes: &[u16]) -> Value {
+    merge(base, errors(codes))
 }
 
 fn param(name: &str, inn: &str, schema: Value, required: bool) -> Value {
     json!({"name": name, "in": inn, "required": required, "schema": schema})
 }
 
-fn paging_params() -> Vec<Value> {
+fn paging_params(spec: &ListSpec) -> Vec<Value> {
     vec![
         param(
             "page",
             "query",
-            json!({"type": "integer", "minimum": 0, "default": 0}),
+            json!({"type": "integer", "minimum": 0, "maximum": MAX_PAGE, "default": 0}),
             false,
         ),
         param(
             "size",
             "query",
-            json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_SIZE, "default": 20}),
             false,
         ),
-        param(
-            "sort",
-            "query",
-            json!({"type": "string", "examples": ["name,asc"]}),
-            false,
-        ),
-        param(
-            "search",
-            "query",
-            json!({"type": "string", "examples": ["status $eq AVAILABLE"]}),
-            false,
-        ),
+        param("sort", "query", sort_schema(spec), false),
+        param("search", "query", search_schema(spec), false),
         param("org_id", "query", json!({"type": "string"}), false),
     ]
 }
@@ -149,21 +180,22 @@ pub fn document() -> Value {
 fn paths() -> Value {
     let image_id = param("imageId", "path", json!({"type": "string"}), true);
     let version_id = param("versionId", "path", json!({"type": "string"}), true);
+    // Printable ASCII without surrounding blanks: HTTP trims those, so " " would arrive empty.
     let idem = param(
         "Idempotency-Key",
         "header",
-        json!({"type": "string", "maxLength": 255}),
+        json!({"type": "string", "maxLength": MAX_KEY_LEN, "pattern": "^[!-~]([ -~]*[!-~])?$"}),
         false,
     );
     let if_match = param("If-Match", "header", json!({"type": "string"}), false);
     let org_q = param("org_id", "query", json!({"type": "string"}), false);
     let std_err = [400, 401, 403, 404, 503];
-    let mut list_images_params = paging_params();
+    let mut list_images_params = paging_params(&IMAGE_LIST);
     list_images_params.push(param("os", "query", json!({"type": "string"}), false));
     list_images_params.push(param("os_type", "query", r("OsType"), false));
-    let mut list_versions_params = paging_params();
+    let mut list_versions_params = paging_params(&VERSION_LIST);
     list_versions_params.insert(0, image_id.clone());
-    let mut copies_params = paging_params();
+    let mut copies_params = paging_params(&COPY_LIST);
     copies_params.insert(0, version_id.clone());
     copies_params.insert(0, image_id.clone());
 
@@ -280,7 +312,6 @@ fn schemas() -> Value {
                 "AZURE_SIG: sourceImageVersionId, mspOrgId or (isClientAccessLicenseApplicable and multiSession); AZURE_CUSTOM_VM: vmId"}
         }
     });
-    let marker_ref = json!({"oneOf": [{"type": "string"}, {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}]});
 
     let mut s = serde_json::Map::new();
     s.insert(
@@ -447,72 +478,144 @@ fn schemas() -> Value {
     s.insert("ImagePage".into(), json!(page("Image")));
     s.insert("VersionPage".into(), json!(page("Version")));
     s.insert("AssetPage".into(), json!(page("Asset")));
-    s.insert("ImageCatalogRequest".into(), json!({
-                    "type": "object",
-                    "required": ["streamName", "osType"],
-                    "properties": {
-                        "streamName": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                        "streamDescription": {"type": "string", "maxLength": 1024},
-                        "versionDescription": {"type": "string", "maxLength": 1024},
-                        "versionType": r("VersionType"),
-                        "sourceStreamType": r("SourceType"),
-                        "os": {"type": "string"}, "osType": r("OsType"), "gpuType": r("GpuType"),
-                        "multiSession": {"type": "boolean"}, "providerLabel": r("ProviderLabel"),
-                        "providerInstanceId": {"type": "string", "description": "required for copy-existing-image and import-custom-vm"},
-                        "orgId": {"type": "string"},
-                        "assetDetails": asset_details.clone()
-                    }
-                }));
-    s.insert(
-        "VersionCreateTO".into(),
-        json!({
-            "type": "object",
-            "required": ["sourceType", "versionType", "providerInstanceId"],
-            "properties": {
-                "description": {"type": "string", "maxLength": 1024},
-                "gpuType": r("GpuType"), "osType": r("OsType"), "os": {"type": "string"},
-                "orgId": {"type": "string"}, "providerInstanceId": {"type": "string"},
-                "providerLabel": r("ProviderLabel"),
-                "sourceType": {"enum": ["AZURE_SIG", "AZURE_CUSTOM_VM"]},
-                "sourceVersionId": {"type": "string", "description": "required for MINOR"},
-                "versionType": {"enum": ["MAJOR", "MINOR"]},
-                "markers": {"type": "array", "items": marker_ref.clone()},
-                "assetDetails": asset_details
-            }
-        }),
-    );
-    s.insert(
-        "ImagePatch".into(),
-        json!({"type": "object", "properties": {
-            "name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-            "description": {"type": "string", "maxLength": 1024}
-        }}),
-    );
-    s.insert(
-        "VersionPatch".into(),
-        json!({"type": "object", "properties": {
-            "description": {"type": "string", "maxLength": 1024},
-            "markers": {"type": "array", "items": marker_ref}
-        }}),
-    );
-    s.insert("PublishRequest".into(), json!({"type": "object", "properties": {
-                    "description": {"type": "string", "maxLength": 1024},
-                    "timeZone": {"type": "string"},
-                    "replicas": {"type": "array", "items": {"type": "object", "required": ["providerInstanceId"], "properties": {"providerInstanceId": {"type": "string"}}}},
-                    "orgId": {"type": "string"}
-                }}));
-    s.insert("RepublishRequest".into(), json!({"type": "object", "properties": {
-                    "additionalReplicas": {"type": "array", "items": {"type": "object", "required": ["providerInstanceId"], "properties": {"providerInstanceId": {"type": "string"}}}},
-                    "orgId": {"type": "string"}
-                }}));
-    s.insert(
-        "CloneRequest".into(),
-        json!({"type": "object", "properties": {
-            "imageName": {"type": "string", "description": "required for clone-image"},
-            "description": {"type": "string", "maxLength": 1024},
-            "versionType": {"enum": ["MAJOR", "MINOR"]},
-            "orgId": {"type": "string"}
-        }}),
-    );
+    for (name, schema) in request_schemas() {
+        s.insert(name.into(), schema);
+    }
     Value::Object(s)
+}
+
+/// The request bodies, as strict as their parsers in `input`.
+fn request_schemas() -> Vec<(&'static str, Value)> {
+    let os = json!({"type": "string", "maxLength": 256});
+    let markers = json!({
+        "type": "array",
+        "uniqueItems": true,
+        "items": {"type": "object", "required": ["name"], "properties": {"name": name_schema()},
+                  "additionalProperties": false},
+        "description": "marker names, each once; a bare name string is accepted for an item too"
+    });
+    let replicas = json!({"type": "array", "items": {
+        "type": "object", "required": ["providerInstanceId"], "properties": {"providerInstanceId": id_schema()}
+    }});
+    // Add Version rules 3 and 4: what a gallery copy and a VM import must name.
+    let sig_details = json!({
+        "type": "object", "required": ["data"],
+        "properties": {"assetType": r("AssetType"), "data": {
+            "type": "object", "required": ["sourceImageVersionId"],
+            "properties": {
+                "sourceImageVersionId": id_schema(), "mspOrgId": id_schema(),
+                "isClientAccessLicenseApplicable": {"type": "boolean"}, "multiSession": {"type": "boolean"}
+            },
+            "description": "a partner-prepared image names its mspOrgId; any other says how it is licensed",
+            "anyOf": [{"required": ["mspOrgId"]}, {"required": ["isClientAccessLicenseApplicable", "multiSession"]}]
+        }}
+    });
+    let vm_details = json!({
+        "type": "object", "required": ["data"],
+        "properties": {"assetType": r("AssetType"), "data": {
+            "type": "object", "required": ["vmId"], "properties": {"vmId": id_schema()}
+        }}
+    });
+    let any_details = json!({"type": "object", "properties": {"assetType": r("AssetType"), "data": {"type": "object"}}});
+    let source = |field: &str, value: &str, details: &Value| json!({"required": [field, "assetDetails"], "properties": {field: {"const": value}, "assetDetails": details}});
+    vec![
+        (
+            "ImageCatalogRequest",
+            json!({
+                "type": "object",
+                "required": ["streamName", "osType", "sourceStreamType"],
+                "description": "sourceStreamType must agree with the action: AZURE_MARKET_PLACE for import, AZURE_SIG for copy-existing-image, AZURE_CUSTOM_VM for import-custom-vm; the two latter need providerInstanceId",
+                "properties": {
+                    "streamName": name_schema(),
+                    "streamDescription": description_schema(),
+                    "versionDescription": description_schema(),
+                    "versionType": {"enum": ["MAJOR", "MINOR"]},
+                    "sourceStreamType": r("SourceType"),
+                    "os": os, "osType": r("OsType"), "gpuType": r("GpuType"),
+                    "multiSession": {"type": "boolean"}, "providerLabel": r("ProviderLabel"),
+                    "providerInstanceId": id_schema(),
+                    "orgId": {"type": "string"},
+                    "assetDetails": any_details
+                },
+                "oneOf": [
+                    {"properties": {"sourceStreamType": {"const": "AZURE_MARKET_PLACE"}}},
+                    {"required": ["providerInstanceId"], "allOf": [source("sourceStreamType", "AZURE_SIG", &sig_details)]},
+                    {"required": ["providerInstanceId"], "allOf": [source("sourceStreamType", "AZURE_CUSTOM_VM", &vm_details)]}
+                ]
+            }),
+        ),
+        (
+            "VersionCreateTO",
+            json!({
+                "type": "object",
+                "required": ["sourceType", "versionType", "providerInstanceId", "assetDetails"],
+                "properties": {
+                    "description": description_schema(),
+                    "gpuType": r("GpuType"), "osType": r("OsType"), "os": os,
+                    "orgId": {"type": "string"}, "providerInstanceId": id_schema(),
+                    "providerLabel": r("ProviderLabel"),
+                    "sourceType": {"enum": ["AZURE_SIG", "AZURE_CUSTOM_VM"]},
+                    "sourceVersionId": id_schema(),
+                    "versionType": {"enum": ["MAJOR", "MINOR"]},
+                    "markers": markers,
+                    "assetDetails": any_details
+                },
+                "oneOf": [
+                    source("sourceType", "AZURE_SIG", &sig_details),
+                    source("sourceType", "AZURE_CUSTOM_VM", &vm_details)
+                ],
+                "anyOf": [
+                    {"properties": {"versionType": {"const": "MAJOR"}}},
+                    {"required": ["sourceVersionId"], "properties": {"versionType": {"const": "MINOR"}}}
+                ]
+            }),
+        ),
+        (
+            "ImagePatch",
+            json!({"type": "object", "properties": {
+                "name": name_schema(),
+                "description": description_schema()
+            }}),
+        ),
+        (
+            "VersionPatch",
+            json!({"type": "object", "properties": {
+                "description": description_schema(),
+                "markers": markers
+            }}),
+        ),
+        (
+            "PublishRequest",
+            json!({"type": "object", "properties": {
+                "description": description_schema(),
+                "timeZone": {"type": "string", "minLength": 1, "maxLength": 64},
+                "replicas": replicas,
+                "orgId": {"type": "string"}
+            }}),
+        ),
+        (
+            "RepublishRequest",
+            json!({"type": "object", "properties": {
+                "additionalReplicas": replicas,
+                "orgId": {"type": "string"}
+            }}),
+        ),
+        (
+            "CloneRequest",
+            json!({"type": "object", "properties": {
+                "imageName": merge(name_schema(), json!({"description": "required for clone-image"})),
+                "description": description_schema(),
+                "versionType": {"enum": ["MAJOR", "MINOR"]},
+                "orgId": {"type": "string"}
+            }}),
+        ),
+    ]
+}
+
+/// `base` with `extra`'s keys added.
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
 }

@@ -8,6 +8,8 @@ use std::cmp::Ordering;
 
 pub const DEFAULT_SIZE: usize = 20;
 pub const MAX_SIZE: usize = 100;
+/// Largest `page` accepted (a bound, so the offset arithmetic cannot overflow).
+pub const MAX_PAGE: usize = 1_000_000;
 
 /// Parsed listing parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +39,7 @@ impl ListQuery {
         for (k, v) in pairs {
             match k.as_str() {
                 "page" => match v.parse::<usize>() {
-                    Ok(p) if p <= 1_000_000 => q.page = p,
+                    Ok(p) if p <= MAX_PAGE => q.page = p,
                     _ => errors.push(FieldError::new(
                         "page",
                         "INVALID_VALUE",

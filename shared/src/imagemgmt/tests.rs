@@ -1141,7 +1141,9 @@ fn unknown_paths_and_methods_and_odd_inputs_never_panic() {
 // ------------------------------------------------------------------ OpenAPI
 
 /// A small JSON-schema check (the subset the document uses): `$ref`, `type` (also lists),
-/// `required`, `properties`, `items`, `enum`, `allOf`, `anyOf`, `oneOf`, `pattern` prefix.
+/// `required`, `properties`, `items`, `enum`, `const`, `allOf`, `anyOf`, `oneOf` (as
+/// `anyOf`; see [`request_errors`]), `pattern`, `minLength`, `maxLength`, `uniqueItems`,
+/// `additionalProperties: false`.
 fn check(doc: &Value, schema: &Value, v: &Value, path: &str, errs: &mut Vec<String>) {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
         let name = r.trim_start_matches("#/components/schemas/");
@@ -1213,6 +1215,210 @@ fn check(doc: &Value, schema: &Value, v: &Value, path: &str, errs: &mut Vec<Stri
         for (i, x) in arr.iter().enumerate() {
             check(doc, items, x, &format!("{path}[{i}]"), errs);
         }
+    }
+    if let Some(c) = schema.get("const")
+        && c != v
+    {
+        errs.push(format!("{path}: {v} is not {c}"));
+    }
+    if let Some(s) = v.as_str() {
+        if let Some(p) = schema.get("pattern").and_then(Value::as_str) {
+            match regex::Regex::new(p) {
+                Ok(re) if re.is_match(s) => {}
+                Ok(_) => errs.push(format!("{path}: {s:?} does not match {p}")),
+                Err(e) => errs.push(format!("{path}: bad pattern {p}: {e}")),
+            }
+        }
+        let n = s.chars().count() as u64;
+        if schema
+            .get("minLength")
+            .and_then(Value::as_u64)
+            .is_some_and(|m| n < m)
+            || schema
+                .get("maxLength")
+                .and_then(Value::as_u64)
+                .is_some_and(|m| n > m)
+        {
+            errs.push(format!("{path}: length {n} out of bounds"));
+        }
+    }
+    if let Some(arr) = v.as_array()
+        && schema.get("uniqueItems") == Some(&Value::Bool(true))
+        && arr.iter().enumerate().any(|(i, x)| arr[..i].contains(x))
+    {
+        errs.push(format!("{path}: items repeat"));
+    }
+    if let (Some(Value::Bool(false)), Some(obj), Some(props)) = (
+        schema.get("additionalProperties"),
+        v.as_object(),
+        schema.get("properties").and_then(Value::as_object),
+    ) && let Some(k) = obj.keys().find(|k| !props.contains_key(*k))
+    {
+        errs.push(format!("{path}: unexpected {k}"));
+    }
+}
+
+/// Checks `body` against a request schema of the document; `oneOf` must match exactly one.
+fn request_errors(doc: &Value, schema: &str, body: &Value) -> Vec<String> {
+    let s = &doc["components"]["schemas"][schema];
+    let mut errs = Vec::new();
+    check(doc, s, body, "$", &mut errs);
+    if let Some(one) = s.get("oneOf").and_then(Value::as_array) {
+        let n = one
+            .iter()
+            .filter(|b| {
+                let mut e = Vec::new();
+                check(doc, b, body, "$", &mut e);
+                e.is_empty()
+            })
+            .count();
+        if n != 1 {
+            errs.push(format!("$: matches {n} of oneOf"));
+        }
+    }
+    errs
+}
+
+/// The document's request schemas against the parsers, on the bodies this suite and the
+/// README send (allowed by both) and on bodies each parser refuses (refused by both).
+/// Generated requests (tests/fuzz) check the same agreement at scale.
+#[test]
+fn request_schemas_agree_with_the_parsers() {
+    use crate::imagemgmt::input::{
+        CloneRequest, CreateAction, ImageCatalogRequest, PublishRequest, VersionCreateTO,
+        VersionPatch,
+    };
+    let doc = crate::imagemgmt::openapi::document();
+    let sig_image = json!({
+        "streamName": "win11", "osType": "WINDOWS", "sourceStreamType": "AZURE_SIG",
+        "providerInstanceId": "pi-1",
+        "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}
+    });
+    let vm_image = json!({
+        "streamName": "vm", "osType": "WINDOWS", "sourceStreamType": "AZURE_CUSTOM_VM",
+        "providerInstanceId": "pi-1", "assetDetails": {"data": {"vmId": "vm-1"}}
+    });
+    let market =
+        json!({"streamName": "m", "osType": "WVD", "sourceStreamType": "AZURE_MARKET_PLACE"});
+    let mut minor = sig_version("MINOR");
+    minor["sourceVersionId"] = json!("ver-1");
+    let vm_version = json!({
+        "sourceType": "AZURE_CUSTOM_VM", "versionType": "MAJOR", "providerInstanceId": "pi-1",
+        "assetDetails": {"data": {"vmId": "vm-2"}}, "markers": [{"name": "HRLite"}]
+    });
+    let allowed: Vec<(&str, Value, Result<(), Problem>)> = vec![
+        (
+            "ImageCatalogRequest",
+            sig_image.clone(),
+            ImageCatalogRequest::parse(&sig_image, CreateAction::CopyExistingImage).map(drop),
+        ),
+        (
+            "ImageCatalogRequest",
+            vm_image.clone(),
+            ImageCatalogRequest::parse(&vm_image, CreateAction::ImportCustomVm).map(drop),
+        ),
+        (
+            "ImageCatalogRequest",
+            market.clone(),
+            ImageCatalogRequest::parse(&market, CreateAction::Import).map(drop),
+        ),
+        (
+            "VersionCreateTO",
+            sig_version("MAJOR"),
+            VersionCreateTO::parse(&sig_version("MAJOR")).map(drop),
+        ),
+        (
+            "VersionCreateTO",
+            minor.clone(),
+            VersionCreateTO::parse(&minor).map(drop),
+        ),
+        (
+            "VersionCreateTO",
+            vm_version.clone(),
+            VersionCreateTO::parse(&vm_version).map(drop),
+        ),
+    ];
+    for (schema, body, parsed) in allowed {
+        assert_eq!(
+            request_errors(&doc, schema, &body),
+            Vec::<String>::new(),
+            "{body}"
+        );
+        assert!(parsed.is_ok(), "{body}: {parsed:?}");
+    }
+    let others = [
+        (
+            "VersionPatch",
+            json!({"markers": [{"name": "a"}, {"name": "b"}], "description": "d"}),
+        ),
+        (
+            "PublishRequest",
+            json!({"replicas": [{"providerInstanceId": "pi-2"}], "timeZone": "Europe/Paris"}),
+        ),
+        (
+            "CloneRequest",
+            json!({"imageName": "copy", "versionType": "MINOR"}),
+        ),
+    ];
+    for (schema, body) in &others {
+        assert_eq!(
+            request_errors(&doc, schema, body),
+            Vec::<String>::new(),
+            "{body}"
+        );
+    }
+    assert!(VersionPatch::parse(&others[0].1).is_ok());
+    assert!(PublishRequest::parse(&others[1].1).is_ok());
+    assert!(CloneRequest::parse(&others[2].1, Some("clone-image")).is_ok());
+
+    let mut no_source = sig_version("MAJOR");
+    no_source["assetDetails"]["data"] = json!({"mspOrgId": "p"});
+    let mut unlicensed = sig_image.clone();
+    unlicensed["assetDetails"]["data"] = json!({"sourceImageVersionId": "g-1"});
+    let refused: Vec<(&str, Value, bool)> = vec![
+        (
+            "VersionCreateTO",
+            sig_version("PATCH"),
+            VersionCreateTO::parse(&sig_version("PATCH")).is_err(),
+        ),
+        (
+            "VersionCreateTO",
+            sig_version("MINOR"),
+            VersionCreateTO::parse(&sig_version("MINOR")).is_err(),
+        ),
+        (
+            "VersionCreateTO",
+            no_source.clone(),
+            VersionCreateTO::parse(&no_source).is_err(),
+        ),
+        (
+            "ImageCatalogRequest",
+            unlicensed.clone(),
+            ImageCatalogRequest::parse(&unlicensed, CreateAction::CopyExistingImage).is_err(),
+        ),
+        (
+            "VersionPatch",
+            json!({"markers": [{"name": "a b"}]}),
+            VersionPatch::parse(&json!({"markers": [{"name": "a b"}]})).is_err(),
+        ),
+        (
+            "VersionPatch",
+            json!({"markers": [{"name": "a"}, {"name": "a"}]}),
+            VersionPatch::parse(&json!({"markers": [{"name": "a"}, {"name": "a"}]})).is_err(),
+        ),
+        (
+            "PublishRequest",
+            json!({"timeZone": ""}),
+            PublishRequest::parse(&json!({"timeZone": ""})).is_err(),
+        ),
+    ];
+    for (schema, body, parser_refused) in refused {
+        assert!(parser_refused, "the parser should refuse {body}");
+        assert!(
+            !request_errors(&doc, schema, &body).is_empty(),
+            "the document should refuse {body}"
+        );
     }
 }
 
