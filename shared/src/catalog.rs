@@ -298,6 +298,21 @@ pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageS
     }
 }
 
+/// One request's view of one org's catalog: the ports, the door's settings `S` and the
+/// caller's org. Each door adds its own reads (`impl Ctx<'_, ItsSettings>`).
+pub struct Ctx<'a, S> {
+    pub kv: &'a dyn crate::store::KeyValue,
+    pub env: &'a dyn crate::env::Env,
+    pub settings: &'a S,
+    pub org: String,
+}
+
+impl<S> Ctx<'_, S> {
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.env.now_ms())
+    }
+}
+
 /// The org's images, read through its index slots (`increment`-elected, never a key
 /// scan); both doors list from here. A slot whose image is gone, or repeated, is skipped.
 pub fn org_images(

@@ -33,7 +33,7 @@ use crate::ops::{self, OpKind, Operation, Settings, Target};
 use crate::records::{self, Change, Stored, UpdateError};
 use crate::sim;
 use crate::store::{KeyValue, StoreError};
-use crate::time::{Timestamp, iso8601_s};
+use crate::time::iso8601_s;
 use crate::vocab::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -300,18 +300,9 @@ fn handle_inner(
 // ---------------------------------------------------------------------------------------
 
 /// The ports, the settings and the caller's org (from its AccessKey).
-pub struct Ctx<'a> {
-    pub kv: &'a dyn KeyValue,
-    pub env: &'a dyn Env,
-    pub settings: &'a RpcSettings,
-    pub org: String,
-}
+pub type Ctx<'a> = crate::catalog::Ctx<'a, RpcSettings>;
 
 impl Ctx<'_> {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.env.now_ms())
-    }
-
     fn rest(&self) -> rest::Ctx<'_> {
         rest::Ctx {
             kv: self.kv,

@@ -6,12 +6,11 @@ use crate::api::Problem;
 use crate::catalog::{
     Asset, AssetDetails, Image, Marker, StatusEntry, Version, allowed_actions, keys,
 };
-use crate::env::Env;
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
 use crate::ops::{self, OpKind, Settings, Target};
 use crate::records::{self, Change, Stored, UpdateError};
-use crate::store::{KeyValue, StoreError};
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::vocab::*;
 use serde_json::{Value, json};
@@ -39,18 +38,9 @@ impl Reply {
 }
 
 /// Everything an operation needs: the ports, the settings and the caller's org.
-pub struct Ctx<'a> {
-    pub kv: &'a dyn KeyValue,
-    pub env: &'a dyn Env,
-    pub settings: &'a Settings,
-    pub org: String,
-}
+pub type Ctx<'a> = crate::catalog::Ctx<'a, Settings>;
 
 impl Ctx<'_> {
-    fn now(&self) -> Timestamp {
-        Timestamp(self.env.now_ms())
-    }
-
     fn image(&self, id: &str) -> Result<Option<Stored<Image>>, StoreError> {
         let s = records::get::<Image>(self.kv, self.env, &keys::image(&self.org, id))?;
         // Keys are org-scoped; the check keeps a foreign record hidden even if one leaked in.

@@ -6,6 +6,7 @@ use super::*;
 use crate::auth::AccessKeyRecord;
 use crate::env::FakeEnv;
 use crate::store::{CasOutcome, MemoryKv};
+use crate::time::Timestamp;
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
 
