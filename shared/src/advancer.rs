@@ -316,6 +316,7 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
         let r = records::update::<Image, ()>(kv, env, &image_key, |img| {
             let mut img = img.clone();
             img.version_ids.retain(|v| !gone.contains(v));
+            img.distributed_version_ids.retain(|v| !gone.contains(v));
             img.version_count = u32::try_from(img.version_ids.len()).unwrap_or(u32::MAX);
             img.updated_at = op.updated_at;
             Change::Write(img)
@@ -325,7 +326,7 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
                 // The last version takes its image with it.
                 records::delete(kv, env, &image_key)?;
             }
-            Ok(_) => refresh_image(kv, env, op)?,
+            Ok(_) => refresh_image(kv, env, op, &[])?,
             other => store_err(other)?,
         }
         return Ok(());
@@ -391,7 +392,7 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
         let err = err.as_ref().filter(|_| view.new_error.is_some());
         update_asset(kv, env, op, aid, *status, err)?;
     }
-    refresh_image(kv, env, op)
+    refresh_image(kv, env, op, &version_ids)
 }
 
 fn update_asset(
@@ -433,9 +434,16 @@ fn update_asset(
     store_err(r)
 }
 
-/// Recomputes the image status from its versions (read inside the compare-and-swap loop, so a
-/// concurrent change of another version is never overwritten with a stale status).
-fn refresh_image(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), StoreError> {
+/// Recomputes the image status from its versions' recorded statuses, after reading afresh the versions
+/// `op` just changed and any without a recorded status (read inside the compare-and-swap loop, so a
+/// concurrent change of another version is never overwritten with a stale status: whoever
+/// changes a version refreshes after it). Never reads every version of a large image.
+fn refresh_image(
+    kv: &dyn KeyValue,
+    env: &dyn Env,
+    op: &Operation,
+    touched: &[String],
+) -> Result<(), StoreError> {
     let org = op.org_id.as_str();
     let image_key = keys::image(org, &op.target.image_id);
     let whole_image_delete = op.kind == OpKind::Delete && op.target.version_id.is_none();
@@ -446,30 +454,47 @@ fn refresh_image(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(),
         } else {
             img.status == ImageStatus::Deleting
         };
-        let keys: Vec<String> = img
+        let stale: Vec<&String> = img
             .version_ids
             .iter()
-            .map(|v| keys::version(org, v))
+            .filter(|id| touched.contains(id) || !img.version_statuses.contains_key(*id))
             .collect();
-        let versions = match records::get_many::<Version>(kv, env, &keys) {
+        let keys: Vec<String> = stale.iter().map(|v| keys::version(org, v)).collect();
+        let fresh = match records::get_many::<Version>(kv, env, &keys) {
             Ok(v) => v,
             Err(e) => {
                 read_error = Some(e);
                 return Change::Abort(());
             }
         };
-        let statuses: Vec<VersionStatus> = versions
-            .into_iter()
-            .flatten()
-            .map(|v| v.value.status)
+        let mut known = img.version_statuses.clone();
+        for (id, v) in stale.into_iter().zip(fresh) {
+            match v {
+                Some(v) if v.value.stream_id == img.id => {
+                    known.insert(id.clone(), v.value.status);
+                }
+                // Not (yet, or any more) stored: no status to count.
+                _ => {
+                    known.remove(id);
+                }
+            }
+        }
+        known.retain(|id, _| img.version_ids.contains(id));
+        let statuses: Vec<VersionStatus> = img
+            .version_ids
+            .iter()
+            .filter_map(|id| known.get(id).copied())
             .collect();
         let status = catalog::derive_image_status(deleting, &statuses);
-        if status == img.status {
+        if status == img.status && known == img.version_statuses {
             return Change::Unchanged;
         }
         let mut img = img.clone();
-        img.status = status;
-        img.updated_at = op.updated_at;
+        if status != img.status {
+            img.status = status;
+            img.updated_at = op.updated_at;
+        }
+        img.version_statuses = known;
         Change::Write(img)
     });
     if let Some(e) = read_error {
@@ -591,6 +616,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             version_ids: vec![version_id.clone()],
+            version_statuses: Default::default(),
+            distributed_version_ids: vec![],
             tags: vec![],
             extra: Default::default(),
         };
@@ -717,6 +744,51 @@ mod tests {
         assert_eq!(
             image(&kv, &env, &img).unwrap().status,
             ImageStatus::Available
+        );
+    }
+
+    /// An image with thousands of versions: a transition of one of them reads that version
+    /// (and any without a recorded status), never the others, whose recorded statuses still
+    /// count towards the image's status.
+    #[test]
+    fn a_transition_reads_its_own_version_not_every_version_of_the_image() {
+        let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+        grant(&kv, &env, "gal-1", &["pi-1"]);
+        let (id, img, ver, _) =
+            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        // 2 000 older versions with recorded statuses but no readable record: had a refresh
+        // read them, they would no longer count.
+        let older: Vec<String> = (0..2000).map(|i| format!("ver-old-{i}")).collect();
+        records::update::<Image, ()>(&kv, &env, &keys::image(ORG, &img), |i| {
+            let mut i = i.clone();
+            for o in &older {
+                i.version_statuses.insert(o.clone(), VersionStatus::Failed);
+            }
+            let mut ids = older.clone();
+            ids.extend(i.version_ids.iter().cloned());
+            i.version_ids = ids;
+            Change::Write(i)
+        })
+        .unwrap();
+        // Before the new version is done, the failed older ones make the image IN_PROGRESS,
+        // not FAILED and not PENDING.
+        for _ in 0..60 {
+            if version(&kv, &env, &ver).unwrap().status != VersionStatus::Pending {
+                break;
+            }
+            env.advance_ms(1000);
+            tick(&kv, &env, &s, s.tick_cap);
+        }
+        let mid = image(&kv, &env, &img).unwrap();
+        assert_eq!(mid.status, ImageStatus::InProgress);
+        assert_eq!(mid.version_statuses.len(), 2001);
+        settle(&kv, &env, &s, &id);
+        let done = image(&kv, &env, &img).unwrap();
+        assert_eq!(done.status, ImageStatus::Available);
+        assert_eq!(done.version_statuses.len(), 2001);
+        assert_eq!(
+            done.version_statuses.get(&ver),
+            Some(&VersionStatus::Available)
         );
     }
 

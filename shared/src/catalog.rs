@@ -8,6 +8,7 @@
 use crate::time::Timestamp;
 use crate::vocab::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// An org id (the tenant).
 pub type OrgId = String;
@@ -44,6 +45,15 @@ pub struct Image {
     /// Addition: ids of the image's versions, oldest first (listing without key scans).
     #[serde(default)]
     pub version_ids: Vec<String>,
+    /// Addition: each version's status as of the advancer's last refresh of this image, so
+    /// its status and the RPC listing never read every version (an image may have
+    /// thousands). A version without an entry (just attached) is read when next refreshed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub version_statuses: BTreeMap<String, VersionStatus>,
+    /// Addition: the versions the RPC door has distributed to regions (ListImage reads
+    /// these for `ImageRegionDistributeList`, not every version).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub distributed_version_ids: Vec<String>,
     /// Addition: free-form tags (the RPC door's `TagList`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
@@ -502,6 +512,8 @@ mod tests {
             created_at: ts(),
             updated_at: ts(),
             version_ids: vec!["ver-1".into()],
+            version_statuses: Default::default(),
+            distributed_version_ids: vec![],
             tags: vec![],
             extra: Default::default(),
         };

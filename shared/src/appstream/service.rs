@@ -639,6 +639,8 @@ fn build_capture(
         created_at: now,
         updated_at: now,
         version_ids: vec![version_id.clone()],
+        version_statuses: Default::default(),
+        distributed_version_ids: vec![],
         tags: to_tags(&r.tags),
         extra,
     };
@@ -813,17 +815,82 @@ fn matches(img: &Image, q: &ListImage) -> bool {
         })
 }
 
-fn list_item(img: &Image, versions: &[Version]) -> Value {
-    let latest = versions.last();
-    let online = versions
+/// What a ListImage item shows of an image's versions: the newest, the newest AVAILABLE one,
+/// and every version with region distributions (the others are not read at all).
+struct Shown<'v> {
+    latest: Option<&'v Version>,
+    online: Option<&'v Version>,
+    distributed: Vec<&'v Version>,
+}
+
+impl<'v> Shown<'v> {
+    /// From every version of the image, oldest first.
+    fn of_all(versions: &'v [Version]) -> Shown<'v> {
+        Shown {
+            latest: versions.last(),
+            online: versions
+                .iter()
+                .rev()
+                .find(|v| rpc_version_status(v.status) == "AVAILABLE"),
+            distributed: versions.iter().filter(|v| !v.regions.is_empty()).collect(),
+        }
+    }
+}
+
+/// The versions ListImage reads for an image, from its recorded version statuses: the
+/// newest, the newest AVAILABLE, and the distributed ones.
+struct Wanted {
+    latest: Option<String>,
+    online: Option<String>,
+    ids: Vec<String>,
+}
+
+/// `None` when a version has no recorded status yet (just attached): then every version is
+/// read.
+fn wanted(img: &Image) -> Option<Wanted> {
+    if img
+        .version_ids
+        .iter()
+        .any(|id| !img.version_statuses.contains_key(id))
+    {
+        return None;
+    }
+    let latest = img.version_ids.last().cloned();
+    let online = img
+        .version_ids
         .iter()
         .rev()
-        .find(|v| rpc_version_status(v.status) == "AVAILABLE");
+        .find(|id| {
+            img.version_statuses
+                .get(*id)
+                .is_some_and(|s| rpc_version_status(*s) == "AVAILABLE")
+        })
+        .cloned();
+    let mut ids: Vec<String> = Vec::new();
+    let distributed = img
+        .distributed_version_ids
+        .iter()
+        .filter(|id| img.version_ids.contains(id));
+    for id in latest.iter().chain(online.iter()).chain(distributed) {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    Some(Wanted {
+        latest,
+        online,
+        ids,
+    })
+}
+
+fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
+    let (latest, online) = (shown.latest, shown.online);
     let mode = extra_str(img, "imageCreateMode").unwrap_or(match img.source_type {
         SourceType::ImportedVms => "BY_INSTANCE_ID",
         _ => "BY_IMPORT",
     });
-    let regions: Vec<Value> = versions
+    let regions: Vec<Value> = shown
+        .distributed
         .iter()
         .flat_map(|v| {
             v.regions.iter().map(|r: &RegionDistribution| {
@@ -886,12 +953,87 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     let count = u64::try_from(found.len()).unwrap_or(u64::MAX);
     let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
     let page_size = usize::try_from(q.page_size).unwrap_or(10);
+    let page: Vec<&Image> = found.iter().skip(skip).take(page_size).collect();
+    // The versions the page shows, in one batched read (not every version of every image).
+    let wanted: Vec<Option<Wanted>> = page.iter().map(|img| wanted(img)).collect();
+    let keys: Vec<String> = wanted
+        .iter()
+        .flatten()
+        .flat_map(|w| &w.ids)
+        .map(|id| keys::version(&ctx.org, id))
+        .collect();
+    let mut read: Vec<Option<Version>> = Vec::new();
+    for chunk in keys.chunks(100) {
+        read.extend(
+            records::get_many::<Version>(ctx.kv, ctx.env, chunk)?
+                .into_iter()
+                .map(|s| s.map(|s| s.value)),
+        );
+    }
+    let mut read = read.into_iter();
     let mut items = Vec::new();
-    for img in found.iter().skip(skip).take(page_size) {
-        let versions = ctx.versions(img)?;
-        items.push(list_item(img, &versions));
+    for (img, w) in page.into_iter().zip(wanted) {
+        let picked = w.and_then(|w| {
+            let got: Vec<Version> = w
+                .ids
+                .iter()
+                .zip(read.by_ref())
+                .filter_map(|(_, v)| v.filter(|v| v.stream_id == img.id))
+                .collect();
+            shown_from_recorded(&w, got)
+        });
+        match picked {
+            Some(p) => items.push(list_item(img, &p.view())),
+            // A recorded status disagrees with its version (a change not yet refreshed):
+            // read them all.
+            None => {
+                let versions = ctx.versions(img)?;
+                items.push(list_item(img, &Shown::of_all(&versions)));
+            }
+        }
     }
     Ok((items, count))
+}
+
+/// The versions [`shown_ids`] picked, checked against the records just read.
+struct Picked {
+    latest: Option<Version>,
+    online: Option<Version>,
+    distributed: Vec<Version>,
+}
+
+impl Picked {
+    fn view(&self) -> Shown<'_> {
+        Shown {
+            latest: self.latest.as_ref(),
+            online: self.online.as_ref(),
+            distributed: self.distributed.iter().collect(),
+        }
+    }
+}
+
+/// Sorts the read versions into what the item shows; `None` when the records disagree with
+/// the recorded statuses (the newest is gone, or the newest AVAILABLE one is not).
+fn shown_from_recorded(w: &Wanted, read: Vec<Version>) -> Option<Picked> {
+    let find = |id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| read.iter().find(|v| &v.id == id).cloned())
+    };
+    let (latest, online) = (find(&w.latest), find(&w.online));
+    if w.latest.is_some() != latest.is_some()
+        || w.online.is_some() != online.is_some()
+        || online
+            .as_ref()
+            .is_some_and(|v| rpc_version_status(v.status) != "AVAILABLE")
+    {
+        return None;
+    }
+    let distributed = read.into_iter().filter(|v| !v.regions.is_empty()).collect();
+    Some(Picked {
+        latest,
+        online,
+        distributed,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1081,6 +1223,7 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
     .map_err(|e| lift(e, || image_not_exist(&r.image_id)))?;
     // Then the image: a concurrent DeleteImage that read the image before this write fails
     // its precondition and looks again (then it sees the distribution).
+    // It also lists the version as distributed, for ListImage.
     let image_id = img.id.clone();
     records::update::<Image, Gone>(ctx.kv, ctx.env, &keys::image(&ctx.org, &img.id), |i| {
         if i.status == ImageStatus::Deleting {
@@ -1088,6 +1231,9 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
         }
         let mut i = i.clone();
         i.updated_at = now;
+        if !i.distributed_version_ids.contains(&version.id) {
+            i.distributed_version_ids.push(version.id.clone());
+        }
         Change::Write(i)
     })
     .map_err(|e| lift(e, || image_not_exist(&r.image_id)))?;

@@ -82,7 +82,9 @@ fn lift<E>(r: UpdateError<E>, not_found: E, store: impl Fn(StoreError) -> E) -> 
 pub fn image_json(img: &Image) -> Value {
     let mut v = serde_json::to_value(img).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.remove("versionIds");
+        for internal in ["versionIds", "versionStatuses", "distributedVersionIds"] {
+            o.remove(internal);
+        }
     }
     v
 }
@@ -359,6 +361,8 @@ pub fn create_image(
         created_at: now,
         updated_at: now,
         version_ids: vec![],
+        version_statuses: Default::default(),
+        distributed_version_ids: vec![],
         tags: vec![],
         extra: Default::default(),
     };
@@ -1608,6 +1612,8 @@ pub fn clone(
                 created_at: now,
                 updated_at: now,
                 version_ids: vec![],
+                version_statuses: Default::default(),
+                distributed_version_ids: vec![],
                 tags: vec![],
                 extra: Default::default(),
             };

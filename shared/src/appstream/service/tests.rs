@@ -26,10 +26,20 @@ struct Faulty {
     fail_set_containing: std::cell::RefCell<Option<String>>,
     /// Every `get_many` fails.
     fail_get_many: Cell<bool>,
+    /// Version records read so far (by `get` or `get_many`).
+    versions_read: Cell<usize>,
+}
+
+impl Faulty {
+    fn count_versions<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
+        let n = keys.into_iter().filter(|k| k.contains("/version/")).count();
+        self.versions_read.set(self.versions_read.get() + n);
+    }
 }
 
 impl KeyValue for Faulty {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.count_versions([key]);
         self.inner.get(key)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -53,6 +63,7 @@ impl KeyValue for Faulty {
         if self.fail_get_many.get() {
             return Err(StoreError::Transient("injected".into()));
         }
+        self.count_versions(keys.iter().map(String::as_str));
         self.inner.get_many(keys)
     }
 }
@@ -1044,6 +1055,53 @@ fn a_rest_image_is_listed_and_distributable_here() {
         &[("ImageId", &id), ("DestinationRegionList.1", "cn-shanghai")],
     );
     assert_eq!(s, 200, "{b}");
+}
+
+/// An image with hundreds of versions: ListImage reads the ones it shows (the newest, the
+/// newest AVAILABLE, the distributed ones), not all of them, and shows the same item.
+#[test]
+fn list_reads_the_versions_it_shows_not_every_version() {
+    let w = World::new();
+    let d = w.capture("ecd-1", "many");
+    let (id, vid) = (
+        d["ImageId"].as_str().unwrap().to_owned(),
+        d["VersionId"].as_str().unwrap().to_owned(),
+    );
+    w.settle_available(&id);
+    let before = w.listed(&id).unwrap();
+    // 500 older, failed versions, stored and recorded on the image as the advancer does.
+    let v1 = records::get::<Version>(&w.kv, &w.env, &keys::version("o1", &vid))
+        .unwrap()
+        .unwrap()
+        .value;
+    let older: Vec<String> = (0..500).map(|i| format!("ver-old-{i}")).collect();
+    for o in &older {
+        let mut v = v1.clone();
+        v.id = o.clone();
+        v.status = VersionStatus::Failed;
+        records::put_new(&w.kv, &w.env, &keys::version("o1", o), &v).unwrap();
+    }
+    records::update::<Image, ()>(&w.kv, &w.env, &keys::image("o1", &id), |i| {
+        let mut i = i.clone();
+        let mut ids = older.clone();
+        ids.extend(i.version_ids.iter().cloned());
+        for o in &older {
+            i.version_statuses.insert(o.clone(), VersionStatus::Failed);
+        }
+        i.version_ids = ids;
+        Change::Write(i)
+    })
+    .unwrap();
+    w.kv.versions_read.set(0);
+    let after = w.listed(&id).unwrap();
+    assert!(
+        w.kv.versions_read.get() <= 2,
+        "{} version records read",
+        w.kv.versions_read.get()
+    );
+    assert_eq!(after["OnlineVersionId"], json!(vid));
+    assert_eq!(after["LatestVersionId"], before["LatestVersionId"]);
+    assert_eq!(after["VersionName"], before["VersionName"]);
 }
 
 // ---------------------------------------------------------------------------------------
