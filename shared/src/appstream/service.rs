@@ -944,10 +944,12 @@ fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
 
 /// Returns the page's items and the count of every match.
 pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), RpcError> {
-    let mut found: Vec<Image> = org_images(ctx)?
-        .into_iter()
-        .filter(|i| matches(i, q))
-        .collect();
+    // A named image is read alone, not picked out of all of the org's.
+    let candidates = match &q.image_id {
+        Some(id) => ctx.live_image(id)?.map(|s| s.value).into_iter().collect(),
+        None => org_images(ctx)?,
+    };
+    let mut found: Vec<Image> = candidates.into_iter().filter(|i| matches(i, q)).collect();
     // Newest first, ties by id: a stable order across pages.
     found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
     let count = u64::try_from(found.len()).unwrap_or(u64::MAX);

@@ -26,20 +26,24 @@ struct Faulty {
     fail_set_containing: std::cell::RefCell<Option<String>>,
     /// Every `get_many` fails.
     fail_get_many: Cell<bool>,
-    /// Version records read so far (by `get` or `get_many`).
-    versions_read: Cell<usize>,
+    /// Every key read (by `get` or `get_many`).
+    read: std::cell::RefCell<Vec<String>>,
 }
 
 impl Faulty {
-    fn count_versions<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
-        let n = keys.into_iter().filter(|k| k.contains("/version/")).count();
-        self.versions_read.set(self.versions_read.get() + n);
+    fn note_reads<'k>(&self, keys: impl IntoIterator<Item = &'k str>) {
+        self.read
+            .borrow_mut()
+            .extend(keys.into_iter().map(str::to_owned));
+    }
+    fn forget_reads(&self) {
+        self.read.take();
     }
 }
 
 impl KeyValue for Faulty {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.count_versions([key]);
+        self.note_reads([key]);
         self.inner.get(key)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -63,7 +67,7 @@ impl KeyValue for Faulty {
         if self.fail_get_many.get() {
             return Err(StoreError::Transient("injected".into()));
         }
-        self.count_versions(keys.iter().map(String::as_str));
+        self.note_reads(keys.iter().map(String::as_str));
         self.inner.get_many(keys)
     }
 }
@@ -1092,13 +1096,23 @@ fn list_reads_the_versions_it_shows_not_every_version() {
         Change::Write(i)
     })
     .unwrap();
-    w.kv.versions_read.set(0);
+    // Other images of the org are not read either when one is named.
+    for i in 0..5 {
+        w.instance(
+            "o1",
+            &format!("ecd-more-{i}"),
+            sim::InstanceType::CloudDesktop,
+            |_| {},
+        );
+        w.capture(&format!("ecd-more-{i}"), &format!("more-{i}"));
+    }
+    w.kv.forget_reads();
     let after = w.listed(&id).unwrap();
-    assert!(
-        w.kv.versions_read.get() <= 2,
-        "{} version records read",
-        w.kv.versions_read.get()
-    );
+    let reads = w.kv.read.borrow().clone();
+    let versions = reads.iter().filter(|k| k.contains("/version/")).count();
+    let images = reads.iter().filter(|k| k.contains("/image/")).count();
+    assert!(versions <= 2, "{versions} version records read");
+    assert_eq!(images, 1, "{reads:?}");
     assert_eq!(after["OnlineVersionId"], json!(vid));
     assert_eq!(after["LatestVersionId"], before["LatestVersionId"]);
     assert_eq!(after["VersionName"], before["VersionName"]);
