@@ -172,7 +172,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     let empty = Target::get("/bench/empty");
     if cfg.ticks_only {
         // Only the tick figures.
-        let ticks = tick_costs(&app, &http, &base, &creds.token, cfg.quick)?;
+        let ticks = tick_costs(&app, &http, &base, &creds, cfg.quick)?;
         let report = render_ticks(&ticks);
         println!("{report}");
         if let Some(out) = &cfg.out {
@@ -202,8 +202,8 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     measure("GET version", Some(&get_version), &|_, _| {
         get_version.clone()
     })?;
-    // The RPC door (before Add Version grows the bench images to thousands of versions:
-    // ListImage loads every version of each image it lists). Signed POSTs, a fresh nonce each (the signature covers it).
+    // The RPC door: signed POSTs, a fresh nonce each (the signature covers it). ListImage of
+    // one image with thousands of versions is in the tick table.
     let rpc = |action: &str, params: &[(&str, &str)]| {
         let headers = catalog_e2e::rpc_headers(
             &base,
@@ -277,7 +277,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     let base = app.base_url();
     let creds = demo::seed(&http, &base, ADMIN, "bench").map_err(anyhow::Error::msg)?;
     let per_endpoint = kvops::per_endpoint(&app, &creds.token)?;
-    let ticks = tick_costs(&app, &http, &base, &creds.token, cfg.quick)?;
+    let ticks = tick_costs(&app, &http, &base, &creds, cfg.quick)?;
 
     let mut report = render(&rows, &ticks, &sizes, workers, per_worker);
     report.push_str(&kvops::render(&per_endpoint));
@@ -343,6 +343,10 @@ fn sig_image(
 
 struct TickCost {
     settled: usize,
+    versions_per_image: usize,
+    /// `ListImage` of one of those images (KV calls, median time of 21).
+    list_kv_ops: u64,
+    list: Duration,
     idle_kv_ops: u64,
     idle: Duration,
     /// A tick with [`DUE`] operations due (median KV calls and time).
@@ -364,21 +368,28 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v[v.len() / 2]
 }
 
-/// The cron tick with 100, 10 000 and 100 000 settled versions in the store (quick:
-/// up to 10 000): idle (nothing due), and with [`DUE`] operations due at once. The due
-/// index must keep both independent of the store's size.
+/// The cron tick with 100, 10 000 and 100 000 settled versions in the store (quick: up to
+/// 10 000), all belonging to [`DUE`] images (each image's record lists its versions and
+/// their statuses, as the app keeps them: up to 1 000 versions an image): idle (nothing
+/// due), and with [`DUE`] operations due at once, an Add Version on each of those images, so
+/// every transition refreshes an image with thousands of versions. The due index must keep
+/// the idle tick independent of the store's size; the image's recorded version statuses
+/// keep a transition from reading every version.
 fn tick_costs(
     app: &App,
     http: &reqwest::blocking::Client,
     base: &str,
-    token: &str,
+    creds: &demo::Credentials,
     quick: bool,
 ) -> anyhow::Result<Vec<TickCost>> {
+    let token = creds.token.as_str();
     let store = app.store("default")?;
-    // Frozen from here: the DUE images of a batch are created at one instant, so they
+    // Frozen from here: the DUE Add Versions of a batch are made at one instant, so they
     // fall due together, in the same tick.
     app.clock().set_unix(app.clock().unix_seconds());
-    sig_image(http, base, token, "tick-template")?;
+    let images: Vec<String> = (0..DUE)
+        .map(|i| sig_image(http, base, token, &format!("big-{i}")).map(|(img, _)| img))
+        .collect::<anyhow::Result<_>>()?;
     settle(app)?;
     // A settled version and its finished operation, as the app stored them.
     let template = find_settled(app)?;
@@ -388,32 +399,29 @@ fn tick_costs(
         &[100, 10_000, 100_000]
     };
     let mut costs = Vec::new();
-    let mut stored = 0usize;
+    let mut stored = DUE;
     for &target in sizes {
-        let mut batch = Vec::new();
-        while stored < target {
-            for (key, value) in &template {
-                batch.push((format!("{key}-x{stored}"), value.clone()));
-            }
-            stored += 1;
-            if batch.len() >= 5_000 || stored == target {
-                store.set_many(&batch).map_err(|e| anyhow::anyhow!("{e}"))?;
-                batch.clear();
-            }
-        }
+        attach_settled_versions(app, &template, &images, stored, target)?;
+        stored = stored.max(target);
         let mut idle = Vec::new();
         for _ in 0..21 {
             app.clock().advance(Duration::from_secs(2));
             idle.push(timed_tick(app)?);
         }
-        // Busy: DUE fresh images copied from the gallery, created at one frozen instant;
+        let (list_kv_ops, list) = list_one_image(app, base, creds, &images[0])?;
+        // Busy: an Add Version (a gallery copy) on each image, made at one frozen instant;
         // every tick that finds them due advances all of them by one transition (a copy
         // has three). Ticks that find nothing due (a step still running) are not counted.
         let idle_ops = median(idle.iter().map(|t| t.0).collect());
         let mut busy = Vec::new();
-        for batch in 0..2 {
-            for i in 0..DUE {
-                sig_image(http, base, token, &format!("due-{target}-{batch}-{i}"))?;
+        for _batch in 0..2 {
+            for img in &images {
+                let r = http
+                    .post(format!("{base}/imagemgmt/v1/images/{img}/versions"))
+                    .bearer_auth(token)
+                    .json(&add_version_body())
+                    .send()?;
+                anyhow::ensure!(r.status().as_u16() == 201, "Add Version: {}", r.status());
             }
             for _ in 0..30 {
                 app.clock().advance(Duration::from_secs(2));
@@ -427,17 +435,124 @@ fn tick_costs(
         anyhow::ensure!(!busy.is_empty(), "no tick found the {DUE} operations due");
         costs.push(TickCost {
             settled: target,
+            versions_per_image: target / DUE,
+            list_kv_ops,
+            list,
             idle_kv_ops: median(idle.iter().map(|t| t.0).collect()),
             idle: median(idle.iter().map(|t| t.1).collect()),
             busy_kv_ops: median(busy.iter().map(|t| t.0).collect()),
             busy: median(busy.iter().map(|t| t.1).collect()),
         });
+        let biggest = store
+            .get(&catalog_model::catalog::keys::image("bench", &images[0]))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .map_or(0, |r| r.len());
         eprintln!(
-            "ticks at {target} settled versions: {} busy ticks",
+            "ticks at {target} settled versions: {} busy ticks; an image record is {biggest} bytes",
             busy.len()
         );
     }
     Ok(costs)
+}
+
+/// `ListImage` of one image (signed as the SDK signs): KV calls of one, median time of 21.
+fn list_one_image(
+    app: &App,
+    base: &str,
+    creds: &demo::Credentials,
+    image: &str,
+) -> anyhow::Result<(u64, Duration)> {
+    let mut conn = loadgen::Conn::connect(app.local_addr())?;
+    let mut times = Vec::new();
+    let mut ops = Vec::new();
+    for _ in 0..21 {
+        let params = [("ImageId", image)];
+        let t = Target {
+            method: "POST",
+            path: "/".into(),
+            headers: catalog_e2e::rpc_headers(
+                base,
+                &creds.access_key_id,
+                &creds.access_key_secret,
+                "ListImage",
+                &params,
+                app.clock().unix_seconds(),
+            ),
+            body: catalog_e2e::form(&params).into_bytes(),
+        };
+        let before = app.kv_ops();
+        let t0 = Instant::now();
+        let status = conn.send(&t)?;
+        times.push(t0.elapsed());
+        ops.push(app.kv_ops() - before);
+        anyhow::ensure!(status == 200, "ListImage: {status}");
+    }
+    Ok((median(ops), median(times)))
+}
+
+/// Stores copies of the settled `template` (version + operation) as versions `from..to`,
+/// dealt round-robin to `images`, and lists them on their image records with their
+/// status, as the app would have (the set-up writes records directly: nothing else runs).
+fn attach_settled_versions(
+    app: &App,
+    template: &[(String, Vec<u8>)],
+    images: &[String],
+    from: usize,
+    to: usize,
+) -> anyhow::Result<()> {
+    use catalog_model::catalog::keys;
+    let store = app.store("default")?;
+    let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
+    let (version, op) = match template {
+        [v, o] => (
+            serde_json::from_slice::<Value>(&v.1)?,
+            serde_json::from_slice::<Value>(&o.1)?,
+        ),
+        _ => anyhow::bail!("the settled template needs a version and its operation"),
+    };
+    let mut added: Vec<Vec<String>> = vec![Vec::new(); images.len()];
+    let mut batch = Vec::new();
+    for n in from..to {
+        let slot = n % images.len();
+        let (vid, oid) = (format!("ver-x{n}"), format!("tid-x{n}"));
+        let mut v = version.clone();
+        v["v"]["id"] = json!(vid);
+        v["v"]["streamId"] = json!(images[slot]);
+        v["v"]["operationId"] = json!(oid);
+        let mut o = op.clone();
+        o["v"]["id"] = json!(oid);
+        batch.push((keys::version("bench", &vid), serde_json::to_vec(&v)?));
+        batch.push((keys::operation("bench", &oid), serde_json::to_vec(&o)?));
+        added[slot].push(vid);
+        if batch.len() >= 5_000 {
+            store.set_many(&batch).map_err(err)?;
+            batch.clear();
+        }
+    }
+    store.set_many(&batch).map_err(err)?;
+    for (img, ids) in images.iter().zip(added) {
+        let key = keys::image("bench", img);
+        let raw = store
+            .get(&key)
+            .map_err(err)?
+            .ok_or_else(|| anyhow::anyhow!("{key} is gone"))?;
+        let mut rec: Value = serde_json::from_slice(&raw)?;
+        let v = &mut rec["v"];
+        // Older than the image's own versions: prepend, as if made before them.
+        let mut all: Vec<Value> = ids.iter().map(|i| json!(i)).collect();
+        all.extend(v["versionIds"].as_array().cloned().unwrap_or_default());
+        v["versionCount"] = json!(all.len());
+        v["versionIds"] = Value::Array(all);
+        if !v["versionStatuses"].is_object() {
+            v["versionStatuses"] = json!({});
+        }
+        for id in &ids {
+            v["versionStatuses"][id] = json!("AVAILABLE");
+        }
+        rec["t"] = json!(format!("bench-{to}"));
+        store.set(&key, &serde_json::to_vec(&rec)?).map_err(err)?;
+    }
+    Ok(())
 }
 
 /// At most this many KV calls make an idle tick (one transition alone costs more).
@@ -552,17 +667,20 @@ fn render(
 
 fn render_ticks(ticks: &[TickCost]) -> String {
     let mut s = format!(
-        "### Cron tick (idle: median of 21; {DUE} due: median of the ticks that found them due, tick cap {DUE})\n\n| settled versions in the store | idle: KV ops | idle: time | {DUE} due: KV ops | {DUE} due: time | {DUE} due vs idle (time) |\n|---:|---:|---:|---:|---:|---:|\n"
+        "### Cron tick (the versions belong to {DUE} images; idle: median of 21; {DUE} due: an Add Version on each image, median of the ticks that found them due, tick cap {DUE}; ListImage of one image: median of 21)\n\n| settled versions in the store | versions per image | idle: KV ops | idle: time | {DUE} due: KV ops | {DUE} due: time | {DUE} due vs idle (time) | ListImage of one image: KV ops | ListImage: time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     );
     for t in ticks {
         s.push_str(&format!(
-            "| {} | {} | {:.2} ms | {} | {:.2} ms | {:.1}x |\n",
+            "| {} | {} | {} | {:.2} ms | {} | {:.2} ms | {:.1}x | {} | {:.2} ms |\n",
             t.settled,
+            t.versions_per_image,
             t.idle_kv_ops,
             t.idle.as_secs_f64() * 1e3,
             t.busy_kv_ops,
             t.busy.as_secs_f64() * 1e3,
             t.busy.as_secs_f64() / t.idle.as_secs_f64().max(1e-9),
+            t.list_kv_ops,
+            t.list.as_secs_f64() * 1e3,
         ));
     }
     s
