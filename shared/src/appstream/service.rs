@@ -986,8 +986,8 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
         });
         match picked {
             Some(p) => items.push(list_item(img, &p.view())),
-            // A recorded status disagrees with its version (a change not yet refreshed):
-            // read them all.
+            // A version without a recorded status yet, or one whose record disagrees with
+            // it (a change not yet refreshed): read them all.
             None => {
                 let versions = ctx.versions(img)?;
                 items.push(list_item(img, &Shown::of_all(&versions)));
@@ -997,7 +997,7 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     Ok((items, count))
 }
 
-/// The versions [`shown_ids`] picked, checked against the records just read.
+/// The versions [`wanted`] named, checked against the records just read.
 struct Picked {
     latest: Option<Version>,
     online: Option<Version>,
