@@ -479,7 +479,8 @@ fn refresh_image(
                 }
             }
         }
-        known.retain(|id, _| img.version_ids.contains(id));
+        let listed: std::collections::HashSet<&String> = img.version_ids.iter().collect();
+        known.retain(|id, _| listed.contains(id));
         let statuses: Vec<VersionStatus> = img
             .version_ids
             .iter()
