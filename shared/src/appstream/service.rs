@@ -975,66 +975,41 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     let mut read = read.into_iter();
     let mut items = Vec::new();
     for (img, w) in page.into_iter().zip(wanted) {
-        let picked = w.and_then(|w| {
-            let got: Vec<Version> = w
+        let got: Vec<Version> = match &w {
+            Some(w) => w
                 .ids
                 .iter()
                 .zip(read.by_ref())
                 .filter_map(|(_, v)| v.filter(|v| v.stream_id == img.id))
-                .collect();
-            shown_from_recorded(&w, got)
-        });
-        match picked {
-            Some(p) => items.push(list_item(img, &p.view())),
+                .collect(),
+            None => Vec::new(),
+        };
+        let item = match w.as_ref().and_then(|w| shown_from_recorded(w, &got)) {
+            Some(shown) => list_item(img, &shown),
             // A version without a recorded status yet, or one whose record disagrees with
             // it (a change not yet refreshed): read them all.
-            None => {
-                let versions = ctx.versions(img)?;
-                items.push(list_item(img, &Shown::of_all(&versions)));
-            }
-        }
+            None => list_item(img, &Shown::of_all(&ctx.versions(img)?)),
+        };
+        items.push(item);
     }
     Ok((items, count))
 }
 
-/// The versions [`wanted`] named, checked against the records just read.
-struct Picked {
-    latest: Option<Version>,
-    online: Option<Version>,
-    distributed: Vec<Version>,
-}
-
-impl Picked {
-    fn view(&self) -> Shown<'_> {
-        Shown {
-            latest: self.latest.as_ref(),
-            online: self.online.as_ref(),
-            distributed: self.distributed.iter().collect(),
-        }
-    }
-}
-
 /// Sorts the read versions into what the item shows; `None` when the records disagree with
 /// the recorded statuses (the newest is gone, or the newest AVAILABLE one is not).
-fn shown_from_recorded(w: &Wanted, read: Vec<Version>) -> Option<Picked> {
-    let find = |id: &Option<String>| {
-        id.as_ref()
-            .and_then(|id| read.iter().find(|v| &v.id == id).cloned())
-    };
+fn shown_from_recorded<'v>(w: &Wanted, read: &'v [Version]) -> Option<Shown<'v>> {
+    let find = |id: &Option<String>| id.as_ref().and_then(|id| read.iter().find(|v| &v.id == id));
     let (latest, online) = (find(&w.latest), find(&w.online));
     if w.latest.is_some() != latest.is_some()
         || w.online.is_some() != online.is_some()
-        || online
-            .as_ref()
-            .is_some_and(|v| rpc_version_status(v.status) != "AVAILABLE")
+        || online.is_some_and(|v| rpc_version_status(v.status) != "AVAILABLE")
     {
         return None;
     }
-    let distributed = read.into_iter().filter(|v| !v.regions.is_empty()).collect();
-    Some(Picked {
+    Some(Shown {
         latest,
         online,
-        distributed,
+        distributed: read.iter().filter(|v| !v.regions.is_empty()).collect(),
     })
 }
 
