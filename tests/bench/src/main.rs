@@ -204,22 +204,8 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     })?;
     // The RPC door: signed POSTs, a fresh nonce each (the signature covers it). ListImage of
     // one image with thousands of versions is in the tick table.
-    let rpc = |action: &str, params: &[(&str, &str)]| {
-        let headers = catalog_e2e::rpc_headers(
-            &base,
-            &creds.access_key_id,
-            &creds.access_key_secret,
-            action,
-            params,
-            app.clock().unix_seconds(),
-        );
-        Target {
-            method: "POST",
-            path: "/".into(),
-            headers,
-            body: catalog_e2e::form(params).into_bytes(),
-        }
-    };
+    let rpc =
+        |action: &str, params: &[(&str, &str)]| rpc_target(&app, &base, &creds, action, params);
     let list_probe = rpc("ListImage", &[("PageSize", "10")]);
     measure("RPC ListImage", Some(&list_probe), &|_, _| {
         rpc("ListImage", &[("PageSize", "10")])
@@ -455,6 +441,29 @@ fn tick_costs(
     Ok(costs)
 }
 
+/// A signed RPC POST (as the SDK signs it, a fresh nonce each), dated by the app's clock.
+fn rpc_target(
+    app: &App,
+    base: &str,
+    creds: &demo::Credentials,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Target {
+    Target {
+        method: "POST",
+        path: "/".into(),
+        headers: catalog_e2e::rpc_headers(
+            base,
+            &creds.access_key_id,
+            &creds.access_key_secret,
+            action,
+            params,
+            app.clock().unix_seconds(),
+        ),
+        body: catalog_e2e::form(params).into_bytes(),
+    }
+}
+
 /// `ListImage` of one image (signed as the SDK signs): KV calls of one, median time of 21.
 fn list_one_image(
     app: &App,
@@ -466,20 +475,7 @@ fn list_one_image(
     let mut times = Vec::new();
     let mut ops = Vec::new();
     for _ in 0..21 {
-        let params = [("ImageId", image)];
-        let t = Target {
-            method: "POST",
-            path: "/".into(),
-            headers: catalog_e2e::rpc_headers(
-                base,
-                &creds.access_key_id,
-                &creds.access_key_secret,
-                "ListImage",
-                &params,
-                app.clock().unix_seconds(),
-            ),
-            body: catalog_e2e::form(&params).into_bytes(),
-        };
+        let t = rpc_target(app, base, creds, "ListImage", &[("ImageId", image)]);
         let before = app.kv_ops();
         let t0 = Instant::now();
         let status = conn.send(&t)?;
