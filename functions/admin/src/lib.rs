@@ -1,22 +1,27 @@
 //! The admin API (`/admin/v1/...`): orgs, credentials, the provider simulator's
 //! inventory and settings. Every call needs the `admin_token` Spin variable as bearer.
 
-use catalog_model::api::Problem;
-use catalog_platform::{SpinEnv, SpinKv, api_request, send};
-use spin_sdk::http::{Request, Response};
+use catalog_model::api::{ApiResponse, Problem};
+use catalog_platform::http::{Received, serve};
+use catalog_platform::{SpinEnv, SpinKv};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
+fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    serve(req, out, answer);
+}
+
+fn answer(req: &Received) -> ApiResponse {
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
-        Err(e) => return send(Problem::store(&e).into()),
+        Err(e) => return Problem::store(&e).into(),
     };
     // No value (or an unresolvable one) means the admin API is closed: the model answers
     // every call with a clear 503 rather than accepting a guessable default.
     let admin_token = spin_sdk::variables::get("admin_token").ok();
-    let req = api_request(&req);
-    send(catalog_model::admin::handle(
+    let req = &req.api;
+    catalog_model::admin::handle(
         &kv,
         &SpinEnv,
         admin_token.as_deref(),
@@ -24,5 +29,5 @@ fn handle(req: Request) -> Response {
         &req.path,
         &req.headers,
         &req.body,
-    ))
+    )
 }

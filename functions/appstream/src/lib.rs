@@ -1,24 +1,30 @@
 //! The appstream RPC door (`POST /`, WUYING appstream-center 2021-09-01 compatible):
 //! decodes the request, calls the model, encodes its answer.
 
+use catalog_model::api::ApiResponse;
 use catalog_model::appstream::{RpcError, RpcSettings, envelope};
 use catalog_model::env::Env;
-use catalog_platform::{SpinEnv, SpinKv, api_request, request_authority, send};
-use spin_sdk::http::{Request, Response};
+use catalog_platform::http::{Received, serve};
+use catalog_platform::{SpinEnv, SpinKv};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
+#[http_component]
+fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    serve(req, out, answer);
+}
+
 /// An error answered before the model runs (bad settings, no store), in the door's envelope.
-fn early_error(err: &RpcError) -> Response {
+fn early_error(err: &RpcError) -> ApiResponse {
     let resp = envelope::error(&envelope::request_id(|| SpinEnv.random_u64()), err);
-    send(catalog_model::api::ApiResponse::with_body(
+    ApiResponse::with_body(
         resp.status,
         envelope::CONTENT_TYPE,
         resp.body_string().into_bytes(),
-    ))
+    )
 }
 
-#[http_component]
-fn handle(req: Request) -> Response {
+fn answer(req: &Received) -> ApiResponse {
     let settings = match RpcSettings::from_vars(|name| spin_sdk::variables::get(name).ok()) {
         Ok(s) => s,
         Err(e) => return early_error(&RpcError::internal(e)),
@@ -33,11 +39,5 @@ fn handle(req: Request) -> Response {
             ));
         }
     };
-    send(catalog_model::appstream::handle(
-        &kv,
-        &SpinEnv,
-        &settings,
-        &api_request(&req),
-        &request_authority(&req),
-    ))
+    catalog_model::appstream::handle(&kv, &SpinEnv, &settings, &req.api, &req.authority)
 }

@@ -1,14 +1,20 @@
 //! `GET /healthz`: the app's name and version, the store it sees, and the advancer's
 //! last tick (so an operator sees at a glance that the cron trigger is alive).
 
-use catalog_platform::{STORE_LABEL, SpinKv, json_response};
+use catalog_model::api::ApiResponse;
+use catalog_platform::http::{Received, json as json_response, serve};
+use catalog_platform::{STORE_LABEL, SpinKv};
 use serde_json::json;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
-    if *req.method() != Method::Get && *req.method() != Method::Head {
+fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    serve(req, out, answer);
+}
+
+fn answer(req: &Received) -> ApiResponse {
+    if req.api.method != "GET" && req.api.method != "HEAD" {
         return json_response(
             405,
             "application/problem+json",

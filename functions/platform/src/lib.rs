@@ -1,13 +1,16 @@
 //! The model's ports implemented over Spin, shared by every component.
 //!
-//! Key-value goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch): Spin
-//! implements it on every backend and, unlike `fermyon:spin/key-value`, it has
-//! `increment` and compare-and-swap. Time and randomness come from WASI, so the local
+//! Key-value goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics): Spin implements
+//! it on every backend and, unlike `fermyon:spin/key-value`, it has `increment` and
+//! compare-and-swap. `batch.get-many` is never called: Spin's Redis backend implements it
+//! with `KEYS` instead of `MGET` (docs/runtime-facts.md, R8), and a component cannot tell
+//! which backend the runtime config chose, so [`KeyValue::get_many`] keeps the port's
+//! default of one `get` per key. Time and randomness come from WASI, so the local
 //! host's test clock reaches the model unchanged.
 
 use catalog_model::env::{Env, Millis};
 use catalog_model::store::{CasOutcome, KeyValue, StoreError};
-use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
 /// The store label every component uses (`key_value_stores = ["default"]`).
 pub const STORE_LABEL: &str = "default";
@@ -76,15 +79,6 @@ impl KeyValue for SpinKv {
             Err(atomics::CasError::StoreError(e)) => Err(map_error(e)),
         }
     }
-
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let found = batch::get_many(&self.bucket, keys).map_err(map_error)?;
-        // Backends may return entries in any order and omit nothing or absent keys:
-        // answer in the caller's order.
-        let mut by_key: std::collections::HashMap<String, Option<Vec<u8>>> =
-            found.into_iter().collect();
-        Ok(keys.iter().map(|k| by_key.remove(k).flatten()).collect())
-    }
 }
 
 /// WASI clocks and randomness as the model's [`Env`] port.
@@ -107,70 +101,9 @@ impl Env for SpinEnv {
     }
 }
 
-/// A complete JSON response: one body with its length, so Spin writes it in one piece
-/// (R5: a response written in pieces waits for the client's delayed ACK).
-pub fn json_response(
-    status: u16,
-    content_type: &str,
-    body: &serde_json::Value,
-) -> spin_sdk::http::Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    spin_sdk::http::Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .header("content-length", bytes.len().to_string())
-        .body(bytes)
-        .build()
-}
-
-/// The request as the model's framework-free [`ApiRequest`](catalog_model::api::ApiRequest).
-pub fn api_request(req: &spin_sdk::http::Request) -> catalog_model::api::ApiRequest {
-    let method = req.method().to_string().to_ascii_uppercase();
-    catalog_model::api::ApiRequest {
-        method,
-        path: req.path().to_owned(),
-        query: req.query().to_owned(),
-        headers: req
-            .headers()
-            .map(|(name, value)| {
-                (
-                    name.to_ascii_lowercase(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: req.body().to_vec(),
-    }
-}
-
-/// The model's answer on the wire, complete with `content-length` (one write, R5).
-pub fn send(resp: catalog_model::api::ApiResponse) -> spin_sdk::http::Response {
-    let mut builder = spin_sdk::http::Response::builder();
-    builder.status(resp.status);
-    for (name, value) in &resp.headers {
-        if !name.eq_ignore_ascii_case("content-length") {
-            builder.header(name.as_str(), value.as_str());
-        }
-    }
-    builder.header("content-length", resp.body.len().to_string());
-    builder.body(resp.body).build()
-}
+pub mod http;
 
 /// The operation settings from Spin variables (absent ones keep the model's defaults).
 pub fn settings() -> Result<catalog_model::ops::Settings, String> {
     catalog_model::ops::Settings::from_vars(|name| spin_sdk::variables::get(name).ok())
-}
-
-/// The authority (`host[:port]`) the client addressed. Spin hands the guest no `host` header
-/// (R7); the authority arrives in the request URI, and in `spin-full-url` as a fallback.
-pub fn request_authority(req: &spin_sdk::http::Request) -> String {
-    use catalog_model::appstream::service::authority_of;
-    let from_uri = authority_of(req.uri());
-    if !from_uri.is_empty() {
-        return from_uri.to_owned();
-    }
-    req.header("spin-full-url")
-        .and_then(|v| v.as_str())
-        .map(|u| authority_of(u).to_owned())
-        .unwrap_or_default()
 }

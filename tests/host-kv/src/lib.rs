@@ -3,14 +3,16 @@
 //! The host (crate `spin-local-host`) maps `fermyon:spin/key-value@2.0.0` and
 //! `wasi:keyvalue@0.2.0-draft2` onto [`KvStore`]. Backends: in-memory (tests), SQLite
 //! (Spin's default `spin` store) and Redis. [`open`] wraps a backend with the
-//! `spin-compat` quirks (R1–R4 of the product design) when asked, and always with the
-//! fault injector tests drive through [`Faults`].
+//! `spin-compat` quirks (R1–R4 and R8 of the product design) when asked, and always
+//! with the fault injector tests drive through [`Faults`].
 //!
 //! CONTRACT (shared with the host crate; change only together):
 //! - every method is blocking and thread-safe; the host calls them from
 //!   `tokio::task::spawn_blocking` or directly (they are short);
 //! - `swap` is the atomic half of a compare-and-swap whose first half was `cas_current`
-//!   (or that never read: `CasBase::NotRead`).
+//!   (or that never read: `CasBase::NotRead`);
+//! - an error for which [`KvError::is_host_panic`] holds is never shown to the guest:
+//!   the host traps the instance, as the real runtime's panic ends the invocation.
 
 mod memory;
 mod redis_store;
@@ -33,6 +35,22 @@ impl std::fmt::Display for KvError {
 }
 
 impl std::error::Error for KvError {}
+
+/// The error of a call the real runtime does not answer at all: its host panics (R8:
+/// Spin's Redis `get-many` with one existing key). The host must trap the guest
+/// instance rather than hand this to the guest; the text is what its log shows.
+pub const HOST_PANIC_MESSAGE: &str = "guest invocation panicked: \
+    internal error: entered unreachable code (spin-compat R8: Redis get-many sent KEYS)";
+
+impl KvError {
+    /// Whether the real runtime panics here, so the host must trap the guest instance
+    /// instead of answering: R8 ([`HOST_PANIC_MESSAGE`]) and R3 ([`POISONED_MESSAGE`]:
+    /// the non-counter `increment` and every later call of the poisoned process).
+    /// Both only arise in spin-compat mode.
+    pub fn is_host_panic(&self) -> bool {
+        self.0 == HOST_PANIC_MESSAGE || self.0 == POISONED_MESSAGE
+    }
+}
 
 /// What the guest observed when it began a compare-and-swap.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +108,7 @@ pub enum BackendConfig {
 /// How the store behaves.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreOptions {
-    /// Reproduce the real runtime's quirks R1–R4 (see the product design).
+    /// Reproduce the real runtime's quirks R1–R4 and R8 (see the product design).
     pub spin_compat: bool,
     /// In spin-compat mode, the fraction of SQLite calls that fail with
     /// "database is locked" (R4); deterministic from `locked_seed`.
@@ -107,7 +125,8 @@ pub const DEFAULT_LABEL: &str = "default";
 /// it counts the call and may fail it before the backend sees it, so an injected
 /// failure never has a side effect. It also carries the R3 "poisoned" state: in
 /// spin-compat mode, once an `increment` met a non-counter value, every later call of
-/// every store sharing the handle fails (the real runtime's store mutex is poisoned).
+/// every store sharing the handle fails with [`POISONED_MESSAGE`] (the real runtime's
+/// store mutex is poisoned), a host panic the host turns into a trap.
 #[derive(Clone, Default)]
 pub struct Faults {
     inner: Arc<FaultsInner>,
@@ -233,8 +252,10 @@ impl std::fmt::Debug for Faults {
     }
 }
 
-/// The error of every call after an R3 poisoning (the real runtime reports the
-/// poisoned mutex of its SQLite connection).
+/// The error of the R3 `increment` on a non-counter value and of every call after it
+/// (the real runtime panics on the value's length, then on the poisoned mutex of its
+/// SQLite connection). A host panic ([`KvError::is_host_panic`]): the guest never sees
+/// it, its instance traps (an empty 500 for a request).
 pub const POISONED_MESSAGE: &str =
     "key-value store poisoned: a previous increment on a non-counter value panicked (PoisonError)";
 
@@ -375,7 +396,7 @@ fn decode_counter(bytes: &[u8]) -> Option<i64> {
 
 /// What an `increment` on a non-counter value does on the 8-byte backends: an error
 /// in correct mode; in spin-compat mode (R3) the real runtime panics and poisons the
-/// store, so this call and every later one fail.
+/// store, so this call and every later one fail with a host panic ([`POISONED_MESSAGE`]).
 fn not_a_counter(key: &str, compat: bool, faults: &Faults) -> KvError {
     if compat {
         faults.poison();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::{Client, Connection, RedisError, RedisResult};
 
-use crate::{CasBase, KeyValues, KvError, KvStore, SwapError};
+use crate::{CasBase, HOST_PANIC_MESSAGE, KeyValues, KvError, KvStore, SwapError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bounds every command, so a stuck server fails the call instead of hanging it.
@@ -30,7 +30,8 @@ return 1
 pub(crate) struct RedisStore {
     client: Client,
     idle: Mutex<Vec<Connection>>,
-    /// spin-compat R2: every swap reports `cas-failed`, applied or not.
+    /// spin-compat R2 (every swap reports `cas-failed`, applied or not) and R8
+    /// (`get_many` sends `KEYS`).
     compat: bool,
 }
 
@@ -62,6 +63,14 @@ impl RedisStore {
     /// Runs `f` on a pooled connection; a connection that failed at the transport level
     /// is dropped rather than returned to the pool.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, KvError> {
+        self.with_raw(f)?.map_err(err)
+    }
+
+    /// [`Self::with`], leaving the command's own error to the caller.
+    fn with_raw<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Result<RedisResult<T>, KvError> {
         let pooled = self
             .idle
             .lock()
@@ -82,7 +91,29 @@ impl RedisStore {
                 idle.push(conn);
             }
         }
-        result.map_err(err)
+        Ok(result)
+    }
+
+    /// R8: Spin sends `KEYS k1 k2 ...` instead of `MGET` and reads the reply as
+    /// (key, value) pairs, so Redis decides, as on the real runtime: two or more keys
+    /// are refused (Spin passes the server's error on in the redis crate's words, without
+    /// our "redis: " prefix); one key is a glob pattern whose matching key names the
+    /// redis crate splits into pairs, and an odd number of names hits its
+    /// `unreachable!()` (the host panics: an existing plain key is one name).
+    fn get_many_like_spin(&self, keys: &[String]) -> Result<KeyValues, KvError> {
+        let names: Vec<Vec<u8>> = self
+            .with_raw(|c| redis::cmd("KEYS").arg(keys).query(c))?
+            .map_err(|e| KvError(e.to_string()))?;
+        if names.len() % 2 == 1 {
+            return Err(KvError(HOST_PANIC_MESSAGE.into()));
+        }
+        Ok(names
+            .chunks_exact(2)
+            .map(|pair| {
+                let key = String::from_utf8_lossy(&pair[0]).into_owned();
+                (key, Some(pair[1].clone()))
+            })
+            .collect())
     }
 }
 
@@ -148,8 +179,12 @@ impl KvStore for RedisStore {
     }
 
     fn get_many(&self, keys: &[String]) -> Result<KeyValues, KvError> {
+        // Spin sends nothing for an empty batch either (measured: no KEYS reached Redis).
         if keys.is_empty() {
             return Ok(Vec::new());
+        }
+        if self.compat {
+            return self.get_many_like_spin(keys);
         }
         let values: Vec<Option<Vec<u8>>> = self.with(|c| redis::cmd("MGET").arg(keys).query(c))?;
         if values.len() != keys.len() {

@@ -1,12 +1,12 @@
 //! The same semantic suite against every backend, then the spin-compat quirks R1–R4
-//! and the fault injector.
+//! and R8, and the fault injector.
 
 use std::sync::Arc;
 
 use spin_local_kv::testing::RedisServer;
 use spin_local_kv::{
-    BackendConfig, CasBase, Faults, INJECTED_MESSAGE, KvError, KvStore, LOCKED_MESSAGE,
-    StoreOptions, SwapError, open, open_labeled,
+    BackendConfig, CasBase, Faults, HOST_PANIC_MESSAGE, INJECTED_MESSAGE, KvError, KvStore,
+    LOCKED_MESSAGE, POISONED_MESSAGE, StoreOptions, SwapError, open, open_labeled,
 };
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -148,7 +148,9 @@ fn increment_concurrent(f: &Fixture) {
 fn increment_on_non_counter_is_an_error(f: &Fixture) {
     let s = f.correct();
     s.set("text", b"not a number").unwrap();
-    assert!(s.increment("text", 1).is_err());
+    let e = s.increment("text", 1).unwrap_err();
+    // An error value for the guest, not a host panic.
+    assert!(!e.is_host_panic(), "{e}");
     assert_eq!(s.get("text").unwrap(), Some(b"not a number".to_vec()));
     // Correct mode: nothing is poisoned.
     assert_eq!(s.increment("ok", 1).unwrap(), 1);
@@ -436,6 +438,7 @@ fn r2_redis_every_swap_reports_cas_failed() {
 }
 
 /// R3 on the 8-byte backends: a non-counter increment poisons every store of the handle.
+/// Each of these errors is a host panic: the host traps the guest instead of showing it.
 fn r3_poisoning(f: &Fixture) {
     let faults = Faults::new();
     let s = f.compat(&faults);
@@ -444,15 +447,23 @@ fn r3_poisoning(f: &Fixture) {
     s.set("n", &f.counter_bytes(1)).unwrap();
     assert!(!faults.poisoned());
     let first = s.increment("text", 1).unwrap_err();
-    assert!(first.0.contains("poison"), "{first}");
+    assert_eq!(first.0, POISONED_MESSAGE);
+    assert!(first.is_host_panic(), "{first}");
     assert!(faults.poisoned());
     for result in [s.get("n"), other.get("n"), s.get("text")] {
         let e = result.unwrap_err();
-        assert!(e.0.contains("poison"), "{e}");
+        assert!(e.is_host_panic(), "{e}");
+    }
+    for e in [
+        s.increment("n", 1).unwrap_err(),
+        s.set("n", b"x").unwrap_err(),
+        s.get_many(&keys(&["n"])).unwrap_err(),
+    ] {
+        assert!(e.is_host_panic(), "{e}");
     }
     assert!(matches!(
         s.swap("n", &CasBase::NotRead, b"x"),
-        Err(SwapError::Store(e)) if e.0.contains("poison")
+        Err(SwapError::Store(e)) if e.is_host_panic()
     ));
     // clear() stops injected faults only; the process stays poisoned.
     faults.clear();
@@ -481,7 +492,8 @@ fn r3_redis_is_only_an_error() {
     let faults = Faults::new();
     let s = f.compat(&faults);
     s.set("text", b"abc").unwrap();
-    assert!(s.increment("text", 1).is_err());
+    let e = s.increment("text", 1).unwrap_err();
+    assert!(!e.is_host_panic(), "{e}");
     assert!(!faults.poisoned());
     assert_eq!(s.get("text").unwrap(), Some(b"abc".to_vec()));
     assert_eq!(s.increment("n", 2).unwrap(), 2);
@@ -507,6 +519,8 @@ fn r4_sqlite_locked_fraction_without_side_effects() {
     assert!((60..140).contains(&count), "{count} of 400 locked at 0.25");
     for e in results.iter().filter_map(|r| r.as_ref().err()) {
         assert_eq!(e.0, LOCKED_MESSAGE);
+        // The guest sees it (no trap): the app retries it.
+        assert!(!e.is_host_panic());
     }
     // R4 is a quirk, not an injected fault.
     assert_eq!(faults.injected(), 0);
@@ -543,6 +557,85 @@ fn r4_only_in_compat_mode_and_only_on_sqlite() {
             .iter()
             .all(|&x| !x)
     );
+}
+
+/// What a guest of Spin 4.0.2 on Redis gets from `get-many` with two or more keys
+/// (measured with the probe guest).
+const KEYS_ARITY_MESSAGE: &str = "An error was signalled by the server - ResponseError: \
+    wrong number of arguments for 'keys' command";
+
+fn kv(key: &str, value: &[u8]) -> (String, Option<Vec<u8>>) {
+    (key.to_string(), Some(value.to_vec()))
+}
+
+#[test]
+fn r8_redis_get_many_sends_keys() {
+    let f = Fixture::new(Kind::Redis);
+    let faults = Faults::new();
+    let s = f.compat(&faults);
+    s.set_many(&[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])
+        .unwrap();
+    // Two or more keys: every call fails, whether the keys exist or not.
+    for asked in [
+        &["a", "b"][..],
+        &["a", "missing"],
+        &["x", "y", "z"],
+        &["a", "a"],
+    ] {
+        assert_eq!(
+            s.get_many(&keys(asked)),
+            Err(KvError(KEYS_ARITY_MESSAGE.into())),
+            "{asked:?}"
+        );
+    }
+    // One existing key: the real host panics; the error says so and is no guest error.
+    let panic = s.get_many(&keys(&["a"])).unwrap_err();
+    assert!(panic.is_host_panic(), "{panic}");
+    assert_eq!(panic.0, HOST_PANIC_MESSAGE);
+    // One missing key matches nothing: an empty answer, not the key with `none`.
+    assert_eq!(s.get_many(&keys(&["missing"])).unwrap(), Vec::new());
+    // The key is a pattern: two matching names come back as one (name, name) pair.
+    let pairs = s.get_many(&keys(&["*"])).unwrap();
+    assert!(
+        pairs == vec![kv("a", b"b")] || pairs == vec![kv("b", b"a")],
+        "{pairs:?}"
+    );
+    s.set("c", b"3").unwrap();
+    assert!(s.get_many(&keys(&["*"])).unwrap_err().is_host_panic());
+    // No keys: nothing is sent, nothing answered.
+    assert_eq!(s.get_many(&[]).unwrap(), Vec::new());
+    // The panic broke nothing: later calls work, nothing is poisoned.
+    assert!(!faults.poisoned());
+    assert_eq!(s.get("a").unwrap(), Some(b"1".to_vec()));
+    // set-many and delete-many are fine on the real runtime too.
+    s.delete_many(&keys(&["a", "c", "missing"])).unwrap();
+    assert_eq!(s.get_keys().unwrap(), keys(&["b"]));
+}
+
+#[test]
+fn r8_correct_mode_on_redis_answers_get_many() {
+    let f = Fixture::new(Kind::Redis);
+    let s = f.correct();
+    s.set("a", b"1").unwrap();
+    assert_eq!(s.get_many(&keys(&["a"])).unwrap(), vec![kv("a", b"1")]);
+    assert_eq!(
+        s.get_many(&keys(&["missing", "a"])).unwrap(),
+        vec![("missing".to_string(), None), kv("a", b"1")]
+    );
+}
+
+#[test]
+fn r8_compat_get_many_is_correct_off_redis() {
+    for kind in [Kind::Memory, Kind::Sqlite] {
+        let s = Fixture::new(kind).compat(&Faults::new());
+        s.set_many(&[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])
+            .unwrap();
+        assert_eq!(s.get_many(&keys(&["a"])).unwrap(), vec![kv("a", b"1")]);
+        assert_eq!(
+            s.get_many(&keys(&["b", "a"])).unwrap(),
+            vec![kv("b", b"2"), kv("a", b"1")]
+        );
+    }
 }
 
 #[test]

@@ -68,7 +68,8 @@ pub struct AppOptions {
     pub runtime_config_file: Option<PathBuf>,
     /// Spin's `--state-dir` (default: `.spin` beside the manifest).
     pub state_dir: Option<PathBuf>,
-    /// Reproduce the real runtime's key-value quirks R1–R4.
+    /// Reproduce the real runtime's quirks R1–R5 and R8 (key-value: `spin_local_kv`;
+    /// R5, the response head sent before the body: `head_first`).
     pub spin_compat: bool,
     /// Further store options (e.g. the R4 "database is locked" rate).
     pub store_options: StoreOptions,
@@ -146,6 +147,8 @@ struct Inner {
     /// Completed cron ticks per component (successful or not).
     ticks: HashMap<String, watch::Sender<u64>>,
     local_addr: SocketAddr,
+    /// Write responses with Spin's timing (R5, `head_first`).
+    spin_compat: bool,
 }
 
 /// A running app. Dropping it stops the server and the scheduler.
@@ -235,6 +238,7 @@ impl App {
         };
         let mut store_options = options.store_options.clone();
         store_options.spin_compat |= options.spin_compat;
+        let spin_compat = store_options.spin_compat;
         let kv = Arc::new(KvRegistry::new(stores, store_options, Faults::new()));
 
         // Variables.
@@ -349,6 +353,7 @@ impl App {
             logs: Logs::new(options.quiet),
             ticks,
             local_addr,
+            spin_compat,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         runtime.spawn(serve(listener, inner.clone(), shutdown_rx.clone()));
@@ -503,6 +508,7 @@ fn new_store(inner: &Inner, rt: &ComponentRt) -> Store<HostState> {
             table: ResourceTable::new(),
             kv: inner.kv.clone(),
             policy: rt.policy.clone(),
+            opened_store: Default::default(),
         },
     )
 }
@@ -598,11 +604,21 @@ async fn handle(
     let id = rt.policy.id.clone();
     let mut store = new_store(&inner, rt);
     let (sender, receiver) = oneshot::channel();
+    let spin_compat = inner.spin_compat;
     let prepared = (|| {
         let req = wasmtime_wasi_http::WasiHttpView::http(store.data_mut())
             .new_incoming_request(Scheme::Http, req)?;
-        let out = wasmtime_wasi_http::WasiHttpView::http(store.data_mut())
-            .new_response_outparam(sender)?;
+        let opened_store = store.data().opened_store.clone();
+        let mut http = wasmtime_wasi_http::WasiHttpView::http(store.data_mut());
+        let out = if spin_compat {
+            // Judged at `set`, while the guest waits: was its body complete by then (R5)?
+            http.new_response_outparam_from_callback(move |resp| {
+                let opened = opened_store.load(std::sync::atomic::Ordering::Relaxed);
+                let _ = sender.send(resp.map(|r| crate::head_first::like_spin(r, opened)));
+            })?
+        } else {
+            http.new_response_outparam(sender)?
+        };
         Ok::<_, wasmtime::Error>((req, out))
     })();
     let (req, out) = match prepared {

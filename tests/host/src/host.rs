@@ -110,6 +110,9 @@ pub(crate) struct HostState {
     pub table: ResourceTable,
     pub kv: Arc<KvRegistry>,
     pub policy: Arc<ComponentPolicy>,
+    /// Set once the guest opens a key-value store: on Spin that is what makes it lose the
+    /// head-before-body race (R5, `head_first`).
+    pub opened_store: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WasiView for HostState {
@@ -157,6 +160,8 @@ impl HostState {
     ) -> impl Future<Output = wasmtime::Result<Result<Arc<dyn KvStore>, OpenError>>> + Send + 'static
     {
         let allowed = self.policy.allowed_stores.contains(&label);
+        self.opened_store
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let kv = self.kv.clone();
         async move {
             if !allowed {
@@ -168,6 +173,20 @@ impl HostState {
 
     fn handle(&self, r: &Resource<KvHandle>) -> wasmtime::Result<Arc<dyn KvStore>> {
         Ok(self.table.get(r)?.store.clone())
+    }
+}
+
+/// Hands a store call's result to the guest: a host-panic error (spin-compat R3 and
+/// R8, [`KvError::is_host_panic`]) traps the instance, as the real runtime's panic ends
+/// its invocation (an empty 500 for a request, a failed cron tick); any other error
+/// becomes the guest's error value (`to_guest`).
+fn answer<T, E>(
+    result: Result<T, KvError>,
+    to_guest: impl FnOnce(KvError) -> E,
+) -> wasmtime::Result<Result<T, E>> {
+    match result {
+        Err(e) if e.is_host_panic() => Err(wasmtime::Error::msg(e.0)),
+        result => Ok(result.map_err(to_guest)),
     }
 }
 
@@ -202,7 +221,7 @@ impl spin_kv::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
         let store = self.handle(&s)?;
-        Ok(blocking(move || store.get(&key)).await?.map_err(spin_err))
+        answer(blocking(move || store.get(&key)).await?, spin_err)
     }
 
     async fn set(
@@ -212,9 +231,7 @@ impl spin_kv::HostStore for HostState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
         let store = self.handle(&s)?;
-        Ok(blocking(move || store.set(&key, &value))
-            .await?
-            .map_err(spin_err))
+        answer(blocking(move || store.set(&key, &value)).await?, spin_err)
     }
 
     async fn delete(
@@ -223,9 +240,7 @@ impl spin_kv::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
         let store = self.handle(&s)?;
-        Ok(blocking(move || store.delete(&key))
-            .await?
-            .map_err(spin_err))
+        answer(blocking(move || store.delete(&key)).await?, spin_err)
     }
 
     async fn exists(
@@ -234,9 +249,7 @@ impl spin_kv::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
         let store = self.handle(&s)?;
-        Ok(blocking(move || store.exists(&key))
-            .await?
-            .map_err(spin_err))
+        answer(blocking(move || store.exists(&key)).await?, spin_err)
     }
 
     async fn get_keys(
@@ -244,7 +257,7 @@ impl spin_kv::HostStore for HostState {
         s: Resource<KvHandle>,
     ) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
         let store = self.handle(&s)?;
-        Ok(blocking(move || store.get_keys()).await?.map_err(spin_err))
+        answer(blocking(move || store.get_keys()).await?, spin_err)
     }
 
     async fn drop(&mut self, s: Resource<KvHandle>) -> wasmtime::Result<()> {
@@ -293,7 +306,7 @@ impl wasi_store::HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.get(&key)).await?.map_err(wasi_err))
+        answer(blocking(move || store.get(&key)).await?, wasi_err)
     }
 
     async fn set(
@@ -303,9 +316,7 @@ impl wasi_store::HostBucket for HostState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.set(&key, &value))
-            .await?
-            .map_err(wasi_err))
+        answer(blocking(move || store.set(&key, &value)).await?, wasi_err)
     }
 
     async fn delete(
@@ -314,9 +325,7 @@ impl wasi_store::HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.delete(&key))
-            .await?
-            .map_err(wasi_err))
+        answer(blocking(move || store.delete(&key)).await?, wasi_err)
     }
 
     async fn exists(
@@ -325,9 +334,7 @@ impl wasi_store::HostBucket for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.exists(&key))
-            .await?
-            .map_err(wasi_err))
+        answer(blocking(move || store.exists(&key)).await?, wasi_err)
     }
 
     async fn list_keys(
@@ -344,10 +351,8 @@ impl wasi_store::HostBucket for HostState {
             }));
         }
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.get_keys())
-            .await?
-            .map(|keys| wasi_store::KeyResponse { keys, cursor: None })
-            .map_err(wasi_err))
+        let keys = answer(blocking(move || store.get_keys()).await?, wasi_err)?;
+        Ok(keys.map(|keys| wasi_store::KeyResponse { keys, cursor: None }))
     }
 
     async fn drop(&mut self, b: Resource<KvHandle>) -> wasmtime::Result<()> {
@@ -366,9 +371,10 @@ impl atomics::Host for HostState {
         delta: i64,
     ) -> wasmtime::Result<Result<i64, wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.increment(&key, delta))
-            .await?
-            .map_err(wasi_err))
+        answer(
+            blocking(move || store.increment(&key, delta)).await?,
+            wasi_err,
+        )
     }
 
     async fn swap(
@@ -386,7 +392,9 @@ impl atomics::Host for HostState {
                 let again = self.table.push(CasHandle { store, key, base })?;
                 Err(atomics::CasError::CasFailed(again))
             }
-            Err(SwapError::Store(e)) => Err(atomics::CasError::StoreError(wasi_err(e))),
+            Err(SwapError::Store(e)) => {
+                answer(Err(e), |e| atomics::CasError::StoreError(wasi_err(e)))?
+            }
         })
     }
 }
@@ -413,17 +421,14 @@ impl atomics::HostCas for HostState {
             let c = self.table.get(&cas)?;
             (c.store.clone(), c.key.clone())
         };
-        let result = blocking(move || store.cas_current(&key)).await?;
-        Ok(match result {
-            Ok(value) => {
-                self.table.get_mut(&cas)?.base = match &value {
-                    Some(v) => CasBase::Value(v.clone()),
-                    None => CasBase::Absent,
-                };
-                Ok(value)
-            }
-            Err(e) => Err(wasi_err(e)),
-        })
+        let result = answer(blocking(move || store.cas_current(&key)).await?, wasi_err)?;
+        if let Ok(value) = &result {
+            self.table.get_mut(&cas)?.base = match value {
+                Some(v) => CasBase::Value(v.clone()),
+                None => CasBase::Absent,
+            };
+        }
+        Ok(result)
     }
 
     async fn drop(&mut self, cas: Resource<CasHandle>) -> wasmtime::Result<()> {
@@ -441,9 +446,8 @@ impl batch::Host for HostState {
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.get_many(&keys))
-            .await?
-            .map_err(wasi_err))
+        // spin-compat R8 (one key on Redis) is a host panic: `answer` traps.
+        answer(blocking(move || store.get_many(&keys)).await?, wasi_err)
     }
 
     async fn set_many(
@@ -452,9 +456,7 @@ impl batch::Host for HostState {
         entries: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.set_many(&entries))
-            .await?
-            .map_err(wasi_err))
+        answer(blocking(move || store.set_many(&entries)).await?, wasi_err)
     }
 
     async fn delete_many(
@@ -463,9 +465,7 @@ impl batch::Host for HostState {
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
         let store = self.handle(&b)?;
-        Ok(blocking(move || store.delete_many(&keys))
-            .await?
-            .map_err(wasi_err))
+        answer(blocking(move || store.delete_many(&keys)).await?, wasi_err)
     }
 }
 

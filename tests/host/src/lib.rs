@@ -5,6 +5,7 @@
 mod app;
 pub mod clock;
 pub mod cron;
+mod head_first;
 mod host;
 pub mod logs;
 pub mod manifest;

@@ -1,0 +1,266 @@
+//! The real Spin runtime (`spin up` with the trigger-cron plugin) as a test fixture.
+//!
+//! Our host (`tests/host`) is fast and can move the clock and inject faults; the real
+//! runtime is the truth. Suites that need neither run here too: [`RealSpin::start`] serves
+//! a manifest under `spin up` on a free loopback port with its own state directory (so
+//! its SQLite store is fresh) or a Redis runtime config, and stops the whole process
+//! group (`spin up` runs each trigger as a child process) when dropped.
+//!
+//! Which `spin`: `SPIN_BIN` if set, else `spin` on `PATH` when it has the `trigger-cron`
+//! plugin. `.ci/run` and `./dev test` install one from the runtime kept beside the
+//! repository. [`RealSpin::binary`] is `None` when there is none, and the real-runtime
+//! tests then fail saying so (they are `#[ignore]`d in a plain `cargo test`).
+//!
+//! Nothing here builds: run `spin build` (or `./dev test`, which does) first, so the
+//! `.wasm` files `spin.toml` names exist.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `spin up` may take to answer `/healthz` (it compiles every component first).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a stopped `spin up` may take to end before its group is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The key-value backend of the app's `default` store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpinStore {
+    /// Spin's default: a SQLite file in the state directory.
+    Sqlite,
+    /// `[key_value_store.default] type = "redis"` at this URL.
+    Redis { url: String },
+}
+
+/// What to serve and how.
+#[derive(Debug, Clone)]
+pub struct SpinOptions {
+    pub manifest: PathBuf,
+    pub store: SpinStore,
+    /// `SPIN_VARIABLE_<NAME>` values (names as in `spin.toml`, lower case).
+    pub variables: Vec<(String, String)>,
+    /// A state directory to use (and keep); `None`: a fresh one, removed on drop.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl SpinOptions {
+    pub fn new(manifest: PathBuf) -> SpinOptions {
+        SpinOptions {
+            manifest,
+            store: SpinStore::Sqlite,
+            variables: Vec::new(),
+            state_dir: None,
+        }
+    }
+
+    pub fn variable(mut self, name: &str, value: &str) -> SpinOptions {
+        self.variables.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// One `spin up`, stopped (with its trigger processes) on drop.
+pub struct RealSpin {
+    child: Option<Child>,
+    base_url: String,
+    state_dir: PathBuf,
+    owns_state: bool,
+    log: PathBuf,
+}
+
+impl RealSpin {
+    /// The `spin` to run: `SPIN_BIN`, else `spin` on `PATH` with trigger-cron installed.
+    pub fn binary() -> Option<PathBuf> {
+        if let Some(bin) = std::env::var_os("SPIN_BIN").filter(|b| !b.is_empty()) {
+            return Some(PathBuf::from(bin));
+        }
+        let listed = Command::new("spin")
+            .args(["plugins", "list", "--installed"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&listed.stdout);
+        text.lines()
+            .any(|l| l.starts_with("trigger-cron"))
+            .then(|| PathBuf::from("spin"))
+    }
+
+    /// [`Self::binary`], or a panic that says how to get one.
+    pub fn require_binary() -> PathBuf {
+        Self::binary().unwrap_or_else(|| {
+            panic!(
+                "no real Spin: set SPIN_BIN to a `spin` 4.x launcher with the trigger-cron \
+                 plugin, or put one on PATH (./dev test and .ci/run install the one kept \
+                 beside the repository)"
+            )
+        })
+    }
+
+    /// Serves `opts.manifest` under `spin up` and waits until `/healthz` answers.
+    pub fn start(opts: &SpinOptions) -> anyhow::Result<RealSpin> {
+        let bin = Self::binary()
+            .ok_or_else(|| anyhow::anyhow!("no real Spin (SPIN_BIN unset, no spin on PATH)"))?;
+        let (state_dir, owns_state) = match &opts.state_dir {
+            Some(dir) => (dir.clone(), false),
+            None => (fresh_dir("real-spin")?, true),
+        };
+        std::fs::create_dir_all(&state_dir)?;
+        let port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let log = state_dir.join("spin-up.log");
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(&bin);
+        cmd.arg("up")
+            .arg("--from")
+            .arg(&opts.manifest)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--state-dir")
+            .arg(&state_dir);
+        if let SpinStore::Redis { url } = &opts.store {
+            let config = state_dir.join("runtime-config.toml");
+            std::fs::write(
+                &config,
+                format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}\"\n"),
+            )?;
+            cmd.arg("--runtime-config-file").arg(config);
+        }
+        for (name, value) in &opts.variables {
+            cmd.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        // Its own process group, so stopping it also stops the trigger processes.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("starting {}: {e}", bin.display()))?;
+        let mut spin = RealSpin {
+            child: Some(child),
+            base_url,
+            state_dir,
+            owns_state,
+            log,
+        };
+        spin.wait_ready()?;
+        Ok(spin)
+    }
+
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// The last `lines` lines of `spin up`'s own output and of every component log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let mut text = tail(&self.log, lines);
+        if let Ok(entries) = std::fs::read_dir(self.state_dir.join("logs")) {
+            let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            files.sort();
+            for f in files {
+                let t = tail(&f, lines);
+                if !t.trim().is_empty() {
+                    text.push_str(&format!("\n--- {} ---\n{t}", f.display()));
+                }
+            }
+        }
+        text
+    }
+
+    /// Stops `spin up` and its triggers now (also done on drop).
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Whatever is left of the group (a trigger that ignored TERM) is killed.
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let url = format!("{}/healthz", self.base_url);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                anyhow::bail!(
+                    "spin up exited ({status}) before serving:\n{}",
+                    self.log_tail(40)
+                );
+            }
+            if let Ok(resp) = http.get(&url).send()
+                && resp.status().as_u16() == 200
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let tail = self.log_tail(40);
+                self.stop();
+                anyhow::bail!("spin up did not answer {url} in {START_TIMEOUT:?}:\n{tail}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for RealSpin {
+    fn drop(&mut self) {
+        self.stop();
+        if self.owns_state && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
+    }
+}
+
+/// A new empty directory under the system temp dir.
+fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_string(&mut text);
+    }
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
