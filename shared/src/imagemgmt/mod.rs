@@ -199,7 +199,7 @@ fn handle_inner(
         Err(resp) => return resp,
     };
     if route == Route::OpenApi {
-        return ApiResponse::json(200, &openapi::document());
+        return ApiResponse::with_body(200, "application/json", openapi::SERVED.to_vec());
     }
     let org = match authenticate(kv, env, req) {
         Ok(o) => o,
@@ -286,7 +286,7 @@ fn dispatch(
     };
     let if_match = req.header("if-match");
     match route {
-        Route::OpenApi => ApiResponse::json(200, &openapi::document()),
+        Route::OpenApi => ApiResponse::with_body(200, "application/json", openapi::SERVED.to_vec()),
         Route::Operation(id) => respond(service::get_operation(ctx, id)),
         Route::ListImages => respond(service::list_images(ctx, pairs)),
         Route::CreateImage => match CreateAction::parse(param("action")) {

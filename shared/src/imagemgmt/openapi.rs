@@ -158,6 +158,13 @@ fn body(schema: &str) -> Value {
     json!({"required": true, "content": {"application/json": {"schema": r(schema)}}})
 }
 
+/// The document as served, generated from [`document`] and kept in the repository: a
+/// component instance lives for one request, so building the document per request cost
+/// more than every other GET (see BENCHMARKS.md). `served_document_is_current` holds the
+/// two equal; after changing [`document`], regenerate with
+/// `UPDATE_OPENAPI=1 cargo test -p catalog-model served_document`.
+pub const SERVED: &[u8] = include_bytes!("openapi.json");
+
 /// The whole document.
 pub fn document() -> Value {
     json!({
@@ -618,4 +625,25 @@ fn merge(mut base: Value, extra: Value) -> Value {
         b.extend(e);
     }
     base
+}
+
+#[cfg(test)]
+mod served_tests {
+    use super::*;
+
+    #[test]
+    fn served_document_is_current() {
+        let built = document();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/imagemgmt/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            let text = serde_json::to_vec(&built).expect("serialisable");
+            std::fs::write(path, text).expect("writable");
+            return;
+        }
+        let served: Value = serde_json::from_slice(SERVED).expect("openapi.json is JSON");
+        assert!(
+            served == built,
+            "{path} is stale: regenerate it with UPDATE_OPENAPI=1 cargo test -p catalog-model served_document"
+        );
+    }
 }
