@@ -332,7 +332,28 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
         return Ok(());
     }
 
+    // Copies first, then versions, then the image; the operation itself is written last
+    // (by the caller). So a client never sees a version in a status its copies do not show
+    // yet, and an operation's final status means every record already shows it (a version
+    // may show its new status one transition before its operation does).
     let mut asset_ids: Vec<String> = op.target.asset_ids.clone();
+    if whole_image {
+        for vid in &version_ids {
+            if let Some(v) = records::get::<Version>(kv, env, &keys::version(org, vid))? {
+                asset_ids.extend(v.value.asset_ids);
+            }
+        }
+    }
+    let driven = view.asset_status.map(|s| (s, view.new_error.clone()));
+    for aid in &asset_ids {
+        if let Some((status, err)) = &driven {
+            update_asset(kv, env, op, aid, *status, err.as_ref().map(|e| &e.0))?;
+        }
+    }
+    for (aid, status, err) in &view.replica_statuses {
+        let err = err.as_ref().filter(|_| view.new_error.is_some());
+        update_asset(kv, env, op, aid, *status, err)?;
+    }
     for vid in &version_ids {
         let vkey = keys::version(org, vid);
         let r = records::update::<Version, ()>(kv, env, &vkey, |v| {
@@ -376,22 +397,9 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
             v.updated_at = op.updated_at;
             Change::Write(v)
         });
-        if let (true, Ok(v)) = (whole_image, &r) {
-            asset_ids.extend(v.value.asset_ids.iter().cloned());
-        }
         store_err(r)?;
     }
 
-    let driven = view.asset_status.map(|s| (s, view.new_error.clone()));
-    for aid in &asset_ids {
-        if let Some((status, err)) = &driven {
-            update_asset(kv, env, op, aid, *status, err.as_ref().map(|e| &e.0))?;
-        }
-    }
-    for (aid, status, err) in &view.replica_statuses {
-        let err = err.as_ref().filter(|_| view.new_error.is_some());
-        update_asset(kv, env, op, aid, *status, err)?;
-    }
     refresh_image(kv, env, op, &version_ids)
 }
 

@@ -16,8 +16,11 @@ use crate::env::Env;
 use crate::store::{CasOutcome, KeyValue, StoreError};
 use serde::{Serialize, de::DeserializeOwned};
 
-/// How many times a transient store error is tried in all (first call included).
-pub const STORE_ATTEMPTS: u32 = 4;
+/// How many times a transient store error is tried in all (first call included). Six
+/// calls wait 20 + 40 + 80 + 160 + 320 ms at most: on real Spin the SQLite file is shared
+/// by the HTTP and cron processes, and under load a writer can hold it past 140 ms (R4);
+/// four attempts let such a busy spell reach clients as 503s.
+pub const STORE_ATTEMPTS: u32 = 6;
 /// First backoff pause after a transient error; doubles each time.
 pub const STORE_BACKOFF_MS: u64 = 20;
 /// Compare-and-swap rounds before [`update`] gives up with [`UpdateError::Contended`].
