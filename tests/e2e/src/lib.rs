@@ -1,10 +1,15 @@
 //! The harness of the end-to-end tests: the app's own `spin.toml`, served by the local
-//! host on a loopback port, with a frozen clock and the cron advancer fired on demand.
+//! host on a loopback port with a frozen clock and the cron advancer fired on demand, or
+//! by the real `spin up` ([`real_spin`]) in real time with shortened timings.
 //!
-//! Every scenario runs in four setups ({default, spin-compat} × {SQLite, Redis}): the
-//! `scenarios!` macro of each test file expands one test per setup.
+//! Every scenario (in [`scenarios`]) takes a [`Harness`] and runs on either target. On the
+//! local host it runs in four setups ({default, spin-compat} × {SQLite, Redis}): the
+//! `scenarios!` macro of each test file expands one test per setup. On real Spin the
+//! `real_spin` test target runs them on SQLite and on Redis.
 
 pub mod demo;
+pub mod real_spin;
+pub mod scenarios;
 
 /// Request bodies the scenarios send: the demo inventory's gallery image and VM.
 pub mod bodies {
@@ -43,11 +48,14 @@ pub mod bodies {
 }
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use spin_local_host::{App, AppOptions, BackendConfig, KvSetup};
 use spin_local_kv::testing::RedisServer;
+
+use crate::real_spin::{RealSpin, SpinOptions, SpinStore};
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const ORG: &str = "org-e2e";
@@ -55,17 +63,174 @@ pub const OTHER_ORG: &str = "org-other";
 /// 2026-11-01T00:00:00Z: the frozen start of every test.
 pub const T0_SECS: u64 = 1_793_491_200;
 
+/// On real Spin: how long a scenario waits for background work (in real time).
+pub const REAL_DEADLINE: Duration = Duration::from_secs(60);
+/// On real Spin: the pause between two looks at a resource while waiting.
+pub const REAL_POLL: Duration = Duration::from_millis(200);
+/// On real Spin: the provisioning timings (Spin variables), shortened so an operation
+/// takes a few cron ticks (every 2 s, as `spin.toml` says) instead of a minute.
+pub const REAL_TIMINGS: [(&str, &str); 5] = [
+    ("step_ms", "300"),
+    ("poll_ms", "300"),
+    ("backoff_ms", "300"),
+    ("bucket_ms", "300"),
+    ("skew_ms", "300"),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Redis,
 }
 
-/// One running app plus what a test needs to drive it.
+/// Where the app runs.
+pub enum Target {
+    /// Our host: frozen clock moved by the test, cron fired on demand, faults injectable.
+    Local(App),
+    /// `spin up`: real time, its own cron trigger, nothing injectable.
+    Real(RealSpin),
+}
+
+impl Target {
+    pub fn base_url(&self) -> String {
+        match self {
+            Target::Local(app) => app.base_url(),
+            Target::Real(spin) => spin.base_url(),
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self, Target::Real(_))
+    }
+
+    /// The app's clock in Unix seconds (what RPC calls are dated with).
+    pub fn now_secs(&self) -> u64 {
+        match self {
+            Target::Local(app) => app.clock().unix_seconds(),
+            Target::Real(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Our host, for what only it can do (move the clock, inject faults, count calls).
+    pub fn local(&self) -> &App {
+        match self {
+            Target::Local(app) => app,
+            Target::Real(_) => {
+                panic!("this scenario needs our host (moved clock or fault injection)")
+            }
+        }
+    }
+
+    /// Lets background work happen: on our host, moves the clock by `secs` and fires the
+    /// advancer once; on real Spin, waits until the cron has started a newer tick.
+    pub fn tick(&self, secs: u64) {
+        match self {
+            Target::Local(app) => {
+                app.clock().advance(Duration::from_secs(secs));
+                app.fire_cron("advancer")
+                    .unwrap_or_else(|e| panic!("advancer tick failed: {e:?}"));
+            }
+            Target::Real(spin) => wait_for_next_tick(&spin.base_url()),
+        }
+    }
+
+    /// Calls `done` until it holds: on our host with a tick of 3 (moved) seconds between
+    /// calls, at most `max_ticks` ticks; on real Spin every [`REAL_POLL`] until
+    /// [`REAL_DEADLINE`]. Returns whether it held.
+    pub fn until(&self, max_ticks: u32, mut done: impl FnMut() -> bool) -> bool {
+        match self {
+            Target::Local(_) => {
+                for _ in 0..max_ticks {
+                    if done() {
+                        return true;
+                    }
+                    self.tick(3);
+                }
+                done()
+            }
+            Target::Real(_) => {
+                let deadline = Instant::now() + REAL_DEADLINE;
+                loop {
+                    if done() {
+                        return true;
+                    }
+                    if Instant::now() > deadline {
+                        return false;
+                    }
+                    std::thread::sleep(REAL_POLL);
+                }
+            }
+        }
+    }
+}
+
+/// The count of the last cron tick `/healthz` shows (0: none yet).
+fn tick_count(http: &reqwest::blocking::Client, base: &str) -> i64 {
+    http.get(format!("{base}/healthz"))
+        .send()
+        .ok()
+        .and_then(|r| r.json::<Value>().ok())
+        .and_then(|v| v["cron"]["lastTick"]["count"].as_i64())
+        .unwrap_or(0)
+}
+
+/// Waits (real time, bounded) until the cron has started a tick after this call.
+fn wait_for_next_tick(base: &str) {
+    let http = http_client();
+    let before = tick_count(&http, base);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tick_count(&http, base) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no cron tick on {base} within 15 s (the cron fires every 2 s)"
+        );
+        std::thread::sleep(REAL_POLL);
+    }
+}
+
+/// `spin up` options for the app's `spin.toml`: the e2e admin token and [`REAL_TIMINGS`]
+/// on Spin's default store (a SQLite file in a fresh state directory).
+pub fn real_options() -> SpinOptions {
+    let mut opts = SpinOptions::new(manifest()).variable("admin_token", ADMIN_TOKEN);
+    for (name, value) in REAL_TIMINGS {
+        opts = opts.variable(name, value);
+    }
+    opts
+}
+
+/// Starts `spin up` with [`real_options`] (plus `variables`) on a fresh store of
+/// `backend`: a fresh state directory for SQLite, a new `redis-server` for Redis
+/// (returned, to be dropped after the app).
+pub fn start_real(backend: Backend, variables: &[(&str, &str)]) -> (Target, Option<RedisServer>) {
+    RealSpin::require_binary();
+    let redis = (backend == Backend::Redis).then(RedisServer::start);
+    let mut opts = real_options();
+    for (name, value) in variables {
+        opts = opts.variable(name, value);
+    }
+    if let Some(server) = &redis {
+        opts.store = SpinStore::Redis {
+            url: server.url.clone(),
+        };
+    }
+    let spin = RealSpin::start(&opts).unwrap_or_else(|e| {
+        panic!("spin up did not start ({e:#}); build the components first: ./dev test")
+    });
+    (Target::Real(spin), redis)
+}
+
+/// One running app plus what a test needs to drive it: two orgs with a token each.
 pub struct Harness {
-    pub app: App,
+    target: Arc<Target>,
     pub http: reqwest::blocking::Client,
+    /// The test org and its REST token.
+    pub org: String,
     pub token: String,
+    /// Another org (for isolation checks) and its REST token.
+    pub other_org: String,
     pub other_token: String,
     // Dropped after the app: the server outlives the host's connections.
     _redis: Option<RedisServer>,
@@ -96,44 +261,78 @@ impl Answer {
 }
 
 impl Harness {
-    /// Starts the app on `backend`, in spin-compat mode if asked, seeds two orgs with a
-    /// token each and the demo inventory, and freezes the clock at [`T0_SECS`].
+    /// Starts the app on our host on `backend`, in spin-compat mode if asked, seeds two
+    /// orgs ([`ORG`], [`OTHER_ORG`]) with a token each and the demo inventory, and freezes
+    /// the clock at [`T0_SECS`].
     pub fn start(backend: Backend, spin_compat: bool) -> Harness {
         let redis = (backend == Backend::Redis).then(RedisServer::start);
-        let mut options = AppOptions::new(manifest());
-        options.kv = match &redis {
-            Some(server) => KvSetup::Backend(BackendConfig::Redis {
-                url: server.url.clone(),
-            }),
+        let kv = match &redis {
+            Some(server) => redis_kv(server),
             None => KvSetup::TempSqlite,
         };
-        options.spin_compat = spin_compat;
-        options
-            .variables
-            .insert("admin_token".into(), ADMIN_TOKEN.into());
-        let app = App::start(options).unwrap_or_else(|e| {
-            panic!("the app did not start ({e:#}); build the components first: ./dev test")
-        });
-        app.clock().set_unix(T0_SECS);
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("http client");
+        let app = start_app(kv, spin_compat, None);
+        Harness::seeded(Arc::new(Target::Local(app)), redis, ORG, OTHER_ORG)
+    }
+
+    /// Starts a `spin up` of its own on `backend` (see [`start_real`]), seeded like
+    /// [`Harness::start`].
+    pub fn start_real(backend: Backend) -> Harness {
+        let (target, redis) = start_real(backend, &[]);
+        Harness::seeded(Arc::new(target), redis, ORG, OTHER_ORG)
+    }
+
+    /// A harness on an app already running (shared by several scenarios): two fresh orgs
+    /// named after `label`, so scenarios on one app do not see each other's records.
+    pub fn on(target: Arc<Target>, label: &str) -> Harness {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let org = format!("org-{label}-{n}");
+        let other = format!("other-{label}-{n}");
+        Harness::seeded(target, None, &org, &other)
+    }
+
+    fn seeded(
+        target: Arc<Target>,
+        redis: Option<RedisServer>,
+        org: &str,
+        other_org: &str,
+    ) -> Harness {
         let mut h = Harness {
-            app,
-            http,
+            target,
+            http: http_client(),
+            org: org.to_owned(),
             token: String::new(),
+            other_org: other_org.to_owned(),
             other_token: String::new(),
             _redis: redis,
         };
-        h.token = h.seed_org(ORG);
-        h.other_token = h.seed_org(OTHER_ORG);
+        h.token = h.seed_org(org);
+        h.other_token = h.seed_org(other_org);
         h
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn base_url(&self) -> String {
+        self.target.base_url()
+    }
+
+    /// Our host (panics on real Spin): for scenarios that move the clock or inject faults.
+    pub fn local(&self) -> &App {
+        self.target.local()
+    }
+
+    /// The app's clock in Unix seconds: RPC calls are dated with it.
+    pub fn now_secs(&self) -> u64 {
+        self.target.now_secs()
     }
 
     /// Creates `org` with the demo inventory; returns a REST bearer token for it.
     pub fn seed_org(&self, org: &str) -> String {
-        demo::seed(&self.http, &self.app.base_url(), ADMIN_TOKEN, org)
+        demo::seed(&self.http, &self.base_url(), ADMIN_TOKEN, org)
             .unwrap_or_else(|e| panic!("seeding {org}: {e}"))
             .token
     }
@@ -170,7 +369,7 @@ impl Harness {
         headers: &[(&str, &str)],
         body: Option<Value>,
     ) -> Answer {
-        let url = format!("{}{}", self.app.base_url(), path);
+        let url = format!("{}{}", self.base_url(), path);
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.http.request(method, url);
         if let Some(t) = bearer {
@@ -200,25 +399,29 @@ impl Harness {
         }
     }
 
-    /// Moves the clock by `secs` and fires the advancer once.
+    /// Lets background work happen (see [`Target::tick`]): our host moves the clock by
+    /// `secs` and fires the advancer once; real Spin waits for its next cron tick.
     pub fn tick(&self, secs: u64) {
-        self.app.clock().advance(Duration::from_secs(secs));
-        self.app
-            .fire_cron("advancer")
-            .unwrap_or_else(|e| panic!("advancer tick failed: {e:?}"));
+        self.target.tick(secs);
+    }
+
+    /// See [`Target::until`].
+    pub fn until(&self, max_ticks: u32, done: impl FnMut() -> bool) -> bool {
+        self.target.until(max_ticks, done)
     }
 
     /// Ticks every few (moved) seconds until `done` holds for the REST resource at
-    /// `path`, at most `max_ticks` times; returns the last answer.
+    /// `path`, at most `max_ticks` times (on real Spin: polls until [`REAL_DEADLINE`]);
+    /// returns the last answer.
     pub fn tick_until(&self, path: &str, max_ticks: u32, done: impl Fn(&Answer) -> bool) -> Answer {
-        let mut last = self.rest("GET", path, None);
-        for _ in 0..max_ticks {
-            if done(&last) {
-                return last;
-            }
-            self.tick(3);
-            last = self.rest("GET", path, None);
-        }
+        let mut last = None;
+        self.until(max_ticks, || {
+            let a = self.rest("GET", path, None);
+            let ok = done(&a);
+            last = Some(a);
+            ok
+        });
+        let last = last.expect("looked at least once");
         assert!(
             done(&last),
             "not reached after {max_ticks} ticks: {}",
@@ -500,8 +703,9 @@ pub fn rpc_headers(
 ) -> Vec<(String, String)> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NONCE: AtomicU64 = AtomicU64::new(0);
+    // At least 8 characters, as ACS3 asks, whatever the process id.
     let nonce = format!(
-        "n-{}-{}",
+        "nonce-{:08}-{}",
         std::process::id(),
         NONCE.fetch_add(1, Ordering::SeqCst)
     );

@@ -1,72 +1,13 @@
-//! The app as a Spin app: health, the cron heartbeat, unknown routes, store failures.
+//! The app as a Spin app: health, the cron heartbeat, unknown routes, store failures. The
+//! scenarios are in `catalog_e2e::scenarios::platform`.
 
-use catalog_e2e::{Harness, scenarios};
+use catalog_e2e::scenarios;
+use catalog_e2e::scenarios::platform::*;
 
 scenarios!(
     healthz_shows_the_app_and_the_last_tick,
+    healthz_shows_a_newer_tick_after_a_tick,
     unknown_paths_get_a_json_404,
     a_failing_store_is_a_clean_503_and_recovers,
     admin_needs_the_admin_token
 );
-
-fn healthz_shows_the_app_and_the_last_tick(h: &Harness) {
-    let before = h.send("GET", "/healthz", None, &[], None);
-    assert_eq!(before.status, 200, "{}", before.body);
-    assert_eq!(before.header("content-type"), Some("application/json"));
-    assert_eq!(before.body["app"], "image-catalog");
-    assert_eq!(before.body["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(before.body["store"]["reachable"], true);
-    assert!(before.body["cron"]["lastTick"].is_null(), "{}", before.body);
-
-    h.tick(2);
-    h.tick(2);
-    let after = h.send("GET", "/healthz", None, &[], None);
-    let tick = &after.body["cron"]["lastTick"];
-    assert_eq!(tick["count"], 2, "{}", after.body);
-    assert_eq!(tick["timestamp"], catalog_e2e::T0_SECS + 4);
-    assert_eq!(tick["ranAtMs"], (catalog_e2e::T0_SECS + 4) * 1000);
-}
-
-fn unknown_paths_get_a_json_404(h: &Harness) {
-    for path in ["/nope", "/imagemgmt", "/admin", "/healthz/extra"] {
-        let a = h.send("GET", path, None, &[], None);
-        assert_eq!(a.status, 404, "{path}");
-        assert_eq!(a.header("content-type"), Some("application/problem+json"));
-        assert_eq!(a.body["code"], "ROUTE_NOT_FOUND", "{path}");
-    }
-}
-
-fn a_failing_store_is_a_clean_503_and_recovers(h: &Harness) {
-    h.app.faults().fail_rate(1.0, 7);
-    let down = h.send("GET", "/healthz", None, &[], None);
-    assert_eq!(down.status, 503, "{}", down.body);
-    assert_eq!(down.body["store"]["reachable"], false);
-    let listed = h.rest("GET", "/images", None);
-    assert_eq!(listed.status, 503, "{}", listed.body);
-    assert!(listed.header("retry-after").is_some());
-    h.app.faults().clear();
-    assert_eq!(h.send("GET", "/healthz", None, &[], None).status, 200);
-    assert_eq!(h.rest("GET", "/images", None).status, 200);
-}
-
-fn admin_needs_the_admin_token(h: &Harness) {
-    let none = h.send(
-        "PUT",
-        "/admin/v1/orgs/x",
-        None,
-        &[],
-        Some(serde_json::json!({})),
-    );
-    assert_eq!(none.status, 401);
-    let wrong = h.send(
-        "PUT",
-        "/admin/v1/orgs/x",
-        Some("not-the-token"),
-        &[],
-        Some(serde_json::json!({})),
-    );
-    assert_eq!(wrong.status, 401);
-    // A REST token is no admin token.
-    let rest = h.send("PUT", "/admin/v1/orgs/x", Some(&h.token), &[], None);
-    assert_eq!(rest.status, 401);
-}

@@ -1,0 +1,349 @@
+//! The end-to-end scenarios on the real runtime: `spin up` 4.0.2 with the trigger-cron
+//! plugin (see `catalog_e2e::real_spin`), in real time with shortened timings
+//! (`catalog_e2e::REAL_TIMINGS`; the cron fires every 2 s as `spin.toml` says).
+//!
+//! `#[ignore]`d: a plain `cargo test` needs no Spin. `./dev test` runs them with
+//! `cargo test -p catalog-e2e --test real_spin -- --ignored` when it has a Spin; without
+//! one they fail with `RealSpin::require_binary`'s message.
+//!
+//! One `spin up` per backend serves every scenario that leaves app-wide state alone, each
+//! with fresh orgs (which also saves start-ups); scenarios that change the app-wide
+//! simulation, and the heaviest ones ([`BUSY`]), get an app of their own.
+//!
+//! Also here: the replicas check (`replicas.rs`'s scenarios on three `spin up` instances,
+//! each with its own cron, on one `redis-server`) and `faults.rs`'s kill test (a `spin up`
+//! killed mid-traffic, restarted on the same store).
+//!
+//! Local only (they stay in the other test targets):
+//! - `platform::healthz_shows_the_app_and_the_last_tick`: asserts the moved clock's exact
+//!   tick times and that no tick ran before the first (`healthz_shows_a_newer_tick_after_a_tick`
+//!   is its real-time counterpart);
+//! - `platform::a_failing_store_is_a_clean_503_and_recovers` and `faults.rs` but its kill
+//!   test: they inject store faults and count store calls, which only our host can do.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use catalog_e2e::real_spin::RealSpin;
+use catalog_e2e::scenarios::replicas::{self, Cluster};
+use catalog_e2e::scenarios::{hostile, imagemgmt, platform};
+use catalog_e2e::{Backend, Harness, Target, start_real};
+
+/// Scenarios run at once on one backend (most of their time is spent waiting for ticks).
+const WORKERS: usize = 6;
+
+/// Scenarios that also get an app of their own: their load (51 operations at once,
+/// hundreds of requests) slows the shared app's background work (its cron advances at
+/// most `tick_cap` operations a tick) and, on SQLite, makes other scenarios' requests
+/// meet "database is locked" (R4).
+const BUSY: [&str; 3] = [
+    "concurrent_add_version_gives_distinct_numbers",
+    "garbage_methods_paths_headers_and_bodies_never_get_a_5xx_or_an_empty_answer",
+    "signed_rpc_calls_with_garbage_parameters_never_get_a_5xx",
+];
+
+struct Job {
+    name: &'static str,
+    run: fn(&Harness),
+    own_app: bool,
+}
+
+macro_rules! jobs {
+    ($module:ident: $($name:ident),* $(,)?) => {
+        [$(Job {
+            name: concat!(stringify!($module), "::", stringify!($name)),
+            run: $module::$name,
+            own_app: imagemgmt::NEEDS_OWN_APP.contains(&stringify!($name))
+                || BUSY.contains(&stringify!($name)),
+        }),*]
+    };
+}
+
+/// Every scenario that needs neither a moved clock nor fault injection.
+fn jobs() -> Vec<Job> {
+    let mut all = Vec::new();
+    all.extend(jobs!(platform:
+        healthz_shows_a_newer_tick_after_a_tick,
+        unknown_paths_get_a_json_404,
+        admin_needs_the_admin_token,
+    ));
+    all.extend(jobs!(hostile:
+        another_org_can_neither_see_nor_change_anything_through_rest,
+        another_org_can_neither_see_nor_delete_a_capture_through_rpc,
+        oversize_deep_and_non_json_bodies_are_refused,
+        garbage_methods_paths_headers_and_bodies_never_get_a_5xx_or_an_empty_answer,
+        signed_rpc_calls_with_garbage_parameters_never_get_a_5xx,
+    ));
+    all.extend(jobs!(imagemgmt:
+        sig_copy_reaches_available,
+        custom_vm_import_then_publish,
+        version_numbering_major_and_minor,
+        deleting_the_last_version_removes_the_image,
+        concurrent_add_version_gives_distinct_numbers,
+        idempotency_key_replays_the_first_answer,
+        errors_are_precise_problems,
+        orgs_are_isolated,
+        publish_with_a_failing_replica_is_partially_available,
+        retry_then_success,
+        retries_exhausted_fail_the_version,
+        a_stalled_step_times_out,
+    ));
+    // Popped from the end: the apps of their own start first, the slowest waits overlap.
+    all.sort_by_key(|j| j.own_app);
+    all
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+fn log_tail(target: &Target) -> String {
+    match target {
+        Target::Real(spin) => spin.log_tail(30),
+        Target::Local(_) => String::new(),
+    }
+}
+
+/// Runs `job` on a fresh org of `shared`, or on an app of its own; `Err`: why it failed.
+fn run(job: &Job, n: usize, backend: Backend, shared: &Arc<Target>) -> Result<(), String> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let h = if job.own_app {
+            Harness::start_real(backend)
+        } else {
+            Harness::on(shared.clone(), &format!("s{n}"))
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| (job.run)(&h)));
+        if let Err(payload) = result {
+            let mut why = panic_text(payload.as_ref());
+            if job.own_app {
+                why.push_str(&format!("\n--- its spin up ---\n{}", log_tail(h.target())));
+            }
+            return Err(why);
+        }
+        Ok(())
+    }));
+    outcome.unwrap_or_else(|payload| Err(panic_text(payload.as_ref())))
+}
+
+/// Runs every job on `backend`, [`WORKERS`] at a time; fails listing every failed one.
+fn run_suite(backend: Backend) {
+    RealSpin::require_binary();
+    let started = Instant::now();
+    let (target, redis) = start_real(backend, &[]);
+    let shared = Arc::new(target);
+    eprintln!("{backend:?}: spin up served in {:?}", started.elapsed());
+    let queue = Mutex::new(jobs().into_iter().enumerate().collect::<Vec<_>>());
+    let results = Mutex::new(Vec::<(&str, Duration, Result<(), String>)>::new());
+    std::thread::scope(|s| {
+        for _ in 0..WORKERS {
+            s.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let Some((n, job)) = next else { break };
+                    let t = Instant::now();
+                    let outcome = run(&job, n, backend, &shared);
+                    eprintln!(
+                        "{backend:?} {}: {} in {:.1?}",
+                        job.name,
+                        if outcome.is_ok() { "ok" } else { "FAILED" },
+                        t.elapsed()
+                    );
+                    results.lock().unwrap_or_else(|e| e.into_inner()).push((
+                        job.name,
+                        t.elapsed(),
+                        outcome,
+                    ));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let health = Harness::on(shared.clone(), "end").send("GET", "/healthz", None, &[], None);
+    eprintln!(
+        "{backend:?}: the cron ran {} ticks in {:.1?}",
+        health.body["cron"]["lastTick"]["count"],
+        started.elapsed()
+    );
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(name, _, r)| r.as_ref().err().map(|why| format!("{name}: {why}")))
+        .collect();
+    eprintln!(
+        "{backend:?}: {} scenarios, {} failed, {:.1?} in all",
+        results.len(),
+        failed.len(),
+        started.elapsed()
+    );
+    if !failed.is_empty() {
+        // Panicking with the app alive keeps its state directory (and logs) for a look.
+        let tail = log_tail(&shared);
+        panic!(
+            "{} of {} scenarios failed on real Spin ({backend:?}):\n\n{}\n\n--- the shared spin up ---\n{tail}",
+            failed.len(),
+            results.len(),
+            failed.join("\n\n")
+        );
+    }
+    drop(shared);
+    drop(redis);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn scenarios_on_sqlite() {
+    run_suite(Backend::Sqlite);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn scenarios_on_redis() {
+    run_suite(Backend::Redis);
+}
+
+/// Three `spin up` instances, each with its own cron trigger, on one `redis-server`.
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn replicas_on_one_redis() {
+    let started = Instant::now();
+    let c = Cluster::real(3);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        replicas::three_replicas_on_one_redis_lose_and_repeat_nothing(&c);
+        // After the first has verified its org's whole catalog: its images are its own.
+        replicas::racing_deletes_of_one_version_start_one_operation(&c);
+    }));
+    eprintln!("replicas: {:.1?}", started.elapsed());
+    if let Err(payload) = outcome {
+        for (i, t) in c.targets().iter().enumerate() {
+            eprintln!("--- replica {i} ---\n{}", log_tail(t));
+        }
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// `faults.rs`'s kill test on real Spin: `spin up` killed (SIGKILL, triggers included)
+/// while four threads send Add Version; a new `spin up` on the same store shows every
+/// acknowledged version and finishes every acknowledged operation.
+fn killing_spin_up_mid_traffic_loses_nothing(backend: Backend) {
+    use catalog_e2e::bodies::{add_body, sig_body};
+    use catalog_e2e::real_spin::SpinStore;
+    use catalog_e2e::{
+        Door, ORG, check_operation, first_version, http_client, operation_path, real_options,
+        seed_at,
+    };
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    RealSpin::require_binary();
+    let redis = (backend == Backend::Redis).then(spin_local_kv::testing::RedisServer::start);
+    let dir = std::env::temp_dir().join(format!(
+        "catalog-e2e-real-kill-{}-{backend:?}",
+        std::process::id()
+    ));
+    let mut opts = real_options();
+    opts.state_dir = Some(dir.clone());
+    if let Some(server) = &redis {
+        opts.store = SpinStore::Redis {
+            url: server.url.clone(),
+        };
+    }
+    let mut spin = RealSpin::start(&opts).unwrap_or_else(|e| panic!("spin up: {e:#}"));
+    let creds = seed_at(&http_client(), &spin.base_url(), ORG);
+    let door = Door::new(spin.base_url(), creds.clone());
+    let created = door.rest(
+        "POST",
+        "/images?action=copy-existing-image",
+        Some(sig_body("killed")),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let (image, first) = first_version(&created);
+    let acked = Mutex::new(BTreeSet::from([first]));
+    let ops = Mutex::new(BTreeSet::from_iter(operation_path(&created)));
+    let count = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (door, image, acked, ops, count) = (&door, &image, &acked, &ops, &count);
+            s.spawn(move || {
+                // Until the host is gone: then the connection fails and the thread stops.
+                while let Ok(a) = door.try_rest(
+                    "POST",
+                    &format!("/images/{image}/versions"),
+                    Some(add_body()),
+                ) {
+                    if a.status != 201 {
+                        continue;
+                    }
+                    acked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(a.str("versionId"));
+                    ops.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(operation_path(&a));
+                    count.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count.load(Ordering::SeqCst) < 12 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        spin.kill();
+    });
+    let spin = RealSpin::start(&opts).unwrap_or_else(|e| panic!("spin up again: {e:#}"));
+    let door = Door::new(spin.base_url(), creds);
+    let acked = acked.into_inner().unwrap_or_default();
+    let ops = ops.into_inner().unwrap_or_default();
+    let final_status = |op: &String| door.rest("GET", op, None).str("status");
+    let deadline = Instant::now() + 2 * catalog_e2e::REAL_DEADLINE;
+    while !ops.iter().all(|op| final_status(op) == "SUCCEEDED") {
+        assert!(
+            Instant::now() < deadline,
+            "operations unfinished after the restart:\n{}",
+            spin.log_tail(30)
+        );
+        std::thread::sleep(catalog_e2e::REAL_POLL);
+    }
+    let listed = door.rest("GET", &format!("/images/{image}/versions?size=100"), None);
+    let versions: BTreeSet<String> = listed.body["content"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
+    for v in &acked {
+        assert!(versions.contains(v), "acknowledged version {v} lost");
+    }
+    for op in &ops {
+        assert_eq!(
+            check_operation(&door.rest("GET", op, None).body),
+            "SUCCEEDED"
+        );
+    }
+    let img = door.rest("GET", &format!("/images/{image}"), None);
+    assert_eq!(img.body["versionCount"], versions.len(), "{}", img.body);
+    eprintln!(
+        "kill ({backend:?}): {} acknowledged before the kill, {} versions after restart",
+        acked.len(),
+        versions.len()
+    );
+    drop(spin);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn killing_spin_up_on_sqlite_loses_nothing() {
+    killing_spin_up_mid_traffic_loses_nothing(Backend::Sqlite);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn killing_spin_up_on_redis_loses_nothing() {
+    killing_spin_up_mid_traffic_loses_nothing(Backend::Redis);
+}
