@@ -557,6 +557,14 @@ async fn handle(
     req: hyper::Request<hyper::body::Incoming>,
     client: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
+    // Spin refuses a header value that is not UTF-8 with an empty 500 before routing (R9).
+    if req.headers().values().any(|v| std::str::from_utf8(v.as_bytes()).is_err()) {
+        inner.logs.line(
+            Stream::Stderr,
+            "Error processing request: invalid utf-8 sequence in a header value".into(),
+        );
+        return empty(500);
+    }
     let path = req.uri().path().to_string();
     let Some(m) = inner.router.route(&path) else {
         return empty(404);

@@ -140,3 +140,26 @@ fn keep_alive_connections_serve_many_requests() {
         );
     }
 }
+
+/// R9: Spin answers a header value that is not UTF-8 with an empty 500 before any
+/// component runs; valid UTF-8 beyond ASCII reaches the guest.
+#[test]
+fn a_header_value_that_is_not_utf8_is_an_empty_500_as_on_spin() {
+    let f = fixture("probe.toml");
+    let app = start(&f);
+    let client = reqwest::blocking::Client::new();
+    let send = |value: &[u8]| {
+        let resp = client
+            .get(format!("{}/anything", app.base_url()))
+            .header(
+                "x-odd",
+                reqwest::header::HeaderValue::from_bytes(value).expect("obs-text is allowed"),
+            )
+            .send()
+            .expect("an answer");
+        (resp.status().as_u16(), resp.text().unwrap_or_default())
+    };
+    assert_eq!(send(b"\xac"), (500, String::new()));
+    let (status, body) = send("\u{ac}".as_bytes());
+    assert_eq!(status, 200, "{body}");
+}
