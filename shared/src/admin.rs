@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
 
+mod vocab;
+
 /// The admin API answers with the same framework-free response as the doors, built from
 /// the same problem documents.
 pub type Response = ApiResponse;
@@ -405,10 +407,20 @@ fn build_item(kind: &str, id: &str, obj: &Map<String, Value>) -> Result<Value, R
                     ));
                 }
             };
+            let os_type = match f.string("osType")? {
+                None => OsType::Windows,
+                Some(s) => vocab::instance_os_type(&s).ok_or_else(|| {
+                    invalid(
+                        "osType",
+                        "INVALID_ENUM",
+                        &format!("must be one of {}", vocab::INSTANCE_OS_TYPES),
+                    )
+                })?,
+            };
             to_json(&Instance {
                 id: id.to_owned(),
                 instance_type,
-                os_type: os(&f)?,
+                os_type,
                 centralized_image: f.boolean("centralizedImage", true)?,
                 physical_node: f.boolean("physicalNode", true)?,
                 base_image_configured: f.boolean("baseImageConfigured", true)?,
@@ -518,7 +530,13 @@ mod tests {
 
     const TOKEN: &str = "admin-secret";
 
-    fn call(kv: &MemoryKv, env: &FakeEnv, method: &str, path: &str, body: &str) -> Response {
+    pub(super) fn call(
+        kv: &MemoryKv,
+        env: &FakeEnv,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Response {
         let headers = vec![("Authorization".to_owned(), format!("Bearer {TOKEN}"))];
         handle(
             kv,
@@ -531,11 +549,11 @@ mod tests {
         )
     }
 
-    fn body(r: &Response) -> Value {
+    pub(super) fn body(r: &Response) -> Value {
         serde_json::from_slice(&r.body).unwrap()
     }
 
-    fn setup() -> (MemoryKv, FakeEnv) {
+    pub(super) fn setup() -> (MemoryKv, FakeEnv) {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(1_800_000_000_000));
         assert_eq!(
             call(&kv, &env, "PUT", "/admin/v1/orgs/o1", r#"{"name":"Org 1"}"#).status,

@@ -167,6 +167,10 @@ pub struct Marker {
     pub error_code: Option<String>,
     #[serde(default)]
     pub error_details: Option<String>,
+    /// The values named in `errorDetails` (the vendor's `MarkerTO` map of strings); empty
+    /// while the marker has no error. Records written before it read as empty.
+    #[serde(default)]
+    pub error_details_parameters: std::collections::BTreeMap<String, String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -1,6 +1,8 @@
-//! The JSON bodies of the RPC door. Success: `{RequestId, Success: true, Code: "200", Data}`
-//! (list calls add `Count`, `PageNumber`, `PageSize`); error: `{RequestId, Code, Message,
-//! Success: false}`. The SDK turns an error's `Code` into its exception's `code` and embeds
+//! The JSON bodies of the RPC door. Success: `{RequestId, Success: true, Code: "200",
+//! Message: "success", Data}` (list calls add `Count`, `PageNumber`, `PageSize`); error:
+//! `{RequestId, Code, Message, Success: false}`. The vendor's example responses, and the
+//! SDK's response models of every action, carry all five of `Code`, `Message`, `Success`,
+//! `RequestId` and `Data`, so a success has a `Message` too. The SDK turns an error's `Code` into its exception's `code` and embeds
 //! `Message` and `RequestId` in the exception's message.
 
 use crate::appstream::RpcError;
@@ -36,6 +38,9 @@ pub fn request_id(mut random: impl FnMut() -> u64) -> String {
     )
 }
 
+/// The `Message` of every success.
+pub const SUCCESS_MESSAGE: &str = "success";
+
 /// HTTP 200 with `Data`.
 pub fn success(request_id: &str, data: Value) -> RpcResponse {
     RpcResponse {
@@ -44,6 +49,7 @@ pub fn success(request_id: &str, data: Value) -> RpcResponse {
             "RequestId": request_id,
             "Success": true,
             "Code": "200",
+            "Message": SUCCESS_MESSAGE,
             "Data": data,
         }),
     }
@@ -117,7 +123,8 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(
             r.body,
-            json!({"RequestId": "RID", "Success": true, "Code": "200", "Data": {"ImageId": "imgc-1"}})
+            json!({"RequestId": "RID", "Success": true, "Code": "200", "Message": "success",
+                "Data": {"ImageId": "imgc-1"}})
         );
     }
 
@@ -130,6 +137,7 @@ mod tests {
         assert_eq!(r.body["PageSize"], json!(10));
         assert_eq!(r.body["Data"][0]["ImageId"], json!("imgc-1"));
         assert_eq!(r.body["Success"], json!(true));
+        assert_eq!(r.body["Message"], json!("success"));
     }
 
     #[test]
@@ -145,6 +153,16 @@ mod tests {
         );
         let parsed: Value = serde_json::from_str(&r.body_string()).unwrap_or(Value::Null);
         assert_eq!(parsed["Code"], json!("Image.NotExist"));
+    }
+
+    #[test]
+    fn internal_error_is_a_400_as_in_the_vendors_table() {
+        let r = error("RID", &RpcError::internal("boom"));
+        assert_eq!(
+            (r.status, r.body["Code"].clone()),
+            (400, json!("InternalError"))
+        );
+        assert_eq!(r.body["Message"], json!("boom"));
     }
 
     #[test]

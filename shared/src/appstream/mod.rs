@@ -2,6 +2,7 @@
 //! signature verification ([`sign`]), parameter parsing and dispatch ([`params`]) and the JSON
 //! envelopes ([`envelope`]). The component wires these to Spin and to the storage port.
 
+pub mod capture;
 pub mod envelope;
 pub mod params;
 pub mod service;
@@ -35,9 +36,11 @@ impl RpcError {
         Self::new(400, code, message)
     }
 
-    /// The catch-all for failures that are not the caller's fault (storage down, …).
+    /// The catch-all for an unexpected failure (a bug, bad settings). HTTP 400, as in the
+    /// vendor's error table (`400 InternalError`). A store that is down or busy is not this:
+    /// it answers `503 ServiceUnavailable` with `Retry-After`, which the SDK may retry.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", message)
+        Self::new(400, "InternalError", message)
     }
 }
 

@@ -237,15 +237,16 @@ impl Params {
         Ok(out)
     }
 
-    /// A flattened tag list (`TagList.1.Key=k&TagList.1.Value=v`) in index order. Each entry
-    /// needs a `Key`; a missing `Value` is the empty string.
+    /// A flattened tag list (`TagList.1.Key=k&TagList.1.Value=v`) in index order. The vendor
+    /// marks both `Key` and `Value` optional: an absent one is the empty string (an entry
+    /// with neither carries nothing and is dropped).
     pub fn tags(&self, prefix: &str) -> Result<Vec<Tag>, ParamError> {
-        let mut by_index: BTreeMap<usize, (Option<&str>, Option<&str>)> = BTreeMap::new();
+        let mut by_index: BTreeMap<usize, (&str, &str)> = BTreeMap::new();
         for (n, field, v) in self.indexed(prefix)? {
             let entry = by_index.entry(n).or_default();
             match field {
-                "Key" => entry.0 = Some(v),
-                "Value" => entry.1 = Some(v),
+                "Key" => entry.0 = v,
+                "Value" => entry.1 = v,
                 other => {
                     return Err(ParamError::invalid(
                         format!("{prefix}.{n}.{other}"),
@@ -254,16 +255,14 @@ impl Params {
                 }
             }
         }
-        by_index
-            .into_iter()
-            .map(|(n, (key, value))| match key.filter(|k| !k.is_empty()) {
-                Some(key) => Ok(Tag {
-                    key: key.to_string(),
-                    value: value.unwrap_or("").to_string(),
-                }),
-                None => Err(ParamError::Missing(format!("{prefix}.{n}.Key"))),
+        Ok(by_index
+            .into_values()
+            .filter(|(key, value)| !key.is_empty() || !value.is_empty())
+            .map(|(key, value)| Tag {
+                key: key.to_string(),
+                value: value.to_string(),
             })
-            .collect()
+            .collect())
     }
 
     /// The optional value, required to be one of `allowed` (case-sensitive).
@@ -376,54 +375,50 @@ impl DiskType {
     }
 }
 
+/// CreateImageByInstance as sent. The vendor marks every parameter optional; the defaults
+/// that need the instance (its type, a generated name) are applied once it is found
+/// (`capture::resolve`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateImageByInstance {
+    /// The one parameter whose absence leaves nothing to capture: `MissingParameter`.
     pub instance_id: String,
-    pub instance_type: InstanceType,
+    /// `None`: the instance's own type.
+    pub instance_type: Option<InstanceType>,
     /// Workstations (`WuyingServer`) only: the persistent session id.
     pub sub_instance_id: Option<String>,
-    pub image_name: String,
+    /// `None`: a generated name.
+    pub image_name: Option<String>,
     pub description: Option<String>,
     /// Cloud desktops only; `false` when not given.
     pub auto_clean_userdata: bool,
     pub disk_type: DiskType,
     pub tags: Vec<Tag>,
     pub biz_type: Option<i64>,
+    /// `None`: the instance's type.
     pub product_type: Option<String>,
     /// Sent by the SDK; accepted and carried, no effect in the simulator.
     pub copy_profile: Option<bool>,
 }
 
 impl CreateImageByInstance {
-    /// Required: `InstanceId`, `InstanceType`, `ImageName`. `SubInstanceId` on a cloud desktop
-    /// and `AutoCleanUserdata=true` on a workstation are `InvalidParameter` (they mean nothing
-    /// there; `AutoCleanUserdata=false` is harmless and accepted).
+    /// Only `InstanceId` is needed. `SubInstanceId` with `InstanceType=CloudDesktop` and
+    /// `AutoCleanUserdata=true` with `InstanceType=WuyingServer` are `InvalidParameter` (they
+    /// mean nothing there; `AutoCleanUserdata=false` is harmless and accepted); without an
+    /// `InstanceType` the same rules apply to the instance's own type once it is found.
     pub fn parse(p: &Params) -> Result<Self, ParamError> {
         let instance_id = p.required("InstanceId")?.to_string();
-        let instance_type = match p.required("InstanceType")? {
-            "CloudDesktop" => InstanceType::CloudDesktop,
-            "WuyingServer" => InstanceType::WuyingServer,
-            _ => {
-                return Err(ParamError::invalid(
-                    "InstanceType",
-                    format!("expected one of {}", INSTANCE_TYPES.join(", ")),
-                ));
-            }
+        let instance_type = match p.one_of("InstanceType", &INSTANCE_TYPES)?.as_deref() {
+            None => None,
+            Some("WuyingServer") => Some(InstanceType::WuyingServer),
+            Some(_) => Some(InstanceType::CloudDesktop),
         };
-        let image_name = p.required("ImageName")?.to_string();
         let sub_instance_id = p.string("SubInstanceId");
-        if sub_instance_id.is_some() && instance_type == InstanceType::CloudDesktop {
-            return Err(ParamError::invalid(
-                "SubInstanceId",
-                "applies to WuyingServer instances only",
-            ));
+        if sub_instance_id.is_some() && instance_type == Some(InstanceType::CloudDesktop) {
+            return Err(sub_instance_on_a_desktop());
         }
         let auto_clean_userdata = p.bool("AutoCleanUserdata")?.unwrap_or(false);
-        if auto_clean_userdata && instance_type == InstanceType::WuyingServer {
-            return Err(ParamError::invalid(
-                "AutoCleanUserdata",
-                "applies to CloudDesktop instances only",
-            ));
+        if auto_clean_userdata && instance_type == Some(InstanceType::WuyingServer) {
+            return Err(auto_clean_on_a_workstation());
         }
         let disk_type = match p.one_of("DiskType", &DISK_TYPES)?.as_deref() {
             Some("SYSTEM") => DiskType::System,
@@ -433,7 +428,7 @@ impl CreateImageByInstance {
             instance_id,
             instance_type,
             sub_instance_id,
-            image_name,
+            image_name: p.string("ImageName"),
             description: p.string("Description"),
             auto_clean_userdata,
             disk_type,
@@ -443,6 +438,19 @@ impl CreateImageByInstance {
             copy_profile: p.bool("CopyProfile")?,
         })
     }
+}
+
+/// `SubInstanceId` given for a cloud desktop.
+pub fn sub_instance_on_a_desktop() -> ParamError {
+    ParamError::invalid("SubInstanceId", "applies to WuyingServer instances only")
+}
+
+/// `AutoCleanUserdata=true` given for a workstation.
+pub fn auto_clean_on_a_workstation() -> ParamError {
+    ParamError::invalid(
+        "AutoCleanUserdata",
+        "applies to CloudDesktop instances only",
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,9 +15,10 @@
 //! ends: the register is pruned of finished operations whenever it is changed.
 
 use crate::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES, RETRY_AFTER_SECONDS};
+use crate::appstream::capture::{self, Resolved};
 use crate::appstream::params::{
-    CreateImageByInstance, DeleteImage, InstanceType, ListImage, Params, RpcRequest,
-    StartTaskForDistributeImage, Tag as ParamTag, resolve_action,
+    CreateImageByInstance, DeleteImage, ListImage, Params, RpcRequest, StartTaskForDistributeImage,
+    Tag as ParamTag, resolve_action,
 };
 use crate::appstream::sign::{AccessKey, AuthError, AuthStore, SignedRequest, StoreFailure};
 use crate::appstream::{RpcError, envelope, sign};
@@ -44,9 +45,7 @@ pub const DEFAULT_BUILDER_QUOTA: u32 = 20;
 /// A register entry whose operation record never appeared (its request died between the
 /// claim and `ops::start`) stops counting after this long.
 pub const CLAIM_GRACE_MS: Millis = 60_000;
-/// Longest accepted `ImageName` and `Description` (characters).
-pub const MAX_NAME_CHARS: usize = 128;
-pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+pub use crate::appstream::capture::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS};
 
 /// The door's settings: the operations' settings plus its own.
 #[derive(Debug, Clone, PartialEq)]
@@ -487,19 +486,6 @@ fn release_capture(ctx: &Ctx<'_>, op_id: &str) {
     );
 }
 
-fn instance_not_found(r: &CreateImageByInstance, why: &str) -> RpcError {
-    match r.instance_type {
-        InstanceType::CloudDesktop => err(
-            "DesktopInstance.NotFound",
-            format!("The cloud desktop {} is not found{why}.", r.instance_id),
-        ),
-        InstanceType::WuyingServer => err(
-            "Instance.NotFound",
-            format!("The instance {} is not found{why}.", r.instance_id),
-        ),
-    }
-}
-
 fn to_tags(tags: &[ParamTag]) -> Vec<Tag> {
     tags.iter()
         .map(|t| Tag {
@@ -509,82 +495,22 @@ fn to_tags(tags: &[ParamTag]) -> Vec<Tag> {
         .collect()
 }
 
-/// Checks the instance against the simulator's inventory (each seeded error code).
-fn check_instance(ctx: &Ctx<'_>, r: &CreateImageByInstance) -> Result<sim::Instance, RpcError> {
+/// Reads the instance and checks it against the request, in the vendor's order
+/// ([`capture::resolve`]); returns it with the request's defaults applied.
+fn check_instance(
+    ctx: &Ctx<'_>,
+    r: &CreateImageByInstance,
+) -> Result<(sim::Instance, Resolved), RpcError> {
     let inst = if valid_id(&r.instance_id) {
         sim::instance(ctx.kv, ctx.env, &ctx.org, &r.instance_id)?
     } else {
         None
     };
     let Some(inst) = inst else {
-        return Err(instance_not_found(r, ""));
+        return Err(capture::instance_not_found(r, ""));
     };
-    let same_type = matches!(
-        (inst.instance_type, r.instance_type),
-        (sim::InstanceType::CloudDesktop, InstanceType::CloudDesktop)
-            | (sim::InstanceType::WuyingServer, InstanceType::WuyingServer)
-    );
-    if !same_type {
-        return Err(instance_not_found(
-            r,
-            &format!(" (it is not a {})", r.instance_type.as_str()),
-        ));
-    }
-    if let Some(sub) = &r.sub_instance_id
-        && !inst.sub_instances.iter().any(|s| s == sub)
-    {
-        return Err(err(
-            "Instance.NotFound",
-            format!(
-                "The session {sub} of instance {} is not found.",
-                r.instance_id
-            ),
-        ));
-    }
-    if !inst.centralized_image {
-        return Err(err(
-            "Instance.ImageUnsupported",
-            format!(
-                "The instance {} does not run on a centralized image and cannot be captured.",
-                r.instance_id
-            ),
-        ));
-    }
-    if !inst.physical_node {
-        return Err(err(
-            "Instance.PhysicalNodeNotExist",
-            format!("The instance {} has no physical node.", r.instance_id),
-        ));
-    }
-    if !inst.base_image_configured {
-        return Err(err(
-            "InvalidBaseImage.NotConfigured",
-            format!(
-                "The base image of instance {} (VHD or container) must be configured first.",
-                r.instance_id
-            ),
-        ));
-    }
-    Ok(inst)
-}
-
-fn check_lengths(r: &CreateImageByInstance) -> Result<(), RpcError> {
-    let invalid = |name: &str, max: usize| {
-        err(
-            "InvalidParameter",
-            format!("The parameter \"{name}\" is invalid: at most {max} characters."),
-        )
-    };
-    if r.image_name.chars().count() > MAX_NAME_CHARS {
-        return Err(invalid("ImageName", MAX_NAME_CHARS));
-    }
-    if r.description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
-    {
-        return Err(invalid("Description", MAX_DESCRIPTION_CHARS));
-    }
-    Ok(())
+    let resolved = capture::resolve(r, &inst, ctx.env.now_ms())?;
+    Ok((inst, resolved))
 }
 
 /// The records of a capture, built (not written).
@@ -598,7 +524,7 @@ struct CaptureRecords {
 fn build_capture(
     ctx: &Ctx<'_>,
     r: &CreateImageByInstance,
-    inst: &sim::Instance,
+    (inst, resolved): (&sim::Instance, &Resolved),
     ids: (String, String, String),
 ) -> CaptureRecords {
     let (image_id, version_id, op_id) = ids;
@@ -609,22 +535,23 @@ fn build_capture(
     let mut extra = Map::new();
     extra.insert("imageCreateMode".into(), json!("BY_INSTANCE_ID"));
     extra.insert("instanceId".into(), json!(r.instance_id));
-    extra.insert("instanceType".into(), json!(r.instance_type.as_str()));
+    extra.insert(
+        "instanceType".into(),
+        json!(resolved.instance_type.as_str()),
+    );
     extra.insert("diskType".into(), json!(r.disk_type.as_str()));
     extra.insert("autoCleanUserdata".into(), json!(r.auto_clean_userdata));
     if let Some(s) = &r.sub_instance_id {
         extra.insert("subInstanceId".into(), json!(s));
     }
-    if let Some(p) = &r.product_type {
-        extra.insert("productType".into(), json!(p));
-    }
+    extra.insert("productType".into(), json!(resolved.product_type));
     if let Some(b) = r.biz_type {
         extra.insert("bizType".into(), json!(b));
     }
     let image = Image {
         id: image_id.clone(),
         org_id: ctx.org.clone(),
-        name: r.image_name.clone(),
+        name: resolved.image_name.clone(),
         description: r.description.clone(),
         os: None,
         os_type: inst.os_type,
@@ -738,8 +665,8 @@ pub fn create_image_by_instance(
     ctx: &Ctx<'_>,
     r: &CreateImageByInstance,
 ) -> Result<Value, RpcError> {
-    check_lengths(r)?;
-    let inst = check_instance(ctx, r)?;
+    capture::check_lengths(r)?;
+    let (inst, resolved) = check_instance(ctx, r)?;
     let image_id = records::new_id(ctx.env, "imgc-");
     let version_id = records::new_id(ctx.env, "iv-");
     let op_id = ops::new_op_id(ctx.env);
@@ -752,7 +679,7 @@ pub fn create_image_by_instance(
             claimed_at: ctx.env.now_ms(),
         },
     )?;
-    let c = build_capture(ctx, r, &inst, (image_id, version_id, op_id));
+    let c = build_capture(ctx, r, (&inst, &resolved), (image_id, version_id, op_id));
     if let Err(e) = write_capture(ctx, &c, &r.instance_id) {
         release_capture(ctx, &c.op_id);
         return Err(err(

@@ -118,7 +118,8 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::InvalidAccessKeyId => 404,
-            AuthError::Store(_) => 500,
+            // Not the caller's fault and worth a retry: the door's store failure answer.
+            AuthError::Store(_) => 503,
             _ => 400,
         }
     }
@@ -133,7 +134,7 @@ impl AuthError {
             }
             AuthError::InvalidTimeStamp(_) => "InvalidTimeStamp.Expired",
             AuthError::SignatureNonceUsed => "SignatureNonceUsed",
-            AuthError::Store(_) => "InternalError",
+            AuthError::Store(_) => "ServiceUnavailable",
         }
     }
 

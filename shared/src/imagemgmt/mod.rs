@@ -5,9 +5,11 @@
 
 pub mod idem;
 pub mod input;
+pub mod names;
 pub mod openapi;
 pub mod query;
 pub mod service;
+pub mod submit;
 
 #[cfg(test)]
 mod tests;

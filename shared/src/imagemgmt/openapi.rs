@@ -7,6 +7,9 @@ use crate::imagemgmt::query::{ListSpec, MAX_PAGE, MAX_SIZE};
 use crate::imagemgmt::service::{COPY_LIST, IMAGE_LIST, VERSION_LIST};
 use crate::vocab::*;
 use serde_json::{Value, json};
+use vendor::{ADD_VERSION_SOURCES, PATCH_REFUSED, submit_failed_response, version_type_but_patch};
+
+mod vendor;
 
 // Request schemas are exactly as strict as the parsers in `input`, `query` and `idem` (and
 // use their limits), so every request the document allows is accepted unless the records'
@@ -248,7 +251,10 @@ fn paths() -> Value {
                 "operationId": "addVersion",
                 "parameters": [image_id.clone(), idem.clone()],
                 "requestBody": body("VersionCreateTO"),
-                "responses": with(json!({"201": ok("the new version, PENDING", r("VersionCreate"), true)}), &[400, 401, 403, 404, 409, 413, 422, 503])
+                "responses": with(json!({
+                    "201": ok("the new version, PENDING", r("VersionCreate"), true),
+                    "500": submit_failed_response()
+                }), &[400, 401, 403, 404, 409, 413, 422, 503])
             }
         },
         "/images/{imageId}/versions/{versionId}": {
@@ -382,13 +388,17 @@ fn schemas() -> Value {
                 }));
     s.insert("Marker".into(), json!({
                     "type": "object",
-                    "required": ["id", "orgId", "imageId", "versionId", "name", "status", "templateCount", "createdAt", "updatedAt"],
+                    "required": ["id", "orgId", "imageId", "versionId", "name", "status", "templateCount", "errorDetailsParameters", "createdAt", "updatedAt"],
                     "properties": {
                         "id": {"type": "string"}, "orgId": {"type": "string"}, "imageId": {"type": "string"},
                         "versionId": {"type": "string"}, "nextVersionId": nullable("string"),
                         "name": {"type": "string"}, "status": {"type": "string"},
                         "templateCount": {"type": "integer", "minimum": 0},
                         "errorCode": nullable("string"), "errorDetails": nullable("string"),
+                        "errorDetailsParameters": {
+                            "type": "object", "additionalProperties": {"type": "string"},
+                            "description": "the values named in errorDetails; empty while the marker has no error"
+                        },
                         "createdAt": {"type": "string", "format": "date-time"},
                         "updatedAt": {"type": "string", "format": "date-time"}
                     }
@@ -397,7 +407,8 @@ fn schemas() -> Value {
                     "type": "object",
                     "required": ["id", "orgId", "name", "osType", "gpuType", "multiSession", "sourceType", "status", "markers", "versionCount", "createdAt", "updatedAt"],
                     "properties": {
-                        "id": {"type": "string"}, "orgId": {"type": "string"}, "name": {"type": "string"},
+                        "id": {"type": "string"}, "orgId": {"type": "string"},
+                        "name": merge(name_schema(), json!({"description": "an RPC-door name these rules refuse is shown mapped: every other character becomes -, cut to 64"})),
                         "description": nullable("string"), "os": nullable("string"),
                         "osType": r("OsType"), "gpuType": r("GpuType"), "multiSession": {"type": "boolean"},
                         "sourceType": r("SourceType"), "sourceStreamId": nullable("string"),
@@ -441,7 +452,7 @@ fn schemas() -> Value {
                         "assetDetails": asset_details.clone(), "assetId": {"type": "string"},
                         "assetStatus": r("AssetStatus"), "assetType": nullable_enum("AssetType"),
                         "imageDescription": nullable("string"), "imageId": {"type": "string"},
-                        "imageName": {"type": "string"}, "imageStatus": r("ImageStatus"),
+                        "imageName": name_schema(), "imageStatus": r("ImageStatus"),
                         "markers": {"type": "array", "items": r("Marker")}, "orgId": {"type": "string"},
                         "sourceAssetId": nullable("string"), "sourceImageId": nullable("string"),
                         "sourceImageType": r("SourceType"), "sourceType": r("SourceType"),
@@ -536,7 +547,7 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "streamName": name_schema(),
                     "streamDescription": description_schema(),
                     "versionDescription": description_schema(),
-                    "versionType": {"enum": ["MAJOR", "MINOR"]},
+                    "versionType": version_type_but_patch(),
                     "sourceStreamType": r("SourceType"),
                     "os": os, "osType": r("OsType"), "gpuType": r("GpuType"),
                     "multiSession": {"type": "boolean"}, "providerLabel": r("ProviderLabel"),
@@ -561,9 +572,9 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                     "gpuType": r("GpuType"), "osType": r("OsType"), "os": os,
                     "orgId": {"type": "string"}, "providerInstanceId": id_schema(),
                     "providerLabel": r("ProviderLabel"),
-                    "sourceType": {"enum": ["AZURE_SIG", "AZURE_CUSTOM_VM"]},
+                    "sourceType": merge(r("SourceType"), json!({"description": ADD_VERSION_SOURCES})),
                     "sourceVersionId": id_schema(),
-                    "versionType": {"enum": ["MAJOR", "MINOR"]},
+                    "versionType": {"enum": names(VersionType::ALL), "description": PATCH_REFUSED},
                     "markers": markers,
                     "assetDetails": any_details
                 },
@@ -612,7 +623,7 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
             json!({"type": "object", "properties": {
                 "imageName": merge(name_schema(), json!({"description": "required for clone-image"})),
                 "description": description_schema(),
-                "versionType": {"enum": ["MAJOR", "MINOR"]},
+                "versionType": version_type_but_patch(),
                 "orgId": {"type": "string"}
             }}),
         ),

@@ -7,6 +7,7 @@ use crate::catalog::{
     Asset, AssetDetails, Image, Marker, StatusEntry, Version, allowed_actions, keys,
 };
 use crate::imagemgmt::input::*;
+use crate::imagemgmt::names::rest_name;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
 use crate::ops::{self, OpKind, Settings, Target};
 use crate::records::{self, Change, Stored, UpdateError};
@@ -85,6 +86,8 @@ pub fn image_json(img: &Image) -> Value {
         for internal in ["versionIds", "versionStatuses", "distributedVersionIds"] {
             o.remove(internal);
         }
+        // A name from the RPC door that the REST rules refuse is shown mapped (`names`).
+        o.insert("name".into(), json!(rest_name(&img.name)));
     }
     v
 }
@@ -852,7 +855,7 @@ impl From<AddVersionError> for Problem {
                 "MARKER_NAME_IN_USE",
                 format!("marker {m} is already used in this image"),
             ),
-            E::Store(e) => Problem::store(&e),
+            E::Store(e) => crate::imagemgmt::submit::add_version_store_failure(&e),
         }
     }
 }
@@ -941,6 +944,7 @@ fn attach_version(
                     template_count: 0,
                     error_code: None,
                     error_details: None,
+                    error_details_parameters: Default::default(),
                     created_at: now,
                     updated_at: now,
                 });
@@ -1091,7 +1095,7 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
         "assetType": asset.asset_details.asset_type,
         "imageDescription": img.description,
         "imageId": img.id,
-        "imageName": img.name,
+        "imageName": rest_name(&img.name),
         "imageStatus": img.status,
         "markers": markers,
         "orgId": ctx.org,
@@ -1226,6 +1230,7 @@ pub fn patch_version(
                             template_count: 0,
                             error_code: None,
                             error_details: None,
+                            error_details_parameters: Default::default(),
                             created_at: now,
                             updated_at: now,
                         });

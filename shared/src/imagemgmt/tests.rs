@@ -1575,3 +1575,5 @@ fn real_responses_match_the_openapi_document() {
         &w.call("DELETE", &format!("/images/{sig_id}"), None),
     );
 }
+
+mod vendor_values;

@@ -140,9 +140,14 @@ fn tag_lists() {
             },
         ])
     );
+    // The vendor marks Key and Value optional: an absent one is empty; an entry with
+    // neither is dropped.
     assert_eq!(
-        missing_name(p(&[("TagList.1.Value", "v")]).tags("TagList")),
-        "TagList.1.Key"
+        p(&[("TagList.1.Value", "v"), ("TagList.2.Key", "")]).tags("TagList"),
+        Ok(vec![Tag {
+            key: String::new(),
+            value: "v".into()
+        }])
     );
     assert_eq!(
         invalid_name(p(&[("TagList.1.Name", "v")]).tags("TagList")),
@@ -221,9 +226,9 @@ fn create_image_by_instance_from_the_sdk_capture() {
         r,
         Ok(CreateImageByInstance {
             instance_id: "ai-0123abcd".into(),
-            instance_type: InstanceType::CloudDesktop,
+            instance_type: Some(InstanceType::CloudDesktop),
             sub_instance_id: None,
-            image_name: "my image (v1)".into(),
+            image_name: Some("my image (v1)".into()),
             description: Some("golden image & friends: 100% ok".into()),
             auto_clean_userdata: false,
             disk_type: DiskType::All,
@@ -266,20 +271,37 @@ fn server(extra: &[(&str, &str)]) -> Params {
 
 #[test]
 fn create_image_by_instance_rules() {
-    for required in ["InstanceId", "InstanceType", "ImageName"] {
-        let pairs: Vec<(&str, &str)> = [
-            ("InstanceId", "ai-1"),
+    // Only InstanceId is needed; everything else has a default (capture::resolve).
+    assert_eq!(
+        missing_name(CreateImageByInstance::parse(&p(&[
             ("InstanceType", "CloudDesktop"),
             ("ImageName", "n"),
-        ]
-        .into_iter()
-        .filter(|(k, _)| *k != required)
-        .collect();
-        assert_eq!(
-            missing_name(CreateImageByInstance::parse(&p(&pairs))),
-            required
-        );
-    }
+        ]))),
+        "InstanceId"
+    );
+    assert_eq!(
+        CreateImageByInstance::parse(&p(&[("InstanceId", "ai-1")])),
+        Ok(CreateImageByInstance {
+            instance_id: "ai-1".into(),
+            instance_type: None,
+            sub_instance_id: None,
+            image_name: None,
+            description: None,
+            auto_clean_userdata: false,
+            disk_type: DiskType::All,
+            tags: vec![],
+            biz_type: None,
+            product_type: None,
+            copy_profile: None,
+        })
+    );
+    // Without a type, the type-bound parameters wait for the instance.
+    let untyped = CreateImageByInstance::parse(&p(&[
+        ("InstanceId", "ai-1"),
+        ("SubInstanceId", "s-1"),
+        ("AutoCleanUserdata", "true"),
+    ]));
+    assert!(untyped.is_ok(), "{untyped:?}");
     let bad_type = p(&[
         ("InstanceId", "ai-1"),
         ("InstanceType", "Ecs"),
@@ -336,7 +358,7 @@ fn create_image_by_instance_rules() {
         ws.as_ref()
             .map(|r| (r.instance_type, r.sub_instance_id.clone(), r.disk_type)),
         Ok((
-            InstanceType::WuyingServer,
+            Some(InstanceType::WuyingServer),
             Some("s-1".into()),
             DiskType::System
         ))

@@ -1320,3 +1320,7 @@ fn a_delete_racing_a_distribution_start_sees_it() {
         "ImageUpdateFailed.NotAllow",
     );
 }
+
+mod envelopes;
+mod names;
+mod optional;

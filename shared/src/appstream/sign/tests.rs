@@ -500,7 +500,7 @@ fn nonce_format() {
 }
 
 #[test]
-fn a_store_failure_is_a_500_not_a_client_error() {
+fn a_store_failure_is_a_503_not_a_client_error() {
     let c = create();
     let mut store = MemStore::with(&c);
     store.broken = true;
@@ -508,7 +508,7 @@ fn a_store_failure_is_a_500_not_a_client_error() {
     assert!(matches!(e, Some(AuthError::Store(_))));
     assert_eq!(
         e.map(|e| (e.status(), e.code())),
-        Some((500, "InternalError"))
+        Some((503, "ServiceUnavailable"))
     );
 }
 
