@@ -132,7 +132,8 @@ fn a_fraction_of_store_calls_failing_gives_clean_answers_and_recovers() {
     rate_traffic(0.05, 7);
 }
 
-/// At 30 % some requests exhaust their retries and answer a clean 503, and none may leave
+/// At 50 % (a call is tried six times) some requests exhaust their retries and answer a
+/// clean 503, and none may leave
 /// a listed version without its operation. Sequential, so the seed replays the same
 /// failures.
 #[test]
@@ -146,7 +147,7 @@ fn add_version_answering_5xx_leaves_no_half_written_version() {
     assert_eq!(created.status, 201, "{}", created.body);
     let (image, _) = first_version(&created);
     let mut ops = BTreeSet::from_iter(operation_path(&created));
-    app.faults().fail_rate(0.3, 3);
+    app.faults().fail_rate(0.5, 3);
     let mut refused = 0;
     for _ in 0..30 {
         let a = door.rest(
