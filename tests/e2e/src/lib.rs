@@ -8,6 +8,7 @@
 //! `real_spin` test target runs them on SQLite and on Redis.
 
 pub mod demo;
+pub mod kill;
 pub mod real_spin;
 pub mod scenarios;
 

@@ -181,11 +181,7 @@ impl RealSpin {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        let group = format!("-{}", child.id());
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        signal_group(&child, "-TERM");
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -194,26 +190,14 @@ impl RealSpin {
             std::thread::sleep(Duration::from_millis(50));
         }
         // Whatever is left of the group (a trigger that ignored TERM) is killed.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = child.kill();
-        let _ = child.wait();
+        end(child);
     }
 
     /// Kills `spin up` and its triggers at once (SIGKILL, no grace): a crashed host.
     pub fn kill(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let group = format!("-{}", child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = child.kill();
-        let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            end(child);
+        }
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -253,6 +237,21 @@ impl Drop for RealSpin {
             let _ = std::fs::remove_dir_all(&self.state_dir);
         }
     }
+}
+
+/// Sends `signal` to the child's whole process group (`spin up` and its triggers).
+fn signal_group(child: &Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// SIGKILL to the group, then reaps the child.
+fn end(mut child: Child) {
+    signal_group(&child, "-KILL");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// A new empty directory under the system temp dir.

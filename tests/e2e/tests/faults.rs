@@ -433,86 +433,22 @@ fn each_store_call_of_add_version_publish_and_a_tick_failing_in_turn() {
 }
 
 /// Drops the host while four threads send Add Version; a new host on the same store
-/// shows every acknowledged version and finishes every acknowledged operation.
-/// and leaves no half-written record.
+/// shows every acknowledged version, finishes every acknowledged operation and leaves no
+/// half-written record.
 fn kill_mid_traffic(kv: KvSetup, state_dir: Option<std::path::PathBuf>) {
     let app = start_app(kv.clone(), true, state_dir.clone());
     let creds = seed_at(&http_client(), &app.base_url(), ORG);
     let door = Door::new(app.base_url(), creds.clone());
-    let created = door.rest(
-        "POST",
-        "/images?action=copy-existing-image",
-        Some(sig_body("killed")),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    let (image, first) = first_version(&created);
-    let acked = Mutex::new(BTreeSet::from([first]));
-    let ops = Mutex::new(BTreeSet::from_iter(operation_path(&created)));
-    let count = AtomicUsize::new(0);
-    let app = Some(app);
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (door, image, acked, ops, count) = (&door, &image, &acked, &ops, &count);
-            s.spawn(move || {
-                // Until the host is gone: then the connection fails and the thread stops.
-                while let Ok(a) = door.try_rest(
-                    "POST",
-                    &format!("/images/{image}/versions"),
-                    Some(add_body()),
-                ) {
-                    // A dying host may abandon a request (the local host then answers
-                    // an empty 500): only a 201 counts as acknowledged.
-                    if a.status != 201 {
-                        continue;
-                    }
-                    acked
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(a.str("versionId"));
-                    ops.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(operation_path(&a));
-                    count.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        }
-        // Kill once traffic is flowing (requests in flight are abandoned mid-way).
-        let mut app = app;
-        while count.load(Ordering::SeqCst) < 12 {
-            std::thread::yield_now();
-        }
-        drop(app.take());
-    });
+    let mut app = Some(app);
+    let acked = catalog_e2e::kill::add_versions_until_killed(&door, || drop(app.take()));
     let app = start_app(kv, true, state_dir);
     let door = Door::new(app.base_url(), creds);
-    let acked = acked.into_inner().unwrap_or_default();
-    let ops = ops.into_inner().unwrap_or_default();
-    settle(&app, &door, &ops);
-    let listed = door.rest("GET", &format!("/images/{image}/versions?size=100"), None);
-    let versions: BTreeSet<String> = listed.body["content"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v["id"].as_str().map(str::to_owned))
-        .collect();
-    for v in &acked {
-        assert!(
-            versions.contains(v),
-            "acknowledged version {v} lost with the host"
-        );
-    }
-    for op in &ops {
-        assert_eq!(
-            check_operation(&door.rest("GET", op, None).body),
-            "SUCCEEDED",
-            "{op}"
-        );
-    }
+    settle(&app, &door, &acked.ops);
+    let versions = catalog_e2e::kill::check_nothing_lost(&door, &acked);
     consistent(&door);
     eprintln!(
         "kill: {} acknowledged before the kill, {} versions after restart",
-        acked.len(),
+        acked.versions.len(),
         versions.len()
     );
 }
