@@ -1,8 +1,10 @@
-//! A small closed-loop HTTP/1.1 load generator over keep-alive connections.
+//! A small closed-loop HTTP/1.1 load generator, over keep-alive connections or with a
+//! new connection per request (`Connection: close`).
 //!
-//! Each worker thread owns one connection and sends the next request as soon as the
-//! previous answer is complete, so the figures include the keep-alive path that runtime
-//! fact R5 is about (a response written in pieces waits for a delayed ACK).
+//! Each worker thread sends its next request as soon as the previous answer is complete.
+//! Keep-alive is the path runtime fact R5 is about (a response head flushed before its
+//! body makes the body wait for the client's delayed ACK); `Connection: close` shows what
+//! a client that never reuses a connection sees (a fresh connection ACKs at once).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -44,10 +46,31 @@ impl Report {
     }
 }
 
+/// How a worker uses connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connections {
+    /// One connection per worker, reused for every request.
+    KeepAlive,
+    /// A new connection per request, sent with `Connection: close`; the time includes
+    /// the connect.
+    Close,
+}
+
 /// Sends `per_worker` requests on each of `workers` keep-alive connections; `make`
 /// builds the i-th request of a worker (so a benchmark can vary keys or bodies).
 pub fn run(
     addr: SocketAddr,
+    workers: usize,
+    per_worker: usize,
+    make: impl Fn(usize, usize) -> Target + Send + Sync,
+) -> std::io::Result<Report> {
+    run_with(addr, Connections::KeepAlive, workers, per_worker, make)
+}
+
+/// [`run`] with either way of using connections.
+pub fn run_with(
+    addr: SocketAddr,
+    connections: Connections,
     workers: usize,
     per_worker: usize,
     make: impl Fn(usize, usize) -> Target + Send + Sync,
@@ -57,7 +80,10 @@ pub fn run(
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 let make = &make;
-                s.spawn(move || worker(addr, per_worker, |i| make(w, i)))
+                s.spawn(move || match connections {
+                    Connections::KeepAlive => worker(addr, per_worker, |i| make(w, i)),
+                    Connections::Close => close_worker(addr, per_worker, |i| make(w, i)),
+                })
             })
             .collect();
         handles
@@ -122,11 +148,46 @@ fn worker(
     Ok((latencies, errors, non_2xx))
 }
 
-/// One keep-alive connection.
+/// A worker of [`Connections::Close`]: connect, send, read the answer (timed), then wait
+/// for the server to close, so the connection's TIME_WAIT stays on the server's side and
+/// thousands of connections a second cannot run the client out of ports.
+fn close_worker(
+    addr: SocketAddr,
+    count: usize,
+    make: impl Fn(usize) -> Target,
+) -> std::io::Result<(Vec<Duration>, usize, usize)> {
+    let mut latencies = Vec::with_capacity(count);
+    let (mut errors, mut non_2xx) = (0, 0);
+    for i in 0..count {
+        let target = make(i);
+        let t0 = Instant::now();
+        let answer = Conn::connect(addr).and_then(|mut conn| {
+            conn.close = true;
+            let status = conn.send(&target)?;
+            let took = t0.elapsed();
+            conn.wait_closed()?;
+            Ok((status, took))
+        });
+        match answer {
+            Ok((status, took)) => {
+                latencies.push(took);
+                if !(200..300).contains(&status) {
+                    non_2xx += 1;
+                }
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    Ok((latencies, errors, non_2xx))
+}
+
+/// One connection (keep-alive unless `close`).
 pub struct Conn {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     host: String,
+    /// Ask the server to close after the answer (`Connection: close`).
+    close: bool,
 }
 
 impl Conn {
@@ -140,6 +201,7 @@ impl Conn {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
             host: addr.to_string(),
+            close: false,
         })
     }
 
@@ -155,11 +217,29 @@ impl Conn {
         for (k, v) in &t.headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
+        if self.close {
+            req.push_str("connection: close\r\n");
+        }
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(&t.body);
         self.writer.write_all(&bytes)?;
         self.read_response()
+    }
+
+    /// Reads until the server closes the connection; anything more than the answer, or
+    /// no close within 5 s, is an error (the server ignored `Connection: close`).
+    fn wait_closed(&mut self) -> std::io::Result<()> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest)?;
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("bytes after the answer"))
+        }
     }
 
     fn read_response(&mut self) -> std::io::Result<u16> {

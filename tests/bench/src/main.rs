@@ -1,23 +1,29 @@
-//! `bench [--quick] [--out FILE]`: the app's and the host's figures, in one run.
+//! `bench [--quick] [--out FILE] [--manifest PATH]`: the app's and the host's figures,
+//! in one run.
 //!
-//! Serves the repository's `spin.toml` plus two baseline components through the local
-//! host (SQLite store, as `./dev up`), then measures, over keep-alive connections:
-//! requests/s and p50/p99 of each endpoint as ratios against an empty Spin handler
-//! measured in the same run; the key-value operations each request costs; the cost of an
-//! idle cron tick with few and with many settled versions; and each component's size.
-//! Absolute numbers depend on the machine; the ratios are what to compare.
+//! Serves the repository's `spin.toml` (or `--manifest`'s) plus two baseline components
+//! through the local host (SQLite store, as `./dev up`), then measures, over keep-alive
+//! connections: requests/s and p50/p99 of each endpoint as ratios against an empty Spin
+//! handler measured in the same run; the key-value operations each request costs; the
+//! cost of an idle cron tick with few and with many settled versions; and each
+//! component's size. Absolute numbers depend on the machine; the ratios are what to
+//! compare. `--spin` measures request rows on the real Spin runtime instead
+//! ([`on_spin`]).
 
 mod kvops;
 mod loadgen;
+mod on_spin;
+mod ticks;
 mod verify;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use catalog_e2e::demo;
 use loadgen::{Report, Target};
 use serde_json::{Value, json};
 use spin_local_host::{App, AppOptions, KvSetup, test_guests};
+use ticks::{TickCost, render_ticks, tick_costs};
 
 const ADMIN: &str = "bench-admin";
 
@@ -26,6 +32,11 @@ struct Config {
     /// Only the cron tick costs (idle and with 100 due), skipping the request figures.
     ticks_only: bool,
     out: Option<PathBuf>,
+    /// The request rows on real Spin and on our host in spin-compat mode ([`on_spin`]).
+    spin: bool,
+    /// The app to measure (default: the repository's `spin.toml`); its relative
+    /// component paths are relative to its directory.
+    manifest: PathBuf,
 }
 
 /// Operations due at once in the "busy tick" figures (and the bench's tick cap, so one
@@ -37,6 +48,8 @@ fn main() {
         quick: false,
         ticks_only: false,
         out: None,
+        spin: false,
+        manifest: repo().join("spin.toml"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -62,13 +75,28 @@ fn main() {
                 }
             }
             "--out" => cfg.out = args.next().map(PathBuf::from),
+            "--spin" => cfg.spin = true,
+            "--manifest" => match args.next() {
+                Some(m) => cfg.manifest = PathBuf::from(m),
+                None => {
+                    eprintln!("--manifest needs a path");
+                    std::process::exit(2);
+                }
+            },
             _ => {
-                eprintln!("usage: bench [--quick] [--ticks] [--verify] [--out FILE]");
+                eprintln!(
+                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--manifest PATH] [--out FILE]"
+                );
                 std::process::exit(2);
             }
         }
     }
-    if let Err(e) = run(&cfg) {
+    let result = if cfg.spin {
+        on_spin::run(&cfg)
+    } else {
+        run(&cfg)
+    };
+    if let Err(e) = result {
         eprintln!("bench failed: {e:#}");
         std::process::exit(1);
     }
@@ -78,11 +106,15 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The app's manifest with absolute component paths and two baseline routes added:
-/// `/bench/empty` (an empty handler) and `/bench/kv` (one key-value read).
-fn bench_manifest(dir: &Path) -> anyhow::Result<PathBuf> {
-    let root = repo().canonicalize()?;
-    let mut text = std::fs::read_to_string(root.join("spin.toml"))?.replace(
+/// `manifest` with absolute component paths and baseline routes added, written into
+/// `dir`: `/bench/empty` (an empty handler) and, with `kv_probe`, `/bench/kv` (one
+/// key-value read).
+fn bench_manifest(dir: &Path, manifest: &Path, kv_probe: bool) -> anyhow::Result<PathBuf> {
+    let manifest = manifest.canonicalize()?;
+    let root = manifest
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("{} has no directory", manifest.display()))?;
+    let mut text = std::fs::read_to_string(&manifest)?.replace(
         "source = \"target/",
         &format!("source = \"{}/target/", root.display()),
     );
@@ -92,20 +124,26 @@ fn bench_manifest(dir: &Path) -> anyhow::Result<PathBuf> {
 route = "/bench/empty"
 component = "bench-empty"
 
+[component.bench-empty]
+source = "{}"
+"#,
+        test_guests::EMPTY
+    ));
+    if kv_probe {
+        text.push_str(&format!(
+            r#"
+
 [[trigger.http]]
 route = "/bench/kv"
 component = "bench-kv"
 
-[component.bench-empty]
-source = "{empty}"
-
 [component.bench-kv]
-source = "{probe}"
+source = "{}"
 key_value_stores = ["default"]
 "#,
-        empty = test_guests::EMPTY,
-        probe = test_guests::PROBE,
-    ));
+            test_guests::PROBE
+        ));
+    }
     let path = dir.join("spin.toml");
     std::fs::write(&path, text)?;
     Ok(path)
@@ -120,7 +158,7 @@ struct Row {
 fn run(cfg: &Config) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("catalog-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let manifest = bench_manifest(&dir)?;
+    let manifest = bench_manifest(&dir, &cfg.manifest, true)?;
     let app = start_app(&manifest)?;
     let base = app.base_url();
     let addr = app.local_addr();
@@ -327,120 +365,6 @@ fn sig_image(
     Ok((image, version))
 }
 
-struct TickCost {
-    settled: usize,
-    versions_per_image: usize,
-    /// `ListImage` of one of those images (KV calls, median time of 21).
-    list_kv_ops: u64,
-    list: Duration,
-    idle_kv_ops: u64,
-    idle: Duration,
-    /// A tick with [`DUE`] operations due (median KV calls and time).
-    busy_kv_ops: u64,
-    busy: Duration,
-}
-
-/// Fires the advancer and returns (KV calls, time) of that tick.
-fn timed_tick(app: &App) -> anyhow::Result<(u64, Duration)> {
-    let before = app.kv_ops();
-    let t0 = Instant::now();
-    app.fire_cron("advancer")
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    Ok((app.kv_ops() - before, t0.elapsed()))
-}
-
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort();
-    v[v.len() / 2]
-}
-
-/// The cron tick with 100, 10 000 and 100 000 settled versions in the store (quick: up to
-/// 10 000), all belonging to [`DUE`] images (each image's record lists its versions and
-/// their statuses, as the app keeps them: up to 1 000 versions an image): idle (nothing
-/// due), and with [`DUE`] operations due at once, an Add Version on each of those images, so
-/// every transition refreshes an image with thousands of versions. The due index must keep
-/// the idle tick independent of the store's size; the image's recorded version statuses
-/// keep a transition from reading every version.
-fn tick_costs(
-    app: &App,
-    http: &reqwest::blocking::Client,
-    base: &str,
-    creds: &demo::Credentials,
-    quick: bool,
-) -> anyhow::Result<Vec<TickCost>> {
-    let token = creds.token.as_str();
-    let store = app.store("default")?;
-    // Frozen from here: the DUE Add Versions of a batch are made at one instant, so they
-    // fall due together, in the same tick.
-    app.clock().set_unix(app.clock().unix_seconds());
-    let images: Vec<String> = (0..DUE)
-        .map(|i| sig_image(http, base, token, &format!("big-{i}")).map(|(img, _)| img))
-        .collect::<anyhow::Result<_>>()?;
-    settle(app)?;
-    // A settled version and its finished operation, as the app stored them.
-    let template = find_settled(app)?;
-    let sizes: &[usize] = if quick {
-        &[100, 10_000]
-    } else {
-        &[100, 10_000, 100_000]
-    };
-    let mut costs = Vec::new();
-    let mut stored = DUE;
-    for &target in sizes {
-        attach_settled_versions(app, &template, &images, stored, target)?;
-        stored = stored.max(target);
-        let mut idle = Vec::new();
-        for _ in 0..21 {
-            app.clock().advance(Duration::from_secs(2));
-            idle.push(timed_tick(app)?);
-        }
-        let (list_kv_ops, list) = list_one_image(app, base, creds, &images[0])?;
-        // Busy: an Add Version (a gallery copy) on each image, made at one frozen instant;
-        // every tick that finds them due advances all of them by one transition (a copy
-        // has three). Ticks that find nothing due (a step still running) are not counted.
-        let idle_ops = median(idle.iter().map(|t| t.0).collect());
-        let mut busy = Vec::new();
-        for _batch in 0..2 {
-            for img in &images {
-                let r = http
-                    .post(format!("{base}/imagemgmt/v1/images/{img}/versions"))
-                    .bearer_auth(token)
-                    .json(&add_version_body())
-                    .send()?;
-                anyhow::ensure!(r.status().as_u16() == 201, "Add Version: {}", r.status());
-            }
-            for _ in 0..30 {
-                app.clock().advance(Duration::from_secs(2));
-                let t = timed_tick(app)?;
-                if t.0 > idle_ops + DUE as u64 {
-                    busy.push(t);
-                }
-            }
-            settle(app)?;
-        }
-        anyhow::ensure!(!busy.is_empty(), "no tick found the {DUE} operations due");
-        costs.push(TickCost {
-            settled: target,
-            versions_per_image: target / DUE,
-            list_kv_ops,
-            list,
-            idle_kv_ops: median(idle.iter().map(|t| t.0).collect()),
-            idle: median(idle.iter().map(|t| t.1).collect()),
-            busy_kv_ops: median(busy.iter().map(|t| t.0).collect()),
-            busy: median(busy.iter().map(|t| t.1).collect()),
-        });
-        let biggest = store
-            .get(&catalog_model::catalog::keys::image("bench", &images[0]))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .map_or(0, |r| r.len());
-        eprintln!(
-            "ticks at {target} settled versions: {} busy ticks; an image record is {biggest} bytes",
-            busy.len()
-        );
-    }
-    Ok(costs)
-}
-
 /// A signed RPC POST (as the SDK signs it, a fresh nonce each), dated by the app's clock.
 fn rpc_target(
     app: &App,
@@ -448,6 +372,17 @@ fn rpc_target(
     creds: &demo::Credentials,
     action: &str,
     params: &[(&str, &str)],
+) -> Target {
+    rpc_signed(base, creds, action, params, app.clock().unix_seconds())
+}
+
+/// A signed RPC POST dated `now_secs` (real Spin has no clock of ours to read).
+fn rpc_signed(
+    base: &str,
+    creds: &demo::Credentials,
+    action: &str,
+    params: &[(&str, &str)],
+    now_secs: u64,
 ) -> Target {
     Target {
         method: "POST",
@@ -458,156 +393,10 @@ fn rpc_target(
             &creds.access_key_secret,
             action,
             params,
-            app.clock().unix_seconds(),
+            now_secs,
         ),
         body: catalog_e2e::form(params).into_bytes(),
     }
-}
-
-/// `ListImage` of one image (signed as the SDK signs): KV calls of one, median time of 21.
-fn list_one_image(
-    app: &App,
-    base: &str,
-    creds: &demo::Credentials,
-    image: &str,
-) -> anyhow::Result<(u64, Duration)> {
-    let mut conn = loadgen::Conn::connect(app.local_addr())?;
-    let mut times = Vec::new();
-    let mut ops = Vec::new();
-    for _ in 0..21 {
-        let t = rpc_target(app, base, creds, "ListImage", &[("ImageId", image)]);
-        let before = app.kv_ops();
-        let t0 = Instant::now();
-        let status = conn.send(&t)?;
-        times.push(t0.elapsed());
-        ops.push(app.kv_ops() - before);
-        anyhow::ensure!(status == 200, "ListImage: {status}");
-    }
-    Ok((median(ops), median(times)))
-}
-
-/// Stores copies of the settled `template` (version + operation) as versions `from..to`,
-/// dealt round-robin to `images`, and lists them on their image records with their
-/// status, as the app would have (the set-up writes records directly: nothing else runs).
-fn attach_settled_versions(
-    app: &App,
-    template: &[(String, Vec<u8>)],
-    images: &[String],
-    from: usize,
-    to: usize,
-) -> anyhow::Result<()> {
-    use catalog_model::catalog::keys;
-    let store = app.store("default")?;
-    let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
-    let (version, op) = match template {
-        [v, o] => (
-            serde_json::from_slice::<Value>(&v.1)?,
-            serde_json::from_slice::<Value>(&o.1)?,
-        ),
-        _ => anyhow::bail!("the settled template needs a version and its operation"),
-    };
-    let mut added: Vec<Vec<String>> = vec![Vec::new(); images.len()];
-    let mut batch = Vec::new();
-    for n in from..to {
-        let slot = n % images.len();
-        let (vid, oid) = (format!("ver-x{n}"), format!("tid-x{n}"));
-        let mut v = version.clone();
-        v["v"]["id"] = json!(vid);
-        v["v"]["streamId"] = json!(images[slot]);
-        v["v"]["operationId"] = json!(oid);
-        let mut o = op.clone();
-        o["v"]["id"] = json!(oid);
-        batch.push((keys::version("bench", &vid), serde_json::to_vec(&v)?));
-        batch.push((keys::operation("bench", &oid), serde_json::to_vec(&o)?));
-        added[slot].push(vid);
-        if batch.len() >= 5_000 {
-            store.set_many(&batch).map_err(err)?;
-            batch.clear();
-        }
-    }
-    store.set_many(&batch).map_err(err)?;
-    for (img, ids) in images.iter().zip(added) {
-        let key = keys::image("bench", img);
-        let raw = store
-            .get(&key)
-            .map_err(err)?
-            .ok_or_else(|| anyhow::anyhow!("{key} is gone"))?;
-        let mut rec: Value = serde_json::from_slice(&raw)?;
-        let v = &mut rec["v"];
-        // Older than the image's own versions: prepend, as if made before them.
-        let mut all: Vec<Value> = ids.iter().map(|i| json!(i)).collect();
-        all.extend(v["versionIds"].as_array().cloned().unwrap_or_default());
-        v["versionCount"] = json!(all.len());
-        v["versionIds"] = Value::Array(all);
-        if !v["versionStatuses"].is_object() {
-            v["versionStatuses"] = json!({});
-        }
-        for id in &ids {
-            v["versionStatuses"][id] = json!("AVAILABLE");
-        }
-        rec["t"] = json!(format!("bench-{to}"));
-        store.set(&key, &serde_json::to_vec(&rec)?).map_err(err)?;
-    }
-    Ok(())
-}
-
-/// At most this many KV calls make an idle tick (one transition alone costs more).
-const IDLE_MAX_OPS: u64 = 12;
-
-/// Ticks until the store has nothing due (time moves; nothing sleeps): an idle tick
-/// costs the same few KV calls every time, so three equal small ticks in a row end it.
-fn settle(app: &App) -> anyhow::Result<()> {
-    let mut last = (u64::MAX, 0);
-    for _ in 0..1_000 {
-        // One cron period (= one due bucket), so idle ticks read the same keys.
-        app.clock().advance(Duration::from_secs(2));
-        let (ops, _) = timed_tick(app)?;
-        last = if ops == last.0 {
-            (ops, last.1 + 1)
-        } else {
-            (ops, 1)
-        };
-        // A saturated tick (cap reached) also repeats its count: only a small one is idle.
-        if last.1 >= 3 && ops <= IDLE_MAX_OPS {
-            return Ok(());
-        }
-    }
-    anyhow::bail!("the advancer did not settle in 1000 ticks")
-}
-
-/// The raw records of one settled version (version + its operation), to copy under new
-/// keys: the steady state of a catalog whose work is done.
-fn find_settled(app: &App) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    use catalog_model::catalog::keys;
-    let store = app.store("default")?;
-    let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
-    // Listing keys is fine here: this is the benchmark's set-up, not a hot path.
-    let prefix = keys::version("bench", "");
-    for key in store.get_keys().map_err(err)? {
-        if !key.starts_with(&prefix) {
-            continue;
-        }
-        let Some(raw) = store.get(&key).map_err(err)? else {
-            continue;
-        };
-        let text = String::from_utf8_lossy(&raw);
-        if !text.contains("\"status\":\"AVAILABLE\"") {
-            continue;
-        }
-        let Some(op_id) = text
-            .split("\"operationId\":\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-        else {
-            continue;
-        };
-        let op_key = keys::operation("bench", op_id);
-        let op = store.get(&op_key).map_err(err)?;
-        return Ok(std::iter::once((key, raw.clone()))
-            .chain(op.map(|v| (op_key, v)))
-            .collect());
-    }
-    anyhow::bail!("no settled version found in the store")
 }
 
 fn component_sizes(app: &App) -> Vec<(String, u64)> {
@@ -657,27 +446,6 @@ fn render(
     s.push_str("\n### Components (release .wasm)\n\n| component | bytes |\n|---|---:|\n");
     for (id, size) in sizes {
         s.push_str(&format!("| {id} | {size} |\n"));
-    }
-    s
-}
-
-fn render_ticks(ticks: &[TickCost]) -> String {
-    let mut s = format!(
-        "### Cron tick (the versions belong to {DUE} images; idle: median of 21; {DUE} due: an Add Version on each image, median of the ticks that found them due, tick cap {DUE}; ListImage of one image: median of 21)\n\n| settled versions in the store | versions per image | idle: KV ops | idle: time | {DUE} due: KV ops | {DUE} due: time | {DUE} due vs idle (time) | ListImage of one image: KV ops | ListImage: time |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    );
-    for t in ticks {
-        s.push_str(&format!(
-            "| {} | {} | {} | {:.2} ms | {} | {:.2} ms | {:.1}x | {} | {:.2} ms |\n",
-            t.settled,
-            t.versions_per_image,
-            t.idle_kv_ops,
-            t.idle.as_secs_f64() * 1e3,
-            t.busy_kv_ops,
-            t.busy.as_secs_f64() * 1e3,
-            t.busy.as_secs_f64() / t.idle.as_secs_f64().max(1e-9),
-            t.list_kv_ops,
-            t.list.as_secs_f64() * 1e3,
-        ));
     }
     s
 }

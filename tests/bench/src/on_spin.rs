@@ -1,0 +1,323 @@
+//! `bench --spin [--manifest PATH] [--quick] [--out FILE]`: the request rows on the real
+//! Spin runtime and on our host in `--spin-compat` mode, side by side.
+//!
+//! Runtime fact R5 (docs/runtime-facts.md) is a timing fact of Spin's HTTP server, so only
+//! the real runtime can show whether a build is free of it, and only running both shows
+//! whether our host's spin-compat mode reproduces it. Each runtime serves the manifest plus
+//! the empty guest (the trivial route) on a fresh SQLite store; every row is measured over
+//! 2 keep-alive connections and with `Connection: close` (a new connection per request),
+//! and its p50 is given as a ratio to the trivial route's p50 in the same runtime and
+//! mode. Key-value calls cannot be counted on real Spin, so there is no KV column.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use catalog_e2e::demo;
+use catalog_e2e::real_spin::{RealSpin, SpinOptions};
+use serde_json::Value;
+use spin_local_host::{App, AppOptions, CronMode, KvSetup};
+
+use crate::loadgen::{self, Connections, Report, Target};
+use crate::{ADMIN, Config, bench_manifest, rpc_signed};
+
+const WORKERS: usize = 2;
+/// Images in the bench org: one full page of `GET /images?size=10`.
+const IMAGES: usize = 10;
+/// How long the set-up's copies may take to finish (real time: the cron fires every 2 s).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// One row measured both ways.
+struct Measured {
+    name: String,
+    keep_alive: Report,
+    close: Report,
+}
+
+pub fn run(cfg: &Config) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("catalog-bench-spin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let manifest = bench_manifest(&dir, &cfg.manifest, false)?;
+    let per_worker = if cfg.quick { 100 } else { 2000 };
+
+    let real = {
+        let mut opts = SpinOptions::new(manifest.clone()).variable("admin_token", ADMIN);
+        // Short steps, so the set-up's copies settle in seconds.
+        for (name, value) in catalog_e2e::REAL_TIMINGS {
+            opts = opts.variable(name, value);
+        }
+        eprintln!("real Spin: starting spin up (compiles every component first)");
+        let spin = RealSpin::start(&opts)?;
+        // Dropping `spin` stops its process group, also on error.
+        measure_rows(&spin.base_url(), per_worker)
+            .map_err(|e| e.context(format!("on real Spin; its log:\n{}", spin.log_tail(20))))?
+    };
+
+    let host = {
+        let mut options = AppOptions::new(&manifest);
+        options.kv = KvSetup::TempSqlite;
+        options.spin_compat = true;
+        // The cron runs on its schedule in real time, as under `spin up`.
+        options.cron = CronMode::Scheduled;
+        options.variables.insert("admin_token".into(), ADMIN.into());
+        for (name, value) in catalog_e2e::REAL_TIMINGS {
+            options.variables.insert(name.into(), value.into());
+        }
+        eprintln!("our host (spin-compat): starting");
+        let app = App::start(options)?;
+        let rows = measure_rows(&app.base_url(), per_worker).map_err(|e| {
+            let logs = app.logs();
+            let tail = logs[logs.len().saturating_sub(20)..].join("\n");
+            e.context(format!("on our host (spin-compat); its log:\n{tail}"))
+        });
+        app.shutdown();
+        rows?
+    };
+
+    let report = render(&cfg.manifest, &real, &host, per_worker);
+    println!("{report}");
+    if let Some(out) = &cfg.out {
+        std::fs::write(out, &report)?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Seeds the bench org, makes [`IMAGES`] gallery copies and waits until they settled (so
+/// the cron's ticks are idle while the rows run), then measures every row both ways.
+fn measure_rows(base: &str, per_worker: usize) -> anyhow::Result<Vec<Measured>> {
+    let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
+    let http = reqwest::blocking::Client::new();
+    let creds = demo::seed(&http, base, ADMIN, "bench").map_err(anyhow::Error::msg)?;
+    let auth = (
+        "authorization".to_owned(),
+        format!("Bearer {}", creds.token),
+    );
+    let made: Vec<(String, String, String)> = (0..IMAGES)
+        .map(|i| copy_image(&http, base, &creds.token, &format!("spin-bench-{i}")))
+        .collect::<anyhow::Result<_>>()?;
+    wait_settled(&http, base, &creds.token, &made)?;
+    let (image, version, operation) = made[0].clone();
+
+    let rest = |path: String| Target {
+        headers: vec![auth.clone()],
+        ..Target::get(path)
+    };
+    let fixed: Vec<(&str, Target)> = vec![
+        ("trivial route (empty guest)", Target::get("/bench/empty")),
+        ("GET /healthz", Target::get("/healthz")),
+        ("GET image", rest(format!("/imagemgmt/v1/images/{image}"))),
+        (
+            "GET version",
+            rest(format!("/imagemgmt/v1/images/{image}/versions/{version}")),
+        ),
+        (
+            "GET images?size=10 (a page of 10)",
+            rest("/imagemgmt/v1/images?size=10".into()),
+        ),
+        (
+            "GET operation",
+            rest(format!("/imagemgmt/v1/operations/{operation}")),
+        ),
+        (
+            "GET openapi.json",
+            Target::get("/imagemgmt/v1/openapi.json"),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, target) in &fixed {
+        rows.push(measure(addr, name, per_worker, &|_, _| target.clone())?);
+    }
+    // Signed like the SDK signs, a fresh nonce each (the signature covers it).
+    let list = || rpc_signed(base, &creds, "ListImage", &[("PageSize", "10")], unix_now());
+    rows.push(measure(addr, "RPC ListImage", per_worker, &|_, _| list())?);
+    Ok(rows)
+}
+
+/// One row over keep-alive connections, then with `Connection: close`; any error or
+/// non-2xx answer fails the bench.
+fn measure(
+    addr: SocketAddr,
+    name: &str,
+    per_worker: usize,
+    make: &(dyn Fn(usize, usize) -> Target + Sync),
+) -> anyhow::Result<Measured> {
+    let mut reports = Vec::new();
+    for connections in [Connections::KeepAlive, Connections::Close] {
+        // Warm-up: instantiate, fill caches, open connections.
+        loadgen::run_with(addr, connections, WORKERS, 20, make)?;
+        let report = loadgen::run_with(addr, connections, WORKERS, per_worker, make)?;
+        eprintln!(
+            "{name} ({connections:?}): {:.0} req/s, p50 {:?}, p99 {:?}, errors {}, non-2xx {}",
+            report.rps(),
+            report.p50,
+            report.p99,
+            report.errors,
+            report.non_2xx
+        );
+        anyhow::ensure!(
+            report.errors == 0 && report.non_2xx == 0,
+            "{name} ({connections:?}): {} errors, {} non-2xx answers",
+            report.errors,
+            report.non_2xx
+        );
+        reports.push(report);
+    }
+    let close = reports.pop().expect("two reports");
+    let keep_alive = reports.pop().expect("two reports");
+    Ok(Measured {
+        name: name.to_owned(),
+        keep_alive,
+        close,
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Creates a gallery-copy image; returns (image id, first version id, its operation id).
+fn copy_image(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+) -> anyhow::Result<(String, String, String)> {
+    let resp = http
+        .post(format!(
+            "{base}/imagemgmt/v1/images?action=copy-existing-image"
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"streamName": name, "osType": "WINDOWS",
+            "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
+            "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}}))
+        .send()?;
+    let operation = resp
+        .headers()
+        .get("operation-location")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = resp.json()?;
+    let image = body["id"].as_str().unwrap_or_default().to_owned();
+    let version = body["versions"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        !image.is_empty() && !version.is_empty() && !operation.is_empty(),
+        "create image: {body}"
+    );
+    Ok((image, version, operation))
+}
+
+/// Waits (real time) until every set-up copy's operation has succeeded.
+fn wait_settled(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    made: &[(String, String, String)],
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SETTLE_TIMEOUT;
+    for (_, _, op) in made {
+        loop {
+            let body: Value = http
+                .get(format!("{base}/imagemgmt/v1/operations/{op}"))
+                .bearer_auth(token)
+                .send()?
+                .json()?;
+            match body["status"].as_str() {
+                Some("SUCCEEDED") => break,
+                Some("FAILED") => anyhow::bail!("set-up copy {op} failed: {body}"),
+                _ if Instant::now() > deadline => {
+                    anyhow::bail!("set-up copy {op} unfinished after {SETTLE_TIMEOUT:?}: {body}")
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The commit of the manifest's work tree and whether it has changes: the build measured,
+/// provided the components were built from that tree.
+fn describe(manifest: &Path) -> String {
+    let manifest = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_path_buf());
+    let root = manifest.parent().unwrap_or(Path::new("."));
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+            let note = if dirty {
+                " plus uncommitted changes"
+            } else {
+                ""
+            };
+            format!("`{}` (commit `{commit}`{note})", manifest.display())
+        }
+        None => format!("`{}`", manifest.display()),
+    }
+}
+
+fn render(manifest: &Path, real: &[Measured], host: &[Measured], per_worker: usize) -> String {
+    let mut s = format!(
+        "App: {}. Real Spin: `spin up` (SQLite store); our host: `--spin-compat` (SQLite store). \
+         \"p50 vs trivial\": against the trivial route's p50 in the same runtime and mode.\n\n",
+        describe(manifest)
+    );
+    let modes = [
+        (Connections::KeepAlive, "2 keep-alive connections"),
+        (
+            Connections::Close,
+            "Connection: close, 2 clients, a new connection per request (the time includes the connect)",
+        ),
+    ];
+    for (mode, title) in modes {
+        let pick = |m: &Measured| match mode {
+            Connections::KeepAlive => m.keep_alive.clone(),
+            Connections::Close => m.close.clone(),
+        };
+        s.push_str(&format!(
+            "### Requests: {title}, {WORKERS} x {per_worker} requests a row\n\n\
+             | endpoint | real Spin: req/s | p50 | p99 | p50 vs trivial | our host (spin-compat): req/s | p50 | p99 | p50 vs trivial |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        ));
+        let cells = |rows: &[Measured], i: usize| {
+            let r = pick(&rows[i]);
+            let base = pick(&rows[0]).p50.as_secs_f64().max(1e-9);
+            format!(
+                "{:.0} | {:.2} ms | {:.2} ms | {:.2}x",
+                r.rps(),
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.p50.as_secs_f64() / base
+            )
+        };
+        for i in 0..real.len().min(host.len()) {
+            s.push_str(&format!(
+                "| {} | {} | {} |\n",
+                real[i].name,
+                cells(real, i),
+                cells(host, i)
+            ));
+        }
+        s.push('\n');
+    }
+    s
+}
