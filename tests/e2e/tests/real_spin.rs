@@ -84,6 +84,8 @@ fn jobs() -> Vec<Job> {
         idempotency_key_replays_the_first_answer,
         errors_are_precise_problems,
         orgs_are_isolated,
+        msp_partner_image_data_is_copied,
+        shared_images_are_read_only_for_every_org,
         publish_with_a_failing_replica_is_partially_available,
         retry_then_success,
         retries_exhausted_fail_the_version,
@@ -229,14 +231,8 @@ fn replicas_on_one_redis() {
 /// while four threads send Add Version; a new `spin up` on the same store shows every
 /// acknowledged version and finishes every acknowledged operation.
 fn killing_spin_up_mid_traffic_loses_nothing(backend: Backend) {
-    use catalog_e2e::bodies::{add_body, sig_body};
     use catalog_e2e::real_spin::SpinStore;
-    use catalog_e2e::{
-        Door, ORG, check_operation, first_version, http_client, operation_path, real_options,
-        seed_at,
-    };
-    use std::collections::BTreeSet;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use catalog_e2e::{Door, ORG, http_client, real_options, seed_at};
 
     RealSpin::require_binary();
     let redis = (backend == Backend::Redis).then(spin_local_kv::testing::RedisServer::start);
@@ -254,53 +250,12 @@ fn killing_spin_up_mid_traffic_loses_nothing(backend: Backend) {
     let mut spin = RealSpin::start(&opts).unwrap_or_else(|e| panic!("spin up: {e:#}"));
     let creds = seed_at(&http_client(), &spin.base_url(), ORG);
     let door = Door::new(spin.base_url(), creds.clone());
-    let created = door.rest(
-        "POST",
-        "/images?action=copy-existing-image",
-        Some(sig_body("killed")),
-    );
-    assert_eq!(created.status, 201, "{}", created.body);
-    let (image, first) = first_version(&created);
-    let acked = Mutex::new(BTreeSet::from([first]));
-    let ops = Mutex::new(BTreeSet::from_iter(operation_path(&created)));
-    let count = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (door, image, acked, ops, count) = (&door, &image, &acked, &ops, &count);
-            s.spawn(move || {
-                // Until the host is gone: then the connection fails and the thread stops.
-                while let Ok(a) = door.try_rest(
-                    "POST",
-                    &format!("/images/{image}/versions"),
-                    Some(add_body()),
-                ) {
-                    if a.status != 201 {
-                        continue;
-                    }
-                    acked
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(a.str("versionId"));
-                    ops.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(operation_path(&a));
-                    count.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while count.load(Ordering::SeqCst) < 12 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        spin.kill();
-    });
+    let acked = catalog_e2e::kill::add_versions_until_killed(&door, || spin.kill());
     let spin = RealSpin::start(&opts).unwrap_or_else(|e| panic!("spin up again: {e:#}"));
     let door = Door::new(spin.base_url(), creds);
-    let acked = acked.into_inner().unwrap_or_default();
-    let ops = ops.into_inner().unwrap_or_default();
     let final_status = |op: &String| door.rest("GET", op, None).str("status");
     let deadline = Instant::now() + 2 * catalog_e2e::REAL_DEADLINE;
-    while !ops.iter().all(|op| final_status(op) == "SUCCEEDED") {
+    while !acked.ops.iter().all(|op| final_status(op) == "SUCCEEDED") {
         assert!(
             Instant::now() < deadline,
             "operations unfinished after the restart:\n{}",
@@ -308,28 +263,13 @@ fn killing_spin_up_mid_traffic_loses_nothing(backend: Backend) {
         );
         std::thread::sleep(catalog_e2e::REAL_POLL);
     }
-    let listed = door.rest("GET", &format!("/images/{image}/versions?size=100"), None);
-    let versions: BTreeSet<String> = listed.body["content"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|v| v["id"].as_str().map(str::to_owned))
-        .collect();
-    for v in &acked {
-        assert!(versions.contains(v), "acknowledged version {v} lost");
-    }
-    for op in &ops {
-        assert_eq!(
-            check_operation(&door.rest("GET", op, None).body),
-            "SUCCEEDED"
-        );
-    }
+    let versions = catalog_e2e::kill::check_nothing_lost(&door, &acked);
+    let image = &acked.image;
     let img = door.rest("GET", &format!("/images/{image}"), None);
     assert_eq!(img.body["versionCount"], versions.len(), "{}", img.body);
     eprintln!(
         "kill ({backend:?}): {} acknowledged before the kill, {} versions after restart",
-        acked.len(),
+        acked.versions.len(),
         versions.len()
     );
     drop(spin);
