@@ -43,6 +43,10 @@ pub struct Org {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// The partner orgs (MSPs) that prepare images for this org: Add Version and image
+    /// creation with `assetDetails.data.mspOrgId` accept only one of these.
+    #[serde(default)]
+    pub partners: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -122,6 +126,23 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
             )),
             _ => not_allowed("GET, PUT"),
         },
+        ["admin", "v1", "shared-images", image_id] => {
+            if let Err(r) = check_id("imageId", image_id) {
+                return Ok(r);
+            }
+            match method {
+                "PUT" => put_shared_image(kv, env, image_id, body),
+                "GET" => match crate::platform::image(kv, env, image_id)? {
+                    Some(i) => Ok(Response::json(200, &to_json(&i))),
+                    None => Ok(problem(
+                        404,
+                        "NOT_FOUND",
+                        &format!("no shared image {image_id}"),
+                    )),
+                },
+                _ => not_allowed("GET, PUT"),
+            }
+        }
         ["admin", "v1", "orgs", org_id] => {
             if let Err(r) = check_id("orgId", org_id) {
                 return Ok(r);
@@ -331,6 +352,15 @@ impl Fields<'_> {
         }
     }
 
+    /// A free-form JSON object (absent: empty).
+    fn object(&self, name: &str) -> Result<Map<String, Value>, Response> {
+        match self.get(name) {
+            None => Ok(Map::new()),
+            Some(Value::Object(m)) => Ok(m.clone()),
+            Some(_) => Err(invalid(name, "INVALID_TYPE", "must be a JSON object")),
+        }
+    }
+
     fn positive(&self, name: &str) -> Result<Option<u64>, Response> {
         match self.get(name) {
             None => Ok(None),
@@ -382,11 +412,22 @@ fn build_item(kind: &str, id: &str, obj: &Map<String, Value>) -> Result<Value, R
                     &format!("{bad:?} is not a valid provider instance id"),
                 ));
             }
+            let prepared_by = f.string("preparedBy")?;
+            if prepared_by.as_deref().is_some_and(|p| !valid_id(p)) {
+                return Err(invalid(
+                    "preparedBy",
+                    "INVALID_ID",
+                    "must be the id of the partner org that prepared the image",
+                ));
+            }
             to_json(&GalleryImage {
                 id: id.to_owned(),
                 os_type: os(&f)?,
                 gpu_type: gpu(&f)?,
                 granted_to,
+                prepared_by,
+                metadata: f.object("metadata")?,
+                app_scan: f.object("appScan")?,
             })
         }
         "vms" => to_json(&Vm {
@@ -441,12 +482,31 @@ fn put_org(kv: &dyn KeyValue, env: &dyn Env, org_id: &str, body: &[u8]) -> Answe
         Ok(n) => n,
         Err(r) => return Ok(r),
     };
+    let partners = match Fields(&obj).get("partners") {
+        None => None,
+        Some(_) => match Fields(&obj).string_list("partners") {
+            Ok(p) => Some(p),
+            Err(r) => return Ok(r),
+        },
+    };
+    if let Some(bad) = partners.iter().flatten().find(|p| !valid_id(p)) {
+        return Ok(invalid(
+            "partners",
+            "INVALID_ID",
+            &format!("{bad:?} is not a valid org id"),
+        ));
+    }
     let now = Timestamp(env.now_ms());
     let existing = org(kv, env, org_id)?;
+    // Absent `partners` keeps the org's partners (re-seeding an org keeps them); `[]` clears.
+    let partners = partners
+        .or_else(|| existing.as_ref().map(|o| o.partners.clone()))
+        .unwrap_or_default();
     let created = existing.is_none();
     let record = Org {
         id: org_id.to_owned(),
         name,
+        partners,
         created_at: existing.map(|o| o.created_at).unwrap_or(now),
         updated_at: now,
     };
@@ -454,6 +514,58 @@ fn put_org(kv: &dyn KeyValue, env: &dyn Env, org_id: &str, body: &[u8]) -> Answe
     Ok(Response::json(
         if created { 201 } else { 200 },
         &to_json(&record),
+    ))
+}
+
+/// `PUT /admin/v1/shared-images/{id}`: an image the platform shares with every org
+/// (`crate::platform`): `name` (required on creation, 1–128 characters), `description`,
+/// `osType`, `gpuType` (Horizon's names, default `WINDOWS`, `NONE`).
+fn put_shared_image(kv: &dyn KeyValue, env: &dyn Env, id: &str, body: &[u8]) -> Answer {
+    let obj = match parse_object(body) {
+        Ok(o) => o,
+        Err(r) => return Ok(r),
+    };
+    let f = Fields(&obj);
+    let parsed = (|| -> Result<_, Response> {
+        let name = f.string("name")?;
+        let description = f.string("description")?;
+        let os_type = f
+            .parsed::<OsType>("osType", &enum_list(OsType::ALL))?
+            .unwrap_or(OsType::Windows);
+        let gpu_type = f
+            .parsed::<GpuType>("gpuType", &enum_list(GpuType::ALL))?
+            .unwrap_or(GpuType::None);
+        Ok((name, description, os_type, gpu_type))
+    })();
+    let (name, description, os_type, gpu_type) = match parsed {
+        Ok(p) => p,
+        Err(r) => return Ok(r),
+    };
+    let existing = crate::platform::image(kv, env, id)?;
+    let name = match name.or_else(|| existing.map(|i| i.name)) {
+        Some(n) if !n.is_empty() && n.chars().count() <= 128 => n,
+        _ => {
+            return Ok(invalid(
+                "name",
+                "REQUIRED",
+                "a shared image needs a name of 1-128 characters",
+            ));
+        }
+    };
+    let (img, created) = crate::platform::put(
+        kv,
+        env,
+        &crate::platform::SharedImage {
+            id: id.to_owned(),
+            name,
+            description,
+            os_type,
+            gpu_type,
+        },
+    )?;
+    Ok(Response::json(
+        if created { 201 } else { 200 },
+        &to_json(&img),
     ))
 }
 
@@ -622,6 +734,103 @@ mod tests {
         assert!(o.updated_at > o.created_at);
         assert_eq!(call(&kv, &env, "GET", "/admin/v1/orgs/o1", "").status, 200);
         assert_eq!(call(&kv, &env, "GET", "/admin/v1/orgs/o2", "").status, 404);
+    }
+
+    #[test]
+    fn orgs_take_partners_and_gallery_images_their_preparer() {
+        let (kv, env) = setup();
+        let r = call(
+            &kv,
+            &env,
+            "PUT",
+            "/admin/v1/orgs/o1",
+            r#"{"partners":["msp-1"]}"#,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(body(&r)["partners"], serde_json::json!(["msp-1"]));
+        // A PUT without `partners` keeps them; `[]` clears them.
+        let r = call(&kv, &env, "PUT", "/admin/v1/orgs/o1", r#"{"name":"n"}"#);
+        assert_eq!(body(&r)["partners"], serde_json::json!(["msp-1"]));
+        assert_eq!(
+            org(&kv, &env, "o1").unwrap().unwrap().partners,
+            vec!["msp-1".to_owned()]
+        );
+        let r = call(&kv, &env, "PUT", "/admin/v1/orgs/o2", r#"{"partners":[]}"#);
+        assert_eq!(body(&r)["partners"], serde_json::json!([]));
+        let r = call(
+            &kv,
+            &env,
+            "PUT",
+            "/admin/v1/orgs/o1/gallery-images/g-msp",
+            r#"{"grantedTo":["pi-1"],"preparedBy":"msp-1","metadata":{"k":"v"},"appScan":{"apps":["a"]}}"#,
+        );
+        assert_eq!(r.status, 200);
+        let g = crate::sim::gallery_image(&kv, &env, "o1", "g-msp")
+            .unwrap()
+            .unwrap();
+        assert_eq!(g.prepared_by.as_deref(), Some("msp-1"));
+        assert_eq!(g.metadata["k"], "v");
+        assert_eq!(g.app_scan["apps"], serde_json::json!(["a"]));
+        for (path, b, field) in [
+            ("/admin/v1/orgs/o1", r#"{"partners":"msp-1"}"#, "partners"),
+            ("/admin/v1/orgs/o1", r#"{"partners":["a b"]}"#, "partners"),
+            (
+                "/admin/v1/orgs/o1/gallery-images/g",
+                r#"{"preparedBy":"a b"}"#,
+                "preparedBy",
+            ),
+            (
+                "/admin/v1/orgs/o1/gallery-images/g",
+                r#"{"metadata":[1]}"#,
+                "metadata",
+            ),
+            (
+                "/admin/v1/orgs/o1/gallery-images/g",
+                r#"{"appScan":"x"}"#,
+                "appScan",
+            ),
+        ] {
+            let r = call(&kv, &env, "PUT", path, b);
+            assert_eq!(r.status, 400, "{b}");
+            assert_eq!(body(&r)["errors"][0]["field"], field, "{b}");
+        }
+    }
+
+    #[test]
+    fn shared_images_are_put_and_read_by_the_platform() {
+        let (kv, env) = setup();
+        let path = "/admin/v1/shared-images/sys-1";
+        assert_eq!(call(&kv, &env, "GET", path, "").status, 404);
+        let r = call(&kv, &env, "PUT", path, "{}");
+        assert_eq!(r.status, 400);
+        assert_eq!(body(&r)["errors"][0]["field"], "name");
+        let r = call(&kv, &env, "PUT", path, r#"{"osType":"DOS","name":"n"}"#);
+        assert_eq!(body(&r)["errors"][0]["field"], "osType");
+        let r = call(
+            &kv,
+            &env,
+            "PUT",
+            path,
+            r#"{"name":"Windows 11 system","osType":"WINDOWS"}"#,
+        );
+        assert_eq!(r.status, 201);
+        assert_eq!(body(&r)["orgId"], crate::platform::ORG);
+        assert_eq!(body(&r)["status"], "AVAILABLE");
+        // Again: an update that keeps the name when none is given.
+        let r = call(&kv, &env, "PUT", path, r#"{"description":"d"}"#);
+        assert_eq!(r.status, 200);
+        assert_eq!(body(&r)["name"], "Windows 11 system");
+        assert_eq!(body(&r)["versionCount"], 1);
+        assert_eq!(call(&kv, &env, "GET", path, "").status, 200);
+        assert_eq!(
+            call(&kv, &env, "PUT", "/admin/v1/shared-images/a~b", "{}").status,
+            400
+        );
+        // No admin org can be the platform.
+        assert_eq!(
+            call(&kv, &env, "PUT", "/admin/v1/orgs/~platform", "{}").status,
+            400
+        );
     }
 
     #[test]

@@ -604,6 +604,7 @@ mod tests {
             allowed_actions: vec![],
             asset_ids: all_assets,
             regions: vec![],
+            partner_image: None,
             op_seq: 0,
         };
         records::put_new(kv, env, &keys::version(ORG, &version_id), &version).unwrap();
@@ -658,6 +659,9 @@ mod tests {
                 os_type: OsType::Windows,
                 gpu_type: GpuType::None,
                 granted_to: to.iter().map(|s| (*s).to_owned()).collect(),
+                prepared_by: None,
+                metadata: Default::default(),
+                app_scan: Default::default(),
             },
         )
         .unwrap();

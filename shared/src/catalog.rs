@@ -111,10 +111,26 @@ pub struct Version {
     /// Addition: per-region distribution state (RPC `StartTaskForDistributeImage`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub regions: Vec<RegionDistribution>,
+    /// Addition: what the partner org (MSP) that prepared the source gallery image supplied,
+    /// copied in when the version was made with `assetDetails.data.mspOrgId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_image: Option<PartnerImage>,
     /// Addition: the last transition of `operationId` projected here (the advancer's
     /// idempotence guard). Start at 0.
     #[serde(default)]
     pub op_seq: u32,
+}
+
+/// A partner-prepared gallery image's data, copied into a version (Add Version rule 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerImage {
+    pub msp_org_id: String,
+    pub source_image_version_id: String,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub app_scan: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One entry of a version's `statusHistory`.
@@ -328,8 +344,21 @@ impl<S> Ctx<'_, S> {
 }
 
 /// The org's images, read through its index slots (`increment`-elected, never a key
-/// scan); both doors list from here. A slot whose image is gone, or repeated, is skipped.
+/// scan), then the images the platform shares with every org (`crate::platform`); both
+/// doors list from here. A slot whose image is gone, or repeated, is skipped.
 pub fn org_images(
+    kv: &dyn crate::store::KeyValue,
+    env: &dyn crate::env::Env,
+    org: &str,
+) -> Result<Vec<Image>, crate::store::StoreError> {
+    let mut out = indexed_images(kv, env, org)?;
+    if org != crate::platform::ORG {
+        out.extend(indexed_images(kv, env, crate::platform::ORG)?);
+    }
+    Ok(out)
+}
+
+fn indexed_images(
     kv: &dyn crate::store::KeyValue,
     env: &dyn crate::env::Env,
     org: &str,
@@ -576,6 +605,7 @@ mod tests {
             allowed_actions: allowed_actions(V::Pending),
             asset_ids: vec![],
             regions: vec![],
+            partner_image: None,
             op_seq: 0,
         };
         let v = serde_json::to_value(&ver).unwrap();

@@ -19,6 +19,7 @@ pub mod env;
 pub mod health;
 pub mod imagemgmt;
 pub mod ops;
+pub mod platform;
 pub mod records;
 pub mod sim;
 pub mod store;

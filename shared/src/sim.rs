@@ -112,6 +112,17 @@ pub struct GalleryImage {
     /// Provider instances granted access.
     #[serde(default)]
     pub granted_to: Vec<String>,
+    /// The partner org (an MSP) that prepared this image through the API: a version made
+    /// from it with `assetDetails.data.mspOrgId` naming this org gets `metadata` and
+    /// `appScan` copied in (imagemgmt-api.md, Add Version rule 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared_by: Option<String>,
+    /// The preparer's image metadata (free-form).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The preparer's application-scan data (free-form).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub app_scan: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A customer VM.
@@ -408,6 +419,9 @@ mod tests {
             os_type: OsType::Windows,
             gpu_type: GpuType::None,
             granted_to: vec!["pi-2".into()],
+            prepared_by: None,
+            metadata: Default::default(),
+            app_scan: Default::default(),
         };
         records::put_new(&kv, &env, &keys::gallery_image("o", "gal-1"), &g).unwrap();
         let denied = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();

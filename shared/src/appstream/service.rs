@@ -322,7 +322,7 @@ impl Ctx<'_> {
 
     /// The versions of `img`, oldest first (absent ones skipped).
     fn versions(&self, img: &Image) -> Result<Vec<Version>, StoreError> {
-        crate::catalog::image_versions(self.kv, self.env, &self.org, img)
+        crate::catalog::image_versions(self.kv, self.env, &img.org_id, img)
     }
 }
 
@@ -597,6 +597,7 @@ fn build_capture(
         allowed_actions: catalog::allowed_actions(status),
         asset_ids: vec![asset_id.clone()],
         regions: vec![],
+        partner_image: None,
         op_seq: 0,
     };
     let mut data = Map::new();
@@ -726,8 +727,8 @@ fn matches(img: &Image, q: &ListImage) -> bool {
         && q.status
             .as_ref()
             .is_none_or(|s| s == rpc_image_status(img.status))
-        // Every image of the org is one of its own ("User"); there are no system images.
-        && q.image_type.as_ref().is_none_or(|t| t == "User")
+        // The org's own images are "User"; the platform's shared ones "System".
+        && q.image_type.as_ref().is_none_or(|t| t == image_type(img))
         && q.os_type.as_ref().is_none_or(|o| {
             o.eq_ignore_ascii_case(rpc_os_type(img.os_type))
                 || o.eq_ignore_ascii_case(img.os_type.as_str())
@@ -810,6 +811,15 @@ fn wanted(img: &Image) -> Option<Wanted> {
     })
 }
 
+/// `ImageType`: `System` for an image the platform shares, `User` for the org's own.
+fn image_type(img: &Image) -> &'static str {
+    if crate::platform::is_shared(img) {
+        "System"
+    } else {
+        "User"
+    }
+}
+
 fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
     let (latest, online) = (shown.latest, shown.online);
     let mode = extra_str(img, "imageCreateMode").unwrap_or(match img.source_type {
@@ -841,7 +851,7 @@ fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
         "ImageName": img.name,
         "Description": img.description.clone().unwrap_or_default(),
         "Status": rpc_image_status(img.status),
-        "ImageType": "User",
+        "ImageType": image_type(img),
         "OsType": rpc_os_type(img.os_type),
         "Platform": rpc_os_type(img.os_type),
         "ImageCreateMode": mode,
@@ -873,7 +883,12 @@ fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
 pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), RpcError> {
     // A named image is read alone, not picked out of all of the org's.
     let candidates = match &q.image_id {
-        Some(id) => ctx.live_image(id)?.map(|s| s.value).into_iter().collect(),
+        Some(id) => match ctx.live_image(id)? {
+            Some(s) => vec![s.value],
+            None => crate::platform::image(ctx.kv, ctx.env, id)?
+                .into_iter()
+                .collect(),
+        },
         None => org_images(ctx)?,
     };
     let mut found: Vec<Image> = candidates.into_iter().filter(|i| matches(i, q)).collect();
@@ -885,11 +900,12 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     let page: Vec<&Image> = found.iter().skip(skip).take(page_size).collect();
     // The versions the page shows, in one batched read (not every version of every image).
     let wanted: Vec<Option<Wanted>> = page.iter().map(|img| wanted(img)).collect();
-    let keys: Vec<String> = wanted
+    // A shared image's versions are the platform's records.
+    let keys: Vec<String> = page
         .iter()
-        .flatten()
-        .flat_map(|w| &w.ids)
-        .map(|id| keys::version(&ctx.org, id))
+        .zip(&wanted)
+        .filter_map(|(img, w)| w.as_ref().map(|w| (img, w)))
+        .flat_map(|(img, w)| w.ids.iter().map(|id| keys::version(&img.org_id, id)))
         .collect();
     let mut read: Vec<Option<Version>> = Vec::new();
     for chunk in keys.chunks(100) {
@@ -944,6 +960,20 @@ fn shown_from_recorded<'v>(w: &Wanted, read: &'v [Version]) -> Option<Shown<'v>>
 // DeleteImage
 // ---------------------------------------------------------------------------------------
 
+/// The error for an image the org does not own: a platform-shared image is never deleted
+/// or distributed by an org (`crate::platform`), any other is `Image.NotExist`.
+fn absent_or_shared(ctx: &Ctx<'_>, id: &str) -> Result<RpcError, RpcError> {
+    Ok(match crate::platform::image(ctx.kv, ctx.env, id)? {
+        Some(_) => err(
+            "ImageUpdateSharedImageFailed.NotAllow",
+            format!(
+                "image {id} is shared by the platform: it cannot be modified, deleted or distributed"
+            ),
+        ),
+        None => image_not_exist(id),
+    })
+}
+
 fn not_allowed(id: &str, why: &str) -> RpcError {
     err(
         "ImageUpdateFailed.NotAllow",
@@ -974,7 +1004,7 @@ pub fn delete_image(ctx: &Ctx<'_>, r: &DeleteImage) -> Result<Value, RpcError> {
     // second round sees the distribution.
     for _ in 0..2 {
         let Some(img) = ctx.live_image(&r.image_id)? else {
-            return Err(image_not_exist(&r.image_id));
+            return Err(absent_or_shared(ctx, &r.image_id)?);
         };
         let versions = ctx.versions(&img.value)?;
         if let Some(why) = busy(&versions) {
@@ -1034,7 +1064,7 @@ fn in_progress(v: &Version, regions: &[String]) -> Option<String> {
 
 pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Result<Value, RpcError> {
     let Some(img) = ctx.live_image(&r.image_id)? else {
-        return Err(image_not_exist(&r.image_id));
+        return Err(absent_or_shared(ctx, &r.image_id)?);
     };
     let img = img.value;
     let version_id = match &r.version_id {

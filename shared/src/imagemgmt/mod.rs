@@ -7,8 +7,10 @@ pub mod idem;
 pub mod input;
 pub mod names;
 pub mod openapi;
+pub mod partner;
 pub mod query;
 pub mod service;
+pub mod shared;
 pub mod submit;
 
 #[cfg(test)]
@@ -250,11 +252,56 @@ fn handle_inner(
     } else {
         None
     };
-    let resp = dispatch(&ctx, &route, req, &pairs, &body);
+    let resp = match route_access(&ctx, &route, &pairs) {
+        Ok(shared::Access::Own) => dispatch(&ctx, &route, req, &pairs, &body),
+        Ok(shared::Access::Shared) => {
+            let platform = shared::platform_ctx(&ctx);
+            match &route {
+                Route::Clone(i, v) => respond(service::clone_from(
+                    &ctx,
+                    &platform,
+                    i,
+                    v,
+                    Some("clone-image"),
+                    &body,
+                )),
+                _ => dispatch(&platform, &route, req, &pairs, &body),
+            }
+        }
+        Err(p) => p.into(),
+    };
     if let Some(c) = idem_claim {
         idem::finish(kv, env, &c, &resp);
     }
     resp
+}
+
+/// Whether the request names a platform-shared image, and may reach it (`shared`).
+fn route_access(
+    ctx: &Ctx<'_>,
+    route: &Route,
+    pairs: &[(String, String)],
+) -> Result<shared::Access, Problem> {
+    let image = match route {
+        Route::GetImage(i)
+        | Route::PatchImage(i)
+        | Route::DeleteImage(i)
+        | Route::ListVersions(i)
+        | Route::AddVersion(i)
+        | Route::GetVersion(i, _)
+        | Route::PatchVersion(i, _)
+        | Route::DeleteVersion(i, _)
+        | Route::VersionAction(i, _)
+        | Route::Republish(i, _)
+        | Route::Clone(i, _)
+        | Route::Copies(i, _) => i,
+        _ => return Ok(shared::Access::Own),
+    };
+    let copies = matches!(route, Route::Clone(..))
+        && pairs
+            .iter()
+            .any(|(k, v)| k == "action" && v == "clone-image");
+    shared::access(ctx, image, route.writes(), copies)
 }
 
 fn respond<E: Into<Problem>>(r: Result<Reply, E>) -> ApiResponse {

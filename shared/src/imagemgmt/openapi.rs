@@ -115,7 +115,9 @@ fn errors(codes: &[u16]) -> Value {
         let d = match c {
             400 => "bad request (errors[] names each failing field)",
             401 => "missing or unknown bearer token",
-            403 => "org_id / orgId differs from the token's org",
+            403 => {
+                "org_id / orgId differs from the token's org, or a platform-shared image is read-only"
+            }
             404 => "not found (also: another org's record)",
             409 => "conflict",
             412 => "precondition failed (If-Match, or the version's status)",
@@ -442,7 +444,16 @@ fn schemas() -> Value {
                             "type": "object", "required": ["status", "at"],
                             "properties": {"status": r("VersionStatus"), "assetStatus": nullable_enum("AssetStatus"), "at": {"type": "string", "format": "date-time"}}
                         }},
-                        "allowedActions": {"type": "array", "items": {"type": "string"}}
+                        "allowedActions": {"type": "array", "items": {"type": "string"}},
+                        "partnerImage": {
+                            "type": "object",
+                            "description": "present when the version was made with assetDetails.data.mspOrgId: the partner org's metadata and app-scan data, copied from the gallery image it prepared",
+                            "required": ["mspOrgId", "sourceImageVersionId", "metadata", "appScan"],
+                            "properties": {
+                                "mspOrgId": {"type": "string"}, "sourceImageVersionId": {"type": "string"},
+                                "metadata": {"type": "object"}, "appScan": {"type": "object"}
+                            }
+                        }
                     }
                 }));
     s.insert("VersionCreate".into(), json!({
@@ -524,7 +535,7 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                 "sourceImageVersionId": id_schema(), "mspOrgId": id_schema(),
                 "isClientAccessLicenseApplicable": {"type": "boolean"}, "multiSession": {"type": "boolean"}
             },
-            "description": "a partner-prepared image names its mspOrgId; any other says how it is licensed",
+            "description": "a partner-prepared image names its mspOrgId (a partner org of the caller that prepared this gallery image, else 422 naming assetDetails.data.mspOrgId); any other says how it is licensed",
             "anyOf": [{"required": ["mspOrgId"]}, {"required": ["isClientAccessLicenseApplicable", "multiSession"]}]
         }}
     });

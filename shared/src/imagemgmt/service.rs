@@ -4,10 +4,11 @@
 
 use crate::api::Problem;
 use crate::catalog::{
-    Asset, AssetDetails, Image, Marker, StatusEntry, Version, allowed_actions, keys,
+    Asset, AssetDetails, Image, Marker, PartnerImage, StatusEntry, Version, allowed_actions, keys,
 };
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::names::rest_name;
+use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
 use crate::ops::{self, OpKind, Settings, Target};
 use crate::records::{self, Change, Stored, UpdateError};
@@ -140,6 +141,7 @@ struct NewVersion<'a> {
     provider_instance_id: Option<String>,
     provider_label: Option<ProviderLabel>,
     asset_details: AssetDetails,
+    partner_image: Option<PartnerImage>,
 }
 
 /// Builds (not writes) a version, its asset and its operation id, in the operation's first
@@ -184,6 +186,7 @@ fn build_version(ctx: &Ctx<'_>, n: NewVersion<'_>) -> (Version, Asset, String) {
         allowed_actions: allowed_actions(status),
         asset_ids: vec![asset_id.clone()],
         regions: vec![],
+        partner_image: n.partner_image,
         op_seq: 0,
     };
     let asset = Asset {
@@ -298,6 +301,7 @@ struct NewVersionOwned {
     provider_label: Option<ProviderLabel>,
     asset_details: AssetDetails,
     source_id: Option<String>,
+    partner_image: Option<PartnerImage>,
 }
 
 impl NewVersionOwned {
@@ -316,6 +320,7 @@ impl NewVersionOwned {
             provider_instance_id: self.provider_instance_id.clone(),
             provider_label: self.provider_label,
             asset_details: self.asset_details.clone(),
+            partner_image: self.partner_image.clone(),
         }
     }
 }
@@ -345,6 +350,8 @@ pub fn create_image(
     body: &Value,
 ) -> Result<Reply, CreateImageError> {
     let req = ImageCatalogRequest::parse(body, action).map_err(CreateImageError::Invalid)?;
+    let partner_image = partner::resolve(ctx.kv, ctx.env, &ctx.org, &req.source)
+        .map_err(|e| CreateImageError::Invalid(e.into()))?;
     let now = ctx.now();
     let image = Image {
         id: records::new_id(ctx.env, "img-"),
@@ -382,6 +389,7 @@ pub fn create_image(
         provider_label: req.provider_label,
         asset_details: req.asset_details,
         source_id: req.source.source_id(),
+        partner_image,
     };
     let (body, op) = write_new_image(ctx, image, first).map_err(CreateImageError::Store)?;
     Ok(Reply {
@@ -1000,6 +1008,8 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
     {
         return Err(E::MarkerTaken(m.to_string()));
     }
+    let partner_image = partner::resolve(ctx.kv, ctx.env, &ctx.org, &req.source)
+        .map_err(|e| E::Invalid(e.into()))?;
     // The source: the named version, or (MAJOR without one) the image's newest version.
     let source = match &req.source_version_id {
         Some(id) => Some(
@@ -1046,6 +1056,7 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
             provider_instance_id: Some(req.provider_instance_id.to_string()),
             provider_label: req.provider_label,
             asset_details: req.asset_details,
+            partner_image,
         },
     );
     let now = version.created_at;
@@ -1549,14 +1560,27 @@ pub fn clone(
     action: Option<&str>,
     body: &Value,
 ) -> Result<Reply, CloneError> {
+    clone_from(ctx, ctx, image_id, id, action, body)
+}
+
+/// A clone whose source is read through `from` (the caller's org, or the platform's for a
+/// shared image: `clone-image` only) and whose result is written to `ctx`'s org.
+pub fn clone_from(
+    ctx: &Ctx<'_>,
+    from: &Ctx<'_>,
+    image_id: &str,
+    id: &str,
+    action: Option<&str>,
+    body: &Value,
+) -> Result<Reply, CloneError> {
     use CloneError as E;
     let req = CloneRequest::parse(body, action).map_err(E::Invalid)?;
-    let img = ctx
+    let img = from
         .image(image_id)
         .map_err(E::Store)?
         .ok_or(E::NotFound("image"))?
         .value;
-    let src = ctx
+    let src = from
         .version(image_id, id)
         .map_err(E::Store)?
         .ok_or(E::NotFound("version"))?
@@ -1565,7 +1589,7 @@ pub fn clone(
         return Err(E::StatusForbids(src.status));
     }
     let src_asset = match src.asset_ids.first() {
-        Some(a) => records::get::<Asset>(ctx.kv, ctx.env, &keys::asset(&ctx.org, a))
+        Some(a) => records::get::<Asset>(from.kv, from.env, &keys::asset(&from.org, a))
             .map_err(E::Store)?
             .map(|s| s.value),
         None => None,
@@ -1595,6 +1619,8 @@ pub fn clone(
             data: Default::default(),
         },
         source_id: None,
+        // A clone keeps what the partner supplied for its source.
+        partner_image: src.partner_image.clone(),
     };
     match req.target {
         CloneTarget::Image(name) => {

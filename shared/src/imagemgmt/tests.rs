@@ -58,9 +58,24 @@ impl World {
                 os_type: OsType::Windows,
                 gpu_type: GpuType::None,
                 granted_to: vec!["pi-1".into()],
+                // Prepared by the partner org `partner` (`sig_version` names it).
+                prepared_by: Some("partner".into()),
+                metadata: json!({"preparedFor": org}).as_object().cloned().unwrap(),
+                app_scan: json!({"applications": ["Office"]})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
             },
         )
         .unwrap();
+        let record = crate::admin::Org {
+            id: org.into(),
+            name: None,
+            partners: vec!["partner".into()],
+            created_at: crate::time::Timestamp(T0),
+            updated_at: crate::time::Timestamp(T0),
+        };
+        records::put_new(kv, env, &keys::org(org), &record).unwrap();
         records::put_new(
             kv,
             env,
@@ -673,9 +688,10 @@ fn listing_reads_the_org_index_not_the_store() {
         w.call("GET", "/images", None).json_body()["totalElements"],
         3
     );
-    // Token, counter, then one read per own slot and image (MemoryKv counts batch keys
-    // singly): the 30 images of the other org cost nothing.
-    assert_eq!(w.kv.ops() - before, 2 + 2 * 3);
+    // Token, counter, the platform's counter (its shared images: none here), then one read
+    // per own slot and image (MemoryKv counts batch keys singly): the 30 images of the
+    // other org cost nothing.
+    assert_eq!(w.kv.ops() - before, 3 + 2 * 3);
 }
 
 #[test]
@@ -1576,4 +1592,5 @@ fn real_responses_match_the_openapi_document() {
     );
 }
 
+mod partner_images;
 mod vendor_values;

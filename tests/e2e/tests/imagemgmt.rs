@@ -19,4 +19,6 @@ scenarios!(
     idempotency_key_replays_the_first_answer,
     errors_are_precise_problems,
     orgs_are_isolated,
+    msp_partner_image_data_is_copied,
+    shared_images_are_read_only_for_every_org,
 );

@@ -1023,6 +1023,9 @@ fn a_rest_image_is_listed_and_distributable_here() {
             os_type: OsType::Linux,
             gpu_type: GpuType::None,
             granted_to: vec!["pi-1".into()],
+            prepared_by: None,
+            metadata: Default::default(),
+            app_scan: Default::default(),
         },
     )
     .unwrap();
@@ -1324,3 +1327,4 @@ fn a_delete_racing_a_distribution_start_sees_it() {
 mod envelopes;
 mod names;
 mod optional;
+mod shared_images;

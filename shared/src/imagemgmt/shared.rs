@@ -1,0 +1,66 @@
+//! The REST door on images the platform shares with every org (`crate::platform`). Reads
+//! of one (GET image, versions, a version, its copies) are answered from the platform's
+//! records, `clone-image` copies one into an image of the caller's org, and every other
+//! write (PATCH/DELETE image or version, Add Version, publish, republish, `clone-version`)
+//! is a 403 `SHARED_IMAGE_READ_ONLY`. An image id the org owns is always its own.
+
+use crate::api::Problem;
+use crate::catalog::{Image, keys};
+use crate::imagemgmt::service::Ctx;
+use crate::records;
+use crate::store::StoreError;
+
+/// The problem's stable code.
+pub const READ_ONLY_CODE: &str = "SHARED_IMAGE_READ_ONLY";
+
+/// How a request naming an image reaches it.
+#[derive(Debug, PartialEq)]
+pub enum Access {
+    /// The org's own image, or no such image anywhere: the ordinary path (404 stays 404).
+    Own,
+    /// A platform-shared image the request may read (or copy from).
+    Shared,
+}
+
+/// Decides for a request naming `image_id`: `writes` when it would change the image,
+/// `copies` for `clone-image`.
+pub fn access(
+    ctx: &Ctx<'_>,
+    image_id: &str,
+    writes: bool,
+    copies: bool,
+) -> Result<Access, Problem> {
+    let own = records::get::<Image>(ctx.kv, ctx.env, &keys::image(&ctx.org, image_id))
+        .map_err(|e| Problem::store(&e))?
+        .is_some_and(|s| s.value.org_id == ctx.org);
+    if own {
+        return Ok(Access::Own);
+    }
+    match crate::platform::image(ctx.kv, ctx.env, image_id)
+        .map_err(|e: StoreError| Problem::store(&e))?
+    {
+        None => Ok(Access::Own),
+        Some(_) if !writes || copies => Ok(Access::Shared),
+        Some(img) => Err(read_only(&img.id)),
+    }
+}
+
+pub fn read_only(id: &str) -> Problem {
+    Problem::new(
+        403,
+        READ_ONLY_CODE,
+        format!(
+            "image {id} is shared with every org by the platform: it can be read and copied (clone-image), never modified, deleted or published"
+        ),
+    )
+}
+
+/// The context that reads the platform's records.
+pub fn platform_ctx<'a>(ctx: &Ctx<'a>) -> Ctx<'a> {
+    Ctx {
+        kv: ctx.kv,
+        env: ctx.env,
+        settings: ctx.settings,
+        org: crate::platform::ORG.to_owned(),
+    }
+}
