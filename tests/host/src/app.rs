@@ -558,7 +558,11 @@ async fn handle(
     client: SocketAddr,
 ) -> hyper::Response<HyperOutgoingBody> {
     // Spin refuses a header value that is not UTF-8 with an empty 500 before routing (R9).
-    if req.headers().values().any(|v| std::str::from_utf8(v.as_bytes()).is_err()) {
+    if req
+        .headers()
+        .values()
+        .any(|v| std::str::from_utf8(v.as_bytes()).is_err())
+    {
         inner.logs.line(
             Stream::Stderr,
             "Error processing request: invalid utf-8 sequence in a header value".into(),
