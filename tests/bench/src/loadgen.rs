@@ -44,6 +44,25 @@ impl Report {
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// Prints the row's figures; a failed or non-2xx request fails the run.
+    pub fn logged_clean(self, label: &str) -> anyhow::Result<Report> {
+        eprintln!(
+            "{label}: {:.0} req/s, p50 {:?}, p99 {:?}, errors {}, non-2xx {}",
+            self.rps(),
+            self.p50,
+            self.p99,
+            self.errors,
+            self.non_2xx
+        );
+        anyhow::ensure!(
+            self.errors == 0 && self.non_2xx == 0,
+            "{label}: {} errors, {} non-2xx answers",
+            self.errors,
+            self.non_2xx
+        );
+        Ok(self)
+    }
 }
 
 /// How a worker uses connections.

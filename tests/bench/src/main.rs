@@ -186,19 +186,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
             }
             None => None,
         };
-        let report = loadgen::run(addr, workers, per_worker, make)?;
-        eprintln!(
-            "{name}: {:.0} req/s, p50 {:?}, p99 {:?}, errors {}, non-2xx {}",
-            report.rps(),
-            report.p50,
-            report.p99,
-            report.errors,
-            report.non_2xx
-        );
-        anyhow::ensure!(
-            report.errors == 0 && report.non_2xx == 0,
-            "{name}: failed requests"
-        );
+        let report = loadgen::run(addr, workers, per_worker, make)?.logged_clean(name)?;
         rows.push(Row {
             name: name.to_owned(),
             report,

@@ -146,21 +146,8 @@ fn measure(
     for connections in [Connections::KeepAlive, Connections::Close] {
         // Warm-up: instantiate, fill caches, open connections.
         loadgen::run_with(addr, connections, WORKERS, 20, make)?;
-        let report = loadgen::run_with(addr, connections, WORKERS, per_worker, make)?;
-        eprintln!(
-            "{name} ({connections:?}): {:.0} req/s, p50 {:?}, p99 {:?}, errors {}, non-2xx {}",
-            report.rps(),
-            report.p50,
-            report.p99,
-            report.errors,
-            report.non_2xx
-        );
-        anyhow::ensure!(
-            report.errors == 0 && report.non_2xx == 0,
-            "{name} ({connections:?}): {} errors, {} non-2xx answers",
-            report.errors,
-            report.non_2xx
-        );
+        let report = loadgen::run_with(addr, connections, WORKERS, per_worker, make)?
+            .logged_clean(&format!("{name} ({connections:?})"))?;
         reports.push(report);
     }
     let close = reports.pop().expect("two reports");

@@ -1,7 +1,8 @@
 //! A local Spin host: runs a `spin.toml` (manifest v2) on wasmtime 48 with Spin's
 //! semantics for HTTP routing, key-value, variables and cron, plus what tests need
 //! (in-process start on an ephemeral port, a controllable clock, cron on demand,
-//! key-value fault injection). See `/work/shared/spec/host.md`.
+//! key-value fault injection). Where it differs from the real Spin runtime, and what its
+//! spin-compat mode reproduces: `docs/runtime-facts.md`.
 mod app;
 pub mod clock;
 pub mod cron;
