@@ -4,20 +4,6 @@
 
 use super::*;
 
-fn rest(w: &World, method: &str, path_and_query: &str, body: Option<Value>) -> ApiResponse {
-    let token = auth::mint_token(&w.kv, &w.env, "o1").unwrap();
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let req = ApiRequest {
-        headers: vec![("authorization".into(), format!("Bearer {token}"))],
-        query: query.into(),
-        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-        ..ApiRequest::new(method, &format!("/imagemgmt/v1{path}"))
-    };
-    crate::imagemgmt::handle(&w.kv, &w.env, &w.settings.ops, &req)
-}
-
 #[test]
 fn an_rpc_name_the_rest_rules_refuse_is_served_mapped_by_the_rest_door() {
     let w = World::new();
@@ -27,15 +13,16 @@ fn an_rpc_name_the_rest_rules_refuse_is_served_mapped_by_the_rest_door() {
     let shown = crate::imagemgmt::names::rest_name(&long).into_owned();
     assert_eq!(&shown[..20], "golden-image--v1--xx");
     assert_eq!(shown.chars().count(), 64);
-    let r = rest(&w, "GET", &format!("/images/{id}"), None);
+    let r = rest_as(&w, "o1", "GET", &format!("/images/{id}"), None);
     assert_eq!(
         (r.status, r.json_body()["name"].clone()),
         (200, json!(shown))
     );
     assert!(crate::imagemgmt::input::ImageName::parse(&shown).is_ok());
     // The REST list shows and searches the same name.
-    let found = rest(
+    let found = rest_as(
         &w,
+        "o1",
         "GET",
         &format!("/images?search=name%20$eq%20{shown}"),
         None,
@@ -46,8 +33,9 @@ fn an_rpc_name_the_rest_rules_refuse_is_served_mapped_by_the_rest_door() {
     assert_eq!(w.listed(&id).unwrap_or_default()["ImageName"], json!(long));
 
     // A REST rename is seen by both doors as is.
-    let r = rest(
+    let r = rest_as(
         &w,
+        "o1",
         "PATCH",
         &format!("/images/{id}"),
         Some(json!({"name": "golden_v1"})),
@@ -72,6 +60,6 @@ fn a_rest_name_is_shown_unchanged_by_the_rpc_door() {
         w.listed(&id).unwrap_or_default()["ImageName"],
         json!("Win11_golden-2")
     );
-    let r = rest(&w, "GET", &format!("/images/{id}"), None);
+    let r = rest_as(&w, "o1", "GET", &format!("/images/{id}"), None);
     assert_eq!(r.json_body()["name"], json!("Win11_golden-2"));
 }

@@ -58,7 +58,7 @@ fn only_an_instance_id_captures_with_the_defaults() {
     assert_eq!(img.get("BizType"), None);
     // The generated name is one the REST door serves and accepts back.
     let id = img["ImageId"].as_str().unwrap_or_default();
-    let r = rest_get(&w, "o1", &format!("/imagemgmt/v1/images/{id}"));
+    let r = rest_as(&w, "o1", "GET", &format!("/images/{id}"), None);
     assert_eq!(
         (r.status, r.json_body()["name"].clone()),
         (200, json!(name))

@@ -5,26 +5,6 @@
 
 use super::*;
 
-fn rest(
-    w: &World,
-    org: &str,
-    method: &str,
-    path_and_query: &str,
-    body: Option<Value>,
-) -> ApiResponse {
-    let token = auth::mint_token(&w.kv, &w.env, org).unwrap();
-    let (path, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let req = ApiRequest {
-        headers: vec![("authorization".into(), format!("Bearer {token}"))],
-        query: query.into(),
-        body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-        ..ApiRequest::new(method, &format!("/imagemgmt/v1{path}"))
-    };
-    crate::imagemgmt::handle(&w.kv, &w.env, &w.settings.ops, &req)
-}
-
 fn seed(w: &World) -> Image {
     crate::platform::put(
         &w.kv,
@@ -69,7 +49,7 @@ fn both_doors_list_a_shared_image_for_every_org() {
     assert_eq!((s, ids(&b)), (200, vec!["sys-win11".to_owned()]));
     // REST: the same image, owned by the platform, with its version readable.
     for org in ["o1", "o2"] {
-        let list = rest(
+        let list = rest_as(
             &w,
             org,
             "GET",
@@ -82,10 +62,10 @@ fn both_doors_list_a_shared_image_for_every_org() {
         assert_eq!(found["orgId"], json!(crate::platform::ORG));
         assert_eq!(found["status"], json!("AVAILABLE"));
     }
-    let got = rest(&w, "o1", "GET", "/images/sys-win11", None);
+    let got = rest_as(&w, "o1", "GET", "/images/sys-win11", None);
     assert_eq!(got.status, 200);
     let v = &img.version_ids[0];
-    let ver = rest(
+    let ver = rest_as(
         &w,
         "o1",
         "GET",
@@ -95,7 +75,7 @@ fn both_doors_list_a_shared_image_for_every_org() {
     assert_eq!(ver.status, 200);
     assert_eq!(ver.json_body()["status"], json!("AVAILABLE"));
     assert_eq!(
-        rest(&w, "o1", "GET", "/images/sys-win11/versions", None).status,
+        rest_as(&w, "o1", "GET", "/images/sys-win11/versions", None).status,
         200
     );
 }
@@ -169,7 +149,7 @@ fn rest_refuses_every_write_but_a_copy() {
         ),
     ];
     for (method, path, body) in refused {
-        let r = rest(&w, "o1", method, &path, body);
+        let r = rest_as(&w, "o1", method, &path, body);
         assert_eq!(r.status, 403, "{method} {path}: {:?}", r.json_body());
         assert_eq!(
             r.json_body()["code"],
@@ -177,7 +157,7 @@ fn rest_refuses_every_write_but_a_copy() {
         );
     }
     // A copy is the org's own image; the shared one is untouched.
-    let r = rest(
+    let r = rest_as(
         &w,
         "o1",
         "POST",
@@ -192,7 +172,7 @@ fn rest_refuses_every_write_but_a_copy() {
     // The RPC door lists the copy as the org's own.
     assert_eq!(w.listed(&copy_id).unwrap()["ImageType"], json!("User"));
     assert_eq!(
-        rest(&w, "o1", "DELETE", &format!("/images/{copy_id}"), None).status,
+        rest_as(&w, "o1", "DELETE", &format!("/images/{copy_id}"), None).status,
         202
     );
     let again = crate::platform::image(&w.kv, &w.env, "sys-win11")
