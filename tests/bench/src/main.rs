@@ -218,7 +218,9 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
 
     // One image per worker, so Add Version measures the request, not one hot record.
     let images: Vec<(String, String)> = (0..workers.max(1))
-        .map(|i| sig_image(&http, &base, &creds.token, &format!("bench-{i}")))
+        .map(|i| {
+            sig_image(&http, &base, &creds.token, &format!("bench-{i}")).map(|(i, v, _)| (i, v))
+        })
         .collect::<anyhow::Result<_>>()?;
     let (img0, ver0) = images[0].clone();
     let get_version = Target {
@@ -322,35 +324,41 @@ fn add_version_body() -> Value {
             "isClientAccessLicenseApplicable": true, "multiSession": true}}})
 }
 
-/// Creates a gallery-copy image; returns (image id, first version id).
-fn sig_image(
+/// Creates a gallery-copy image; returns its id, its first version and its operation.
+pub(crate) fn sig_image(
     http: &reqwest::blocking::Client,
     base: &str,
     token: &str,
     name: &str,
-) -> anyhow::Result<(String, String)> {
-    let body: Value = http
+) -> anyhow::Result<(String, String, String)> {
+    let resp = http
         .post(format!(
             "{base}/imagemgmt/v1/images?action=copy-existing-image"
         ))
         .bearer_auth(token)
-        .json(
-            &json!({"streamName": name, "osType": "WINDOWS", "sourceStreamType": "AZURE_SIG",
-            "providerInstanceId": "pi-1", "assetDetails": {"data": {"sourceImageVersionId": "g-1",
-            "isClientAccessLicenseApplicable": true, "multiSession": true}}}),
-        )
-        .send()?
-        .json()?;
+        .json(&serde_json::json!({"streamName": name, "osType": "WINDOWS",
+            "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
+            "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}}))
+        .send()?;
+    let operation = resp
+        .headers()
+        .get("operation-location")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = resp.json()?;
     let image = body["id"].as_str().unwrap_or_default().to_owned();
     let version = body["versions"][0]["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     anyhow::ensure!(
-        !image.is_empty() && !version.is_empty(),
+        !image.is_empty() && !version.is_empty() && !operation.is_empty(),
         "create image: {body}"
     );
-    Ok((image, version))
+    Ok((image, version, operation))
 }
 
 /// A signed RPC POST (as the SDK signs it, a fresh nonce each), dated by the app's clock.

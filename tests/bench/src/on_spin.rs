@@ -94,7 +94,7 @@ fn measure_rows(base: &str, per_worker: usize) -> anyhow::Result<Vec<Measured>> 
         format!("Bearer {}", creds.token),
     );
     let made: Vec<(String, String, String)> = (0..IMAGES)
-        .map(|i| copy_image(&http, base, &creds.token, &format!("spin-bench-{i}")))
+        .map(|i| crate::sig_image(&http, base, &creds.token, &format!("spin-bench-{i}")))
         .collect::<anyhow::Result<_>>()?;
     wait_settled(&http, base, &creds.token, &made)?;
     let (image, version, operation) = made[0].clone();
@@ -164,43 +164,6 @@ fn unix_now() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-/// Creates a gallery-copy image; returns (image id, first version id, its operation id).
-fn copy_image(
-    http: &reqwest::blocking::Client,
-    base: &str,
-    token: &str,
-    name: &str,
-) -> anyhow::Result<(String, String, String)> {
-    let resp = http
-        .post(format!(
-            "{base}/imagemgmt/v1/images?action=copy-existing-image"
-        ))
-        .bearer_auth(token)
-        .json(&serde_json::json!({"streamName": name, "osType": "WINDOWS",
-            "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
-            "assetDetails": {"data": {"sourceImageVersionId": "g-1",
-            "isClientAccessLicenseApplicable": true, "multiSession": true}}}))
-        .send()?;
-    let operation = resp
-        .headers()
-        .get("operation-location")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit('/').next())
-        .unwrap_or_default()
-        .to_owned();
-    let body: Value = resp.json()?;
-    let image = body["id"].as_str().unwrap_or_default().to_owned();
-    let version = body["versions"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    anyhow::ensure!(
-        !image.is_empty() && !version.is_empty() && !operation.is_empty(),
-        "create image: {body}"
-    );
-    Ok((image, version, operation))
 }
 
 /// Waits (real time) until every set-up copy's operation has succeeded.

@@ -57,7 +57,7 @@ pub fn tick_costs(
     // fall due together, in the same tick.
     app.clock().set_unix(app.clock().unix_seconds());
     let images: Vec<String> = (0..DUE)
-        .map(|i| sig_image(http, base, token, &format!("big-{i}")).map(|(img, _)| img))
+        .map(|i| sig_image(http, base, token, &format!("big-{i}")).map(|(img, _, _)| img))
         .collect::<anyhow::Result<_>>()?;
     settle(app)?;
     // A settled version and its finished operation, as the app stored them.
