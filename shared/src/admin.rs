@@ -8,12 +8,11 @@
 use crate::api::{ApiResponse, Problem};
 use crate::auth;
 use crate::catalog::keys;
-use crate::env::Env;
-use crate::records;
+use crate::records::Store;
 use crate::sim::{
     FailRule, GalleryImage, Instance, InstanceType, ProviderInstance, Region, Simulation, Vm,
 };
-use crate::store::{KeyValue, StoreError};
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::vocab::{GpuType, OsType, ProviderLabel};
 use serde::{Deserialize, Serialize};
@@ -52,8 +51,8 @@ pub struct Org {
 }
 
 /// Reads an org.
-pub fn org(kv: &dyn KeyValue, env: &dyn Env, id: &str) -> Result<Option<Org>, StoreError> {
-    Ok(records::get::<Org>(kv, env, &keys::org(id))?.map(|s| s.value))
+pub fn org(st: &Store<'_>, id: &str) -> Result<Option<Org>, StoreError> {
+    Ok(st.get::<Org>(&keys::org(id))?.map(|s| s.value))
 }
 
 /// Admin bodies above this size are refused.
@@ -61,8 +60,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 /// Handles one admin request. `path` is the request path (query ignored).
 pub fn handle(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     admin_token: Option<&str>,
     method: &str,
     path: &str,
@@ -100,7 +98,7 @@ pub fn handle(
     }
     let path = path.split('?').next().unwrap_or("");
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match route(kv, env, method, &segments, body) {
+    match route(st, method, &segments, body) {
         Ok(r) => r,
         Err(e) => store_error(&e),
     }
@@ -108,7 +106,7 @@ pub fn handle(
 
 type Answer = Result<Response, StoreError>;
 
-fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u8]) -> Answer {
+fn route(st: &Store<'_>, method: &str, seg: &[&str], body: &[u8]) -> Answer {
     let not_allowed = |allow: &str| {
         Ok(problem(
             405,
@@ -119,10 +117,10 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
     };
     match seg {
         ["admin", "v1", "simulation"] => match method {
-            "PUT" => put_simulation(kv, env, body),
+            "PUT" => put_simulation(st, body),
             "GET" => Ok(Response::json(
                 200,
-                &serde_json::to_value(Simulation::load(kv, env)?).unwrap_or(Value::Null),
+                &serde_json::to_value(Simulation::load(st)?).unwrap_or(Value::Null),
             )),
             _ => not_allowed("GET, PUT"),
         },
@@ -131,8 +129,8 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
                 return Ok(r);
             }
             match method {
-                "PUT" => put_shared_image(kv, env, image_id, body),
-                "GET" => match crate::platform::image(kv, env, image_id)? {
+                "PUT" => put_shared_image(st, image_id, body),
+                "GET" => match crate::platform::image(st, image_id)? {
                     Some(i) => Ok(Response::json(200, &to_json(&i))),
                     None => Ok(problem(
                         404,
@@ -148,8 +146,8 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
                 return Ok(r);
             }
             match method {
-                "PUT" => put_org(kv, env, org_id, body),
-                "GET" => match org(kv, env, org_id)? {
+                "PUT" => put_org(st, org_id, body),
+                "GET" => match org(st, org_id)? {
                     Some(o) => Ok(Response::json(200, &to_json(&o))),
                     None => Ok(org_not_found(org_id)),
                 },
@@ -160,10 +158,10 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
             if method != "POST" {
                 return not_allowed("POST");
             }
-            if let Err(r) = check_org(kv, env, org_id)? {
+            if let Err(r) = check_org(st, org_id)? {
                 return Ok(r);
             }
-            let token = auth::mint_token(kv, env, org_id)?;
+            let token = auth::mint_token(st, org_id)?;
             Ok(Response::json(
                 201,
                 &json!({ "token": token, "orgId": org_id }),
@@ -173,10 +171,10 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
             if method != "POST" {
                 return not_allowed("POST");
             }
-            if let Err(r) = check_org(kv, env, org_id)? {
+            if let Err(r) = check_org(st, org_id)? {
                 return Ok(r);
             }
-            let ak = auth::mint_access_key(kv, env, org_id)?;
+            let ak = auth::mint_access_key(st, org_id)?;
             Ok(Response::json(
                 201,
                 &json!({
@@ -195,7 +193,7 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
                 "regions" => keys::region,
                 _ => return Ok(no_route()),
             };
-            if let Err(r) = check_org(kv, env, org_id)? {
+            if let Err(r) = check_org(st, org_id)? {
                 return Ok(r);
             }
             if let Err(r) = check_id("id", item_id) {
@@ -203,7 +201,7 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
             }
             let key = key_fn(org_id, item_id);
             match method {
-                "GET" => match records::get::<Value>(kv, env, &key)? {
+                "GET" => match st.get::<Value>(&key)? {
                     Some(v) => Ok(Response::json(200, &v.value)),
                     None => Ok(problem(
                         404,
@@ -220,7 +218,7 @@ fn route(kv: &dyn KeyValue, env: &dyn Env, method: &str, seg: &[&str], body: &[u
                         Ok(v) => v,
                         Err(r) => return Ok(r),
                     };
-                    records::put_new(kv, env, &key, &item)?;
+                    st.put_new(&key, &item)?;
                     Ok(Response::json(200, &item))
                 }
                 _ => not_allowed("GET, PUT"),
@@ -267,15 +265,11 @@ fn check_id(field: &str, id: &str) -> Result<(), Response> {
     }
 }
 
-fn check_org(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    org_id: &str,
-) -> Result<Result<(), Response>, StoreError> {
+fn check_org(st: &Store<'_>, org_id: &str) -> Result<Result<(), Response>, StoreError> {
     if let Err(r) = check_id("orgId", org_id) {
         return Ok(Err(r));
     }
-    Ok(match org(kv, env, org_id)? {
+    Ok(match org(st, org_id)? {
         Some(_) => Ok(()),
         None => Err(org_not_found(org_id)),
     })
@@ -473,7 +467,7 @@ fn build_item(kind: &str, id: &str, obj: &Map<String, Value>) -> Result<Value, R
     Ok(value)
 }
 
-fn put_org(kv: &dyn KeyValue, env: &dyn Env, org_id: &str, body: &[u8]) -> Answer {
+fn put_org(st: &Store<'_>, org_id: &str, body: &[u8]) -> Answer {
     let obj = match parse_object(body) {
         Ok(o) => o,
         Err(r) => return Ok(r),
@@ -496,8 +490,8 @@ fn put_org(kv: &dyn KeyValue, env: &dyn Env, org_id: &str, body: &[u8]) -> Answe
             &format!("{bad:?} is not a valid org id"),
         ));
     }
-    let now = Timestamp(env.now_ms());
-    let existing = org(kv, env, org_id)?;
+    let now = Timestamp(st.now_ms());
+    let existing = org(st, org_id)?;
     // Absent `partners` keeps the org's partners (re-seeding an org keeps them); `[]` clears.
     let partners = partners
         .or_else(|| existing.as_ref().map(|o| o.partners.clone()))
@@ -510,7 +504,7 @@ fn put_org(kv: &dyn KeyValue, env: &dyn Env, org_id: &str, body: &[u8]) -> Answe
         created_at: existing.map(|o| o.created_at).unwrap_or(now),
         updated_at: now,
     };
-    records::put_new(kv, env, &keys::org(org_id), &record)?;
+    st.put_new(&keys::org(org_id), &record)?;
     Ok(Response::json(
         if created { 201 } else { 200 },
         &to_json(&record),
@@ -520,7 +514,7 @@ fn put_org(kv: &dyn KeyValue, env: &dyn Env, org_id: &str, body: &[u8]) -> Answe
 /// `PUT /admin/v1/shared-images/{id}`: an image the platform shares with every org
 /// (`crate::platform`): `name` (required on creation, 1–128 characters), `description`,
 /// `osType`, `gpuType` (Horizon's names, default `WINDOWS`, `NONE`).
-fn put_shared_image(kv: &dyn KeyValue, env: &dyn Env, id: &str, body: &[u8]) -> Answer {
+fn put_shared_image(st: &Store<'_>, id: &str, body: &[u8]) -> Answer {
     let obj = match parse_object(body) {
         Ok(o) => o,
         Err(r) => return Ok(r),
@@ -541,7 +535,7 @@ fn put_shared_image(kv: &dyn KeyValue, env: &dyn Env, id: &str, body: &[u8]) -> 
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
-    let existing = crate::platform::image(kv, env, id)?;
+    let existing = crate::platform::image(st, id)?;
     let name = match name.or_else(|| existing.map(|i| i.name)) {
         Some(n) if !n.is_empty() && n.chars().count() <= 128 => n,
         _ => {
@@ -553,8 +547,7 @@ fn put_shared_image(kv: &dyn KeyValue, env: &dyn Env, id: &str, body: &[u8]) -> 
         }
     };
     let (img, created) = crate::platform::put(
-        kv,
-        env,
+        st,
         &crate::platform::SharedImage {
             id: id.to_owned(),
             name,
@@ -569,14 +562,14 @@ fn put_shared_image(kv: &dyn KeyValue, env: &dyn Env, id: &str, body: &[u8]) -> 
     ))
 }
 
-fn put_simulation(kv: &dyn KeyValue, env: &dyn Env, body: &[u8]) -> Answer {
+fn put_simulation(st: &Store<'_>, body: &[u8]) -> Answer {
     let obj = match parse_object(body) {
         Ok(o) => o,
         Err(r) => return Ok(r),
     };
     match simulation_from(&obj) {
         Ok(sim) => {
-            records::put_new(kv, env, &keys::simulation(), &sim)?;
+            st.put_new(&keys::simulation(), &sim)?;
             Ok(Response::json(200, &to_json(&sim)))
         }
         Err(r) => Ok(r),
@@ -642,23 +635,9 @@ mod tests {
 
     const TOKEN: &str = "admin-secret";
 
-    pub(super) fn call(
-        kv: &MemoryKv,
-        env: &FakeEnv,
-        method: &str,
-        path: &str,
-        body: &str,
-    ) -> Response {
+    pub(super) fn call(st: &Store<'_>, method: &str, path: &str, body: &str) -> Response {
         let headers = vec![("Authorization".to_owned(), format!("Bearer {TOKEN}"))];
-        handle(
-            kv,
-            env,
-            Some(TOKEN),
-            method,
-            path,
-            &headers,
-            body.as_bytes(),
-        )
+        handle(st, Some(TOKEN), method, path, &headers, body.as_bytes())
     }
 
     pub(super) fn body(r: &Response) -> Value {
@@ -668,7 +647,13 @@ mod tests {
     pub(super) fn setup() -> (MemoryKv, FakeEnv) {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(1_800_000_000_000));
         assert_eq!(
-            call(&kv, &env, "PUT", "/admin/v1/orgs/o1", r#"{"name":"Org 1"}"#).status,
+            call(
+                &Store::new(&kv, &env),
+                "PUT",
+                "/admin/v1/orgs/o1",
+                r#"{"name":"Org 1"}"#
+            )
+            .status,
             201
         );
         (kv, env)
@@ -679,8 +664,7 @@ mod tests {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         for configured in [None, Some(""), Some("  ")] {
             let r = handle(
-                &kv,
-                &env,
+                &Store::new(&kv, &env),
                 configured,
                 "PUT",
                 "/admin/v1/orgs/o1",
@@ -699,8 +683,7 @@ mod tests {
         let wrong = vec![("authorization".to_owned(), "Bearer nope".to_owned())];
         for headers in [vec![], wrong] {
             let r = handle(
-                &kv,
-                &env,
+                &Store::new(&kv, &env),
                 Some(TOKEN),
                 "PUT",
                 "/admin/v1/orgs/o1",
@@ -722,26 +705,30 @@ mod tests {
         let (kv, env) = setup();
         env.advance_ms(1000);
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/orgs/o1",
             r#"{"name":"Renamed"}"#,
         );
         assert_eq!(r.status, 200);
-        let o = org(&kv, &env, "o1").unwrap().unwrap();
+        let o = org(&Store::new(&kv, &env), "o1").unwrap().unwrap();
         assert_eq!(o.name.as_deref(), Some("Renamed"));
         assert!(o.updated_at > o.created_at);
-        assert_eq!(call(&kv, &env, "GET", "/admin/v1/orgs/o1", "").status, 200);
-        assert_eq!(call(&kv, &env, "GET", "/admin/v1/orgs/o2", "").status, 404);
+        assert_eq!(
+            call(&Store::new(&kv, &env), "GET", "/admin/v1/orgs/o1", "").status,
+            200
+        );
+        assert_eq!(
+            call(&Store::new(&kv, &env), "GET", "/admin/v1/orgs/o2", "").status,
+            404
+        );
     }
 
     #[test]
     fn orgs_take_partners_and_gallery_images_their_preparer() {
         let (kv, env) = setup();
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/orgs/o1",
             r#"{"partners":["msp-1"]}"#,
@@ -749,23 +736,32 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(body(&r)["partners"], serde_json::json!(["msp-1"]));
         // A PUT without `partners` keeps them; `[]` clears them.
-        let r = call(&kv, &env, "PUT", "/admin/v1/orgs/o1", r#"{"name":"n"}"#);
+        let r = call(
+            &Store::new(&kv, &env),
+            "PUT",
+            "/admin/v1/orgs/o1",
+            r#"{"name":"n"}"#,
+        );
         assert_eq!(body(&r)["partners"], serde_json::json!(["msp-1"]));
         assert_eq!(
-            org(&kv, &env, "o1").unwrap().unwrap().partners,
+            org(&Store::new(&kv, &env), "o1").unwrap().unwrap().partners,
             vec!["msp-1".to_owned()]
         );
-        let r = call(&kv, &env, "PUT", "/admin/v1/orgs/o2", r#"{"partners":[]}"#);
+        let r = call(
+            &Store::new(&kv, &env),
+            "PUT",
+            "/admin/v1/orgs/o2",
+            r#"{"partners":[]}"#,
+        );
         assert_eq!(body(&r)["partners"], serde_json::json!([]));
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/orgs/o1/gallery-images/g-msp",
             r#"{"grantedTo":["pi-1"],"preparedBy":"msp-1","metadata":{"k":"v"},"appScan":{"apps":["a"]}}"#,
         );
         assert_eq!(r.status, 200);
-        let g = crate::sim::gallery_image(&kv, &env, "o1", "g-msp")
+        let g = crate::sim::gallery_image(&Store::new(&kv, &env), "o1", "g-msp")
             .unwrap()
             .unwrap();
         assert_eq!(g.prepared_by.as_deref(), Some("msp-1"));
@@ -790,7 +786,7 @@ mod tests {
                 "appScan",
             ),
         ] {
-            let r = call(&kv, &env, "PUT", path, b);
+            let r = call(&Store::new(&kv, &env), "PUT", path, b);
             assert_eq!(r.status, 400, "{b}");
             assert_eq!(body(&r)["errors"][0]["field"], field, "{b}");
         }
@@ -800,15 +796,19 @@ mod tests {
     fn shared_images_are_put_and_read_by_the_platform() {
         let (kv, env) = setup();
         let path = "/admin/v1/shared-images/sys-1";
-        assert_eq!(call(&kv, &env, "GET", path, "").status, 404);
-        let r = call(&kv, &env, "PUT", path, "{}");
+        assert_eq!(call(&Store::new(&kv, &env), "GET", path, "").status, 404);
+        let r = call(&Store::new(&kv, &env), "PUT", path, "{}");
         assert_eq!(r.status, 400);
         assert_eq!(body(&r)["errors"][0]["field"], "name");
-        let r = call(&kv, &env, "PUT", path, r#"{"osType":"DOS","name":"n"}"#);
+        let r = call(
+            &Store::new(&kv, &env),
+            "PUT",
+            path,
+            r#"{"osType":"DOS","name":"n"}"#,
+        );
         assert_eq!(body(&r)["errors"][0]["field"], "osType");
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             path,
             r#"{"name":"Windows 11 system","osType":"WINDOWS"}"#,
@@ -817,18 +817,35 @@ mod tests {
         assert_eq!(body(&r)["orgId"], crate::platform::ORG);
         assert_eq!(body(&r)["status"], "AVAILABLE");
         // Again: an update that keeps the name when none is given.
-        let r = call(&kv, &env, "PUT", path, r#"{"description":"d"}"#);
+        let r = call(
+            &Store::new(&kv, &env),
+            "PUT",
+            path,
+            r#"{"description":"d"}"#,
+        );
         assert_eq!(r.status, 200);
         assert_eq!(body(&r)["name"], "Windows 11 system");
         assert_eq!(body(&r)["versionCount"], 1);
-        assert_eq!(call(&kv, &env, "GET", path, "").status, 200);
+        assert_eq!(call(&Store::new(&kv, &env), "GET", path, "").status, 200);
         assert_eq!(
-            call(&kv, &env, "PUT", "/admin/v1/shared-images/a~b", "{}").status,
+            call(
+                &Store::new(&kv, &env),
+                "PUT",
+                "/admin/v1/shared-images/a~b",
+                "{}"
+            )
+            .status,
             400
         );
         // No admin org can be the platform.
         assert_eq!(
-            call(&kv, &env, "PUT", "/admin/v1/orgs/~platform", "{}").status,
+            call(
+                &Store::new(&kv, &env),
+                "PUT",
+                "/admin/v1/orgs/~platform",
+                "{}"
+            )
+            .status,
             400
         );
     }
@@ -836,25 +853,44 @@ mod tests {
     #[test]
     fn tokens_are_shown_once_and_authenticate_the_org() {
         let (kv, env) = setup();
-        let r = call(&kv, &env, "POST", "/admin/v1/orgs/o1/tokens", "");
+        let r = call(
+            &Store::new(&kv, &env),
+            "POST",
+            "/admin/v1/orgs/o1/tokens",
+            "",
+        );
         assert_eq!(r.status, 201);
         let token = body(&r)["token"].as_str().unwrap().to_owned();
         assert_eq!(
-            auth::org_for_token(&kv, &env, &token).unwrap().as_deref(),
+            auth::org_for_token(&Store::new(&kv, &env), &token)
+                .unwrap()
+                .as_deref(),
             Some("o1")
         );
-        let r = call(&kv, &env, "POST", "/admin/v1/orgs/nobody/tokens", "");
+        let r = call(
+            &Store::new(&kv, &env),
+            "POST",
+            "/admin/v1/orgs/nobody/tokens",
+            "",
+        );
         assert_eq!(r.status, 404);
     }
 
     #[test]
     fn access_keys_are_minted_for_an_org() {
         let (kv, env) = setup();
-        let r = call(&kv, &env, "POST", "/admin/v1/orgs/o1/access-keys", "");
+        let r = call(
+            &Store::new(&kv, &env),
+            "POST",
+            "/admin/v1/orgs/o1/access-keys",
+            "",
+        );
         assert_eq!(r.status, 201);
         let b = body(&r);
         let id = b["accessKeyId"].as_str().unwrap();
-        let rec = auth::access_key(&kv, &env, id).unwrap().unwrap();
+        let rec = auth::access_key(&Store::new(&kv, &env), id)
+            .unwrap()
+            .unwrap();
         assert_eq!(rec.org_id, "o1");
         assert_eq!(
             rec.access_key_secret,
@@ -866,14 +902,13 @@ mod tests {
     fn inventory_items_take_demo_defaults() {
         let (kv, env) = setup();
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/orgs/o1/gallery-images/gal-1",
             r#"{"grantedTo":["pi-1"]}"#,
         );
         assert_eq!(r.status, 200);
-        let g = crate::sim::gallery_image(&kv, &env, "o1", "gal-1")
+        let g = crate::sim::gallery_image(&Store::new(&kv, &env), "o1", "gal-1")
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -881,23 +916,28 @@ mod tests {
             (OsType::Windows, GpuType::None, vec!["pi-1".to_owned()])
         );
         assert_eq!(
-            call(&kv, &env, "PUT", "/admin/v1/orgs/o1/instances/i-1", "").status,
+            call(
+                &Store::new(&kv, &env),
+                "PUT",
+                "/admin/v1/orgs/o1/instances/i-1",
+                ""
+            )
+            .status,
             200
         );
-        let i = crate::sim::instance(&kv, &env, "o1", "i-1")
+        let i = crate::sim::instance(&Store::new(&kv, &env), "o1", "i-1")
             .unwrap()
             .unwrap();
         assert_eq!(i.instance_type, InstanceType::CloudDesktop);
         assert!(i.centralized_image && i.physical_node && i.base_image_configured);
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/orgs/o1/instances/i-2",
             r#"{"instanceType":"WuyingServer","physicalNode":false,"subInstances":["s-1"]}"#,
         );
         assert_eq!(r.status, 200);
-        let i = crate::sim::instance(&kv, &env, "o1", "i-2")
+        let i = crate::sim::instance(&Store::new(&kv, &env), "o1", "i-2")
             .unwrap()
             .unwrap();
         assert_eq!(i.instance_type, InstanceType::WuyingServer);
@@ -914,23 +954,31 @@ mod tests {
             ),
             ("/admin/v1/orgs/o1/regions/cn-hangzhou", "{}"),
         ] {
-            assert_eq!(call(&kv, &env, "PUT", path, b).status, 200, "{path}");
-            assert_eq!(call(&kv, &env, "GET", path, "").status, 200, "{path}");
+            assert_eq!(
+                call(&Store::new(&kv, &env), "PUT", path, b).status,
+                200,
+                "{path}"
+            );
+            assert_eq!(
+                call(&Store::new(&kv, &env), "GET", path, "").status,
+                200,
+                "{path}"
+            );
         }
         assert_eq!(
-            crate::sim::vm(&kv, &env, "o1", "vm-1")
+            crate::sim::vm(&Store::new(&kv, &env), "o1", "vm-1")
                 .unwrap()
                 .unwrap()
                 .os_type,
             OsType::Server
         );
         assert!(
-            crate::sim::region(&kv, &env, "o1", "cn-hangzhou")
+            crate::sim::region(&Store::new(&kv, &env), "o1", "cn-hangzhou")
                 .unwrap()
                 .is_some()
         );
         assert!(
-            crate::sim::provider_instance(&kv, &env, "o1", "pi-1")
+            crate::sim::provider_instance(&Store::new(&kv, &env), "o1", "pi-1")
                 .unwrap()
                 .is_some()
         );
@@ -984,16 +1032,26 @@ mod tests {
                 "failingSteps",
             ),
         ] {
-            let r = call(&kv, &env, "PUT", path, b);
+            let r = call(&Store::new(&kv, &env), "PUT", path, b);
             assert_eq!(r.status, 400, "{path} {b}");
             assert_eq!(body(&r)["errors"][0]["field"], json!(field), "{path} {b}");
         }
-        let r = call(&kv, &env, "PUT", "/admin/v1/orgs/o1/vms/v", "[1]");
+        let r = call(
+            &Store::new(&kv, &env),
+            "PUT",
+            "/admin/v1/orgs/o1/vms/v",
+            "[1]",
+        );
         assert_eq!(
             (r.status, body(&r)["code"].clone()),
             (400, json!("INVALID_JSON"))
         );
-        let r = call(&kv, &env, "PUT", "/admin/v1/orgs/o1/vms/v", "{");
+        let r = call(
+            &Store::new(&kv, &env),
+            "PUT",
+            "/admin/v1/orgs/o1/vms/v",
+            "{",
+        );
         assert_eq!(r.status, 400);
     }
 
@@ -1001,36 +1059,44 @@ mod tests {
     fn simulation_settings_are_stored_and_read_back() {
         let (kv, env) = setup();
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/simulation",
             r#"{"seed":7,"failureRate":0.25,"stepMs":100,"maxAttempts":2,
                 "failingSteps":[{"sourceId":"gal-1","step":"replicating","code":"X"}]}"#,
         );
         assert_eq!(r.status, 200);
-        let s = Simulation::load(&kv, &env).unwrap();
+        let s = Simulation::load(&Store::new(&kv, &env)).unwrap();
         assert_eq!((s.seed, s.failure_rate, s.step_ms), (7, 0.25, Some(100)));
         assert_eq!(s.max_attempts, Some(2));
         assert_eq!(s.failing_steps[0].code.as_deref(), Some("X"));
-        let got = call(&kv, &env, "GET", "/admin/v1/simulation", "");
+        let got = call(&Store::new(&kv, &env), "GET", "/admin/v1/simulation", "");
         assert_eq!(body(&got)["seed"], json!(7));
     }
 
     #[test]
     fn unknown_paths_and_methods_are_refused() {
         let (kv, env) = setup();
-        assert_eq!(call(&kv, &env, "GET", "/admin/v1/nope", "").status, 404);
         assert_eq!(
-            call(&kv, &env, "GET", "/admin/v1/orgs/o1/widgets/w", "").status,
+            call(&Store::new(&kv, &env), "GET", "/admin/v1/nope", "").status,
             404
         );
-        let r = call(&kv, &env, "DELETE", "/admin/v1/orgs/o1", "");
+        assert_eq!(
+            call(
+                &Store::new(&kv, &env),
+                "GET",
+                "/admin/v1/orgs/o1/widgets/w",
+                ""
+            )
+            .status,
+            404
+        );
+        let r = call(&Store::new(&kv, &env), "DELETE", "/admin/v1/orgs/o1", "");
         assert_eq!(r.status, 405);
         assert!(r.headers.iter().any(|(n, _)| n == "allow"));
         let big = "x".repeat(MAX_BODY + 1);
         assert_eq!(
-            call(&kv, &env, "PUT", "/admin/v1/orgs/o1", &big).status,
+            call(&Store::new(&kv, &env), "PUT", "/admin/v1/orgs/o1", &big).status,
             413
         );
     }
@@ -1039,7 +1105,7 @@ mod tests {
     fn a_busy_store_is_503_with_retry_after() {
         let (kv, env) = setup();
         kv.fail_next(10);
-        let r = call(&kv, &env, "GET", "/admin/v1/orgs/o1", "");
+        let r = call(&Store::new(&kv, &env), "GET", "/admin/v1/orgs/o1", "");
         assert_eq!(r.status, 503);
         assert!(
             r.headers

@@ -14,11 +14,11 @@ use crate::catalog::{
     self, Asset, AssetError, Image, RegionDistribution, StatusEntry, Version, keys,
 };
 use crate::due::{self, Cursor, DueEntry, DueKind};
-use crate::env::Env;
 use crate::ops::{self, OpKind, OpStatus, Operation, Settings};
+use crate::records::Store;
 use crate::records::{self, Change, UpdateError};
 use crate::sim::{Provider, Simulation, Simulator};
-use crate::store::{KeyValue, StoreError};
+use crate::store::StoreError;
 use crate::vocab::{ImageStatus, VersionStatus};
 
 /// What a tick did.
@@ -46,32 +46,29 @@ enum Done {
 
 /// One tick: processes at most `cap` due entries. Never panics; a store error ends the tick
 /// early and is reported (the entry is retried next tick).
-pub fn tick(kv: &dyn KeyValue, env: &dyn Env, settings: &Settings, cap: u32) -> TickReport {
+pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     let mut report = TickReport::default();
-    if let Err(e) = run(kv, env, settings, cap, &mut report) {
+    if let Err(e) = run(st, settings, cap, &mut report) {
         report.error = Some(e.to_string());
     }
     report
 }
 
 fn run(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &Settings,
     cap: u32,
     report: &mut TickReport,
 ) -> Result<(), StoreError> {
-    let now = env.now_ms();
-    let cursor = match records::get::<Cursor>(kv, env, &keys::due_cursor())? {
+    let now = st.now_ms();
+    let cursor = match st.get::<Cursor>(&keys::due_cursor())? {
         Some(c) => c.value,
         None => {
             // Normally created by the first `schedule`. If its creator died between election
             // and write, create it here: a blind write of an *earlier* position is safe (it
             // only makes the advancer look at already-processed buckets again).
             let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
-            records::put_new(
-                kv,
-                env,
+            st.put_new(
                 &keys::due_cursor(),
                 &Cursor {
                     bucket: start,
@@ -93,14 +90,14 @@ fn run(
             report.more = true;
             break;
         }
-        let count = records::counter_read(kv, env, &keys::due_count(pos.bucket))?;
+        let count = st.counter_read(&keys::due_count(pos.bucket))?;
         if pos.done < count {
             let room = i64::from(cap - processed);
             let upto = count.min(pos.done + room);
             let slots: Vec<String> = (pos.done + 1..=upto)
                 .map(|n| keys::due_slot(pos.bucket, n))
                 .collect();
-            let raw = match records::retry(env, || kv.get_many(&slots)) {
+            let raw = match st.retry(|| st.kv().get_many(&slots)) {
                 Ok(r) => r,
                 Err(e) => {
                     failure = Some(e);
@@ -111,12 +108,12 @@ fn run(
                 let outcome = match bytes.map(|b| records::decode::<DueEntry>(slot_key, &b)) {
                     // Elected but not (yet) written, or already processed and deleted.
                     None => Ok(Done::Skipped),
-                    Some(Ok(e)) => process(kv, env, settings, &mut sim, &e.value),
+                    Some(Ok(e)) => process(st, settings, &mut sim, &e.value),
                     Some(Err(e)) => Err(e),
                 };
                 let outcome = match outcome {
                     // One unreadable record must not stop the queue forever: skip it.
-                    Err(e) if records::is_unreadable(&e) => {
+                    Err(e @ StoreError::Corrupt(_)) => {
                         report.error = Some(e.to_string());
                         Ok(Done::Skipped)
                     }
@@ -130,7 +127,7 @@ fn run(
                             Done::Purged => report.purged += 1,
                         }
                         // The slot served its purpose; failing to delete it only leaves garbage.
-                        let _ = records::delete(kv, env, slot_key);
+                        let _ = st.delete(slot_key);
                         pos.done += 1;
                         processed += 1;
                     }
@@ -146,7 +143,7 @@ fn run(
             }
         }
         // Bucket finished: its counter is no longer needed.
-        let _ = records::delete(kv, env, &keys::due_count(pos.bucket));
+        let _ = st.delete(&keys::due_count(pos.bucket));
         pos = Cursor {
             bucket: pos.bucket + 1,
             done: 0,
@@ -157,7 +154,7 @@ fn run(
     if pos != cursor {
         // Only ever forward: a slower replica must not move the cursor back.
         let target = pos;
-        let r = records::update::<Cursor, ()>(kv, env, &keys::due_cursor(), |c| {
+        let r = st.update::<Cursor, ()>(&keys::due_cursor(), |c| {
             if (target.bucket, target.done) > (c.bucket, c.done) {
                 Change::Write(target)
             } else {
@@ -177,8 +174,7 @@ fn run(
 }
 
 fn process(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &Settings,
     sim: &mut Option<(Simulation, Settings)>,
     entry: &DueEntry,
@@ -186,13 +182,13 @@ fn process(
     match &entry.kind {
         DueKind::Purge { keys } => {
             for k in keys {
-                records::delete(kv, env, k)?;
+                st.delete(k)?;
             }
             Ok(Done::Purged)
         }
         DueKind::Operation { org, id } => {
             if sim.is_none() {
-                let s = Simulation::load(kv, env)?;
+                let s = Simulation::load(st)?;
                 let eff = s.apply(settings);
                 *sim = Some((s, eff));
             }
@@ -200,11 +196,10 @@ fn process(
                 return Ok(Done::Skipped);
             };
             let provider = Simulator {
-                kv,
-                env,
+                st: *st,
                 sim: simulation.clone(),
             };
-            if advance_one(kv, env, effective, &provider, org, id)? {
+            if advance_one(st, effective, &provider, org, id)? {
                 Ok(Done::Advanced)
             } else {
                 Ok(Done::Skipped)
@@ -216,19 +211,18 @@ fn process(
 /// Advances one operation by one transition if it is due. `Ok(false)`: nothing to do
 /// (settled, not due, gone, or another advancer did it).
 pub fn advance_one(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &Settings,
     provider: &dyn Provider,
     org: &str,
     id: &str,
 ) -> Result<bool, StoreError> {
     let key = keys::operation(org, id);
-    let Some(stored) = records::get::<Operation>(kv, env, &key)? else {
+    let Some(stored) = st.get::<Operation>(&key)? else {
         return Ok(false);
     };
     let op = stored.value;
-    let now = env.now_ms();
+    let now = st.now_ms();
     if op.status.is_terminal() || op.due_at.0 > now {
         return Ok(false);
     }
@@ -236,11 +230,10 @@ pub fn advance_one(
     let Some(next) = ops::transition(&op, settings, now, || outcome) else {
         return Ok(false);
     };
-    project(kv, env, &next)?;
+    project(st, &next)?;
     if !next.status.is_terminal() {
         due::schedule(
-            kv,
-            env,
+            st,
             settings,
             next.due_at.0,
             &DueKind::Operation {
@@ -250,7 +243,7 @@ pub fn advance_one(
         )?;
     }
     let from = (op.seq, op.status);
-    let r = records::update::<Operation, ()>(kv, env, &key, |cur| {
+    let r = st.update::<Operation, ()>(&key, |cur| {
         // Re-check the state this transition starts from: anything else means another
         // advancer already moved it.
         if (cur.seq, cur.status) == from {
@@ -263,8 +256,8 @@ pub fn advance_one(
         Ok(_) => Ok(true),
         Err(UpdateError::Aborted(())) | Err(UpdateError::NotFound) => {
             // Lost the race: make sure the records show the winner's state, not ours.
-            if let Some(winner) = records::get::<Operation>(kv, env, &key)? {
-                project(kv, env, &winner.value)?;
+            if let Some(winner) = st.get::<Operation>(&key)? {
+                project(st, &winner.value)?;
             }
             Ok(false)
         }
@@ -286,14 +279,14 @@ fn store_err<E>(r: Result<impl Sized, UpdateError<E>>) -> Result<(), StoreError>
 /// Shows `op`'s state on its version(s), assets and image. Idempotent: a record that already
 /// shows a later transition of the same operation is left alone; the same transition is
 /// rewritten (so a replica that lost the race converges on the winner's state).
-pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), StoreError> {
+pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
     let view = ops::view(op);
     let org = op.org_id.as_str();
     let image_key = keys::image(org, &op.target.image_id);
     let whole_image = op.kind == OpKind::Delete && op.target.version_id.is_none();
     let version_ids: Vec<String> = match &op.target.version_id {
         Some(v) => vec![v.clone()],
-        None => match records::get::<Image>(kv, env, &image_key)? {
+        None => match st.get::<Image>(&image_key)? {
             Some(img) => img.value.version_ids,
             None => vec![],
         },
@@ -302,18 +295,18 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
     if view.gone {
         for vid in &version_ids {
             let vkey = keys::version(org, vid);
-            if let Some(v) = records::get::<Version>(kv, env, &vkey)? {
+            if let Some(v) = st.get::<Version>(&vkey)? {
                 for aid in &v.value.asset_ids {
-                    records::delete(kv, env, &keys::asset(org, aid))?;
+                    st.delete(&keys::asset(org, aid))?;
                 }
             }
             for aid in &op.target.asset_ids {
-                records::delete(kv, env, &keys::asset(org, aid))?;
+                st.delete(&keys::asset(org, aid))?;
             }
-            records::delete(kv, env, &vkey)?;
+            st.delete(&vkey)?;
         }
         let gone: Vec<String> = version_ids.clone();
-        let r = records::update::<Image, ()>(kv, env, &image_key, |img| {
+        let r = st.update::<Image, ()>(&image_key, |img| {
             let mut img = img.clone();
             img.version_ids.retain(|v| !gone.contains(v));
             img.distributed_version_ids.retain(|v| !gone.contains(v));
@@ -324,9 +317,9 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
         match r {
             Ok(img) if whole_image || img.value.version_ids.is_empty() => {
                 // The last version takes its image with it.
-                records::delete(kv, env, &image_key)?;
+                st.delete(&image_key)?;
             }
-            Ok(_) => refresh_image(kv, env, op, &[])?,
+            Ok(_) => refresh_image(st, op, &[])?,
             other => store_err(other)?,
         }
         return Ok(());
@@ -339,7 +332,7 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
     let mut asset_ids: Vec<String> = op.target.asset_ids.clone();
     if whole_image {
         for vid in &version_ids {
-            if let Some(v) = records::get::<Version>(kv, env, &keys::version(org, vid))? {
+            if let Some(v) = st.get::<Version>(&keys::version(org, vid))? {
                 asset_ids.extend(v.value.asset_ids);
             }
         }
@@ -347,16 +340,16 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
     let driven = view.asset_status.map(|s| (s, view.new_error.clone()));
     for aid in &asset_ids {
         if let Some((status, err)) = &driven {
-            update_asset(kv, env, op, aid, *status, err.as_ref().map(|e| &e.0))?;
+            update_asset(st, op, aid, *status, err.as_ref().map(|e| &e.0))?;
         }
     }
     for (aid, status, err) in &view.replica_statuses {
         let err = err.as_ref().filter(|_| view.new_error.is_some());
-        update_asset(kv, env, op, aid, *status, err)?;
+        update_asset(st, op, aid, *status, err)?;
     }
     for vid in &version_ids {
         let vkey = keys::version(org, vid);
-        let r = records::update::<Version, ()>(kv, env, &vkey, |v| {
+        let r = st.update::<Version, ()>(&vkey, |v| {
             if v.operation_id.as_deref() == Some(op.id.as_str()) && v.op_seq > op.seq {
                 return Change::Unchanged;
             }
@@ -400,19 +393,18 @@ pub fn project(kv: &dyn KeyValue, env: &dyn Env, op: &Operation) -> Result<(), S
         store_err(r)?;
     }
 
-    refresh_image(kv, env, op, &version_ids)
+    refresh_image(st, op, &version_ids)
 }
 
 fn update_asset(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     op: &Operation,
     id: &str,
     status: crate::vocab::AssetStatus,
     new_error: Option<&ops::OpError>,
 ) -> Result<(), StoreError> {
     let key = keys::asset(&op.org_id, id);
-    let r = records::update::<Asset, ()>(kv, env, &key, |a| {
+    let r = st.update::<Asset, ()>(&key, |a| {
         let same_op = a.operation_id.as_deref() == Some(op.id.as_str());
         if same_op && a.op_seq > op.seq {
             return Change::Unchanged;
@@ -446,17 +438,12 @@ fn update_asset(
 /// `op` just changed and any without a recorded status (read inside the compare-and-swap loop, so a
 /// concurrent change of another version is never overwritten with a stale status: whoever
 /// changes a version refreshes after it). Never reads every version of a large image.
-fn refresh_image(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    op: &Operation,
-    touched: &[String],
-) -> Result<(), StoreError> {
+fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(), StoreError> {
     let org = op.org_id.as_str();
     let image_key = keys::image(org, &op.target.image_id);
     let whole_image_delete = op.kind == OpKind::Delete && op.target.version_id.is_none();
     let mut read_error: Option<StoreError> = None;
-    let r = records::update::<Image, ()>(kv, env, &image_key, |img| {
+    let r = st.update::<Image, ()>(&image_key, |img| {
         let deleting = if whole_image_delete {
             !op.status.is_terminal() || op.status == OpStatus::Succeeded
         } else {
@@ -468,7 +455,7 @@ fn refresh_image(
             .filter(|id| touched.contains(id) || !img.version_statuses.contains_key(*id))
             .collect();
         let keys: Vec<String> = stale.iter().map(|v| keys::version(org, v)).collect();
-        let fresh = match records::get_many::<Version>(kv, env, &keys) {
+        let fresh = match st.get_many::<Version>(&keys) {
             Ok(v) => v,
             Err(e) => {
                 read_error = Some(e);
@@ -516,12 +503,13 @@ fn refresh_image(
 mod tests {
     use super::*;
     use crate::catalog::AssetDetails;
-    use crate::env::FakeEnv;
+    use crate::env::{Env, FakeEnv};
     use crate::ops::{Event, Target};
     use crate::sim::{FailRule, GalleryImage, Vm};
+    use crate::store::KeyValue;
     use crate::store::MemoryKv;
     use crate::testutil::{FlakyKv, SharedEnv};
-    use crate::time::Timestamp;
+
     use crate::vocab::*;
 
     const ORG: &str = "org1";
@@ -530,19 +518,18 @@ mod tests {
     /// Writes an image with one version and one asset, like the REST service does, and starts
     /// an operation of `kind` on them. Returns the operation id.
     fn start_on_new_version(
-        kv: &dyn KeyValue,
-        env: &dyn Env,
+        st: &Store<'_>,
         s: &Settings,
         kind: OpKind,
         source: &str,
         replicas: usize,
     ) -> (String, String, String, Vec<String>) {
-        let now = Timestamp(env.now_ms());
+        let now = st.now();
         let (vs, as_) = ops::initial_statuses(kind);
-        let image_id = records::new_id(env, "img-");
-        let version_id = records::new_id(env, "ver-");
-        let asset_id = records::new_id(env, "ast-");
-        let op_id = ops::new_op_id(env);
+        let image_id = st.new_id("img-");
+        let version_id = st.new_id("ver-");
+        let asset_id = st.new_id("ast-");
+        let op_id = ops::new_op_id(st);
         let mk_asset = |id: &str, status| Asset {
             id: id.to_owned(),
             org_id: ORG.into(),
@@ -561,22 +548,16 @@ mod tests {
             operation_id: Some(op_id.clone()),
             op_seq: 0,
         };
-        let replica_ids: Vec<String> = (0..replicas)
-            .map(|_| records::new_id(env, "ast-"))
-            .collect();
+        let replica_ids: Vec<String> = (0..replicas).map(|_| st.new_id("ast-")).collect();
         let mut all_assets = vec![asset_id.clone()];
         all_assets.extend(replica_ids.iter().cloned());
-        records::put_new(
-            kv,
-            env,
+        st.put_new(
             &keys::asset(ORG, &asset_id),
             &mk_asset(&asset_id, as_.unwrap_or(AssetStatus::ImportComplete)),
         )
         .unwrap();
         for r in &replica_ids {
-            records::put_new(
-                kv,
-                env,
+            st.put_new(
                 &keys::asset(ORG, r),
                 &mk_asset(r, AssetStatus::PublishInProgress),
             )
@@ -607,7 +588,8 @@ mod tests {
             partner_image: None,
             op_seq: 0,
         };
-        records::put_new(kv, env, &keys::version(ORG, &version_id), &version).unwrap();
+        st.put_new(&keys::version(ORG, &version_id), &version)
+            .unwrap();
         let image = Image {
             id: image_id.clone(),
             org_id: ORG.into(),
@@ -631,7 +613,7 @@ mod tests {
             tags: vec![],
             extra: Default::default(),
         };
-        records::put_new(kv, env, &keys::image(ORG, &image_id), &image).unwrap();
+        st.put_new(&keys::image(ORG, &image_id), &image).unwrap();
         let target = Target {
             image_id: image_id.clone(),
             version_id: Some(version_id.clone()),
@@ -645,14 +627,12 @@ mod tests {
             source_id: Some(source.into()),
             provider_instance_id: Some("pi-1".into()),
         };
-        ops::start(kv, env, s, &op_id, ORG, kind, target).unwrap();
+        ops::start(st, s, &op_id, ORG, kind, target).unwrap();
         (op_id, image_id, version_id, replica_ids)
     }
 
-    fn grant(kv: &dyn KeyValue, env: &dyn Env, gallery: &str, to: &[&str]) {
-        records::put_new(
-            kv,
-            env,
+    fn grant(st: &Store<'_>, gallery: &str, to: &[&str]) {
+        st.put_new(
             &keys::gallery_image(ORG, gallery),
             &GalleryImage {
                 id: gallery.into(),
@@ -667,24 +647,24 @@ mod tests {
         .unwrap();
     }
 
-    fn op(kv: &dyn KeyValue, env: &dyn Env, id: &str) -> Operation {
-        ops::get(kv, env, ORG, id).unwrap().unwrap()
+    fn op(st: &Store<'_>, id: &str) -> Operation {
+        ops::get(st, ORG, id).unwrap().unwrap()
     }
 
-    fn version(kv: &dyn KeyValue, env: &dyn Env, id: &str) -> Option<Version> {
-        records::get::<Version>(kv, env, &keys::version(ORG, id))
+    fn version(st: &Store<'_>, id: &str) -> Option<Version> {
+        st.get::<Version>(&keys::version(ORG, id))
             .unwrap()
             .map(|s| s.value)
     }
 
-    fn image(kv: &dyn KeyValue, env: &dyn Env, id: &str) -> Option<Image> {
-        records::get::<Image>(kv, env, &keys::image(ORG, id))
+    fn image(st: &Store<'_>, id: &str) -> Option<Image> {
+        st.get::<Image>(&keys::image(ORG, id))
             .unwrap()
             .map(|s| s.value)
     }
 
-    fn asset(kv: &dyn KeyValue, env: &dyn Env, id: &str) -> Asset {
-        records::get::<Asset>(kv, env, &keys::asset(ORG, id))
+    fn asset(st: &Store<'_>, id: &str) -> Asset {
+        st.get::<Asset>(&keys::asset(ORG, id))
             .unwrap()
             .unwrap()
             .value
@@ -692,16 +672,17 @@ mod tests {
 
     /// Ticks every second of fake time until the operation settles (or a minute passes).
     fn settle(kv: &dyn KeyValue, env: &FakeEnv, s: &Settings, id: &str) -> i64 {
+        let st = &Store::new(kv, env);
         let start = env.now_ms();
         for _ in 0..600 {
             env.advance_ms(1000);
-            let r = tick(kv, env, s, s.tick_cap);
+            let r = tick(st, s, s.tick_cap);
             assert_eq!(r.error, None);
-            if op(kv, env, id).status.is_terminal() {
+            if op(st, id).status.is_terminal() {
                 return env.now_ms() - start;
             }
         }
-        panic!("operation {id} did not settle: {:?}", op(kv, env, id));
+        panic!("operation {id} did not settle: {:?}", op(st, id));
     }
 
     fn assert_no_transition_twice(o: &Operation) {
@@ -718,16 +699,21 @@ mod tests {
     #[test]
     fn a_granted_copy_becomes_available_within_a_minute() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        grant(&kv, &env, "gal-1", &["pi-1"]);
-        let (id, img, ver, _) =
-            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
-        assert_eq!(op(&kv, &env, &id).status, OpStatus::Pending);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+        let (id, img, ver, _) = start_on_new_version(
+            &Store::new(&kv, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
+        assert_eq!(op(&Store::new(&kv, &env), &id).status, OpStatus::Pending);
         let took = settle(&kv, &env, &s, &id);
         assert!(took < 30_000, "took {took} ms");
-        let o = op(&kv, &env, &id);
+        let o = op(&Store::new(&kv, &env), &id);
         assert_eq!(o.status, OpStatus::Succeeded);
         assert_no_transition_twice(&o);
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(v.status, VersionStatus::Available);
         assert_eq!(v.state, VersionState::Published);
         let shown: Vec<_> = v
@@ -751,11 +737,11 @@ mod tests {
         );
         assert!(v.allowed_actions.contains(&"CLONE".to_owned()));
         assert_eq!(
-            asset(&kv, &env, &v.asset_ids[0]).status,
+            asset(&Store::new(&kv, &env), &v.asset_ids[0]).status,
             AssetStatus::Available
         );
         assert_eq!(
-            image(&kv, &env, &img).unwrap().status,
+            image(&Store::new(&kv, &env), &img).unwrap().status,
             ImageStatus::Available
         );
     }
@@ -766,37 +752,43 @@ mod tests {
     #[test]
     fn a_transition_reads_its_own_version_not_every_version_of_the_image() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        grant(&kv, &env, "gal-1", &["pi-1"]);
-        let (id, img, ver, _) =
-            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+        let (id, img, ver, _) = start_on_new_version(
+            &Store::new(&kv, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
         // 2 000 older versions with recorded statuses but no readable record: had a refresh
         // read them, they would no longer count.
         let older: Vec<String> = (0..2000).map(|i| format!("ver-old-{i}")).collect();
-        records::update::<Image, ()>(&kv, &env, &keys::image(ORG, &img), |i| {
-            let mut i = i.clone();
-            for o in &older {
-                i.version_statuses.insert(o.clone(), VersionStatus::Failed);
-            }
-            let mut ids = older.clone();
-            ids.extend(i.version_ids.iter().cloned());
-            i.version_ids = ids;
-            Change::Write(i)
-        })
-        .unwrap();
+        Store::new(&kv, &env)
+            .update::<Image, ()>(&keys::image(ORG, &img), |i| {
+                let mut i = i.clone();
+                for o in &older {
+                    i.version_statuses.insert(o.clone(), VersionStatus::Failed);
+                }
+                let mut ids = older.clone();
+                ids.extend(i.version_ids.iter().cloned());
+                i.version_ids = ids;
+                Change::Write(i)
+            })
+            .unwrap();
         // Before the new version is done, the failed older ones make the image IN_PROGRESS,
         // not FAILED and not PENDING.
         for _ in 0..60 {
-            if version(&kv, &env, &ver).unwrap().status != VersionStatus::Pending {
+            if version(&Store::new(&kv, &env), &ver).unwrap().status != VersionStatus::Pending {
                 break;
             }
             env.advance_ms(1000);
-            tick(&kv, &env, &s, s.tick_cap);
+            tick(&Store::new(&kv, &env), &s, s.tick_cap);
         }
-        let mid = image(&kv, &env, &img).unwrap();
+        let mid = image(&Store::new(&kv, &env), &img).unwrap();
         assert_eq!(mid.status, ImageStatus::InProgress);
         assert_eq!(mid.version_statuses.len(), 2001);
         settle(&kv, &env, &s, &id);
-        let done = image(&kv, &env, &img).unwrap();
+        let done = image(&Store::new(&kv, &env), &img).unwrap();
         assert_eq!(done.status, ImageStatus::Available);
         assert_eq!(done.version_statuses.len(), 2001);
         assert_eq!(
@@ -808,42 +800,53 @@ mod tests {
     #[test]
     fn a_copy_without_access_fails_in_the_background_with_an_error_code() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        grant(&kv, &env, "gal-1", &["pi-other"]);
-        let (id, img, ver, _) =
-            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-other"]);
+        let (id, img, ver, _) = start_on_new_version(
+            &Store::new(&kv, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
         settle(&kv, &env, &s, &id);
-        let o = op(&kv, &env, &id);
+        let o = op(&Store::new(&kv, &env), &id);
         assert_eq!(o.status, OpStatus::Failed);
         assert_eq!(o.attempt, s.max_attempts);
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(v.status, VersionStatus::Failed);
-        let a = asset(&kv, &env, &v.asset_ids[0]);
+        let a = asset(&Store::new(&kv, &env), &v.asset_ids[0]);
         assert_eq!(a.status, AssetStatus::ReplicationFailed);
         assert_eq!(a.error_code.as_deref(), Some("SOURCE_IMAGE_ACCESS_DENIED"));
         assert_eq!(a.errors_history.len() as u32, s.max_attempts);
-        assert_eq!(image(&kv, &env, &img).unwrap().status, ImageStatus::Failed);
+        assert_eq!(
+            image(&Store::new(&kv, &env), &img).unwrap().status,
+            ImageStatus::Failed
+        );
     }
 
     #[test]
     fn retry_pending_shows_on_the_asset_while_waiting() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        let (id, _, ver, _) = start_on_new_version(&kv, &env, &s, OpKind::ImportVm, "vm-x", 0);
+        let (id, _, ver, _) =
+            start_on_new_version(&Store::new(&kv, &env), &s, OpKind::ImportVm, "vm-x", 0);
         // No such VM: the first step fails, then waits for its retry.
         let mut seen_pending = false;
         for _ in 0..30 {
             env.advance_ms(1000);
-            tick(&kv, &env, &s, 10);
-            let v = version(&kv, &env, &ver).unwrap();
-            let a = asset(&kv, &env, &v.asset_ids[0]);
+            tick(&Store::new(&kv, &env), &s, 10);
+            let v = version(&Store::new(&kv, &env), &ver).unwrap();
+            let a = asset(&Store::new(&kv, &env), &v.asset_ids[0]);
             seen_pending |= a.status == AssetStatus::ImportRetryPending;
-            if op(&kv, &env, &id).status.is_terminal() {
+            if op(&Store::new(&kv, &env), &id).status.is_terminal() {
                 break;
             }
         }
         assert!(seen_pending);
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(
-            asset(&kv, &env, &v.asset_ids[0]).error_code.as_deref(),
+            asset(&Store::new(&kv, &env), &v.asset_ids[0])
+                .error_code
+                .as_deref(),
             Some("VM_NOT_FOUND")
         );
     }
@@ -851,33 +854,33 @@ mod tests {
     #[test]
     fn import_ends_import_complete_and_image_follows() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        records::put_new(
-            &kv,
-            &env,
-            &keys::vm(ORG, "vm-1"),
-            &Vm {
-                id: "vm-1".into(),
-                provider_instance_id: Some("pi-1".into()),
-                os_type: OsType::Windows,
-                gpu_type: GpuType::None,
-            },
-        )
-        .unwrap();
-        let (id, img, ver, _) = start_on_new_version(&kv, &env, &s, OpKind::ImportVm, "vm-1", 0);
+        Store::new(&kv, &env)
+            .put_new(
+                &keys::vm(ORG, "vm-1"),
+                &Vm {
+                    id: "vm-1".into(),
+                    provider_instance_id: Some("pi-1".into()),
+                    os_type: OsType::Windows,
+                    gpu_type: GpuType::None,
+                },
+            )
+            .unwrap();
+        let (id, img, ver, _) =
+            start_on_new_version(&Store::new(&kv, &env), &s, OpKind::ImportVm, "vm-1", 0);
         // Due after one step, read once its bucket ended and the skew allowance passed.
         env.advance_ms(s.step_ms as i64 + s.bucket_ms as i64 + s.skew_ms as i64);
-        tick(&kv, &env, &s, 10);
+        tick(&Store::new(&kv, &env), &s, 10);
         assert_eq!(
-            image(&kv, &env, &img).unwrap().status,
+            image(&Store::new(&kv, &env), &img).unwrap().status,
             ImageStatus::InProgress
         );
         settle(&kv, &env, &s, &id);
         assert_eq!(
-            version(&kv, &env, &ver).unwrap().status,
+            version(&Store::new(&kv, &env), &ver).unwrap().status,
             VersionStatus::ImportComplete
         );
         assert_eq!(
-            image(&kv, &env, &img).unwrap().status,
+            image(&Store::new(&kv, &env), &img).unwrap().status,
             ImageStatus::ImportComplete
         );
     }
@@ -886,7 +889,7 @@ mod tests {
     fn publish_with_a_failing_replica_is_partially_available() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
         let (id, img, ver, replicas) =
-            start_on_new_version(&kv, &env, &s, OpKind::Publish, "vm-1", 2);
+            start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Publish, "vm-1", 2);
         let sim = Simulation {
             failing_steps: vec![FailRule {
                 source_id: "vm-1".into(),
@@ -898,20 +901,22 @@ mod tests {
             }],
             ..Simulation::default()
         };
-        records::put_new(&kv, &env, &keys::simulation(), &sim).unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::simulation(), &sim)
+            .unwrap();
         settle(&kv, &env, &s, &id);
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(v.status, VersionStatus::PartiallyAvailable);
         assert_eq!(v.state, VersionState::PartiallyPublished);
         assert_eq!(
-            asset(&kv, &env, &replicas[0]).status,
+            asset(&Store::new(&kv, &env), &replicas[0]).status,
             AssetStatus::Available
         );
-        let failed = asset(&kv, &env, &replicas[1]);
+        let failed = asset(&Store::new(&kv, &env), &replicas[1]);
         assert_eq!(failed.status, AssetStatus::ReplicationFailed);
         assert_eq!(failed.error_code.as_deref(), Some("REPLICA_QUOTA"));
         assert_eq!(
-            image(&kv, &env, &img).unwrap().status,
+            image(&Store::new(&kv, &env), &img).unwrap().status,
             ImageStatus::PartiallyAvailable
         );
     }
@@ -919,7 +924,7 @@ mod tests {
     #[test]
     fn a_stalled_step_times_out() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        grant(&kv, &env, "gal-1", &["pi-1"]);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
         let sim = Simulation {
             failing_steps: vec![FailRule {
                 source_id: "gal-1".into(),
@@ -933,12 +938,19 @@ mod tests {
             step_timeout_ms: Some(10_000),
             ..Simulation::default()
         };
-        records::put_new(&kv, &env, &keys::simulation(), &sim).unwrap();
-        let (id, _, ver, _) =
-            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        Store::new(&kv, &env)
+            .put_new(&keys::simulation(), &sim)
+            .unwrap();
+        let (id, _, ver, _) = start_on_new_version(
+            &Store::new(&kv, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
         settle(&kv, &env, &s, &id);
-        let v = version(&kv, &env, &ver).unwrap();
-        let a = asset(&kv, &env, &v.asset_ids[0]);
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
+        let a = asset(&Store::new(&kv, &env), &v.asset_ids[0]);
         assert_eq!(a.status, AssetStatus::ReplicationFailedTimeout);
         assert_eq!(v.status, VersionStatus::Failed);
     }
@@ -946,14 +958,16 @@ mod tests {
     #[test]
     fn deleting_the_last_version_takes_the_image_with_it() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        let (id, img, ver, _) = start_on_new_version(&kv, &env, &s, OpKind::Delete, "", 0);
-        let asset_id = version(&kv, &env, &ver).unwrap().asset_ids[0].clone();
+        let (id, img, ver, _) =
+            start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Delete, "", 0);
+        let asset_id = version(&Store::new(&kv, &env), &ver).unwrap().asset_ids[0].clone();
         settle(&kv, &env, &s, &id);
-        assert_eq!(op(&kv, &env, &id).status, OpStatus::Succeeded);
-        assert!(version(&kv, &env, &ver).is_none());
-        assert!(image(&kv, &env, &img).is_none());
+        assert_eq!(op(&Store::new(&kv, &env), &id).status, OpStatus::Succeeded);
+        assert!(version(&Store::new(&kv, &env), &ver).is_none());
+        assert!(image(&Store::new(&kv, &env), &img).is_none());
         assert!(
-            records::get::<Asset>(&kv, &env, &keys::asset(ORG, &asset_id))
+            Store::new(&kv, &env)
+                .get::<Asset>(&keys::asset(ORG, &asset_id))
                 .unwrap()
                 .is_none()
         );
@@ -962,21 +976,25 @@ mod tests {
     #[test]
     fn deleting_one_of_two_versions_keeps_the_image() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        let (id, img, ver, _) = start_on_new_version(&kv, &env, &s, OpKind::Delete, "", 0);
+        let (id, img, ver, _) =
+            start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Delete, "", 0);
         // A second, available version of the same image.
-        let mut other = version(&kv, &env, &ver).unwrap();
+        let mut other = version(&Store::new(&kv, &env), &ver).unwrap();
         other.id = "ver-other".into();
         other.status = VersionStatus::Available;
         other.operation_id = None;
-        records::put_new(&kv, &env, &keys::version(ORG, "ver-other"), &other).unwrap();
-        records::update::<Image, ()>(&kv, &env, &keys::image(ORG, &img), |i| {
-            let mut i = i.clone();
-            i.version_ids.push("ver-other".into());
-            Change::Write(i)
-        })
-        .unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::version(ORG, "ver-other"), &other)
+            .unwrap();
+        Store::new(&kv, &env)
+            .update::<Image, ()>(&keys::image(ORG, &img), |i| {
+                let mut i = i.clone();
+                i.version_ids.push("ver-other".into());
+                Change::Write(i)
+            })
+            .unwrap();
         settle(&kv, &env, &s, &id);
-        let i = image(&kv, &env, &img).unwrap();
+        let i = image(&Store::new(&kv, &env), &img).unwrap();
         assert_eq!(i.version_ids, vec!["ver-other".to_owned()]);
         assert_eq!(i.version_count, 1);
         assert_eq!(i.status, ImageStatus::Available);
@@ -985,32 +1003,38 @@ mod tests {
     #[test]
     fn deleting_a_whole_image_shows_deleting_then_removes_everything() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        grant(&kv, &env, "gal-1", &["pi-1"]);
-        let (copy, img, ver, _) =
-            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+        let (copy, img, ver, _) = start_on_new_version(
+            &Store::new(&kv, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
         settle(&kv, &env, &s, &copy);
-        let asset_id = version(&kv, &env, &ver).unwrap().asset_ids[0].clone();
+        let asset_id = version(&Store::new(&kv, &env), &ver).unwrap().asset_ids[0].clone();
         let target = Target {
             image_id: img.clone(),
             ..Target::default()
         };
-        let id = ops::new_op_id(&env);
-        ops::start(&kv, &env, &s, &id, ORG, OpKind::Delete, target).unwrap();
+        let id = ops::new_op_id(&Store::new(&kv, &env));
+        ops::start(&Store::new(&kv, &env), &s, &id, ORG, OpKind::Delete, target).unwrap();
         env.advance_ms((s.step_ms + s.bucket_ms + s.skew_ms) as i64);
-        tick(&kv, &env, &s, 10);
-        let o = op(&kv, &env, &id);
+        tick(&Store::new(&kv, &env), &s, 10);
+        let o = op(&Store::new(&kv, &env), &id);
         if !o.status.is_terminal() {
             assert_eq!(
-                image(&kv, &env, &img).unwrap().status,
+                image(&Store::new(&kv, &env), &img).unwrap().status,
                 ImageStatus::Deleting
             );
         }
         settle(&kv, &env, &s, &id);
-        assert_eq!(op(&kv, &env, &id).status, OpStatus::Succeeded);
-        assert!(image(&kv, &env, &img).is_none());
-        assert!(version(&kv, &env, &ver).is_none());
+        assert_eq!(op(&Store::new(&kv, &env), &id).status, OpStatus::Succeeded);
+        assert!(image(&Store::new(&kv, &env), &img).is_none());
+        assert!(version(&Store::new(&kv, &env), &ver).is_none());
         assert!(
-            records::get::<Asset>(&kv, &env, &keys::asset(ORG, &asset_id))
+            Store::new(&kv, &env)
+                .get::<Asset>(&keys::asset(ORG, &asset_id))
                 .unwrap()
                 .is_none()
         );
@@ -1019,9 +1043,14 @@ mod tests {
     #[test]
     fn a_failing_whole_image_delete_shows_deleting_while_it_retries() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        grant(&kv, &env, "gal-1", &["pi-1"]);
-        let (copy, img, ver, _) =
-            start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+        let (copy, img, ver, _) = start_on_new_version(
+            &Store::new(&kv, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
         settle(&kv, &env, &s, &copy);
         let sim = Simulation {
             failing_steps: vec![FailRule {
@@ -1034,49 +1063,55 @@ mod tests {
             }],
             ..Simulation::default()
         };
-        records::put_new(&kv, &env, &keys::simulation(), &sim).unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::simulation(), &sim)
+            .unwrap();
         let target = Target {
             image_id: img.clone(),
             source_id: Some("img-doomed".into()),
             ..Target::default()
         };
-        let id = ops::new_op_id(&env);
-        ops::start(&kv, &env, &s, &id, ORG, OpKind::Delete, target).unwrap();
+        let id = ops::new_op_id(&Store::new(&kv, &env));
+        ops::start(&Store::new(&kv, &env), &s, &id, ORG, OpKind::Delete, target).unwrap();
         env.advance_ms((s.step_ms + s.bucket_ms + s.skew_ms) as i64);
-        tick(&kv, &env, &s, 10);
+        tick(&Store::new(&kv, &env), &s, 10);
         assert_eq!(
-            image(&kv, &env, &img).unwrap().status,
+            image(&Store::new(&kv, &env), &img).unwrap().status,
             ImageStatus::Deleting
         );
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(
-            asset(&kv, &env, &v.asset_ids[0]).status,
+            asset(&Store::new(&kv, &env), &v.asset_ids[0]).status,
             AssetStatus::DeletionRetryPending
         );
         settle(&kv, &env, &s, &id);
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(v.status, VersionStatus::Failed);
         assert_eq!(
-            asset(&kv, &env, &v.asset_ids[0]).status,
+            asset(&Store::new(&kv, &env), &v.asset_ids[0]).status,
             AssetStatus::DeletionFailed
         );
-        assert_eq!(image(&kv, &env, &img).unwrap().status, ImageStatus::Failed);
+        assert_eq!(
+            image(&Store::new(&kv, &env), &img).unwrap().status,
+            ImageStatus::Failed
+        );
     }
 
     #[test]
     fn distribute_moves_each_region_to_available() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        let (id, _, ver, _) = start_on_new_version(&kv, &env, &s, OpKind::Distribute, "", 0);
+        let (id, _, ver, _) =
+            start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Distribute, "", 0);
         env.advance_ms(s.step_ms as i64 + s.bucket_ms as i64 + s.skew_ms as i64);
-        tick(&kv, &env, &s, 10);
-        let v = version(&kv, &env, &ver).unwrap();
+        tick(&Store::new(&kv, &env), &s, 10);
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert!(
             v.regions
                 .iter()
                 .all(|r| r.status == catalog::RegionStatus::Distributing && r.progress > 0)
         );
         settle(&kv, &env, &s, &id);
-        let v = version(&kv, &env, &ver).unwrap();
+        let v = version(&Store::new(&kv, &env), &ver).unwrap();
         assert_eq!(v.regions.len(), 2);
         assert!(
             v.regions
@@ -1093,13 +1128,19 @@ mod tests {
     #[test]
     fn purge_entries_delete_their_keys_when_due() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        records::put_new(&kv, &env, "rpc/nonce/x", &1u8).unwrap();
-        due::schedule_purge(&kv, &env, &s, T0 + 10_000, vec!["rpc/nonce/x".into()]).unwrap();
+        Store::new(&kv, &env).put_new("rpc/nonce/x", &1u8).unwrap();
+        due::schedule_purge(
+            &Store::new(&kv, &env),
+            &s,
+            T0 + 10_000,
+            vec!["rpc/nonce/x".into()],
+        )
+        .unwrap();
         env.advance_ms(5_000);
-        tick(&kv, &env, &s, 10);
+        tick(&Store::new(&kv, &env), &s, 10);
         assert!(kv.get("rpc/nonce/x").unwrap().is_some(), "not yet due");
         env.advance_ms(10_000);
-        let r = tick(&kv, &env, &s, 10);
+        let r = tick(&Store::new(&kv, &env), &s, 10);
         assert_eq!(r.purged, 1);
         assert!(kv.get("rpc/nonce/x").unwrap().is_none());
     }
@@ -1107,14 +1148,14 @@ mod tests {
     #[test]
     fn an_unreadable_entry_is_skipped_not_a_roadblock() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        records::put_new(&kv, &env, "gone-later", &1u8).unwrap();
-        due::schedule_purge(&kv, &env, &s, T0, vec!["x".into()]).unwrap();
-        due::schedule_purge(&kv, &env, &s, T0, vec!["gone-later".into()]).unwrap();
+        Store::new(&kv, &env).put_new("gone-later", &1u8).unwrap();
+        due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["x".into()]).unwrap();
+        due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["gone-later".into()]).unwrap();
         // Corrupt the first slot.
         kv.set(&keys::due_slot(due::bucket_of(&s, T0), 1), b"garbage")
             .unwrap();
         env.advance_ms(10_000);
-        let r = tick(&kv, &env, &s, 10);
+        let r = tick(&Store::new(&kv, &env), &s, 10);
         assert_eq!((r.skipped, r.purged), (1, 1));
         assert!(r.error.is_some());
         assert!(kv.get("gone-later").unwrap().is_none());
@@ -1123,12 +1164,12 @@ mod tests {
     #[test]
     fn a_lost_cursor_is_recreated_behind_now() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        due::schedule_purge(&kv, &env, &s, T0, vec!["k".into()]).unwrap();
-        records::put_new(&kv, &env, "k", &1u8).unwrap();
+        due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["k".into()]).unwrap();
+        Store::new(&kv, &env).put_new("k", &1u8).unwrap();
         kv.delete(&keys::due_cursor()).unwrap();
         env.advance_ms(10_000);
-        tick(&kv, &env, &s, 10);
-        let r = tick(&kv, &env, &s, 10);
+        tick(&Store::new(&kv, &env), &s, 10);
+        let r = tick(&Store::new(&kv, &env), &s, 10);
         assert_eq!(
             r.purged, 1,
             "the entry written before the loss is still found"
@@ -1139,26 +1180,27 @@ mod tests {
     fn a_tick_does_at_most_cap_entries_and_the_rest_waits() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
         for i in 0..7 {
-            due::schedule_purge(&kv, &env, &s, T0, vec![format!("k{i}")]).unwrap();
+            due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec![format!("k{i}")]).unwrap();
         }
         env.advance_ms(5_000);
-        let r = tick(&kv, &env, &s, 3);
+        let r = tick(&Store::new(&kv, &env), &s, 3);
         assert_eq!((r.purged, r.more), (3, true));
-        let r = tick(&kv, &env, &s, 3);
+        let r = tick(&Store::new(&kv, &env), &s, 3);
         assert_eq!((r.purged, r.more), (3, true));
-        let r = tick(&kv, &env, &s, 3);
+        let r = tick(&Store::new(&kv, &env), &s, 3);
         assert_eq!(r.purged, 1);
-        let r = tick(&kv, &env, &s, 3);
+        let r = tick(&Store::new(&kv, &env), &s, 3);
         assert_eq!(r.purged, 0);
     }
 
     fn idle_tick_cost(settled: usize) -> u64 {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-        due::ensure_cursor(&kv, &env, &s).unwrap();
+        due::ensure_cursor(&Store::new(&kv, &env), &s).unwrap();
         let mut o = ops::transition(
             &{
-                let (id, ..) = start_on_new_version(&kv, &env, &s, OpKind::Delete, "", 0);
-                op(&kv, &env, &id)
+                let (id, ..) =
+                    start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Delete, "", 0);
+                op(&Store::new(&kv, &env), &id)
             },
             &s,
             i64::MAX,
@@ -1168,14 +1210,16 @@ mod tests {
         // Many settled operations (and their records) in the store.
         for i in 0..settled {
             o.id = format!("tid-{i}");
-            records::put_new(&kv, &env, &keys::operation(ORG, &o.id), &o).unwrap();
+            Store::new(&kv, &env)
+                .put_new(&keys::operation(ORG, &o.id), &o)
+                .unwrap();
         }
         // Catch the cursor up, then measure one idle tick one cron period later.
         env.advance_ms(120_000);
-        while tick(&kv, &env, &s, 1000).more {}
+        while tick(&Store::new(&kv, &env), &s, 1000).more {}
         env.advance_ms(5_000);
         let before = kv.ops();
-        let r = tick(&kv, &env, &s, 1000);
+        let r = tick(&Store::new(&kv, &env), &s, 1000);
         assert_eq!(r.advanced + r.purged, 0);
         kv.ops() - before
     }
@@ -1206,11 +1250,19 @@ mod tests {
             if c == self.at && !self.busy.replace(true) {
                 // The other replica ticks, time passes, it ticks again: it may move the
                 // operation twice while the first advancer is in the middle of one move.
-                tick(self.inner, self.env, self.settings, self.settings.tick_cap);
+                tick(
+                    &Store::new(self.inner, self.env),
+                    self.settings,
+                    self.settings.tick_cap,
+                );
                 let s = self.settings;
                 self.env
                     .advance_ms((s.step_ms + s.bucket_ms + s.skew_ms) as i64);
-                tick(self.inner, self.env, self.settings, self.settings.tick_cap);
+                tick(
+                    &Store::new(self.inner, self.env),
+                    self.settings,
+                    self.settings.tick_cap,
+                );
             }
         }
     }
@@ -1247,9 +1299,14 @@ mod tests {
     /// tick of the first; returns the final operation and version.
     fn interleaved_run(base: &dyn KeyValue, at: u64) -> (Operation, Version) {
         let (env, s) = (FakeEnv::at(T0), Settings::default());
-        grant(base, &env, "gal-1", &["pi-1"]);
-        let (id, _, ver, _) =
-            start_on_new_version(base, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+        grant(&Store::new(base, &env), "gal-1", &["pi-1"]);
+        let (id, _, ver, _) = start_on_new_version(
+            &Store::new(base, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
         for _ in 0..120 {
             env.advance_ms(1000);
             let kv = Interleaved {
@@ -1260,12 +1317,15 @@ mod tests {
                 at,
                 busy: std::cell::Cell::new(false),
             };
-            tick(&kv, &env, &s, s.tick_cap);
-            if op(base, &env, &id).status.is_terminal() {
+            tick(&Store::new(&kv, &env), &s, s.tick_cap);
+            if op(&Store::new(base, &env), &id).status.is_terminal() {
                 break;
             }
         }
-        (op(base, &env, &id), version(base, &env, &ver).unwrap())
+        (
+            op(&Store::new(base, &env), &id),
+            version(&Store::new(base, &env), &ver).unwrap(),
+        )
     }
 
     fn check_interleaved(make: impl Fn() -> Box<dyn KeyValue>) {
@@ -1308,22 +1368,27 @@ mod tests {
         for seed in 1..40u64 {
             let kv = FlakyKv::redis_quirk();
             let (env, s) = (FakeEnv::at(T0), Settings::default());
-            grant(&kv.inner, &env, "gal-1", &["pi-1"]);
-            let (id, _, ver, _) =
-                start_on_new_version(&kv.inner, &env, &s, OpKind::CopyFromGallery, "gal-1", 0);
+            grant(&Store::new(&kv.inner, &env), "gal-1", &["pi-1"]);
+            let (id, _, ver, _) = start_on_new_version(
+                &Store::new(&kv.inner, &env),
+                &s,
+                OpKind::CopyFromGallery,
+                "gal-1",
+                0,
+            );
             kv.fail_rate(150, seed);
             for _ in 0..300 {
                 env.advance_ms(1000);
-                tick(&kv, &env, &s, s.tick_cap);
-                if op(&kv.inner, &env, &id).status.is_terminal() {
+                tick(&Store::new(&kv, &env), &s, s.tick_cap);
+                if op(&Store::new(&kv.inner, &env), &id).status.is_terminal() {
                     break;
                 }
             }
-            let o = op(&kv.inner, &env, &id);
+            let o = op(&Store::new(&kv.inner, &env), &id);
             assert_eq!(o.status, OpStatus::Succeeded, "seed {seed}: {o:?}");
             assert_no_transition_twice(&o);
             assert_eq!(
-                version(&kv.inner, &env, &ver).unwrap().status,
+                version(&Store::new(&kv.inner, &env), &ver).unwrap().status,
                 VersionStatus::Available
             );
         }
@@ -1334,20 +1399,29 @@ mod tests {
         let kv = MemoryKv::with_redis_cas_quirk();
         let env = SharedEnv::at(T0);
         let s = Settings::default();
-        grant(&kv, &env, "gal-1", &["pi-1"]);
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
         let ids: Vec<String> = (0..20)
-            .map(|_| start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0).0)
+            .map(|_| {
+                start_on_new_version(
+                    &Store::new(&kv, &env),
+                    &s,
+                    OpKind::CopyFromGallery,
+                    "gal-1",
+                    0,
+                )
+                .0
+            })
             .collect();
         for _ in 0..60 {
             env.advance_ms(1000);
             std::thread::scope(|sc| {
                 for _ in 0..3 {
-                    sc.spawn(|| tick(&kv, &env, &s, s.tick_cap));
+                    sc.spawn(|| tick(&Store::new(&kv, &env), &s, s.tick_cap));
                 }
             });
         }
         for id in &ids {
-            let o = op(&kv, &env, id);
+            let o = op(&Store::new(&kv, &env), id);
             assert_eq!(o.status, OpStatus::Succeeded);
             assert_no_transition_twice(&o);
         }
@@ -1357,22 +1431,35 @@ mod tests {
     fn the_same_seed_gives_the_same_outcomes() {
         let run = |seed: u64| -> Vec<OpStatus> {
             let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
-            grant(&kv, &env, "gal-1", &["pi-1"]);
+            grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
             let sim = Simulation {
                 seed,
                 failure_rate: 0.3,
                 max_attempts: Some(1),
                 ..Simulation::default()
             };
-            records::put_new(&kv, &env, &keys::simulation(), &sim).unwrap();
+            Store::new(&kv, &env)
+                .put_new(&keys::simulation(), &sim)
+                .unwrap();
             let ids: Vec<String> = (0..12)
-                .map(|_| start_on_new_version(&kv, &env, &s, OpKind::CopyFromGallery, "gal-1", 0).0)
+                .map(|_| {
+                    start_on_new_version(
+                        &Store::new(&kv, &env),
+                        &s,
+                        OpKind::CopyFromGallery,
+                        "gal-1",
+                        0,
+                    )
+                    .0
+                })
                 .collect();
             for _ in 0..60 {
                 env.advance_ms(1000);
-                tick(&kv, &env, &s, 100);
+                tick(&Store::new(&kv, &env), &s, 100);
             }
-            ids.iter().map(|id| op(&kv, &env, id).status).collect()
+            ids.iter()
+                .map(|id| op(&Store::new(&kv, &env), id).status)
+                .collect()
         };
         let a = run(42);
         assert_eq!(a, run(42));

@@ -218,7 +218,9 @@ impl Problem {
                 retry_after: Some(RETRY_AFTER_SECONDS),
                 ..Problem::new(503, "STORE_BUSY", format!("the store is busy, retry: {m}"))
             },
-            StoreError::Unavailable(m) => Problem::new(500, "STORE_UNAVAILABLE", m.clone()),
+            StoreError::Unavailable(m) | StoreError::Corrupt(m) => {
+                Problem::new(500, "STORE_UNAVAILABLE", m.clone())
+            }
         }
     }
 

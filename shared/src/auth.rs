@@ -8,8 +8,8 @@
 
 use crate::catalog::{OrgId, keys};
 use crate::env::Env;
-use crate::records;
-use crate::store::{KeyValue, StoreError};
+use crate::records::Store;
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -54,77 +54,70 @@ fn random_hex(env: &dyn Env, words: usize) -> String {
 }
 
 /// Mints a REST bearer token for `org` (256 random bits); returns the token, shown once.
-pub fn mint_token(kv: &dyn KeyValue, env: &dyn Env, org: &str) -> Result<String, StoreError> {
-    let token = format!("ict_{}", random_hex(env, 4));
+pub fn mint_token(st: &Store<'_>, org: &str) -> Result<String, StoreError> {
+    let token = format!("ict_{}", random_hex(st.env(), 4));
     let record = TokenRecord {
         org_id: org.to_owned(),
-        created_at: Timestamp(env.now_ms()),
+        created_at: Timestamp(st.now_ms()),
     };
     // The key is the hash of a fresh random token: unique, so a blind set is safe (R1).
-    records::put_new(
-        kv,
-        env,
-        &keys::token(&sha256_hex(token.as_bytes())),
-        &record,
-    )?;
+    st.put_new(&keys::token(&sha256_hex(token.as_bytes())), &record)?;
     Ok(token)
 }
 
 /// The org a REST bearer token belongs to (`None`: unknown token). One store read.
-pub fn org_for_token(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    token: &str,
-) -> Result<Option<OrgId>, StoreError> {
+pub fn org_for_token(st: &Store<'_>, token: &str) -> Result<Option<OrgId>, StoreError> {
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
     let key = keys::token(&sha256_hex(token.as_bytes()));
-    Ok(records::get::<TokenRecord>(kv, env, &key)?.map(|s| s.value.org_id))
+    Ok(st.get::<TokenRecord>(&key)?.map(|s| s.value.org_id))
 }
 
 /// Mints an AccessKey pair for `org`; the secret is returned once.
-pub fn mint_access_key(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    org: &str,
-) -> Result<AccessKeyRecord, StoreError> {
-    let id = format!("LTAI{}", &random_hex(env, 2)[..20]);
+pub fn mint_access_key(st: &Store<'_>, org: &str) -> Result<AccessKeyRecord, StoreError> {
+    let id = format!("LTAI{}", &random_hex(st.env(), 2)[..20]);
     let record = AccessKeyRecord {
         access_key_id: id.clone(),
         org_id: org.to_owned(),
-        access_key_secret: random_hex(env, 2)[..30].to_owned(),
-        created_at: Timestamp(env.now_ms()),
+        access_key_secret: random_hex(st.env(), 2)[..30].to_owned(),
+        created_at: Timestamp(st.now_ms()),
     };
-    records::put_new(kv, env, &keys::access_key(&id), &record)?;
+    st.put_new(&keys::access_key(&id), &record)?;
     Ok(record)
 }
 
 /// Looks an AccessKey up by id (`None`: unknown).
-pub fn access_key(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    id: &str,
-) -> Result<Option<AccessKeyRecord>, StoreError> {
+pub fn access_key(st: &Store<'_>, id: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
     if id.is_empty() || id.len() > 128 || id.contains('/') {
         return Ok(None);
     }
-    Ok(records::get::<AccessKeyRecord>(kv, env, &keys::access_key(id))?.map(|s| s.value))
+    Ok(st
+        .get::<AccessKeyRecord>(&keys::access_key(id))?
+        .map(|s| s.value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::env::FakeEnv;
-    use crate::store::MemoryKv;
+    use crate::store::{KeyValue, MemoryKv};
 
     #[test]
     fn a_token_maps_to_its_org_and_is_stored_only_hashed() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
-        let t = mint_token(&kv, &env, "o1").unwrap();
-        assert_eq!(org_for_token(&kv, &env, &t).unwrap().as_deref(), Some("o1"));
-        assert_eq!(org_for_token(&kv, &env, "ict_nope").unwrap(), None);
-        assert_eq!(org_for_token(&kv, &env, "").unwrap(), None);
+        let t = mint_token(&Store::new(&kv, &env), "o1").unwrap();
+        assert_eq!(
+            org_for_token(&Store::new(&kv, &env), &t)
+                .unwrap()
+                .as_deref(),
+            Some("o1")
+        );
+        assert_eq!(
+            org_for_token(&Store::new(&kv, &env), "ict_nope").unwrap(),
+            None
+        );
+        assert_eq!(org_for_token(&Store::new(&kv, &env), "").unwrap(), None);
         for k in kv.keys() {
             assert!(!k.contains(&t));
             let v = kv.get(&k).unwrap().unwrap();
@@ -138,22 +131,27 @@ mod tests {
     #[test]
     fn token_lookup_is_one_store_read() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
-        let t = mint_token(&kv, &env, "o1").unwrap();
+        let t = mint_token(&Store::new(&kv, &env), "o1").unwrap();
         let before = kv.ops();
-        org_for_token(&kv, &env, &t).unwrap();
+        org_for_token(&Store::new(&kv, &env), &t).unwrap();
         assert_eq!(kv.ops() - before, 1);
     }
 
     #[test]
     fn access_keys_keep_the_secret_for_hmac() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
-        let ak = mint_access_key(&kv, &env, "o1").unwrap();
+        let ak = mint_access_key(&Store::new(&kv, &env), "o1").unwrap();
         assert!(ak.access_key_id.starts_with("LTAI"));
         assert_eq!(ak.access_key_id.len(), 24);
         assert_eq!(ak.access_key_secret.len(), 30);
-        let got = access_key(&kv, &env, &ak.access_key_id).unwrap().unwrap();
+        let got = access_key(&Store::new(&kv, &env), &ak.access_key_id)
+            .unwrap()
+            .unwrap();
         assert_eq!(got, ak);
-        assert_eq!(access_key(&kv, &env, "LTAIunknown").unwrap(), None);
+        assert_eq!(
+            access_key(&Store::new(&kv, &env), "LTAIunknown").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `allowedActions`; the others are internal indexes kept on the parent record so nothing
 //! ever lists keys).
 
+use crate::records::Store;
 use crate::time::Timestamp;
 use crate::vocab::*;
 use serde::{Deserialize, Serialize};
@@ -331,48 +332,35 @@ pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageS
 /// One request's view of one org's catalog: the ports, the door's settings `S` and the
 /// caller's org. Each door adds its own reads (`impl Ctx<'_, ItsSettings>`).
 pub struct Ctx<'a, S> {
-    pub kv: &'a dyn crate::store::KeyValue,
-    pub env: &'a dyn crate::env::Env,
+    pub st: Store<'a>,
     pub settings: &'a S,
     pub org: String,
 }
 
 impl<S> Ctx<'_, S> {
     pub fn now(&self) -> Timestamp {
-        Timestamp(self.env.now_ms())
+        self.st.now()
     }
 }
 
 /// The org's images, read through its index slots (`increment`-elected, never a key
 /// scan), then the images the platform shares with every org (`crate::platform`); both
 /// doors list from here. A slot whose image is gone, or repeated, is skipped.
-pub fn org_images(
-    kv: &dyn crate::store::KeyValue,
-    env: &dyn crate::env::Env,
-    org: &str,
-) -> Result<Vec<Image>, crate::store::StoreError> {
-    let mut out = indexed_images(kv, env, org)?;
+pub fn org_images(st: &Store<'_>, org: &str) -> Result<Vec<Image>, crate::store::StoreError> {
+    let mut out = indexed_images(st, org)?;
     if org != crate::platform::ORG {
-        out.extend(indexed_images(kv, env, crate::platform::ORG)?);
+        out.extend(indexed_images(st, crate::platform::ORG)?);
     }
     Ok(out)
 }
 
-fn indexed_images(
-    kv: &dyn crate::store::KeyValue,
-    env: &dyn crate::env::Env,
-    org: &str,
-) -> Result<Vec<Image>, crate::store::StoreError> {
-    use crate::records;
-    let count = records::counter_read(kv, env, &keys::image_count(org))?;
+fn indexed_images(st: &Store<'_>, org: &str) -> Result<Vec<Image>, crate::store::StoreError> {
+    let count = st.counter_read(&keys::image_count(org))?;
     let slots: Vec<String> = (1..=count).map(|n| keys::image_slot(org, n)).collect();
     let mut seen = std::collections::HashSet::new();
     let mut ids: Vec<String> = Vec::new();
     for chunk in slots.chunks(100) {
-        for id in records::get_many::<String>(kv, env, chunk)?
-            .into_iter()
-            .flatten()
-        {
+        for id in st.get_many::<String>(chunk)?.into_iter().flatten() {
             if seen.insert(id.value.clone()) {
                 ids.push(id.value);
             }
@@ -382,7 +370,7 @@ fn indexed_images(
     for chunk in ids.chunks(100) {
         let keys: Vec<String> = chunk.iter().map(|i| keys::image(org, i)).collect();
         out.extend(
-            records::get_many::<Image>(kv, env, &keys)?
+            st.get_many::<Image>(&keys)?
                 .into_iter()
                 .flatten()
                 .map(|s| s.value)
@@ -394,8 +382,7 @@ fn indexed_images(
 
 /// The versions of `img` that still exist, oldest first, in one batched read per hundred.
 pub fn image_versions(
-    kv: &dyn crate::store::KeyValue,
-    env: &dyn crate::env::Env,
+    st: &Store<'_>,
     org: &str,
     img: &Image,
 ) -> Result<Vec<Version>, crate::store::StoreError> {
@@ -407,7 +394,7 @@ pub fn image_versions(
     let mut out = Vec::new();
     for chunk in keys.chunks(100) {
         out.extend(
-            crate::records::get_many::<Version>(kv, env, chunk)?
+            st.get_many::<Version>(chunk)?
                 .into_iter()
                 .flatten()
                 .map(|s| s.value)

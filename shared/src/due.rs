@@ -8,10 +8,10 @@
 //! acts on it re-checks the record it names.
 
 use crate::catalog::keys;
-use crate::env::{Env, Millis};
+use crate::env::Millis;
 use crate::ops::Settings;
-use crate::records;
-use crate::store::{KeyValue, StoreError};
+use crate::records::Store;
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -58,19 +58,13 @@ pub fn last_readable_bucket(settings: &Settings, now: Millis) -> i64 {
 
 /// Makes sure the cursor exists (creation elected with `increment`, R1). One store call when
 /// it does.
-pub fn ensure_cursor(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    settings: &Settings,
-) -> Result<(), StoreError> {
-    if records::counter_read(kv, env, &keys::due_cursor_claim())? > 0 {
+pub fn ensure_cursor(st: &Store<'_>, settings: &Settings) -> Result<(), StoreError> {
+    if st.counter_read(&keys::due_cursor_claim())? > 0 {
         return Ok(());
     }
-    if records::counter_next(kv, env, &keys::due_cursor_claim())? == 1 {
-        let start = bucket_of(settings, env.now_ms().saturating_sub(CURSOR_LOOKBACK_MS));
-        records::put_new(
-            kv,
-            env,
+    if st.counter_next(&keys::due_cursor_claim())? == 1 {
+        let start = bucket_of(settings, st.now_ms().saturating_sub(CURSOR_LOOKBACK_MS));
+        st.put_new(
             &keys::due_cursor(),
             &Cursor {
                 bucket: start,
@@ -83,19 +77,16 @@ pub fn ensure_cursor(
 
 /// Adds an entry due at `at_ms` (at the earliest the current bucket: a past time is "now").
 pub fn schedule(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &Settings,
     at_ms: Millis,
     kind: &DueKind,
 ) -> Result<(), StoreError> {
-    ensure_cursor(kv, env, settings)?;
-    let at = at_ms.max(env.now_ms());
+    ensure_cursor(st, settings)?;
+    let at = at_ms.max(st.now_ms());
     let bucket = bucket_of(settings, at);
-    let n = records::counter_next(kv, env, &keys::due_count(bucket))?;
-    records::put_new(
-        kv,
-        env,
+    let n = st.counter_next(&keys::due_count(bucket))?;
+    st.put_new(
         &keys::due_slot(bucket, n),
         &DueEntry {
             at: Timestamp(at),
@@ -107,13 +98,12 @@ pub fn schedule(
 
 /// Schedules the deletion of `keys` at `at_ms` (e.g. a nonce when its window closes).
 pub fn schedule_purge(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &Settings,
     at_ms: Millis,
     keys: Vec<String>,
 ) -> Result<(), StoreError> {
-    schedule(kv, env, settings, at_ms, &DueKind::Purge { keys })
+    schedule(st, settings, at_ms, &DueKind::Purge { keys })
 }
 
 #[cfg(test)]
@@ -128,14 +118,17 @@ mod tests {
         let kind = DueKind::Purge {
             keys: vec!["x".into()],
         };
-        schedule(&kv, &env, &s, 105_500, &kind).unwrap();
-        schedule(&kv, &env, &s, 105_900, &kind).unwrap();
+        schedule(&Store::new(&kv, &env), &s, 105_500, &kind).unwrap();
+        schedule(&Store::new(&kv, &env), &s, 105_900, &kind).unwrap();
         let b = bucket_of(&s, 105_500);
         assert_eq!(
-            records::counter_read(&kv, &env, &keys::due_count(b)).unwrap(),
+            Store::new(&kv, &env)
+                .counter_read(&keys::due_count(b))
+                .unwrap(),
             2
         );
-        let e: DueEntry = records::get(&kv, &env, &keys::due_slot(b, 2))
+        let e: DueEntry = Store::new(&kv, &env)
+            .get(&keys::due_slot(b, 2))
             .unwrap()
             .unwrap()
             .value;
@@ -146,10 +139,18 @@ mod tests {
     #[test]
     fn a_past_time_is_scheduled_now_never_behind_the_cursor() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(100_000), Settings::default());
-        schedule(&kv, &env, &s, 1, &DueKind::Purge { keys: vec![] }).unwrap();
+        schedule(
+            &Store::new(&kv, &env),
+            &s,
+            1,
+            &DueKind::Purge { keys: vec![] },
+        )
+        .unwrap();
         let b = bucket_of(&s, 100_000);
         assert_eq!(
-            records::counter_read(&kv, &env, &keys::due_count(b)).unwrap(),
+            Store::new(&kv, &env)
+                .counter_read(&keys::due_count(b))
+                .unwrap(),
             1
         );
     }
@@ -157,22 +158,25 @@ mod tests {
     #[test]
     fn the_cursor_is_created_once_behind_now() {
         let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(100_000), Settings::default());
-        ensure_cursor(&kv, &env, &s).unwrap();
-        let c: Cursor = records::get(&kv, &env, &keys::due_cursor())
+        ensure_cursor(&Store::new(&kv, &env), &s).unwrap();
+        let c: Cursor = Store::new(&kv, &env)
+            .get(&keys::due_cursor())
             .unwrap()
             .unwrap()
             .value;
         assert_eq!(c.bucket, bucket_of(&s, 100_000 - CURSOR_LOOKBACK_MS));
         // A later call does not reset it.
-        records::update::<Cursor, ()>(&kv, &env, &keys::due_cursor(), |c| {
-            records::Change::Write(Cursor {
-                bucket: c.bucket + 7,
-                done: 0,
+        Store::new(&kv, &env)
+            .update::<Cursor, ()>(&keys::due_cursor(), |c| {
+                crate::records::Change::Write(Cursor {
+                    bucket: c.bucket + 7,
+                    done: 0,
+                })
             })
-        })
-        .unwrap();
-        ensure_cursor(&kv, &env, &s).unwrap();
-        let c2: Cursor = records::get(&kv, &env, &keys::due_cursor())
+            .unwrap();
+        ensure_cursor(&Store::new(&kv, &env), &s).unwrap();
+        let c2: Cursor = Store::new(&kv, &env)
+            .get(&keys::due_cursor())
             .unwrap()
             .unwrap()
             .value;

@@ -1,6 +1,6 @@
 //! The heartbeat the cron component leaves and `GET /healthz` shows.
 
-use crate::env::Env;
+use crate::records::Store;
 use crate::store::{KeyValue, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -22,15 +22,15 @@ pub struct Tick {
 }
 
 /// Records one tick: bumps the counter and stores the latest tick.
-pub fn record_tick(kv: &dyn KeyValue, env: &dyn Env, timestamp: u64) -> Result<Tick, StoreError> {
-    let count = kv.increment(TICK_COUNT_KEY, 1)?;
+pub fn record_tick(st: &Store<'_>, timestamp: u64) -> Result<Tick, StoreError> {
+    let count = st.kv().increment(TICK_COUNT_KEY, 1)?;
     let tick = Tick {
         timestamp,
-        ran_at_ms: env.now_ms(),
+        ran_at_ms: st.now_ms(),
         count,
     };
     let json = serde_json::to_vec(&tick).map_err(|e| StoreError::Transient(e.to_string()))?;
-    kv.set(LAST_TICK_KEY, &json)?;
+    st.kv().set(LAST_TICK_KEY, &json)?;
     Ok(tick)
 }
 
@@ -52,9 +52,9 @@ mod tests {
         let kv = MemoryKv::new();
         let env = FakeEnv::at(1_000);
         assert_eq!(last_tick(&kv).unwrap(), None);
-        record_tick(&kv, &env, 1).unwrap();
+        record_tick(&Store::new(&kv, &env), 1).unwrap();
         env.advance_ms(5_000);
-        let second = record_tick(&kv, &env, 6).unwrap();
+        let second = record_tick(&Store::new(&kv, &env), 6).unwrap();
         assert_eq!(second.count, 2);
         assert_eq!(last_tick(&kv).unwrap(), Some(second));
     }
@@ -63,7 +63,7 @@ mod tests {
     fn a_failing_store_is_reported_not_hidden() {
         let kv = MemoryKv::new();
         kv.fail_next(1);
-        assert!(record_tick(&kv, &FakeEnv::at(0), 1).is_err());
+        assert!(record_tick(&Store::new(&kv, &FakeEnv::at(0)), 1).is_err());
         assert_eq!(last_tick(&kv).unwrap(), None);
     }
 }

@@ -8,9 +8,9 @@
 
 use crate::catalog::{OrgId, keys};
 use crate::due;
-use crate::env::{Env, Millis};
-use crate::records;
-use crate::store::{KeyValue, StoreError};
+use crate::env::Millis;
+use crate::records::Store;
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::vocab::{AssetStatus, VersionState, VersionStatus};
 use serde::{Deserialize, Serialize};
@@ -619,22 +619,21 @@ fn add(t: Timestamp, ms: u64) -> Timestamp {
 }
 
 /// A fresh operation id (`tid-…`), for callers that write records naming it before [`start`].
-pub fn new_op_id(env: &dyn Env) -> String {
-    records::new_id(env, "tid-")
+pub fn new_op_id(st: &Store<'_>) -> String {
+    st.new_id("tid-")
 }
 
 /// Records a new operation in its first step and schedules its first due entry.
 /// The caller wrote the version and asset records first (with [`initial_statuses`]).
 pub fn start(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &Settings,
     id: &str,
     org: &str,
     kind: OpKind,
     target: Target,
 ) -> Result<Operation, StoreError> {
-    let now = Timestamp(env.now_ms());
+    let now = st.now();
     let def = kind_def(kind);
     let first = &def.steps[0];
     let op = Operation {
@@ -667,8 +666,7 @@ pub fn start(
     // The due entry first: an entry naming a not-yet-written operation is skipped harmlessly,
     // while an operation without an entry would never advance.
     due::schedule(
-        kv,
-        env,
+        st,
         settings,
         op.due_at.0,
         &due::DueKind::Operation {
@@ -676,18 +674,15 @@ pub fn start(
             id: id.to_owned(),
         },
     )?;
-    records::put_new(kv, env, &keys::operation(org, id), &op)?;
+    st.put_new(&keys::operation(org, id), &op)?;
     Ok(op)
 }
 
 /// Reads an operation of an org.
-pub fn get(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    org: &str,
-    id: &str,
-) -> Result<Option<Operation>, StoreError> {
-    Ok(records::get::<Operation>(kv, env, &keys::operation(org, id))?.map(|s| s.value))
+pub fn get(st: &Store<'_>, org: &str, id: &str) -> Result<Option<Operation>, StoreError> {
+    Ok(st
+        .get::<Operation>(&keys::operation(org, id))?
+        .map(|s| s.value))
 }
 
 /// What the provider says about a step whose duration has elapsed.

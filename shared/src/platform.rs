@@ -11,9 +11,8 @@
 //! vendor's table for these actions. Seeded with `PUT /admin/v1/shared-images/{id}`.
 
 use crate::catalog::{Image, StatusEntry, Version, allowed_actions, keys};
-use crate::env::Env;
-use crate::records;
-use crate::store::{KeyValue, StoreError};
+use crate::records::Store;
+use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::vocab::*;
 
@@ -26,18 +25,19 @@ pub fn is_shared(img: &Image) -> bool {
 }
 
 /// The shared image `id`, unless absent or being deleted.
-pub fn image(kv: &dyn KeyValue, env: &dyn Env, id: &str) -> Result<Option<Image>, StoreError> {
+pub fn image(st: &Store<'_>, id: &str) -> Result<Option<Image>, StoreError> {
     if !crate::admin::valid_id(id) {
         return Ok(None);
     }
-    Ok(records::get::<Image>(kv, env, &keys::image(ORG, id))?
+    Ok(st
+        .get::<Image>(&keys::image(ORG, id))?
         .map(|s| s.value)
         .filter(|i| is_shared(i) && i.status != ImageStatus::Deleting))
 }
 
 /// Every shared image.
-pub fn images(kv: &dyn KeyValue, env: &dyn Env) -> Result<Vec<Image>, StoreError> {
-    crate::catalog::org_images(kv, env, ORG)
+pub fn images(st: &Store<'_>) -> Result<Vec<Image>, StoreError> {
+    crate::catalog::org_images(st, ORG)
 }
 
 /// What the admin API says of a shared image.
@@ -52,10 +52,10 @@ pub struct SharedImage {
 
 /// Creates the shared image (with one `AVAILABLE` version `1.0.0`) or updates its name,
 /// description and types. Returns the image and whether it was created.
-pub fn put(kv: &dyn KeyValue, env: &dyn Env, s: &SharedImage) -> Result<(Image, bool), StoreError> {
-    let now = Timestamp(env.now_ms());
+pub fn put(st: &Store<'_>, s: &SharedImage) -> Result<(Image, bool), StoreError> {
+    let now = Timestamp(st.now_ms());
     let key = keys::image(ORG, &s.id);
-    if let Some(existing) = records::get::<Image>(kv, env, &key)?.map(|x| x.value) {
+    if let Some(existing) = st.get::<Image>(&key)?.map(|x| x.value) {
         let img = Image {
             name: s.name.clone(),
             description: s.description.clone(),
@@ -64,7 +64,7 @@ pub fn put(kv: &dyn KeyValue, env: &dyn Env, s: &SharedImage) -> Result<(Image, 
             updated_at: now,
             ..existing
         };
-        records::put_new(kv, env, &key, &img)?;
+        st.put_new(&key, &img)?;
         return Ok((img, false));
     }
     let status = VersionStatus::Available;
@@ -120,11 +120,11 @@ pub fn put(kv: &dyn KeyValue, env: &dyn Env, s: &SharedImage) -> Result<(Image, 
         tags: vec![],
         extra: Default::default(),
     };
-    records::put_new(kv, env, &keys::version(ORG, &version.id), &version)?;
-    records::put_new(kv, env, &key, &img)?;
+    st.put_new(&keys::version(ORG, &version.id), &version)?;
+    st.put_new(&key, &img)?;
     // The index slot last: a listed id always names a written image.
-    let slot = records::counter_next(kv, env, &keys::image_count(ORG))?;
-    records::put_new(kv, env, &keys::image_slot(ORG, slot), &img.id)?;
+    let slot = st.counter_next(&keys::image_count(ORG))?;
+    st.put_new(&keys::image_slot(ORG, slot), &img.id)?;
     Ok((img, true))
 }
 
@@ -136,8 +136,7 @@ mod tests {
 
     pub(crate) fn seed(kv: &MemoryKv, env: &FakeEnv, id: &str) -> Image {
         put(
-            kv,
-            env,
+            &Store::new(kv, env),
             &SharedImage {
                 id: id.into(),
                 name: format!("{id}-name"),
@@ -158,8 +157,7 @@ mod tests {
         assert_eq!(img.status, ImageStatus::Available);
         // A second PUT updates, never adds a second slot.
         let (again, created) = put(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             &SharedImage {
                 id: "sys-1".into(),
                 name: "renamed".into(),
@@ -172,24 +170,23 @@ mod tests {
         assert!(!created);
         assert_eq!(again.version_ids, img.version_ids);
         for org in ["o1", "o2"] {
-            let all = crate::catalog::org_images(&kv, &env, org).unwrap();
+            let all = crate::catalog::org_images(&Store::new(&kv, &env), org).unwrap();
             assert_eq!(all.len(), 1, "{org}");
             assert_eq!(
                 (all[0].name.as_str(), all[0].org_id.as_str()),
                 ("renamed", ORG)
             );
         }
-        assert_eq!(images(&kv, &env).unwrap().len(), 1);
+        assert_eq!(images(&Store::new(&kv, &env)).unwrap().len(), 1);
         let versions = crate::catalog::image_versions(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             ORG,
-            &image(&kv, &env, "sys-1").unwrap().unwrap(),
+            &image(&Store::new(&kv, &env), "sys-1").unwrap().unwrap(),
         )
         .unwrap();
         assert_eq!(versions[0].status, VersionStatus::Available);
-        assert!(image(&kv, &env, "nope").unwrap().is_none());
-        assert!(image(&kv, &env, "a b").unwrap().is_none());
+        assert!(image(&Store::new(&kv, &env), "nope").unwrap().is_none());
+        assert!(image(&Store::new(&kv, &env), "a b").unwrap().is_none());
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! - Transient store errors (R4) are retried a few times with backoff, then returned: the edge
 //!   answers 503 with `Retry-After`.
 
-use crate::env::Env;
+use crate::env::{Env, Millis};
 use crate::store::{CasOutcome, KeyValue, StoreError};
+use crate::time::Timestamp;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// How many times a transient store error is tried in all (first call included). Six
@@ -64,6 +65,24 @@ impl<E> From<StoreError> for UpdateError<E> {
     }
 }
 
+impl<E> UpdateError<E> {
+    /// The one mapping of a failed update into a door's error: `NotFound` becomes
+    /// `not_found()`, a refusal is the closure's own error, and the store's failures
+    /// (contention included, which a client retries like a busy store) go through
+    /// `From<StoreError>`.
+    pub fn lift(self, not_found: impl FnOnce() -> E) -> E
+    where
+        E: From<StoreError>,
+    {
+        match self {
+            UpdateError::NotFound => not_found(),
+            UpdateError::Aborted(e) => e,
+            UpdateError::Store(e) => e.into(),
+            UpdateError::Contended => StoreError::contended().into(),
+        }
+    }
+}
+
 impl<E: std::fmt::Display> std::fmt::Display for UpdateError<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -88,7 +107,7 @@ struct EnvelopeOut<'a, T> {
 }
 
 /// Runs a store call, retrying transient errors with exponential backoff.
-pub fn retry<R>(
+fn retry<R>(
     env: &dyn Env,
     mut call: impl FnMut() -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
@@ -106,87 +125,20 @@ pub fn retry<R>(
     }
 }
 
-/// A fresh write token (64 random bits as hex).
-pub fn fresh_token(env: &dyn Env) -> String {
-    format!("{:016x}", env.random_u64())
-}
-
-/// A fresh id: `prefix` followed by 20 lowercase hex digits (80 random bits).
-pub fn new_id(env: &dyn Env, prefix: &str) -> String {
-    let hi = env.random_u64();
-    let lo = env.random_u64() & 0xffff;
-    format!("{prefix}{hi:016x}{lo:04x}")
-}
-
 fn encode<T: Serialize>(value: &T, token: &str) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(&EnvelopeOut { t: token, v: value })
         // Our own types always serialize; keep the error typed rather than panicking.
         .map_err(|e| StoreError::Unavailable(format!("cannot encode record: {e}")))
 }
 
-const UNREADABLE: &str = "unreadable record";
-
-/// Whether a store error means "this one record cannot be decoded" (as opposed to a store that
-/// fails): a queue must skip such a record rather than stop on it forever.
-pub fn is_unreadable(e: &StoreError) -> bool {
-    matches!(e, StoreError::Unavailable(m) if m.starts_with(UNREADABLE))
-}
-
-/// Decodes a stored envelope.
+/// Decodes a stored envelope; a value that does not decode is [`StoreError::Corrupt`].
 pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Stored<T>, StoreError> {
-    let env: EnvelopeIn<T> = serde_json::from_slice(bytes)
-        .map_err(|e| StoreError::Unavailable(format!("{UNREADABLE} {key}: {e}")))?;
+    let env: EnvelopeIn<T> =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))?;
     Ok(Stored {
         value: env.v,
         token: env.t,
     })
-}
-
-/// Reads a record.
-pub fn get<T: DeserializeOwned>(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    key: &str,
-) -> Result<Option<Stored<T>>, StoreError> {
-    match retry(env, || kv.get(key))? {
-        None => Ok(None),
-        Some(bytes) => decode(key, &bytes).map(Some),
-    }
-}
-
-/// Reads many records at once (one batch call); absent keys are `None`, in order.
-pub fn get_many<T: DeserializeOwned>(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    keys: &[String],
-) -> Result<Vec<Option<Stored<T>>>, StoreError> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let raw = retry(env, || kv.get_many(keys))?;
-    raw.into_iter()
-        .zip(keys)
-        .map(|(bytes, key)| bytes.map(|b| decode(key, &b)).transpose())
-        .collect()
-}
-
-/// Writes a record blindly with a fresh write token. Only for keys whose creator is elected
-/// unique (a fresh random id, or a slot handed out by `increment`), see R1.
-pub fn put_new<T: Serialize>(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    key: &str,
-    value: &T,
-) -> Result<String, StoreError> {
-    let token = fresh_token(env);
-    let bytes = encode(value, &token)?;
-    retry(env, || kv.set(key, &bytes))?;
-    Ok(token)
-}
-
-/// Deletes a key (absent keys are fine).
-pub fn delete(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<(), StoreError> {
-    retry(env, || kv.delete(key))
 }
 
 /// The pause before CAS round `round` (1, 2, …): uniform in 1..=min(2^round, 64) ms.
@@ -195,70 +147,183 @@ fn contention_pause_ms(env: &dyn Env, round: u32) -> u64 {
     1 + env.random_u64() % ceiling
 }
 
-/// Reads, changes and writes a record with compare-and-swap, at most [`CAS_ROUNDS`] times.
+/// The storage handle: the key-value port and the environment, with the record operations
+/// as methods. It is two references, so it is passed by reference and copied freely.
 ///
-/// The closure sees the current value and may be called again after a lost race, so it must
-/// decide from what it sees (re-check the state it starts from), never from outside state
-/// it changed. A swap reported `Unknown` (R2) or failing transiently is settled by reading
-/// the key back and comparing write tokens.
-pub fn update<T, E>(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    key: &str,
-    mut f: impl FnMut(&T) -> Change<T, E>,
-) -> Result<Stored<T>, UpdateError<E>>
-where
-    T: Serialize + DeserializeOwned,
-{
-    for round in 0..CAS_ROUNDS {
-        if round > 0 {
-            // A lost race: wait a random, growing while before the next round, so that
-            // many writers of one hot record (50 Add Version calls on one image) spread
-            // out instead of colliding again in lockstep.
-            env.pause_ms(contention_pause_ms(env, round));
-        }
-        let Some(raw) = retry(env, || kv.get(key))? else {
-            return Err(UpdateError::NotFound);
-        };
-        let current: Stored<T> = decode(key, &raw)?;
-        let new = match f(&current.value) {
-            Change::Write(v) => v,
-            Change::Unchanged => return Ok(current),
-            Change::Abort(e) => return Err(UpdateError::Aborted(e)),
-        };
-        let token = fresh_token(env);
-        let bytes = encode(&new, &token)?;
-        let landed = match kv.compare_and_swap(key, &raw, &bytes) {
-            Ok(CasOutcome::Swapped) => true,
-            Ok(CasOutcome::Conflict) => false,
-            // R2, or a failure that may have happened after the write: ask the store.
-            Ok(CasOutcome::Unknown) | Err(StoreError::Transient(_)) => {
-                match retry(env, || kv.get(key))? {
-                    Some(now) => decode::<serde_json::Value>(key, &now)
-                        .map(|s| s.token == token)
-                        .unwrap_or(false),
-                    None => false,
-                }
-            }
-            Err(e) => return Err(UpdateError::Store(e)),
-        };
-        if landed {
-            return Ok(Stored { value: new, token });
+/// ```
+/// use catalog_model::records::{Change, Store};
+/// # use catalog_model::{store::MemoryKv, env::FakeEnv};
+/// # let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+/// let st = Store::new(&kv, &env);
+/// st.put_new("k", &1u32)?;
+/// let now = st.update::<u32, ()>("k", |n| Change::Write(n + 1)).unwrap();
+/// assert_eq!(now.value, 2);
+/// # Ok::<(), catalog_model::store::StoreError>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Store<'a> {
+    kv: &'a dyn KeyValue,
+    env: &'a dyn Env,
+}
+
+impl<'a> Store<'a> {
+    pub fn new(kv: &'a dyn KeyValue, env: &'a dyn Env) -> Self {
+        Store { kv, env }
+    }
+
+    /// The raw port, for callers with their own encoding (the heartbeat, the nonce counters).
+    pub fn kv(&self) -> &'a dyn KeyValue {
+        self.kv
+    }
+
+    pub fn env(&self) -> &'a dyn Env {
+        self.env
+    }
+
+    pub fn now_ms(&self) -> Millis {
+        self.env.now_ms()
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.env.now_ms())
+    }
+
+    /// A fresh write token (64 random bits as hex).
+    pub fn fresh_token(&self) -> String {
+        format!("{:016x}", self.env.random_u64())
+    }
+
+    /// A fresh id: `prefix` followed by 20 lowercase hex digits (80 random bits).
+    pub fn new_id(&self, prefix: &str) -> String {
+        let hi = self.env.random_u64();
+        let lo = self.env.random_u64() & 0xffff;
+        format!("{prefix}{hi:016x}{lo:04x}")
+    }
+
+    /// Runs a raw store call with the transient-error retry of every record operation.
+    pub fn retry<R>(&self, call: impl FnMut() -> Result<R, StoreError>) -> Result<R, StoreError> {
+        retry(self.env, call)
+    }
+
+    /// Reads a record.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Stored<T>>, StoreError> {
+        match retry(self.env, || self.kv.get(key))? {
+            None => Ok(None),
+            Some(bytes) => decode(key, &bytes).map(Some),
         }
     }
-    Err(UpdateError::Contended)
-}
 
-/// Adds one to a counter and returns the new value: the caller is elected for that number.
-/// A transient failure is retried; if the failed call had in fact counted, a number is
-/// skipped, which elections tolerate (gaps are harmless, duplicates are not).
-pub fn counter_next(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<i64, StoreError> {
-    retry(env, || kv.increment(key, 1))
-}
+    /// Reads many records; absent keys are `None`, in order. (The port reads them one by one
+    /// on every backend: Spin's Redis `get-many` is broken, R8.)
+    pub fn get_many<T: DeserializeOwned>(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<Option<Stored<T>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let raw = retry(self.env, || self.kv.get_many(keys))?;
+        raw.into_iter()
+            .zip(keys)
+            .map(|(bytes, key)| bytes.map(|b| decode(key, &b)).transpose())
+            .collect()
+    }
 
-/// Reads a counter (`increment` by 0, R3); an absent counter reads 0.
-pub fn counter_read(kv: &dyn KeyValue, env: &dyn Env, key: &str) -> Result<i64, StoreError> {
-    retry(env, || kv.increment(key, 0))
+    /// Writes a record blindly with a fresh write token. Only for keys whose creator is
+    /// elected unique (a fresh random id, or a slot handed out by `increment`), see R1.
+    pub fn put_new<T: Serialize>(&self, key: &str, value: &T) -> Result<String, StoreError> {
+        let token = self.fresh_token();
+        let bytes = encode(value, &token)?;
+        retry(self.env, || self.kv.set(key, &bytes))?;
+        Ok(token)
+    }
+
+    /// Deletes a key (absent keys are fine).
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+        retry(self.env, || self.kv.delete(key))
+    }
+
+    /// Reads, changes and writes a record with compare-and-swap, at most [`CAS_ROUNDS`] times.
+    ///
+    /// The closure sees the current value and may be called again after a lost race, so it
+    /// must decide from what it sees (re-check the state it starts from), never from outside
+    /// state it changed. A swap reported `Unknown` (R2) or failing transiently is settled by
+    /// reading the key back and comparing write tokens.
+    pub fn update<T, E>(
+        &self,
+        key: &str,
+        mut f: impl FnMut(&T) -> Change<T, E>,
+    ) -> Result<Stored<T>, UpdateError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let (kv, env) = (self.kv, self.env);
+        for round in 0..CAS_ROUNDS {
+            if round > 0 {
+                // A lost race: wait a random, growing while before the next round, so that
+                // many writers of one hot record (50 Add Version calls on one image) spread
+                // out instead of colliding again in lockstep.
+                env.pause_ms(contention_pause_ms(env, round));
+            }
+            let Some(raw) = retry(env, || kv.get(key))? else {
+                return Err(UpdateError::NotFound);
+            };
+            let current: Stored<T> = decode(key, &raw)?;
+            let new = match f(&current.value) {
+                Change::Write(v) => v,
+                Change::Unchanged => return Ok(current),
+                Change::Abort(e) => return Err(UpdateError::Aborted(e)),
+            };
+            let token = self.fresh_token();
+            let bytes = encode(&new, &token)?;
+            let landed = match kv.compare_and_swap(key, &raw, &bytes) {
+                Ok(CasOutcome::Swapped) => true,
+                Ok(CasOutcome::Conflict) => false,
+                // R2, or a failure that may have happened after the write: ask the store.
+                Ok(CasOutcome::Unknown) | Err(StoreError::Transient(_)) => {
+                    match retry(env, || kv.get(key))? {
+                        Some(now) => decode::<serde_json::Value>(key, &now)
+                            .map(|s| s.token == token)
+                            .unwrap_or(false),
+                        None => false,
+                    }
+                }
+                Err(e) => return Err(UpdateError::Store(e)),
+            };
+            if landed {
+                return Ok(Stored { value: new, token });
+            }
+        }
+        Err(UpdateError::Contended)
+    }
+
+    /// Adds one to a counter and returns the new value: the caller is elected for that
+    /// number. A transient failure is retried; if the failed call had in fact counted, a
+    /// number is skipped, which elections tolerate (gaps are harmless, duplicates are not).
+    pub fn counter_next(&self, key: &str) -> Result<i64, StoreError> {
+        retry(self.env, || self.kv.increment(key, 1))
+    }
+
+    /// Reads a counter (`increment` by 0, R3); an absent counter reads 0.
+    pub fn counter_read(&self, key: &str) -> Result<i64, StoreError> {
+        retry(self.env, || self.kv.increment(key, 0))
+    }
+
+    /// Creates the record under `key` if this caller is the first to count `claim` (R1: a
+    /// record is never created "if absent" by a swap). Returns whether this caller wrote it;
+    /// a caller that was not elected finds the record written by the one that was, or soon.
+    pub fn create_once<T: Serialize>(
+        &self,
+        claim: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<bool, StoreError> {
+        if self.counter_next(claim)? != 1 {
+            return Ok(false);
+        }
+        self.put_new(key, value)?;
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -297,27 +362,29 @@ mod tests {
     #[test]
     fn put_then_get_returns_value_and_token() {
         let (kv, env) = (MemoryKv::new(), env());
-        let token = put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
-        let got = get::<Rec>(&kv, &env, "k").unwrap().unwrap();
+        let token = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+        let got = Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap();
         assert_eq!(got.value, Rec { n: 1 });
         assert_eq!(got.token, token);
-        assert_eq!(get::<Rec>(&kv, &env, "absent").unwrap(), None);
+        assert_eq!(Store::new(&kv, &env).get::<Rec>("absent").unwrap(), None);
     }
 
     #[test]
     fn update_writes_with_a_new_token() {
         let (kv, env) = (MemoryKv::new(), env());
-        let t0 = put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
-        let s = update::<Rec, ()>(&kv, &env, "k", |r| Change::Write(Rec { n: r.n + 1 })).unwrap();
+        let t0 = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+        let s = Store::new(&kv, &env)
+            .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
+            .unwrap();
         assert_eq!(s.value.n, 2);
         assert_ne!(s.token, t0);
-        assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap(), s);
+        assert_eq!(Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap(), s);
     }
 
     #[test]
     fn update_never_creates() {
         let (kv, env) = (MemoryKv::new(), env());
-        let r = update::<Rec, ()>(&kv, &env, "k", |_| Change::Write(Rec { n: 9 }));
+        let r = Store::new(&kv, &env).update::<Rec, ()>("k", |_| Change::Write(Rec { n: 9 }));
         assert_eq!(r, Err(UpdateError::NotFound));
         assert!(kv.keys().is_empty());
     }
@@ -325,28 +392,46 @@ mod tests {
     #[test]
     fn unchanged_and_abort_write_nothing() {
         let (kv, env) = (MemoryKv::new(), env());
-        let t0 = put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
-        let s = update::<Rec, ()>(&kv, &env, "k", |_| Change::Unchanged).unwrap();
+        let t0 = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+        let s = Store::new(&kv, &env)
+            .update::<Rec, ()>("k", |_| Change::Unchanged)
+            .unwrap();
         assert_eq!(s.token, t0);
-        let r = update::<Rec, &str>(&kv, &env, "k", |_| Change::Abort("no"));
+        let r = Store::new(&kv, &env).update::<Rec, &str>("k", |_| Change::Abort("no"));
         assert_eq!(r, Err(UpdateError::Aborted("no")));
-        assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap().token, t0);
+        assert_eq!(
+            Store::new(&kv, &env)
+                .get::<Rec>("k")
+                .unwrap()
+                .unwrap()
+                .token,
+            t0
+        );
     }
 
     #[test]
     fn redis_quirk_is_settled_by_reading_the_token_back() {
         let (kv, env) = (MemoryKv::with_redis_cas_quirk(), env());
-        put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
         let mut calls = 0;
-        let s = update::<Rec, ()>(&kv, &env, "k", |r| {
-            calls += 1;
-            Change::Write(Rec { n: r.n + 1 })
-        })
-        .unwrap();
+        let s = Store::new(&kv, &env)
+            .update::<Rec, ()>("k", |r| {
+                calls += 1;
+                Change::Write(Rec { n: r.n + 1 })
+            })
+            .unwrap();
         // One call: the swap landed although the store said "failed"; no double increment.
         assert_eq!(calls, 1);
         assert_eq!(s.value.n, 2);
-        assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap().value.n, 2);
+        assert_eq!(
+            Store::new(&kv, &env)
+                .get::<Rec>("k")
+                .unwrap()
+                .unwrap()
+                .value
+                .n,
+            2
+        );
     }
 
     #[test]
@@ -377,7 +462,8 @@ mod tests {
             ) -> Result<CasOutcome, StoreError> {
                 if !self.raced.replace(true) {
                     let env = FakeEnv::at(0);
-                    update::<Rec, ()>(&self.inner, &env, k, |r| Change::Write(Rec { n: r.n + 10 }))
+                    Store::new(&self.inner, &env)
+                        .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
                         .map_err(|_| StoreError::Transient("race".into()))?;
                 }
                 self.inner.compare_and_swap(k, e, n)
@@ -388,13 +474,14 @@ mod tests {
             inner: MemoryKv::new(),
             raced: std::cell::Cell::new(false),
         };
-        put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
         let mut seen = vec![];
-        let s = update::<Rec, ()>(&kv, &env, "k", |r| {
-            seen.push(r.n);
-            Change::Write(Rec { n: r.n + 1 })
-        })
-        .unwrap();
+        let s = Store::new(&kv, &env)
+            .update::<Rec, ()>("k", |r| {
+                seen.push(r.n);
+                Change::Write(Rec { n: r.n + 1 })
+            })
+            .unwrap();
         assert_eq!(seen, vec![1, 11]);
         assert_eq!(s.value.n, 12);
     }
@@ -402,13 +489,13 @@ mod tests {
     #[test]
     fn transient_errors_are_retried_with_backoff_then_returned() {
         let (kv, env) = (MemoryKv::new(), env());
-        put_new(&kv, &env, "k", &Rec { n: 1 }).unwrap();
+        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
         kv.fail_next(2);
-        assert!(get::<Rec>(&kv, &env, "k").unwrap().is_some());
+        assert!(Store::new(&kv, &env).get::<Rec>("k").unwrap().is_some());
         assert_eq!(env.paused_ms(), STORE_BACKOFF_MS * 3);
         kv.fail_next(STORE_ATTEMPTS);
         assert!(matches!(
-            get::<Rec>(&kv, &env, "k"),
+            Store::new(&kv, &env).get::<Rec>("k"),
             Err(StoreError::Transient(_))
         ));
     }
@@ -419,28 +506,37 @@ mod tests {
         // exactly one, never two, never zero.
         for fail_at in 1..=6 {
             let (kv, env) = (crate::testutil::FlakyKv::redis_quirk(), env());
-            put_new(&kv, &env, "k", &Rec { n: 0 }).unwrap();
+            Store::new(&kv, &env).put_new("k", &Rec { n: 0 }).unwrap();
             kv.fail_call(fail_at);
-            let r = update::<Rec, ()>(&kv, &env, "k", |r| Change::Write(Rec { n: r.n + 1 }));
+            let r =
+                Store::new(&kv, &env).update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }));
             assert!(r.is_ok(), "fail_at {fail_at}: {r:?}");
-            assert_eq!(get::<Rec>(&kv, &env, "k").unwrap().unwrap().value.n, 1);
+            assert_eq!(
+                Store::new(&kv, &env)
+                    .get::<Rec>("k")
+                    .unwrap()
+                    .unwrap()
+                    .value
+                    .n,
+                1
+            );
         }
     }
 
     #[test]
     fn counters_elect_distinct_numbers() {
         let (kv, env) = (MemoryKv::new(), env());
-        assert_eq!(counter_read(&kv, &env, "c").unwrap(), 0);
-        assert_eq!(counter_next(&kv, &env, "c").unwrap(), 1);
-        assert_eq!(counter_next(&kv, &env, "c").unwrap(), 2);
-        assert_eq!(counter_read(&kv, &env, "c").unwrap(), 2);
+        assert_eq!(Store::new(&kv, &env).counter_read("c").unwrap(), 0);
+        assert_eq!(Store::new(&kv, &env).counter_next("c").unwrap(), 1);
+        assert_eq!(Store::new(&kv, &env).counter_next("c").unwrap(), 2);
+        assert_eq!(Store::new(&kv, &env).counter_read("c").unwrap(), 2);
     }
 
     #[test]
     fn ids_have_prefix_and_twenty_hex_digits() {
         let env = env();
-        let a = new_id(&env, "img-");
-        let b = new_id(&env, "img-");
+        let a = Store::new(&MemoryKv::new(), &env).new_id("img-");
+        let b = Store::new(&MemoryKv::new(), &env).new_id("img-");
         assert_ne!(a, b);
         let hex = a.strip_prefix("img-").unwrap();
         assert_eq!(hex.len(), 20);
@@ -454,12 +550,13 @@ mod tests {
     fn unreadable_records_are_an_error_not_a_panic() {
         let (kv, env) = (MemoryKv::new(), env());
         kv.set("k", b"not json").unwrap();
-        assert!(get::<Rec>(&kv, &env, "k").is_err_and(|e| is_unreadable(&e)));
-        assert!(!is_unreadable(&StoreError::Unavailable(
-            "no such store".into()
-        )));
+        assert!(
+            Store::new(&kv, &env)
+                .get::<Rec>("k")
+                .is_err_and(|e| matches!(e, StoreError::Corrupt(_)))
+        );
         assert!(matches!(
-            update::<Rec, ()>(&kv, &env, "k", |_| Change::Unchanged),
+            Store::new(&kv, &env).update::<Rec, ()>("k", |_| Change::Unchanged),
             Err(UpdateError::Store(_))
         ));
     }

@@ -7,10 +7,9 @@
 //! the same outcome, and two advancers racing on one operation compute the same transition.
 
 use crate::catalog::keys;
-use crate::env::Env;
 use crate::ops::{self, OpError, OpKind, Operation, Outcome, Settings};
-use crate::records;
-use crate::store::{KeyValue, StoreError};
+use crate::records::Store;
+use crate::store::StoreError;
 use crate::vocab::{GpuType, OsType, ProviderLabel};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -76,17 +75,14 @@ impl Simulation {
     /// The settings in force: `base` (from Spin variables) with the stored overrides. A door
     /// starting an operation passes these to `ops::start`, so the first step lasts as long
     /// as the advancer expects.
-    pub fn effective(
-        kv: &dyn KeyValue,
-        env: &dyn Env,
-        base: &Settings,
-    ) -> Result<Settings, StoreError> {
-        Ok(Self::load(kv, env)?.apply(base))
+    pub fn effective(st: &Store<'_>, base: &Settings) -> Result<Settings, StoreError> {
+        Ok(Self::load(st)?.apply(base))
     }
 
     /// Reads the stored simulation (absent: defaults, no failures).
-    pub fn load(kv: &dyn KeyValue, env: &dyn Env) -> Result<Simulation, StoreError> {
-        Ok(records::get::<Simulation>(kv, env, &keys::simulation())?
+    pub fn load(st: &Store<'_>) -> Result<Simulation, StoreError> {
+        Ok(st
+            .get::<Simulation>(&keys::simulation())?
             .map(|s| s.value)
             .unwrap_or_default())
     }
@@ -166,53 +162,40 @@ pub struct Region {
 
 /// Reads an inventory item of an org.
 pub fn gallery_image(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     org: &str,
     id: &str,
 ) -> Result<Option<GalleryImage>, StoreError> {
-    Ok(records::get(kv, env, &keys::gallery_image(org, id))?.map(|s| s.value))
+    Ok(st.get(&keys::gallery_image(org, id))?.map(|s| s.value))
 }
 
 /// Reads a VM of an org.
-pub fn vm(kv: &dyn KeyValue, env: &dyn Env, org: &str, id: &str) -> Result<Option<Vm>, StoreError> {
-    Ok(records::get(kv, env, &keys::vm(org, id))?.map(|s| s.value))
+pub fn vm(st: &Store<'_>, org: &str, id: &str) -> Result<Option<Vm>, StoreError> {
+    Ok(st.get(&keys::vm(org, id))?.map(|s| s.value))
 }
 
 /// Reads a WUYING instance of an org.
-pub fn instance(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    org: &str,
-    id: &str,
-) -> Result<Option<Instance>, StoreError> {
-    Ok(records::get(kv, env, &keys::instance(org, id))?.map(|s| s.value))
+pub fn instance(st: &Store<'_>, org: &str, id: &str) -> Result<Option<Instance>, StoreError> {
+    Ok(st.get(&keys::instance(org, id))?.map(|s| s.value))
 }
 
 /// Reads a provider instance of an org.
 pub fn provider_instance(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     org: &str,
     id: &str,
 ) -> Result<Option<ProviderInstance>, StoreError> {
-    Ok(records::get(kv, env, &keys::provider_instance(org, id))?.map(|s| s.value))
+    Ok(st.get(&keys::provider_instance(org, id))?.map(|s| s.value))
 }
 
 /// Reads a region of an org.
-pub fn region(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    org: &str,
-    id: &str,
-) -> Result<Option<Region>, StoreError> {
-    Ok(records::get(kv, env, &keys::region(org, id))?.map(|s| s.value))
+pub fn region(st: &Store<'_>, org: &str, id: &str) -> Result<Option<Region>, StoreError> {
+    Ok(st.get(&keys::region(org, id))?.map(|s| s.value))
 }
 
 /// The deterministic simulator.
 pub struct Simulator<'a> {
-    pub kv: &'a dyn KeyValue,
-    pub env: &'a dyn Env,
+    pub st: Store<'a>,
     pub sim: Simulation,
 }
 
@@ -279,7 +262,7 @@ impl Simulator<'_> {
         let (org, source) = (&op.org_id, op.target.source_id.as_deref().unwrap_or(""));
         match (op.kind, op.step.as_str()) {
             (OpKind::CopyFromGallery, "copying-image") => {
-                let Some(img) = gallery_image(self.kv, self.env, org, source)? else {
+                let Some(img) = gallery_image(&self.st, org, source)? else {
                     return Ok(Some(OpError {
                         code: "SOURCE_IMAGE_NOT_FOUND".into(),
                         message: format!("gallery image version {source} does not exist"),
@@ -296,8 +279,7 @@ impl Simulator<'_> {
                 }
             }
             (OpKind::ImportVm, "import-pending")
-                if op.target.source_id.is_some()
-                    && vm(self.kv, self.env, org, source)?.is_none() =>
+                if op.target.source_id.is_some() && vm(&self.st, org, source)?.is_none() =>
             {
                 return Ok(Some(OpError {
                     code: "VM_NOT_FOUND".into(),
@@ -359,6 +341,7 @@ mod tests {
 
     fn op_at(kv: &MemoryKv, env: &FakeEnv, source: &str, step: usize, attempt: u32) -> Operation {
         let s = Settings::default();
+        let st = &Store::new(kv, env);
         let target = ops::Target {
             image_id: "img-1".into(),
             version_id: Some("ver-1".into()),
@@ -366,8 +349,8 @@ mod tests {
             provider_instance_id: Some("pi-1".into()),
             ..ops::Target::default()
         };
-        let id = ops::new_op_id(env);
-        let mut op = ops::start(kv, env, &s, &id, "o", OpKind::CopyFromGallery, target).unwrap();
+        let id = ops::new_op_id(st);
+        let mut op = ops::start(st, &s, &id, "o", OpKind::CopyFromGallery, target).unwrap();
         let def = ops::kind_def(OpKind::CopyFromGallery);
         op.step_index = step as u32;
         op.step = def.steps[step].name.into();
@@ -390,8 +373,7 @@ mod tests {
             ..Simulation::default()
         };
         let p = Simulator {
-            kv: &kv,
-            env: &env,
+            st: Store::new(&kv, &env),
             sim,
         };
         let bad = p.outcome(&op_at(&kv, &env, "gal-bad", 2, 1)).unwrap();
@@ -408,8 +390,7 @@ mod tests {
     fn a_copy_needs_the_gallery_image_and_a_grant() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         let p = Simulator {
-            kv: &kv,
-            env: &env,
+            st: Store::new(&kv, &env),
             sim: Simulation::default(),
         };
         let missing = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();
@@ -423,11 +404,15 @@ mod tests {
             metadata: Default::default(),
             app_scan: Default::default(),
         };
-        records::put_new(&kv, &env, &keys::gallery_image("o", "gal-1"), &g).unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::gallery_image("o", "gal-1"), &g)
+            .unwrap();
         let denied = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();
         assert!(matches!(denied, Outcome::Fail(ref e) if e.code == "SOURCE_IMAGE_ACCESS_DENIED"));
         g.granted_to.push("pi-1".into());
-        records::put_new(&kv, &env, &keys::gallery_image("o", "gal-1"), &g).unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::gallery_image("o", "gal-1"), &g)
+            .unwrap();
         let ok = p.outcome(&op_at(&kv, &env, "gal-1", 0, 1)).unwrap();
         assert_eq!(ok, Outcome::Done { failed: vec![] });
     }
@@ -436,14 +421,19 @@ mod tests {
     fn overrides_apply_to_the_settings() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         let base = Settings::default();
-        assert_eq!(Simulation::effective(&kv, &env, &base).unwrap(), base);
+        assert_eq!(
+            Simulation::effective(&Store::new(&kv, &env), &base).unwrap(),
+            base
+        );
         let sim = Simulation {
             step_ms: Some(10),
             max_attempts: Some(0),
             ..Simulation::default()
         };
-        records::put_new(&kv, &env, &keys::simulation(), &sim).unwrap();
-        let eff = Simulation::effective(&kv, &env, &base).unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::simulation(), &sim)
+            .unwrap();
+        let eff = Simulation::effective(&Store::new(&kv, &env), &base).unwrap();
         assert_eq!(eff.step_ms, 10);
         assert_eq!(eff.max_attempts, 1, "at least one attempt");
     }

@@ -15,6 +15,16 @@ pub enum StoreError {
     Transient(String),
     /// The component may not open the store, or the store does not exist.
     Unavailable(String),
+    /// One stored record does not decode (the store itself works): a queue skips such a
+    /// record rather than stopping on it forever.
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Every compare-and-swap round lost: a busy record, worth a retry like a busy store.
+    pub fn contended() -> Self {
+        StoreError::Transient("record contended".into())
+    }
 }
 
 impl std::fmt::Display for StoreError {
@@ -22,6 +32,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Transient(m) => write!(f, "store error (transient): {m}"),
             StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+            StoreError::Corrupt(m) => write!(f, "unreadable record {m}"),
         }
     }
 }

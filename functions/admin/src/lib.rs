@@ -2,6 +2,7 @@
 //! inventory and settings. Every call needs the `admin_token` Spin variable as bearer.
 
 use catalog_model::api::{ApiResponse, Problem};
+use catalog_model::records::Store;
 use catalog_platform::http::{Received, serve};
 use catalog_platform::{SpinEnv, SpinKv};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -22,8 +23,7 @@ fn answer(req: &Received) -> ApiResponse {
     let admin_token = spin_sdk::variables::get("admin_token").ok();
     let req = &req.api;
     catalog_model::admin::handle(
-        &kv,
-        &SpinEnv,
+        &Store::new(&kv, &SpinEnv),
         admin_token.as_deref(),
         &req.method,
         &req.path,

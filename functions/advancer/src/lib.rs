@@ -5,6 +5,7 @@
 //! wit-bindgen: the plugin's SDK crate is not on crates.io) and uses spin-sdk for the
 //! key-value store and variables.
 
+use catalog_model::records::Store;
 use catalog_platform::{SpinEnv, SpinKv, settings};
 
 wit_bindgen::generate!({
@@ -18,9 +19,10 @@ impl Guest for Advancer {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
         let settings = settings().map_err(Error::Other)?;
         let kv = SpinKv::open_default().map_err(|e| Error::Other(e.to_string()))?;
-        catalog_model::health::record_tick(&kv, &SpinEnv, metadata.timestamp)
+        catalog_model::health::record_tick(&Store::new(&kv, &SpinEnv), metadata.timestamp)
             .map_err(|e| Error::Other(e.to_string()))?;
-        let report = catalog_model::advancer::tick(&kv, &SpinEnv, &settings, settings.tick_cap);
+        let report =
+            catalog_model::advancer::tick(&Store::new(&kv, &SpinEnv), &settings, settings.tick_cap);
         match report.error {
             // The failed entry stays due: the next tick retries it.
             Some(e) => Err(Error::Other(format!("tick stopped early: {e}"))),

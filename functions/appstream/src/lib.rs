@@ -4,6 +4,7 @@
 use catalog_model::api::ApiResponse;
 use catalog_model::appstream::{RpcError, RpcSettings, envelope};
 use catalog_model::env::Env;
+use catalog_model::records::Store;
 use catalog_platform::http::{Received, serve};
 use catalog_platform::{SpinEnv, SpinKv};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -39,5 +40,10 @@ fn answer(req: &Received) -> ApiResponse {
             ));
         }
     };
-    catalog_model::appstream::handle(&kv, &SpinEnv, &settings, &req.api, &req.authority)
+    catalog_model::appstream::handle(
+        &Store::new(&kv, &SpinEnv),
+        &settings,
+        &req.api,
+        &req.authority,
+    )
 }

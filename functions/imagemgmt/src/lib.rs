@@ -2,6 +2,7 @@
 //! decodes the request, calls the model, encodes its answer.
 
 use catalog_model::api::{ApiResponse, Problem};
+use catalog_model::records::Store;
 use catalog_platform::http::{Received, serve};
 use catalog_platform::{SpinEnv, SpinKv, settings};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -21,5 +22,5 @@ fn answer(req: &Received) -> ApiResponse {
         Ok(kv) => kv,
         Err(e) => return Problem::store(&e).into(),
     };
-    catalog_model::imagemgmt::handle(&kv, &SpinEnv, &settings, &req.api)
+    catalog_model::imagemgmt::handle(&Store::new(&kv, &SpinEnv), &settings, &req.api)
 }

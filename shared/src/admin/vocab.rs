@@ -24,6 +24,7 @@ mod tests {
     use super::super::tests::{body, call, setup};
     use super::*;
     use crate::appstream::service::rpc_os_type;
+    use crate::records::Store;
     use serde_json::json;
 
     #[test]
@@ -50,21 +51,19 @@ mod tests {
             ("WVD", OsType::Wvd),
         ] {
             let r = call(
-                &kv,
-                &env,
+                &Store::new(&kv, &env),
                 "PUT",
                 "/admin/v1/orgs/o1/instances/i-1",
                 &format!(r#"{{"instanceType":"WuyingServer","osType":"{given}"}}"#),
             );
             assert_eq!(r.status, 200, "{given}");
-            let i = crate::sim::instance(&kv, &env, "o1", "i-1")
+            let i = crate::sim::instance(&Store::new(&kv, &env), "o1", "i-1")
                 .unwrap()
                 .unwrap();
             assert_eq!(i.os_type, stored, "{given}");
         }
         let r = call(
-            &kv,
-            &env,
+            &Store::new(&kv, &env),
             "PUT",
             "/admin/v1/orgs/o1/instances/i-1",
             r#"{"osType":"linux"}"#,
@@ -76,7 +75,12 @@ mod tests {
             "/admin/v1/orgs/o1/gallery-images/g-1",
             "/admin/v1/orgs/o1/vms/vm-1",
         ] {
-            let r = call(&kv, &env, "PUT", path, r#"{"osType":"Windows"}"#);
+            let r = call(
+                &Store::new(&kv, &env),
+                "PUT",
+                path,
+                r#"{"osType":"Windows"}"#,
+            );
             assert_eq!(r.status, 400, "{path}");
         }
     }

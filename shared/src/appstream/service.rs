@@ -28,12 +28,13 @@ use crate::catalog::{
     keys,
 };
 use crate::due;
-use crate::env::{Env, Millis};
+use crate::env::Millis;
 use crate::imagemgmt::service::{self as rest, DeleteImageError};
 use crate::ops::{self, OpKind, Operation, Settings, Target};
-use crate::records::{self, Change, Stored, UpdateError};
+use crate::records::Store;
+use crate::records::{Change, Stored, UpdateError};
 use crate::sim;
-use crate::store::{KeyValue, StoreError};
+use crate::store::StoreError;
 use crate::time::iso8601_s;
 use crate::vocab::*;
 use serde::{Deserialize, Serialize};
@@ -109,7 +110,7 @@ fn err(code: &str, message: impl Into<String>) -> RpcError {
 fn store_error(e: &StoreError) -> RpcError {
     let why = match e {
         StoreError::Transient(_) => "the store is busy",
-        StoreError::Unavailable(_) => "the store is unavailable",
+        StoreError::Unavailable(_) | StoreError::Corrupt(_) => "the store is unavailable",
     };
     RpcError::new(
         503,
@@ -151,15 +152,14 @@ impl From<StoreError> for RpcError {
 
 /// The whole door. Never panics on any input; every answer carries a fresh `RequestId`.
 pub fn handle(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &RpcSettings,
     req: &ApiRequest,
     authority: &str,
 ) -> ApiResponse {
-    let request_id = envelope::request_id(|| env.random_u64());
+    let request_id = envelope::request_id(|| st.env().random_u64());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handle_inner(kv, env, settings, req, authority, &request_id)
+        handle_inner(st, settings, req, authority, &request_id)
     }))
     .unwrap_or_else(|_| Err(RpcError::internal("An unexpected failure occurred.")));
     let resp = match result {
@@ -184,8 +184,7 @@ pub fn handle(
 /// `increment` on a per-nonce key (the first caller gets 1; never a CAS creation, R1), and
 /// purged through the due index once their window has closed.
 struct KvAuth<'a> {
-    kv: &'a dyn KeyValue,
-    env: &'a dyn Env,
+    st: Store<'a>,
     settings: &'a Settings,
 }
 
@@ -197,7 +196,7 @@ impl AuthStore for KvAuth<'_> {
     type Owner = String;
 
     fn access_key(&self, id: &str) -> Result<Option<AccessKey<String>>, StoreFailure> {
-        Ok(auth::access_key(self.kv, self.env, id)
+        Ok(auth::access_key(&self.st, id)
             .map_err(failure)?
             .map(|r| AccessKey {
                 secret: r.access_key_secret,
@@ -213,9 +212,9 @@ impl AuthStore for KvAuth<'_> {
     ) -> Result<bool, StoreFailure> {
         // Hashed: the nonce's characters are checked, but its length is the caller's choice.
         let key = keys::nonce(access_key_id, &auth::sha256_hex(nonce.as_bytes()));
-        let n = records::counter_next(self.kv, self.env, &key).map_err(failure)?;
+        let n = self.st.counter_next(&key).map_err(failure)?;
         if n == 1 {
-            due::schedule_purge(self.kv, self.env, self.settings, keep_until_ms, vec![key])
+            due::schedule_purge(&self.st, self.settings, keep_until_ms, vec![key])
                 .map_err(failure)?;
         }
         Ok(n == 1)
@@ -223,8 +222,7 @@ impl AuthStore for KvAuth<'_> {
 }
 
 fn handle_inner(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     settings: &RpcSettings,
     req: &ApiRequest,
     authority: &str,
@@ -258,11 +256,10 @@ fn handle_inner(
         body: &req.body,
     };
     let store = KvAuth {
-        kv,
-        env,
+        st: *st,
         settings: &settings.ops,
     };
-    let verified = sign::verify(&signed, env.now_ms(), &store).map_err(|e| match e {
+    let verified = sign::verify(&signed, st.now_ms(), &store).map_err(|e| match e {
         AuthError::Store(_) => store_error(&StoreError::Transient("auth".into())),
         other => other.to_rpc_error(),
     })?;
@@ -274,8 +271,7 @@ fn handle_inner(
     )?;
     let request = RpcRequest::parse(action, &params)?;
     let ctx = Ctx {
-        kv,
-        env,
+        st: *st,
         settings,
         org: verified.owner,
     };
@@ -304,8 +300,7 @@ pub type Ctx<'a> = crate::catalog::Ctx<'a, RpcSettings>;
 impl Ctx<'_> {
     fn rest(&self) -> rest::Ctx<'_> {
         rest::Ctx {
-            kv: self.kv,
-            env: self.env,
+            st: self.st,
             settings: &self.settings.ops,
             org: self.org.clone(),
         }
@@ -316,13 +311,13 @@ impl Ctx<'_> {
         if !valid_id(id) {
             return Ok(None);
         }
-        let s = records::get::<Image>(self.kv, self.env, &keys::image(&self.org, id))?;
+        let s = self.st.get::<Image>(&keys::image(&self.org, id))?;
         Ok(s.filter(|s| s.value.org_id == self.org && s.value.status != ImageStatus::Deleting))
     }
 
     /// The versions of `img`, oldest first (absent ones skipped).
     fn versions(&self, img: &Image) -> Result<Vec<Version>, StoreError> {
-        crate::catalog::image_versions(self.kv, self.env, &img.org_id, img)
+        crate::catalog::image_versions(&self.st, &img.org_id, img)
     }
 }
 
@@ -371,25 +366,25 @@ pub mod rpc_keys {
 /// Makes sure the register exists: its creation is elected with `increment` (R1).
 fn ensure_register(ctx: &Ctx<'_>) -> Result<(), StoreError> {
     let key = rpc_keys::captures(&ctx.org);
-    if records::get::<CaptureRegister>(ctx.kv, ctx.env, &key)?.is_some() {
+    if ctx.st.get::<CaptureRegister>(&key)?.is_some() {
         return Ok(());
     }
-    let n = records::counter_next(ctx.kv, ctx.env, &rpc_keys::captures_claim(&ctx.org))?;
+    let n = ctx.st.counter_next(&rpc_keys::captures_claim(&ctx.org))?;
     if n == 1 {
-        records::put_new(ctx.kv, ctx.env, &key, &CaptureRegister::default())?;
+        ctx.st.put_new(&key, &CaptureRegister::default())?;
         return Ok(());
     }
     // Another request was elected and is writing it: give it a moment.
     for _ in 0..3 {
-        ctx.env.pause_ms(50);
-        if records::get::<CaptureRegister>(ctx.kv, ctx.env, &key)?.is_some() {
+        ctx.st.env().pause_ms(50);
+        if ctx.st.get::<CaptureRegister>(&key)?.is_some() {
             return Ok(());
         }
     }
     // The elected creator died between its election and its write; without this the org
     // could never capture again. A creator that is merely very slow could still overwrite
     // an entry added meanwhile (one capture uncounted): the lesser evil.
-    records::put_new(ctx.kv, ctx.env, &key, &CaptureRegister::default())?;
+    ctx.st.put_new(&key, &CaptureRegister::default())?;
     Ok(())
 }
 
@@ -429,7 +424,9 @@ fn still_running(entry: &RunningCapture, ops: &[(String, Option<Operation>)], no
 fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
     ensure_register(ctx)?;
     let key = rpc_keys::captures(&ctx.org);
-    let current = records::get::<CaptureRegister>(ctx.kv, ctx.env, &key)?
+    let current = ctx
+        .st
+        .get::<CaptureRegister>(&key)?
         .map(|s| s.value)
         .unwrap_or_default();
     let op_keys: Vec<String> = current
@@ -439,7 +436,7 @@ fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
         .collect();
     let mut ops: Vec<(String, Option<Operation>)> = Vec::new();
     for (chunk_keys, chunk) in op_keys.chunks(100).zip(current.running.chunks(100)) {
-        let got = records::get_many::<Operation>(ctx.kv, ctx.env, chunk_keys)?;
+        let got = ctx.st.get_many::<Operation>(chunk_keys)?;
         ops.extend(
             chunk
                 .iter()
@@ -447,43 +444,41 @@ fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
                 .map(|(e, o)| (e.op_id.clone(), o.map(|s| s.value))),
         );
     }
-    let now = ctx.env.now_ms();
+    let now = ctx.st.now_ms();
     let quota = ctx.settings.builder_quota;
-    records::update::<CaptureRegister, ClaimRefusal>(ctx.kv, ctx.env, &key, |reg| {
-        let mut running: Vec<RunningCapture> = reg
-            .running
-            .iter()
-            .filter(|e| still_running(e, &ops, now))
-            .cloned()
-            .collect();
-        if running.iter().any(|e| e.instance_id == entry.instance_id) {
-            return Change::Abort(ClaimRefusal::TaskExist(entry.instance_id.clone()));
-        }
-        if running.len() >= usize::try_from(quota).unwrap_or(usize::MAX) {
-            return Change::Abort(ClaimRefusal::Quota(quota));
-        }
-        running.push(entry.clone());
-        Change::Write(CaptureRegister { running })
-    })
-    .map(|_| ())
-    .map_err(|e| lift(e, || store_error(&StoreError::Transient("register".into()))))
+    ctx.st
+        .update::<CaptureRegister, ClaimRefusal>(&key, |reg| {
+            let mut running: Vec<RunningCapture> = reg
+                .running
+                .iter()
+                .filter(|e| still_running(e, &ops, now))
+                .cloned()
+                .collect();
+            if running.iter().any(|e| e.instance_id == entry.instance_id) {
+                return Change::Abort(ClaimRefusal::TaskExist(entry.instance_id.clone()));
+            }
+            if running.len() >= usize::try_from(quota).unwrap_or(usize::MAX) {
+                return Change::Abort(ClaimRefusal::Quota(quota));
+            }
+            running.push(entry.clone());
+            Change::Write(CaptureRegister { running })
+        })
+        .map(|_| ())
+        .map_err(|e| lift(e, || store_error(&StoreError::Transient("register".into()))))
 }
 
 /// Gives a claim back (best effort) when the capture could not be recorded.
 fn release_capture(ctx: &Ctx<'_>, op_id: &str) {
-    let _ = records::update::<CaptureRegister, ()>(
-        ctx.kv,
-        ctx.env,
-        &rpc_keys::captures(&ctx.org),
-        |reg| {
+    let _ = ctx
+        .st
+        .update::<CaptureRegister, ()>(&rpc_keys::captures(&ctx.org), |reg| {
             if !reg.running.iter().any(|e| e.op_id == op_id) {
                 return Change::Unchanged;
             }
             let mut reg = reg.clone();
             reg.running.retain(|e| e.op_id != op_id);
             Change::Write(reg)
-        },
-    );
+        });
 }
 
 fn to_tags(tags: &[ParamTag]) -> Vec<Tag> {
@@ -502,14 +497,14 @@ fn check_instance(
     r: &CreateImageByInstance,
 ) -> Result<(sim::Instance, Resolved), RpcError> {
     let inst = if valid_id(&r.instance_id) {
-        sim::instance(ctx.kv, ctx.env, &ctx.org, &r.instance_id)?
+        sim::instance(&ctx.st, &ctx.org, &r.instance_id)?
     } else {
         None
     };
     let Some(inst) = inst else {
         return Err(capture::instance_not_found(r, ""));
     };
-    let resolved = capture::resolve(r, &inst, ctx.env.now_ms())?;
+    let resolved = capture::resolve(r, &inst, ctx.st.now_ms())?;
     Ok((inst, resolved))
 }
 
@@ -529,7 +524,7 @@ fn build_capture(
 ) -> CaptureRecords {
     let (image_id, version_id, op_id) = ids;
     let now = ctx.now();
-    let asset_id = records::new_id(ctx.env, "ast-");
+    let asset_id = ctx.st.new_id("ast-");
     let (vs, asset_status) = ops::initial_statuses(OpKind::CaptureByInstance);
     let status = vs.unwrap_or(VersionStatus::Pending);
     let mut extra = Map::new();
@@ -634,15 +629,14 @@ fn build_capture(
 /// Writes a capture's records like the REST door writes a new image: records under fresh
 /// ids, the operation, then the index slot (a listed id always names a written image).
 fn write_capture(ctx: &Ctx<'_>, c: &CaptureRecords, instance_id: &str) -> Result<(), StoreError> {
-    let (kv, env, org) = (ctx.kv, ctx.env, ctx.org.as_str());
+    let (st, org) = (&ctx.st, ctx.org.as_str());
     // Version numbering shared with the REST door: this image's first major is taken.
-    records::counter_next(kv, env, &keys::image_counter(org, &c.image.id, "major"))?;
-    records::put_new(kv, env, &keys::asset(org, &c.asset.id), &c.asset)?;
-    records::put_new(kv, env, &keys::version(org, &c.version.id), &c.version)?;
-    records::put_new(kv, env, &keys::image(org, &c.image.id), &c.image)?;
+    st.counter_next(&keys::image_counter(org, &c.image.id, "major"))?;
+    st.put_new(&keys::asset(org, &c.asset.id), &c.asset)?;
+    st.put_new(&keys::version(org, &c.version.id), &c.version)?;
+    st.put_new(&keys::image(org, &c.image.id), &c.image)?;
     ops::start(
-        kv,
-        env,
+        st,
         &ctx.settings.ops,
         &c.op_id,
         org,
@@ -657,8 +651,8 @@ fn write_capture(ctx: &Ctx<'_>, c: &CaptureRecords, instance_id: &str) -> Result
             provider_instance_id: None,
         },
     )?;
-    let slot = records::counter_next(kv, env, &keys::image_count(org))?;
-    records::put_new(kv, env, &keys::image_slot(org, slot), &c.image.id)?;
+    let slot = st.counter_next(&keys::image_count(org))?;
+    st.put_new(&keys::image_slot(org, slot), &c.image.id)?;
     Ok(())
 }
 
@@ -668,16 +662,16 @@ pub fn create_image_by_instance(
 ) -> Result<Value, RpcError> {
     capture::check_lengths(r)?;
     let (inst, resolved) = check_instance(ctx, r)?;
-    let image_id = records::new_id(ctx.env, "imgc-");
-    let version_id = records::new_id(ctx.env, "iv-");
-    let op_id = ops::new_op_id(ctx.env);
+    let image_id = ctx.st.new_id("imgc-");
+    let version_id = ctx.st.new_id("iv-");
+    let op_id = ops::new_op_id(&ctx.st);
     claim_capture(
         ctx,
         RunningCapture {
             instance_id: r.instance_id.clone(),
             op_id: op_id.clone(),
             image_id: image_id.clone(),
-            claimed_at: ctx.env.now_ms(),
+            claimed_at: ctx.st.now_ms(),
         },
     )?;
     let c = build_capture(ctx, r, (&inst, &resolved), (image_id, version_id, op_id));
@@ -701,7 +695,7 @@ pub fn create_image_by_instance(
 
 /// The org's images, through its index slots (never a key scan).
 fn org_images(ctx: &Ctx<'_>) -> Result<Vec<Image>, StoreError> {
-    crate::catalog::org_images(ctx.kv, ctx.env, &ctx.org)
+    crate::catalog::org_images(&ctx.st, &ctx.org)
 }
 
 /// WUYING spells OS types `Windows` / `Linux`.
@@ -885,9 +879,7 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     let candidates = match &q.image_id {
         Some(id) => match ctx.live_image(id)? {
             Some(s) => vec![s.value],
-            None => crate::platform::image(ctx.kv, ctx.env, id)?
-                .into_iter()
-                .collect(),
+            None => crate::platform::image(&ctx.st, id)?.into_iter().collect(),
         },
         None => org_images(ctx)?,
     };
@@ -910,7 +902,8 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     let mut read: Vec<Option<Version>> = Vec::new();
     for chunk in keys.chunks(100) {
         read.extend(
-            records::get_many::<Version>(ctx.kv, ctx.env, chunk)?
+            ctx.st
+                .get_many::<Version>(chunk)?
                 .into_iter()
                 .map(|s| s.map(|s| s.value)),
         );
@@ -963,7 +956,7 @@ fn shown_from_recorded<'v>(w: &Wanted, read: &'v [Version]) -> Option<Shown<'v>>
 /// The error for an image the org does not own: a platform-shared image is never deleted
 /// or distributed by an org (`crate::platform`), any other is `Image.NotExist`.
 fn absent_or_shared(ctx: &Ctx<'_>, id: &str) -> Result<RpcError, RpcError> {
-    Ok(match crate::platform::image(ctx.kv, ctx.env, id)? {
+    Ok(match crate::platform::image(&ctx.st, id)? {
         Some(_) => err(
             "ImageUpdateSharedImageFailed.NotAllow",
             format!(
@@ -1072,7 +1065,8 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
         None => img.version_ids.last().cloned().unwrap_or_default(),
     };
     let version = if img.version_ids.contains(&version_id) && valid_id(&version_id) {
-        records::get::<Version>(ctx.kv, ctx.env, &keys::version(&ctx.org, &version_id))?
+        ctx.st
+            .get::<Version>(&keys::version(&ctx.org, &version_id))?
             .map(|s| s.value)
             .filter(|v| v.stream_id == img.id)
     } else {
@@ -1095,7 +1089,7 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
         )));
     }
     for region in &r.destination_regions {
-        let known = valid_id(region) && sim::region(ctx.kv, ctx.env, &ctx.org, region)?.is_some();
+        let known = valid_id(region) && sim::region(&ctx.st, &ctx.org, region)?.is_some();
         if !known {
             return Err(err(
                 "ParentImageRegionDistribute.NotExist",
@@ -1109,10 +1103,9 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
 
     // The operation first: it is the source of truth, and its projections create the region
     // entries should the writes below fail.
-    let op_id = ops::new_op_id(ctx.env);
+    let op_id = ops::new_op_id(&ctx.st);
     ops::start(
-        ctx.kv,
-        ctx.env,
+        &ctx.st,
         &ctx.settings.ops,
         &op_id,
         &ctx.org,
@@ -1130,11 +1123,8 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
     let now = ctx.now();
     let regions = r.destination_regions.clone();
     // Shown at once as INIT 0% (the advancer moves them on).
-    records::update::<Version, Gone>(
-        ctx.kv,
-        ctx.env,
-        &keys::version(&ctx.org, &version.id),
-        |v| {
+    ctx.st
+        .update::<Version, Gone>(&keys::version(&ctx.org, &version.id), |v| {
             let mut v = v.clone();
             for region in &regions {
                 let entry = RegionDistribution {
@@ -1152,25 +1142,25 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
             v.op_seq = 0;
             v.updated_at = now;
             Change::Write(v)
-        },
-    )
-    .map_err(|e| lift(e, || image_not_exist(&r.image_id)))?;
+        })
+        .map_err(|e| lift(e, || image_not_exist(&r.image_id)))?;
     // Then the image: a concurrent DeleteImage that read the image before this write fails
     // its precondition and looks again (then it sees the distribution).
     // It also lists the version as distributed, for ListImage.
     let image_id = img.id.clone();
-    records::update::<Image, Gone>(ctx.kv, ctx.env, &keys::image(&ctx.org, &img.id), |i| {
-        if i.status == ImageStatus::Deleting {
-            return Change::Abort(Gone(image_id.clone()));
-        }
-        let mut i = i.clone();
-        i.updated_at = now;
-        if !i.distributed_version_ids.contains(&version.id) {
-            i.distributed_version_ids.push(version.id.clone());
-        }
-        Change::Write(i)
-    })
-    .map_err(|e| lift(e, || image_not_exist(&r.image_id)))?;
+    ctx.st
+        .update::<Image, Gone>(&keys::image(&ctx.org, &img.id), |i| {
+            if i.status == ImageStatus::Deleting {
+                return Change::Abort(Gone(image_id.clone()));
+            }
+            let mut i = i.clone();
+            i.updated_at = now;
+            if !i.distributed_version_ids.contains(&version.id) {
+                i.distributed_version_ids.push(version.id.clone());
+            }
+            Change::Write(i)
+        })
+        .map_err(|e| lift(e, || image_not_exist(&r.image_id)))?;
     Ok(json!(op_id))
 }
 

@@ -6,9 +6,9 @@
 
 use crate::api::{ApiRequest, ApiResponse, Problem};
 use crate::catalog::keys;
-use crate::env::Env;
-use crate::records::{self, Change, UpdateError};
-use crate::store::{KeyValue, StoreError};
+use crate::records::Store;
+use crate::records::{Change, UpdateError};
+use crate::store::StoreError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -99,8 +99,7 @@ fn refuse_in_flight() -> Begin {
 
 /// Elects or replays. The fingerprint covers method, path, query and body.
 pub fn begin(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     org: &str,
     idem_key: &str,
     req: &ApiRequest,
@@ -113,23 +112,23 @@ pub fn begin(
         &req.body,
     ]);
     let key = keys::idempotency(org, &hashed);
-    let now = env.now_ms();
+    let now = st.now_ms();
     let claim = Claim {
         key: key.clone(),
         fingerprint: fingerprint.clone(),
     };
-    if records::counter_next(kv, env, &keys::idempotency_claim(org, &hashed))? == 1 {
+    if st.counter_next(&keys::idempotency_claim(org, &hashed))? == 1 {
         let rec = Record {
             fingerprint,
             at: now,
             state: State::Pending,
         };
-        records::put_new(kv, env, &key, &rec)?;
+        st.put_new(&key, &rec)?;
         return Ok(Begin::Proceed(claim));
     }
     // Not the first: decide from the record (absent: the first has not written it yet).
     let mut decided: Option<Begin> = None;
-    let r = records::update::<Record, ()>(kv, env, &key, |rec| {
+    let r = st.update::<Record, ()>(&key, |rec| {
         let expired = now - rec.at >= TTL_MS;
         let stale = matches!(rec.state, State::Pending) && now - rec.at >= LEASE_MS;
         let free = matches!(rec.state, State::Abandoned) || expired || stale;
@@ -169,7 +168,7 @@ pub fn begin(
 }
 
 /// Records the answer for replay; a server error frees the key instead (a retry may run).
-pub fn finish(kv: &dyn KeyValue, env: &dyn Env, claim: &Claim, resp: &ApiResponse) {
+pub fn finish(st: &Store<'_>, claim: &Claim, resp: &ApiResponse) {
     let state = if resp.status >= 500 {
         State::Abandoned
     } else {
@@ -179,10 +178,10 @@ pub fn finish(kv: &dyn KeyValue, env: &dyn Env, claim: &Claim, resp: &ApiRespons
             body: String::from_utf8_lossy(&resp.body).into_owned(),
         }
     };
-    let now = env.now_ms();
+    let now = st.now_ms();
     // Only our own claim is replaced (a taker-over would have changed the fingerprint/time).
     // A failure here leaves the claim Pending until its lease ends: the key then frees itself.
-    let _ = records::update::<Record, ()>(kv, env, &claim.key, |rec| {
+    let _ = st.update::<Record, ()>(&claim.key, |rec| {
         if rec.fingerprint == claim.fingerprint && matches!(rec.state, State::Pending) {
             Change::Write(Record {
                 fingerprint: claim.fingerprint.clone(),

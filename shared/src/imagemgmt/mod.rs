@@ -18,9 +18,8 @@ mod tests;
 
 use crate::api::{ApiRequest, ApiResponse, Problem, json_body};
 use crate::auth;
-use crate::env::Env;
 use crate::ops::Settings;
-use crate::store::KeyValue;
+use crate::records::Store;
 use input::{CreateAction, Id};
 use serde_json::Value;
 use service::{Ctx, Reply};
@@ -156,7 +155,7 @@ fn route(method: &str, path: &str) -> Result<Route, ApiResponse> {
 }
 
 /// The caller's org from `Authorization: Bearer …`: 401 when missing or unknown.
-fn authenticate(kv: &dyn KeyValue, env: &dyn Env, req: &ApiRequest) -> Result<String, Problem> {
+fn authenticate(st: &Store<'_>, req: &ApiRequest) -> Result<String, Problem> {
     let unauthorized = |d: &str| Problem::new(401, "UNAUTHORIZED", d);
     let h = req
         .header("authorization")
@@ -165,7 +164,7 @@ fn authenticate(kv: &dyn KeyValue, env: &dyn Env, req: &ApiRequest) -> Result<St
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
         _ => return Err(unauthorized("expected Authorization: Bearer <token>")),
     };
-    auth::org_for_token(kv, env, token)?.ok_or_else(|| unauthorized("unknown bearer token"))
+    auth::org_for_token(st, token)?.ok_or_else(|| unauthorized("unknown bearer token"))
 }
 
 fn forbidden(what: &str) -> Problem {
@@ -179,24 +178,14 @@ fn forbidden(what: &str) -> Problem {
 /// The whole door: routes, authenticates, guards, runs the operation and maps every error.
 /// Never panics on any input (and a panic from a bug is still answered with a 500 where the
 /// target unwinds).
-pub fn handle(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    settings: &Settings,
-    req: &ApiRequest,
-) -> ApiResponse {
+pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiResponse {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handle_inner(kv, env, settings, req)
+        handle_inner(st, settings, req)
     }))
     .unwrap_or_else(|_| Problem::internal("unexpected failure").into())
 }
 
-fn handle_inner(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
-    settings: &Settings,
-    req: &ApiRequest,
-) -> ApiResponse {
+fn handle_inner(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiResponse {
     let method = req.method.to_ascii_uppercase();
     let route = match route(&method, &req.path) {
         Ok(r) => r,
@@ -205,7 +194,7 @@ fn handle_inner(
     if route == Route::OpenApi {
         return ApiResponse::with_body(200, "application/json", openapi::SERVED.to_vec());
     }
-    let org = match authenticate(kv, env, req) {
+    let org = match authenticate(st, req) {
         Ok(o) => o,
         Err(p) => return p.into(),
     };
@@ -230,8 +219,7 @@ fn handle_inner(
         return forbidden("orgId").into();
     }
     let ctx = Ctx {
-        kv,
-        env,
+        st: *st,
         settings,
         org,
     };
@@ -242,7 +230,7 @@ fn handle_inner(
         };
         match key {
             None => None,
-            Some(k) => match idem::begin(kv, env, &ctx.org, k, req) {
+            Some(k) => match idem::begin(st, &ctx.org, k, req) {
                 Ok(idem::Begin::Proceed(c)) => Some(c),
                 Ok(idem::Begin::Replay(r)) => return r,
                 Ok(idem::Begin::Refuse(p)) => return p.into(),
@@ -271,7 +259,7 @@ fn handle_inner(
         Err(p) => p.into(),
     };
     if let Some(c) = idem_claim {
-        idem::finish(kv, env, &c, &resp);
+        idem::finish(st, &c, &resp);
     }
     resp
 }

@@ -11,9 +11,9 @@
 
 use crate::api::{FieldError, Problem};
 use crate::catalog::PartnerImage;
-use crate::env::Env;
 use crate::imagemgmt::input::Source;
-use crate::store::{KeyValue, StoreError};
+use crate::records::Store;
+use crate::store::StoreError;
 
 /// The field a refusal names.
 pub const FIELD: &str = "assetDetails.data.mspOrgId";
@@ -56,8 +56,7 @@ impl From<PartnerError> for Problem {
 
 /// The partner data a new version made from `source` carries: `None` without `mspOrgId`.
 pub fn resolve(
-    kv: &dyn KeyValue,
-    env: &dyn Env,
+    st: &Store<'_>,
     org: &str,
     source: &Source,
 ) -> Result<Option<PartnerImage>, PartnerError> {
@@ -70,7 +69,7 @@ pub fn resolve(
         return Ok(None);
     };
     let (msp, image) = (msp.to_string(), source_image_version_id.to_string());
-    let partners = crate::admin::org(kv, env, org)
+    let partners = crate::admin::org(st, org)
         .map_err(PartnerError::Store)?
         .map(|o| o.partners)
         .unwrap_or_default();
@@ -80,7 +79,7 @@ pub fn resolve(
             org: org.to_owned(),
         });
     }
-    match crate::sim::gallery_image(kv, env, org, &image).map_err(PartnerError::Store)? {
+    match crate::sim::gallery_image(st, org, &image).map_err(PartnerError::Store)? {
         Some(g) if g.prepared_by.as_deref() == Some(msp.as_str()) => Ok(Some(PartnerImage {
             msp_org_id: msp,
             source_image_version_id: image,
@@ -98,7 +97,7 @@ mod tests {
     use crate::catalog::keys;
     use crate::env::FakeEnv;
     use crate::imagemgmt::input::Id;
-    use crate::records;
+
     use crate::sim::GalleryImage;
     use crate::store::MemoryKv;
     use crate::time::Timestamp;
@@ -123,7 +122,9 @@ mod tests {
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };
-        records::put_new(&kv, &env, &keys::org("o1"), &org).unwrap();
+        Store::new(&kv, &env)
+            .put_new(&keys::org("o1"), &org)
+            .unwrap();
         for (id, by) in [
             ("g-msp", Some("msp-1")),
             ("g-other", Some("msp-2")),
@@ -138,7 +139,9 @@ mod tests {
                 metadata: json!({"vendor": "acme"}).as_object().unwrap().clone(),
                 app_scan: json!({"apps": ["office"]}).as_object().unwrap().clone(),
             };
-            records::put_new(&kv, &env, &keys::gallery_image("o1", id), &g).unwrap();
+            Store::new(&kv, &env)
+                .put_new(&keys::gallery_image("o1", id), &g)
+                .unwrap();
         }
         (kv, env)
     }
@@ -146,7 +149,7 @@ mod tests {
     #[test]
     fn a_partner_image_has_its_data_copied() {
         let (kv, env) = world();
-        let p = resolve(&kv, &env, "o1", &sig("g-msp", Some("msp-1")))
+        let p = resolve(&Store::new(&kv, &env), "o1", &sig("g-msp", Some("msp-1")))
             .unwrap()
             .unwrap();
         assert_eq!(p.msp_org_id, "msp-1");
@@ -159,12 +162,12 @@ mod tests {
     fn without_msp_org_id_there_is_nothing_to_copy() {
         let (kv, env) = world();
         assert!(
-            resolve(&kv, &env, "o1", &sig("g-own", None))
+            resolve(&Store::new(&kv, &env), "o1", &sig("g-own", None))
                 .unwrap()
                 .is_none()
         );
         assert!(
-            resolve(&kv, &env, "o1", &Source::MarketPlace)
+            resolve(&Store::new(&kv, &env), "o1", &Source::MarketPlace)
                 .unwrap()
                 .is_none()
         );
@@ -180,7 +183,7 @@ mod tests {
             ("g-other", "msp-1", "MSP_IMAGE_NOT_FOUND"),
             ("g-missing", "msp-1", "MSP_IMAGE_NOT_FOUND"),
         ] {
-            let e = resolve(&kv, &env, "o1", &sig(image, Some(msp))).unwrap_err();
+            let e = resolve(&Store::new(&kv, &env), "o1", &sig(image, Some(msp))).unwrap_err();
             let p = Problem::from(e);
             assert_eq!((p.status, p.code.as_str()), (422, code), "{image} {msp}");
             assert_eq!(p.errors[0].field, FIELD);
@@ -191,7 +194,7 @@ mod tests {
     #[test]
     fn an_org_without_a_record_has_no_partners() {
         let (kv, env) = world();
-        let e = resolve(&kv, &env, "o9", &sig("g-msp", Some("msp-1"))).unwrap_err();
+        let e = resolve(&Store::new(&kv, &env), "o9", &sig("g-msp", Some("msp-1"))).unwrap_err();
         assert!(matches!(e, PartnerError::NotPartner { .. }));
     }
 }

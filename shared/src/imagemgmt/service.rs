@@ -11,7 +11,7 @@ use crate::imagemgmt::names::rest_name;
 use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
 use crate::ops::{self, OpKind, Settings, Target};
-use crate::records::{self, Change, Stored, UpdateError};
+use crate::records::{Change, Stored, UpdateError};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::vocab::*;
@@ -44,13 +44,13 @@ pub type Ctx<'a> = crate::catalog::Ctx<'a, Settings>;
 
 impl Ctx<'_> {
     fn image(&self, id: &str) -> Result<Option<Stored<Image>>, StoreError> {
-        let s = records::get::<Image>(self.kv, self.env, &keys::image(&self.org, id))?;
+        let s = self.st.get::<Image>(&keys::image(&self.org, id))?;
         // Keys are org-scoped; the check keeps a foreign record hidden even if one leaked in.
         Ok(s.filter(|s| s.value.org_id == self.org))
     }
 
     fn version(&self, image_id: &str, id: &str) -> Result<Option<Stored<Version>>, StoreError> {
-        let s = records::get::<Version>(self.kv, self.env, &keys::version(&self.org, id))?;
+        let s = self.st.get::<Version>(&keys::version(&self.org, id))?;
         Ok(s.filter(|s| s.value.org_id == self.org && s.value.stream_id == image_id))
     }
 }
@@ -148,9 +148,9 @@ struct NewVersion<'a> {
 /// statuses.
 fn build_version(ctx: &Ctx<'_>, n: NewVersion<'_>) -> (Version, Asset, String) {
     let now = ctx.now();
-    let op_id = ops::new_op_id(ctx.env);
-    let version_id = records::new_id(ctx.env, "ver-");
-    let asset_id = records::new_id(ctx.env, "ast-");
+    let op_id = ops::new_op_id(&ctx.st);
+    let version_id = ctx.st.new_id("ver-");
+    let asset_id = ctx.st.new_id("ast-");
     let (vs, asset_status) = ops::initial_statuses(n.kind);
     let status = vs.unwrap_or(VersionStatus::Pending);
     let mut details = n.asset_details;
@@ -244,11 +244,9 @@ fn write_new_image(
     f: NewVersionOwned,
 ) -> Result<(Value, String), StoreError> {
     // The image id is fresh, so this counter starts at 1 and 1.0.0 is taken once.
-    let major = records::counter_next(
-        ctx.kv,
-        ctx.env,
-        &keys::image_counter(&ctx.org, &image.id, "major"),
-    )?;
+    let major = ctx
+        .st
+        .counter_next(&keys::image_counter(&ctx.org, &image.id, "major"))?;
     let number = VersionNumber {
         major: u64::try_from(major).unwrap_or(1),
         minor: 0,
@@ -257,17 +255,12 @@ fn write_new_image(
     let (version, asset, op_id) = build_version(ctx, f.as_new(&image.id, number));
     image.version_ids = vec![version.id.clone()];
     image.version_count = 1;
-    records::put_new(ctx.kv, ctx.env, &keys::asset(&ctx.org, &asset.id), &asset)?;
-    records::put_new(
-        ctx.kv,
-        ctx.env,
-        &keys::version(&ctx.org, &version.id),
-        &version,
-    )?;
-    records::put_new(ctx.kv, ctx.env, &keys::image(&ctx.org, &image.id), &image)?;
+    ctx.st.put_new(&keys::asset(&ctx.org, &asset.id), &asset)?;
+    ctx.st
+        .put_new(&keys::version(&ctx.org, &version.id), &version)?;
+    ctx.st.put_new(&keys::image(&ctx.org, &image.id), &image)?;
     ops::start(
-        ctx.kv,
-        ctx.env,
+        &ctx.st,
         ctx.settings,
         &op_id,
         &ctx.org,
@@ -275,13 +268,9 @@ fn write_new_image(
         target_of(&version, &asset, f.source_id),
     )?;
     // The index slot last: a listed id always names a written image.
-    let slot = records::counter_next(ctx.kv, ctx.env, &keys::image_count(&ctx.org))?;
-    records::put_new(
-        ctx.kv,
-        ctx.env,
-        &keys::image_slot(&ctx.org, slot),
-        &image.id,
-    )?;
+    let slot = ctx.st.counter_next(&keys::image_count(&ctx.org))?;
+    ctx.st
+        .put_new(&keys::image_slot(&ctx.org, slot), &image.id)?;
     let mut body = image_json(&image);
     body["versions"] = json!([version_json(&version, Some(&image))]);
     Ok((body, op_id))
@@ -350,11 +339,11 @@ pub fn create_image(
     body: &Value,
 ) -> Result<Reply, CreateImageError> {
     let req = ImageCatalogRequest::parse(body, action).map_err(CreateImageError::Invalid)?;
-    let partner_image = partner::resolve(ctx.kv, ctx.env, &ctx.org, &req.source)
+    let partner_image = partner::resolve(&ctx.st, &ctx.org, &req.source)
         .map_err(|e| CreateImageError::Invalid(e.into()))?;
     let now = ctx.now();
     let image = Image {
-        id: records::new_id(ctx.env, "img-"),
+        id: ctx.st.new_id("img-"),
         org_id: ctx.org.clone(),
         name: req.stream_name.into_string(),
         description: req.stream_description.map(Description::into_string),
@@ -465,7 +454,7 @@ pub const COPY_LIST: ListSpec = ListSpec {
 
 /// The org's images, through its index slots (never a key scan).
 fn org_images(ctx: &Ctx<'_>) -> Result<Vec<Image>, StoreError> {
-    crate::catalog::org_images(ctx.kv, ctx.env, &ctx.org)
+    crate::catalog::org_images(&ctx.st, &ctx.org)
 }
 
 pub fn list_images(ctx: &Ctx<'_>, pairs: &[(String, String)]) -> Result<Reply, ReadError> {
@@ -498,7 +487,7 @@ pub fn get_image(ctx: &Ctx<'_>, id: &str) -> Result<Reply, ReadError> {
 }
 
 fn image_versions(ctx: &Ctx<'_>, img: &Image) -> Result<Vec<Version>, StoreError> {
-    crate::catalog::image_versions(ctx.kv, ctx.env, &ctx.org, img)
+    crate::catalog::image_versions(&ctx.st, &ctx.org, img)
 }
 
 pub fn list_versions(
@@ -543,7 +532,9 @@ pub fn list_copies(
         .iter()
         .map(|a| keys::asset(&ctx.org, a))
         .collect();
-    let items = records::get_many::<Asset>(ctx.kv, ctx.env, &keys)?
+    let items = ctx
+        .st
+        .get_many::<Asset>(&keys)?
         .into_iter()
         .flatten()
         .map(|s| asset_json(&s.value))
@@ -552,7 +543,7 @@ pub fn list_copies(
 }
 
 pub fn get_operation(ctx: &Ctx<'_>, id: &str) -> Result<Reply, ReadError> {
-    let op = ops::get(ctx.kv, ctx.env, &ctx.org, id)?
+    let op = ops::get(&ctx.st, &ctx.org, id)?
         .filter(|o| o.org_id == ctx.org)
         .ok_or(ReadError::NotFound("operation"))?;
     Ok(Reply::ok(serde_json::to_value(&op).unwrap_or(Value::Null)))
@@ -609,11 +600,9 @@ pub fn patch_image(
     }
     let now = ctx.now();
     let checked = if_match.is_some();
-    let r = records::update::<Image, PatchImageError>(
-        ctx.kv,
-        ctx.env,
-        &keys::image(&ctx.org, id),
-        |img| {
+    let r = ctx
+        .st
+        .update::<Image, PatchImageError>(&keys::image(&ctx.org, id), |img| {
             // With If-Match, the record must still be the one whose tag matched.
             if checked && *img != seen.value {
                 return Change::Abort(PatchImageError::PreconditionFailed);
@@ -630,9 +619,8 @@ pub fn patch_image(
             }
             img.updated_at = now;
             Change::Write(img)
-        },
-    )
-    .map_err(|e| lift(e, PatchImageError::NotFound, PatchImageError::Store))?;
+        })
+        .map_err(|e| lift(e, PatchImageError::NotFound, PatchImageError::Store))?;
     Ok(Reply {
         etag: Some(r.token),
         ..Reply::ok(image_json(&r.value))
@@ -681,12 +669,10 @@ fn start_image_deletion(
     expect: Option<&Image>,
 ) -> Result<String, DeleteImageError> {
     let now = ctx.now();
-    let op_id = ops::new_op_id(ctx.env);
-    let img = records::update::<Image, DeleteImageError>(
-        ctx.kv,
-        ctx.env,
-        &keys::image(&ctx.org, id),
-        |img| {
+    let op_id = ops::new_op_id(&ctx.st);
+    let img = ctx
+        .st
+        .update::<Image, DeleteImageError>(&keys::image(&ctx.org, id), |img| {
             if expect.is_some_and(|e| e != img) {
                 return Change::Abort(DeleteImageError::PreconditionFailed);
             }
@@ -700,9 +686,8 @@ fn start_image_deletion(
             img.status = ImageStatus::Deleting;
             img.updated_at = now;
             Change::Write(img)
-        },
-    )
-    .map_err(|e| lift(e, DeleteImageError::NotFound, DeleteImageError::Store))?;
+        })
+        .map_err(|e| lift(e, DeleteImageError::NotFound, DeleteImageError::Store))?;
     for vid in &img.value.version_ids {
         mark_version_deleting(ctx, vid, &op_id, now).map_err(DeleteImageError::Store)?;
     }
@@ -711,8 +696,7 @@ fn start_image_deletion(
         ..Target::default()
     };
     ops::start(
-        ctx.kv,
-        ctx.env,
+        &ctx.st,
         ctx.settings,
         &op_id,
         &ctx.org,
@@ -730,9 +714,11 @@ fn mark_version_deleting(
     op_id: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let r = records::update::<Version, ()>(ctx.kv, ctx.env, &keys::version(&ctx.org, vid), |v| {
-        Change::Write(deleting(v, op_id, now))
-    });
+    let r = ctx
+        .st
+        .update::<Version, ()>(&keys::version(&ctx.org, vid), |v| {
+            Change::Write(deleting(v, op_id, now))
+        });
     let v = match r {
         Ok(v) => v,
         Err(UpdateError::NotFound) | Err(UpdateError::Aborted(())) => return Ok(()),
@@ -766,14 +752,16 @@ fn mark_assets_deleting(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     for aid in &v.asset_ids {
-        let r = records::update::<Asset, ()>(ctx.kv, ctx.env, &keys::asset(&ctx.org, aid), |a| {
-            let mut a = a.clone();
-            a.status = AssetStatus::Deleting;
-            a.operation_id = Some(op_id.to_owned());
-            a.op_seq = 0;
-            a.updated_at = now;
-            Change::Write(a)
-        });
+        let r = ctx
+            .st
+            .update::<Asset, ()>(&keys::asset(&ctx.org, aid), |a| {
+                let mut a = a.clone();
+                a.status = AssetStatus::Deleting;
+                a.operation_id = Some(op_id.to_owned());
+                a.op_seq = 0;
+                a.updated_at = now;
+                Change::Write(a)
+            });
         if let Err(UpdateError::Store(e)) = r {
             return Err(e);
         }
@@ -878,11 +866,9 @@ fn elect_number(
 ) -> Result<Result<VersionNumber, String>, StoreError> {
     match numbering {
         Numbering::Major => {
-            let n = records::counter_next(
-                ctx.kv,
-                ctx.env,
-                &keys::image_counter(&ctx.org, image_id, "major"),
-            )?;
+            let n = ctx
+                .st
+                .counter_next(&keys::image_counter(&ctx.org, image_id, "major"))?;
             Ok(Ok(VersionNumber {
                 major: u64::try_from(n).unwrap_or(0),
                 minor: 0,
@@ -898,7 +884,7 @@ fn elect_number(
                 Err(_) => return Ok(Err(src.name.clone())),
             };
             let key = keys::image_counter(&ctx.org, image_id, &format!("minor-{}", base.major));
-            let m = records::counter_next(ctx.kv, ctx.env, &key)?;
+            let m = ctx.st.counter_next(&key)?;
             Ok(Ok(VersionNumber {
                 major: base.major,
                 minor: u64::try_from(m).unwrap_or(0),
@@ -917,11 +903,8 @@ fn attach_version(
     markers: &[MarkerName],
     now: Timestamp,
 ) -> Result<Stored<Image>, AddVersionError> {
-    records::update::<Image, AddVersionError>(
-        ctx.kv,
-        ctx.env,
-        &keys::image(&ctx.org, image_id),
-        |img| {
+    ctx.st
+        .update::<Image, AddVersionError>(&keys::image(&ctx.org, image_id), |img| {
             // Idempotent: a swap reported failed that had landed (R2) and was then built
             // upon by another writer is retried here; the version is already attached.
             if img.version_ids.iter().any(|v| v == version_id) {
@@ -959,15 +942,14 @@ fn attach_version(
             }
             img.updated_at = now;
             Change::Write(img)
-        },
-    )
-    .map_err(|e| lift(e, AddVersionError::ImageNotFound, AddVersionError::Store))
+        })
+        .map_err(|e| lift(e, AddVersionError::ImageNotFound, AddVersionError::Store))
 }
 
 /// Removes records a refused request wrote (best effort: they are not indexed anywhere).
 fn discard(ctx: &Ctx<'_>, version: &Version, asset: &Asset) {
-    let _ = records::delete(ctx.kv, ctx.env, &keys::asset(&ctx.org, &asset.id));
-    let _ = records::delete(ctx.kv, ctx.env, &keys::version(&ctx.org, &version.id));
+    let _ = ctx.st.delete(&keys::asset(&ctx.org, &asset.id));
+    let _ = ctx.st.delete(&keys::version(&ctx.org, &version.id));
 }
 
 pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply, AddVersionError> {
@@ -1008,8 +990,8 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
     {
         return Err(E::MarkerTaken(m.to_string()));
     }
-    let partner_image = partner::resolve(ctx.kv, ctx.env, &ctx.org, &req.source)
-        .map_err(|e| E::Invalid(e.into()))?;
+    let partner_image =
+        partner::resolve(&ctx.st, &ctx.org, &req.source).map_err(|e| E::Invalid(e.into()))?;
     // The source: the named version, or (MAJOR without one) the image's newest version.
     let source = match &req.source_version_id {
         Some(id) => Some(
@@ -1060,21 +1042,17 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
         },
     );
     let now = version.created_at;
-    records::put_new(ctx.kv, ctx.env, &keys::asset(&ctx.org, &asset.id), &asset)
+    ctx.st
+        .put_new(&keys::asset(&ctx.org, &asset.id), &asset)
         .map_err(E::Store)?;
-    records::put_new(
-        ctx.kv,
-        ctx.env,
-        &keys::version(&ctx.org, &version.id),
-        &version,
-    )
-    .map_err(E::Store)?;
+    ctx.st
+        .put_new(&keys::version(&ctx.org, &version.id), &version)
+        .map_err(E::Store)?;
     // The operation is recorded before the version is attached to its image: a version
     // that clients can see always has its operation (a failure in between leaves only an
     // unlisted version, never a listed one nothing advances).
     if let Err(e) = ops::start(
-        ctx.kv,
-        ctx.env,
+        &ctx.st,
         ctx.settings,
         &op_id,
         &ctx.org,
@@ -1190,8 +1168,9 @@ pub fn patch_version(
     }
     let now = ctx.now();
     let checked = if_match.is_some();
-    let version =
-        records::update::<Version, E>(ctx.kv, ctx.env, &keys::version(&ctx.org, id), |v| {
+    let version = ctx
+        .st
+        .update::<Version, E>(&keys::version(&ctx.org, id), |v| {
             if checked && *v != seen.value {
                 return Change::Abort(E::PreconditionFailed);
             }
@@ -1217,45 +1196,46 @@ pub fn patch_version(
             .map_err(E::Store)?
             .ok_or(E::NotFound("image"))?
     } else {
-        records::update::<Image, E>(ctx.kv, ctx.env, &keys::image(&ctx.org, image_id), |img| {
-            let mut img = img.clone();
-            let mut changed = false;
-            for m in &patch.markers {
-                match img.markers.iter_mut().find(|x| x.name == m.as_str()) {
-                    Some(x) if x.version_id == id => {}
-                    Some(x) => {
-                        x.version_id = id.to_owned();
-                        x.next_version_id = None;
-                        x.updated_at = now;
-                        changed = true;
-                    }
-                    None => {
-                        img.markers.push(Marker {
-                            id: format!("mrk-{}-{}", id.trim_start_matches("ver-"), m),
-                            org_id: img.org_id.clone(),
-                            image_id: img.id.clone(),
-                            version_id: id.to_owned(),
-                            next_version_id: None,
-                            name: m.to_string(),
-                            status: "ACTIVE".into(),
-                            template_count: 0,
-                            error_code: None,
-                            error_details: None,
-                            error_details_parameters: Default::default(),
-                            created_at: now,
-                            updated_at: now,
-                        });
-                        changed = true;
+        ctx.st
+            .update::<Image, E>(&keys::image(&ctx.org, image_id), |img| {
+                let mut img = img.clone();
+                let mut changed = false;
+                for m in &patch.markers {
+                    match img.markers.iter_mut().find(|x| x.name == m.as_str()) {
+                        Some(x) if x.version_id == id => {}
+                        Some(x) => {
+                            x.version_id = id.to_owned();
+                            x.next_version_id = None;
+                            x.updated_at = now;
+                            changed = true;
+                        }
+                        None => {
+                            img.markers.push(Marker {
+                                id: format!("mrk-{}-{}", id.trim_start_matches("ver-"), m),
+                                org_id: img.org_id.clone(),
+                                image_id: img.id.clone(),
+                                version_id: id.to_owned(),
+                                next_version_id: None,
+                                name: m.to_string(),
+                                status: "ACTIVE".into(),
+                                template_count: 0,
+                                error_code: None,
+                                error_details: None,
+                                error_details_parameters: Default::default(),
+                                created_at: now,
+                                updated_at: now,
+                            });
+                            changed = true;
+                        }
                     }
                 }
-            }
-            if !changed {
-                return Change::Unchanged;
-            }
-            img.updated_at = now;
-            Change::Write(img)
-        })
-        .map_err(|e| lift(e, E::NotFound("image"), E::Store))?
+                if !changed {
+                    return Change::Unchanged;
+                }
+                img.updated_at = now;
+                Change::Write(img)
+            })
+            .map_err(|e| lift(e, E::NotFound("image"), E::Store))?
     };
     Ok(Reply {
         status: 202,
@@ -1306,17 +1286,17 @@ fn start_publish(
 ) -> Result<(Version, String), PublishError> {
     use PublishError as E;
     let now = ctx.now();
-    let op_id = ops::new_op_id(ctx.env);
-    let existing = records::get_many::<Asset>(
-        ctx.kv,
-        ctx.env,
-        &seen
-            .asset_ids
-            .iter()
-            .map(|a| keys::asset(&ctx.org, a))
-            .collect::<Vec<_>>(),
-    )
-    .map_err(E::Store)?;
+    let op_id = ops::new_op_id(&ctx.st);
+    let existing = ctx
+        .st
+        .get_many::<Asset>(
+            &seen
+                .asset_ids
+                .iter()
+                .map(|a| keys::asset(&ctx.org, a))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(E::Store)?;
     let existing: Vec<Asset> = existing.into_iter().flatten().map(|s| s.value).collect();
     let Some(source_asset) = existing.first().cloned() else {
         return Err(E::WrongStatus(seen.status, "an asset to publish from"));
@@ -1337,7 +1317,7 @@ fn start_publish(
             continue;
         }
         let asset = Asset {
-            id: records::new_id(ctx.env, "ast-"),
+            id: ctx.st.new_id("ast-"),
             org_id: ctx.org.clone(),
             image_id: image_id.to_owned(),
             version_id: seen.id.clone(),
@@ -1357,15 +1337,17 @@ fn start_publish(
             operation_id: Some(op_id.clone()),
             op_seq: 0,
         };
-        records::put_new(ctx.kv, ctx.env, &keys::asset(&ctx.org, &asset.id), &asset)
+        ctx.st
+            .put_new(&keys::asset(&ctx.org, &asset.id), &asset)
             .map_err(E::Store)?;
         replica_ids.push(asset.id.clone());
         new_assets.push(asset.id);
     }
     let (vs, asset_status) = ops::initial_statuses(OpKind::Publish);
     let status = vs.unwrap_or(VersionStatus::PublishInProgress);
-    let version =
-        records::update::<Version, E>(ctx.kv, ctx.env, &keys::version(&ctx.org, &seen.id), |v| {
+    let version = ctx
+        .st
+        .update::<Version, E>(&keys::version(&ctx.org, &seen.id), |v| {
             if !allowed.contains(&v.status) {
                 return Change::Abort(E::WrongStatus(v.status, needed));
             }
@@ -1395,16 +1377,14 @@ fn start_publish(
         Ok(v) => v.value,
         Err(e) => {
             for a in &new_assets {
-                let _ = records::delete(ctx.kv, ctx.env, &keys::asset(&ctx.org, a));
+                let _ = ctx.st.delete(&keys::asset(&ctx.org, a));
             }
             return Err(lift(e, E::NotFound("version"), E::Store));
         }
     };
-    let r = records::update::<Asset, ()>(
-        ctx.kv,
-        ctx.env,
-        &keys::asset(&ctx.org, &source_asset.id),
-        |a| {
+    let r = ctx
+        .st
+        .update::<Asset, ()>(&keys::asset(&ctx.org, &source_asset.id), |a| {
             let mut a = a.clone();
             if let Some(s) = asset_status {
                 a.status = s;
@@ -1413,8 +1393,7 @@ fn start_publish(
             a.op_seq = 0;
             a.updated_at = now;
             Change::Write(a)
-        },
-    );
+        });
     if let Err(UpdateError::Store(e)) = r {
         return Err(E::Store(e));
     }
@@ -1430,8 +1409,7 @@ fn start_publish(
         provider_instance_id: source_asset.provider_instance_id.clone(),
     };
     ops::start(
-        ctx.kv,
-        ctx.env,
+        &ctx.st,
         ctx.settings,
         &op_id,
         &ctx.org,
@@ -1589,7 +1567,9 @@ pub fn clone_from(
         return Err(E::StatusForbids(src.status));
     }
     let src_asset = match src.asset_ids.first() {
-        Some(a) => records::get::<Asset>(from.kv, from.env, &keys::asset(&from.org, a))
+        Some(a) => from
+            .st
+            .get::<Asset>(&keys::asset(&from.org, a))
             .map_err(E::Store)?
             .map(|s| s.value),
         None => None,
@@ -1626,7 +1606,7 @@ pub fn clone_from(
         CloneTarget::Image(name) => {
             let now = ctx.now();
             let image = Image {
-                id: records::new_id(ctx.env, "img-"),
+                id: ctx.st.new_id("img-"),
                 org_id: ctx.org.clone(),
                 name: name.into_string(),
                 description: img.description.clone(),
@@ -1668,15 +1648,12 @@ pub fn clone_from(
                 nv.version_type = VersionType::Minor;
             }
             let (version, asset, op_id) = build_version(ctx, nv);
-            records::put_new(ctx.kv, ctx.env, &keys::asset(&ctx.org, &asset.id), &asset)
+            ctx.st
+                .put_new(&keys::asset(&ctx.org, &asset.id), &asset)
                 .map_err(E::Store)?;
-            records::put_new(
-                ctx.kv,
-                ctx.env,
-                &keys::version(&ctx.org, &version.id),
-                &version,
-            )
-            .map_err(E::Store)?;
+            ctx.st
+                .put_new(&keys::version(&ctx.org, &version.id), &version)
+                .map_err(E::Store)?;
             let img = match attach_version(ctx, image_id, &version.id, &[], version.created_at) {
                 Ok(i) => i.value,
                 Err(e) => {
@@ -1690,8 +1667,7 @@ pub fn clone_from(
                 }
             };
             ops::start(
-                ctx.kv,
-                ctx.env,
+                &ctx.st,
                 ctx.settings,
                 &op_id,
                 &ctx.org,
@@ -1819,38 +1795,41 @@ pub fn delete_version(
         });
     }
     let now = ctx.now();
-    let op_id = ops::new_op_id(ctx.env);
+    let op_id = ops::new_op_id(&ctx.st);
     // Unbound markers pointing here go with the version; a marker bound meanwhile refuses.
-    records::update::<Image, E>(ctx.kv, ctx.env, &keys::image(&ctx.org, image_id), |img| {
-        if let Some(m) = img
-            .markers
-            .iter()
-            .find(|m| m.version_id == id && m.template_count > 0)
-        {
-            return Change::Abort(E::MarkerInUse(m.name.clone()));
-        }
-        if !img.markers.iter().any(|m| m.version_id == id) {
-            return Change::Unchanged;
-        }
-        let mut img = img.clone();
-        img.markers.retain(|m| m.version_id != id);
-        img.updated_at = now;
-        Change::Write(img)
-    })
-    .map_err(|e| lift(e, E::NotFound("image"), E::Store))?;
+    ctx.st
+        .update::<Image, E>(&keys::image(&ctx.org, image_id), |img| {
+            if let Some(m) = img
+                .markers
+                .iter()
+                .find(|m| m.version_id == id && m.template_count > 0)
+            {
+                return Change::Abort(E::MarkerInUse(m.name.clone()));
+            }
+            if !img.markers.iter().any(|m| m.version_id == id) {
+                return Change::Unchanged;
+            }
+            let mut img = img.clone();
+            img.markers.retain(|m| m.version_id != id);
+            img.updated_at = now;
+            Change::Write(img)
+        })
+        .map_err(|e| lift(e, E::NotFound("image"), E::Store))?;
     let checked = if_match.is_some();
     // The status check and the DELETING mark are one compare-and-swap: of two racing
     // deletes only one sees a deletable version and starts an operation.
-    let v = records::update::<Version, E>(ctx.kv, ctx.env, &keys::version(&ctx.org, id), |v| {
-        if checked && *v != seen.value {
-            return Change::Abort(E::PreconditionFailed);
-        }
-        if !may_delete(v.status, force) {
-            return Change::Abort(E::StatusForbids(v.status));
-        }
-        Change::Write(deleting(v, &op_id, now))
-    })
-    .map_err(|e| lift(e, E::NotFound("version"), E::Store))?;
+    let v = ctx
+        .st
+        .update::<Version, E>(&keys::version(&ctx.org, id), |v| {
+            if checked && *v != seen.value {
+                return Change::Abort(E::PreconditionFailed);
+            }
+            if !may_delete(v.status, force) {
+                return Change::Abort(E::StatusForbids(v.status));
+            }
+            Change::Write(deleting(v, &op_id, now))
+        })
+        .map_err(|e| lift(e, E::NotFound("version"), E::Store))?;
     mark_assets_deleting(ctx, &v.value, &op_id, now).map_err(E::Store)?;
     let target = Target {
         image_id: image_id.to_owned(),
@@ -1859,8 +1838,7 @@ pub fn delete_version(
         ..Target::default()
     };
     ops::start(
-        ctx.kv,
-        ctx.env,
+        &ctx.st,
         ctx.settings,
         &op_id,
         &ctx.org,

@@ -7,7 +7,6 @@
 use crate::api::Problem;
 use crate::catalog::{Image, keys};
 use crate::imagemgmt::service::Ctx;
-use crate::records;
 use crate::store::StoreError;
 
 /// The problem's stable code.
@@ -30,15 +29,15 @@ pub fn access(
     writes: bool,
     copies: bool,
 ) -> Result<Access, Problem> {
-    let own = records::get::<Image>(ctx.kv, ctx.env, &keys::image(&ctx.org, image_id))
+    let own = ctx
+        .st
+        .get::<Image>(&keys::image(&ctx.org, image_id))
         .map_err(|e| Problem::store(&e))?
         .is_some_and(|s| s.value.org_id == ctx.org);
     if own {
         return Ok(Access::Own);
     }
-    match crate::platform::image(ctx.kv, ctx.env, image_id)
-        .map_err(|e: StoreError| Problem::store(&e))?
-    {
+    match crate::platform::image(&ctx.st, image_id).map_err(|e: StoreError| Problem::store(&e))? {
         None => Ok(Access::Own),
         Some(_) if !writes || copies => Ok(Access::Shared),
         Some(img) => Err(read_only(&img.id)),
@@ -58,8 +57,7 @@ pub fn read_only(id: &str) -> Problem {
 /// The context that reads the platform's records.
 pub fn platform_ctx<'a>(ctx: &Ctx<'a>) -> Ctx<'a> {
     Ctx {
-        kv: ctx.kv,
-        env: ctx.env,
+        st: ctx.st,
         settings: ctx.settings,
         org: crate::platform::ORG.to_owned(),
     }

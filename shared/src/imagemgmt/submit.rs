@@ -17,7 +17,7 @@ pub const SUBMIT_FAILED_DETAIL: &str = "Failed to submit add version request";
 /// Add Version's answer to a store failure.
 pub fn add_version_store_failure(e: &StoreError) -> Problem {
     match e {
-        StoreError::Unavailable(why) => Problem::new(
+        StoreError::Unavailable(why) | StoreError::Corrupt(why) => Problem::new(
             500,
             SUBMIT_FAILED_CODE,
             format!("{SUBMIT_FAILED_DETAIL}: {why}"),

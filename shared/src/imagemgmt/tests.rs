@@ -4,8 +4,9 @@
 use super::*;
 use crate::api::MAX_BODY_BYTES;
 use crate::catalog::{Image, Version, keys};
-use crate::env::FakeEnv;
+use crate::env::{Env, FakeEnv};
 use crate::records;
+use crate::records::Store;
 use crate::sim::{GalleryImage, ProviderInstance, Vm};
 use crate::store::MemoryKv;
 use crate::vocab::{GpuType, OsType, ProviderLabel};
@@ -23,7 +24,7 @@ struct World {
 impl World {
     fn new() -> Self {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
-        let token = auth::mint_token(&kv, &env, "o1").unwrap();
+        let token = auth::mint_token(&Store::new(&kv, &env), "o1").unwrap();
         let w = World {
             kv,
             env,
@@ -35,11 +36,9 @@ impl World {
     }
 
     fn inventory(&self, org: &str) {
-        let (kv, env) = (&self.kv, &self.env);
+        let st = &Store::new(&self.kv, &self.env);
         for pi in ["pi-1", "pi-2"] {
-            records::put_new(
-                kv,
-                env,
+            st.put_new(
                 &keys::provider_instance(org, pi),
                 &ProviderInstance {
                     id: pi.into(),
@@ -49,9 +48,7 @@ impl World {
             )
             .unwrap();
         }
-        records::put_new(
-            kv,
-            env,
+        st.put_new(
             &keys::gallery_image(org, "g-1"),
             &GalleryImage {
                 id: "g-1".into(),
@@ -75,10 +72,8 @@ impl World {
             created_at: crate::time::Timestamp(T0),
             updated_at: crate::time::Timestamp(T0),
         };
-        records::put_new(kv, env, &keys::org(org), &record).unwrap();
-        records::put_new(
-            kv,
-            env,
+        st.put_new(&keys::org(org), &record).unwrap();
+        st.put_new(
             &keys::vm(org, "vm-1"),
             &Vm {
                 id: "vm-1".into(),
@@ -102,7 +97,7 @@ impl World {
     }
 
     fn send(&self, req: &ApiRequest) -> ApiResponse {
-        handle(&self.kv, &self.env, &self.settings, req)
+        handle(&Store::new(&self.kv, &self.env), &self.settings, req)
     }
 
     fn call(&self, method: &str, target: &str, body: Option<Value>) -> ApiResponse {
@@ -142,28 +137,31 @@ impl World {
     }
 
     fn stored_image(&self, id: &str) -> Image {
-        records::get::<Image>(&self.kv, &self.env, &keys::image("o1", id))
+        Store::new(&self.kv, &self.env)
+            .get::<Image>(&keys::image("o1", id))
             .unwrap()
             .unwrap()
             .value
     }
 
     fn edit_version(&self, id: &str, f: impl Fn(&mut Version)) {
-        records::update::<Version, ()>(&self.kv, &self.env, &keys::version("o1", id), |v| {
-            let mut v = v.clone();
-            f(&mut v);
-            records::Change::Write(v)
-        })
-        .unwrap();
+        Store::new(&self.kv, &self.env)
+            .update::<Version, ()>(&keys::version("o1", id), |v| {
+                let mut v = v.clone();
+                f(&mut v);
+                records::Change::Write(v)
+            })
+            .unwrap();
     }
 
     fn edit_image(&self, id: &str, f: impl Fn(&mut Image)) {
-        records::update::<Image, ()>(&self.kv, &self.env, &keys::image("o1", id), |v| {
-            let mut v = v.clone();
-            f(&mut v);
-            records::Change::Write(v)
-        })
-        .unwrap();
+        Store::new(&self.kv, &self.env)
+            .update::<Image, ()>(&keys::image("o1", id), |v| {
+                let mut v = v.clone();
+                f(&mut v);
+                records::Change::Write(v)
+            })
+            .unwrap();
     }
 
     /// Moves time and ticks the advancer until `done` holds (at most `limit` ticks).
@@ -173,7 +171,7 @@ impl World {
                 return true;
             }
             self.env.advance_ms(1_000);
-            crate::advancer::tick(&self.kv, &self.env, &self.settings, 100);
+            crate::advancer::tick(&Store::new(&self.kv, &self.env), &self.settings, 100);
         }
         done(self)
     }
@@ -245,7 +243,7 @@ fn org_mismatch_is_403_and_another_orgs_record_is_404() {
     );
     assert_eq!(r.status, 403);
     // A token of another org sees nothing of o1.
-    let other = auth::mint_token(&w.kv, &w.env, "o2").unwrap();
+    let other = auth::mint_token(&Store::new(&w.kv, &w.env), "o2").unwrap();
     let mut r = w.req("GET", &format!("/images/{id}"), None);
     r.headers = vec![("authorization".into(), format!("Bearer {other}"))];
     assert_eq!(problem(&w.send(&r)), (404, "IMAGE_NOT_FOUND".into()));
@@ -508,9 +506,10 @@ fn fifty_concurrent_add_versions_get_fifty_distinct_numbers() {
                         body: body.to_string().into_bytes(),
                     };
                     // A client retries a 503 (contended record), as Retry-After says.
-                    let mut r = handle(kv, env, settings, &req);
+                    let st = &Store::new(kv, env);
+                    let mut r = handle(st, settings, &req);
                     while r.status == 503 {
-                        r = handle(kv, env, settings, &req);
+                        r = handle(st, settings, &req);
                     }
                     assert_eq!(r.status, 201, "{}", r.json_body());
                     let n = r.json_body()["versionName"].as_str().unwrap().to_owned();
@@ -578,7 +577,7 @@ fn idempotency_key_replays_refuses_other_bodies_and_in_flight() {
     pending
         .headers
         .push(("idempotency-key".into(), "k-2".into()));
-    let claim = idem::begin(&w.kv, &w.env, "o1", "k-2", &pending).unwrap();
+    let claim = idem::begin(&Store::new(&w.kv, &w.env), "o1", "k-2", &pending).unwrap();
     assert!(matches!(claim, idem::Begin::Proceed(_)));
     assert_eq!(
         problem(&w.send(&pending)),
@@ -673,7 +672,7 @@ fn listing_reads_the_org_index_not_the_store() {
         );
     }
     // Noise in another org must not cost this org's listing anything.
-    let noise_token = auth::mint_token(&w.kv, &w.env, "o2").unwrap();
+    let noise_token = auth::mint_token(&Store::new(&w.kv, &w.env), "o2").unwrap();
     for i in 0..30 {
         let mut r = w.req(
             "POST",

@@ -4,8 +4,9 @@
 
 use super::*;
 use crate::auth::AccessKeyRecord;
-use crate::env::FakeEnv;
-use crate::store::{CasOutcome, MemoryKv};
+use crate::env::{Env, FakeEnv};
+use crate::records::Store;
+use crate::store::{CasOutcome, KeyValue, MemoryKv};
 use crate::time::Timestamp;
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
@@ -89,8 +90,8 @@ impl World {
     fn with_quota(quota: u32) -> Self {
         let kv = Faulty::default();
         let env = FakeEnv::at(T0);
-        let ak = auth::mint_access_key(&kv, &env, "o1").unwrap();
-        let ak2 = auth::mint_access_key(&kv, &env, "o2").unwrap();
+        let ak = auth::mint_access_key(&Store::new(&kv, &env), "o1").unwrap();
+        let ak2 = auth::mint_access_key(&Store::new(&kv, &env), "o2").unwrap();
         let w = World {
             kv,
             env,
@@ -108,13 +109,9 @@ impl World {
         });
         w.instance("o2", "ecd-other", sim::InstanceType::CloudDesktop, |_| {});
         for r in ["cn-shanghai", "cn-beijing"] {
-            records::put_new(
-                &w.kv,
-                &w.env,
-                &keys::region("o1", r),
-                &sim::Region { id: r.into() },
-            )
-            .unwrap();
+            Store::new(&w.kv, &w.env)
+                .put_new(&keys::region("o1", r), &sim::Region { id: r.into() })
+                .unwrap();
         }
         w
     }
@@ -136,7 +133,9 @@ impl World {
             sub_instances: vec![],
         };
         edit(&mut i);
-        records::put_new(&self.kv, &self.env, &keys::instance(org, id), &i).unwrap();
+        Store::new(&self.kv, &self.env)
+            .put_new(&keys::instance(org, id), &i)
+            .unwrap();
     }
 
     fn desktop(&self, id: &str) -> String {
@@ -198,7 +197,12 @@ impl World {
     }
 
     fn send(&self, req: &ApiRequest) -> ApiResponse {
-        handle(&self.kv, &self.env, &self.settings, req, AUTHORITY)
+        handle(
+            &Store::new(&self.kv, &self.env),
+            &self.settings,
+            req,
+            AUTHORITY,
+        )
     }
 
     fn call(&self, action: &str, form: &[(&str, &str)]) -> (u16, Value) {
@@ -242,7 +246,7 @@ impl World {
                 return true;
             }
             self.env.advance_ms(1_000);
-            crate::advancer::tick(&self.kv, &self.env, &self.settings.ops, 100);
+            crate::advancer::tick(&Store::new(&self.kv, &self.env), &self.settings.ops, 100);
         }
         done(self)
     }
@@ -368,12 +372,19 @@ fn vector(text: &str) -> Vector {
 fn vector_world(v: &Vector) -> World {
     let w = World::new();
     w.env.advance_ms(v.date - T0);
-    records::put_new(&w.kv, &w.env, &keys::access_key(&v.ak.access_key_id), &v.ak).unwrap();
+    Store::new(&w.kv, &w.env)
+        .put_new(&keys::access_key(&v.ak.access_key_id), &v.ak)
+        .unwrap();
     w
 }
 
 fn replay(w: &World, v: &Vector) -> (u16, Value) {
-    let r = handle(&w.kv, &w.env, &w.settings, &v.req, &v.authority);
+    let r = handle(
+        &Store::new(&w.kv, &w.env),
+        &w.settings,
+        &v.req,
+        &v.authority,
+    );
     assert_eq!(r.get_header("content-type"), Some(envelope::CONTENT_TYPE));
     (r.status, r.json_body())
 }
@@ -430,7 +441,7 @@ fn a_replayed_sdk_request_is_refused_and_its_nonce_is_purged_after_the_window() 
     w.env.advance_ms(sign::DATE_WINDOW_MS + 10_000);
     // (A tick reads a bounded number of buckets: a few ticks catch up on 15 minutes.)
     for _ in 0..10 {
-        crate::advancer::tick(&w.kv, &w.env, &w.settings.ops, 1000);
+        crate::advancer::tick(&Store::new(&w.kv, &w.env), &w.settings.ops, 1000);
     }
     assert_eq!(nonce_keys(&w), 0);
     // And the date check refuses the replay from now on.
@@ -478,7 +489,12 @@ fn authentication_refusals_carry_their_codes() {
 fn the_host_is_the_uri_authority() {
     let w = World::new();
     let req = w.signed("ListImage", &[]);
-    let r = handle(&w.kv, &w.env, &w.settings, &req, "other.example:80");
+    let r = handle(
+        &Store::new(&w.kv, &w.env),
+        &w.settings,
+        &req,
+        "other.example:80",
+    );
     assert_error((r.status, r.json_body()), 400, "SignatureDoesNotMatch");
     assert_eq!(authority_of("http://127.0.0.1:3000/?a=b"), "127.0.0.1:3000");
     assert_eq!(authority_of("https://u:p@h.example/x"), "h.example");
@@ -780,7 +796,9 @@ fn a_failed_capture_also_releases_the_instance() {
 
 impl crate::sim::Simulation {
     fn save_for_test(&self, w: &World) {
-        records::put_new(&w.kv, &w.env, &keys::simulation(), self).unwrap();
+        Store::new(&w.kv, &w.env)
+            .put_new(&keys::simulation(), self)
+            .unwrap();
     }
 }
 
@@ -814,8 +832,7 @@ fn the_builder_quota_caps_concurrent_captures_per_org() {
 fn a_claim_whose_operation_never_appeared_expires() {
     let w = World::with_quota(1);
     let ctx = Ctx {
-        kv: &w.kv,
-        env: &w.env,
+        st: Store::new(&w.kv, &w.env),
         settings: &w.settings,
         org: "o1".into(),
     };
@@ -842,7 +859,9 @@ fn a_claim_whose_operation_never_appeared_expires() {
 fn a_register_whose_elected_creator_died_is_created_by_the_next_caller() {
     let w = World::new();
     // Elected, then died before writing.
-    records::counter_next(&w.kv, &w.env, &rpc_keys::captures_claim("o1")).unwrap();
+    Store::new(&w.kv, &w.env)
+        .counter_next(&rpc_keys::captures_claim("o1"))
+        .unwrap();
     w.capture("ecd-1", "works");
     assert_error(
         capture_err(&w, "ecd-1", "CloudDesktop"),
@@ -994,33 +1013,31 @@ impl ApiResponse {
 #[test]
 fn a_rest_image_is_listed_and_distributable_here() {
     let w = World::new();
-    records::put_new(
-        &w.kv,
-        &w.env,
-        &keys::provider_instance("o1", "pi-1"),
-        &sim::ProviderInstance {
-            id: "pi-1".into(),
-            provider_label: ProviderLabel::Azure,
-            region: None,
-        },
-    )
-    .unwrap();
-    records::put_new(
-        &w.kv,
-        &w.env,
-        &keys::gallery_image("o1", "g-1"),
-        &sim::GalleryImage {
-            id: "g-1".into(),
-            os_type: OsType::Linux,
-            gpu_type: GpuType::None,
-            granted_to: vec!["pi-1".into()],
-            prepared_by: None,
-            metadata: Default::default(),
-            app_scan: Default::default(),
-        },
-    )
-    .unwrap();
-    let token = auth::mint_token(&w.kv, &w.env, "o1").unwrap();
+    Store::new(&w.kv, &w.env)
+        .put_new(
+            &keys::provider_instance("o1", "pi-1"),
+            &sim::ProviderInstance {
+                id: "pi-1".into(),
+                provider_label: ProviderLabel::Azure,
+                region: None,
+            },
+        )
+        .unwrap();
+    Store::new(&w.kv, &w.env)
+        .put_new(
+            &keys::gallery_image("o1", "g-1"),
+            &sim::GalleryImage {
+                id: "g-1".into(),
+                os_type: OsType::Linux,
+                gpu_type: GpuType::None,
+                granted_to: vec!["pi-1".into()],
+                prepared_by: None,
+                metadata: Default::default(),
+                app_scan: Default::default(),
+            },
+        )
+        .unwrap();
+    let token = auth::mint_token(&Store::new(&w.kv, &w.env), "o1").unwrap();
     let req = ApiRequest {
         headers: vec![("authorization".into(), format!("Bearer {token}"))],
         query: "action=copy-existing-image".into(),
@@ -1034,7 +1051,7 @@ fn a_rest_image_is_listed_and_distributable_here() {
         .into_bytes(),
         ..ApiRequest::new("POST", "/imagemgmt/v1/images")
     };
-    let r = crate::imagemgmt::handle(&w.kv, &w.env, &w.settings.ops, &req);
+    let r = crate::imagemgmt::handle(&Store::new(&w.kv, &w.env), &w.settings.ops, &req);
     assert_eq!(r.status, 201, "{:?}", r.json_body());
     let id = r.json_body()["id"].as_str().unwrap().to_owned();
     let img = w.listed(&id).unwrap();
@@ -1068,7 +1085,8 @@ fn list_reads_the_versions_it_shows_not_every_version() {
     w.settle_available(&id);
     let before = w.listed(&id).unwrap();
     // 500 older, failed versions, stored and recorded on the image as the advancer does.
-    let v1 = records::get::<Version>(&w.kv, &w.env, &keys::version("o1", &vid))
+    let v1 = Store::new(&w.kv, &w.env)
+        .get::<Version>(&keys::version("o1", &vid))
         .unwrap()
         .unwrap()
         .value;
@@ -1077,19 +1095,22 @@ fn list_reads_the_versions_it_shows_not_every_version() {
         let mut v = v1.clone();
         v.id = o.clone();
         v.status = VersionStatus::Failed;
-        records::put_new(&w.kv, &w.env, &keys::version("o1", o), &v).unwrap();
+        Store::new(&w.kv, &w.env)
+            .put_new(&keys::version("o1", o), &v)
+            .unwrap();
     }
-    records::update::<Image, ()>(&w.kv, &w.env, &keys::image("o1", &id), |i| {
-        let mut i = i.clone();
-        let mut ids = older.clone();
-        ids.extend(i.version_ids.iter().cloned());
-        for o in &older {
-            i.version_statuses.insert(o.clone(), VersionStatus::Failed);
-        }
-        i.version_ids = ids;
-        Change::Write(i)
-    })
-    .unwrap();
+    Store::new(&w.kv, &w.env)
+        .update::<Image, ()>(&keys::image("o1", &id), |i| {
+            let mut i = i.clone();
+            let mut ids = older.clone();
+            ids.extend(i.version_ids.iter().cloned());
+            for o in &older {
+                i.version_statuses.insert(o.clone(), VersionStatus::Failed);
+            }
+            i.version_ids = ids;
+            Change::Write(i)
+        })
+        .unwrap();
     // Other images of the org are not read either when one is named.
     for i in 0..5 {
         w.instance(
@@ -1294,8 +1315,7 @@ fn a_delete_racing_a_distribution_start_sees_it() {
     let id = d["ImageId"].as_str().unwrap().to_owned();
     w.settle_available(&id);
     let ctx = Ctx {
-        kv: &w.kv,
-        env: &w.env,
+        st: Store::new(&w.kv, &w.env),
         settings: &w.settings,
         org: "o1".into(),
     };
@@ -1321,7 +1341,7 @@ fn rest_as(
     path_and_query: &str,
     body: Option<Value>,
 ) -> ApiResponse {
-    let token = auth::mint_token(&w.kv, &w.env, org).unwrap();
+    let token = auth::mint_token(&Store::new(&w.kv, &w.env), org).unwrap();
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
@@ -1331,7 +1351,7 @@ fn rest_as(
         body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
         ..ApiRequest::new(method, &format!("/imagemgmt/v1{path}"))
     };
-    crate::imagemgmt::handle(&w.kv, &w.env, &w.settings.ops, &req)
+    crate::imagemgmt::handle(&Store::new(&w.kv, &w.env), &w.settings.ops, &req)
 }
 
 mod envelopes;

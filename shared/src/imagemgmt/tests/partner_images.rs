@@ -81,21 +81,20 @@ fn a_wrong_partner_is_a_422_naming_msp_org_id_and_records_nothing() {
     assert_eq!(list["totalElements"], json!(1));
 
     // A partner of the org, but the image was not prepared by it (or does not exist).
-    records::put_new(
-        &w.kv,
-        &w.env,
-        &keys::gallery_image("o1", "g-own"),
-        &GalleryImage {
-            id: "g-own".into(),
-            os_type: OsType::Windows,
-            gpu_type: GpuType::None,
-            granted_to: vec!["pi-1".into()],
-            prepared_by: None,
-            metadata: Default::default(),
-            app_scan: Default::default(),
-        },
-    )
-    .unwrap();
+    Store::new(&w.kv, &w.env)
+        .put_new(
+            &keys::gallery_image("o1", "g-own"),
+            &GalleryImage {
+                id: "g-own".into(),
+                os_type: OsType::Windows,
+                gpu_type: GpuType::None,
+                granted_to: vec!["pi-1".into()],
+                prepared_by: None,
+                metadata: Default::default(),
+                app_scan: Default::default(),
+            },
+        )
+        .unwrap();
     for source in ["g-own", "g-missing"] {
         let mut body = sig_version("MAJOR");
         body["assetDetails"]["data"]["sourceImageVersionId"] = json!(source);

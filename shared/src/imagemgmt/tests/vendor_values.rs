@@ -137,7 +137,7 @@ fn a_version_that_cannot_be_recorded_is_the_documented_500() {
         &format!("/images/{img}/versions"),
         Some(sig_version("MAJOR")),
     );
-    let r = handle(&kv, &w.env, &w.settings, &req);
+    let r = handle(&Store::new(&kv, &w.env), &w.settings, &req);
     assert_eq!(r.status, 500);
     assert_eq!(r.get_header("retry-after"), None);
     let b = r.json_body();

@@ -7,8 +7,7 @@ use super::*;
 
 fn seed(w: &World) -> Image {
     crate::platform::put(
-        &w.kv,
-        &w.env,
+        &Store::new(&w.kv, &w.env),
         &crate::platform::SharedImage {
             id: "sys-win11".into(),
             name: "Windows-11-system".into(),
@@ -175,7 +174,7 @@ fn rest_refuses_every_write_but_a_copy() {
         rest_as(&w, "o1", "DELETE", &format!("/images/{copy_id}"), None).status,
         202
     );
-    let again = crate::platform::image(&w.kv, &w.env, "sys-win11")
+    let again = crate::platform::image(&Store::new(&w.kv, &w.env), "sys-win11")
         .unwrap()
         .unwrap();
     assert_eq!(again, img);
