@@ -7,7 +7,7 @@
 
 use crate::api::{ApiResponse, Problem};
 use crate::auth;
-use crate::catalog::keys;
+use crate::keys;
 use crate::records::Store;
 use crate::sim::{
     FailRule, GalleryImage, Instance, InstanceType, ProviderInstance, Region, Simulation, Vm,

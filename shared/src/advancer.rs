@@ -10,10 +10,9 @@
 //! 4. compare-and-swap the operation, re-checking the `seq` it started from: a lost race is a
 //!    no-op, never a blind retry (the loser re-projects the winner's state).
 
-use crate::catalog::{
-    self, Asset, AssetError, Image, RegionDistribution, StatusEntry, Version, keys,
-};
+use crate::catalog::{self, Asset, AssetError, Image, RegionDistribution, StatusEntry, Version};
 use crate::due::{self, Cursor, DueEntry, DueKind};
+use crate::keys;
 use crate::ops::{self, OpKind, OpStatus, Operation, Settings};
 use crate::records::Store;
 use crate::records::{self, Change, UpdateError};

@@ -6,8 +6,9 @@
 //!   signature needs the secret itself (HMAC cannot be checked against a hash of the key).
 //!   Whoever can read the store can therefore sign as any org: protect the store accordingly.
 
-use crate::catalog::{OrgId, keys};
+use crate::catalog::OrgId;
 use crate::env::Env;
+use crate::keys;
 use crate::records::Store;
 use crate::store::StoreError;
 use crate::time::Timestamp;

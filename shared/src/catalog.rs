@@ -5,6 +5,7 @@
 //! `allowedActions`; the others are internal indexes kept on the parent record so nothing
 //! ever lists keys).
 
+use crate::keys;
 use crate::records::Store;
 use crate::time::Timestamp;
 use crate::vocab::*;
@@ -404,104 +405,6 @@ pub fn image_versions(
     Ok(out)
 }
 
-/// The key layout. Every catalog key is under its org, so nothing crosses orgs; ids are
-/// generated (`img-…`) or validated by the admin API (no `/`).
-pub mod keys {
-    /// The org record.
-    pub fn org(org: &str) -> String {
-        format!("org/{org}")
-    }
-    /// An image record.
-    pub fn image(org: &str, id: &str) -> String {
-        format!("org/{org}/image/{id}")
-    }
-    /// Counter electing the next slot of the org's image index.
-    pub fn image_count(org: &str) -> String {
-        format!("org/{org}/images/count")
-    }
-    /// Slot `n` (from 1) of the org's image index: holds an image id (put_new after the slot
-    /// was elected by `increment` on [`image_count`]). A slot whose image is gone is skipped.
-    pub fn image_slot(org: &str, n: i64) -> String {
-        format!("org/{org}/images/{n}")
-    }
-    /// A version record.
-    pub fn version(org: &str, id: &str) -> String {
-        format!("org/{org}/version/{id}")
-    }
-    /// An asset record.
-    pub fn asset(org: &str, id: &str) -> String {
-        format!("org/{org}/asset/{id}")
-    }
-    /// A counter or claim of an image (e.g. version numbering: `image_counter(o, i, "major")`).
-    pub fn image_counter(org: &str, image: &str, name: &str) -> String {
-        format!("org/{org}/image/{image}/counter/{name}")
-    }
-    /// An operation record.
-    pub fn operation(org: &str, id: &str) -> String {
-        format!("org/{org}/op/{id}")
-    }
-    /// An idempotency record of the REST door.
-    pub fn idempotency(org: &str, hashed_key: &str) -> String {
-        format!("org/{org}/idem/{hashed_key}")
-    }
-    /// Counter electing the first recorder of an idempotency key.
-    pub fn idempotency_claim(org: &str, hashed_key: &str) -> String {
-        format!("org/{org}/idem/{hashed_key}/claim")
-    }
-    /// A REST bearer token, by the hex SHA-256 of the token: holds the org id.
-    pub fn token(hash_hex: &str) -> String {
-        format!("auth/token/{hash_hex}")
-    }
-    /// An RPC AccessKey, by its id.
-    pub fn access_key(id: &str) -> String {
-        format!("auth/ak/{id}")
-    }
-    /// Counter electing the first use of an RPC signature nonce.
-    pub fn nonce(access_key_id: &str, nonce_hash_hex: &str) -> String {
-        format!("rpc/nonce/{access_key_id}/{nonce_hash_hex}")
-    }
-    /// A provider instance of an org.
-    pub fn provider_instance(org: &str, id: &str) -> String {
-        format!("org/{org}/sim/provider-instance/{id}")
-    }
-    /// A gallery image version of an org.
-    pub fn gallery_image(org: &str, id: &str) -> String {
-        format!("org/{org}/sim/gallery-image/{id}")
-    }
-    /// A customer VM of an org.
-    pub fn vm(org: &str, id: &str) -> String {
-        format!("org/{org}/sim/vm/{id}")
-    }
-    /// A WUYING instance of an org.
-    pub fn instance(org: &str, id: &str) -> String {
-        format!("org/{org}/sim/instance/{id}")
-    }
-    /// A region of an org.
-    pub fn region(org: &str, id: &str) -> String {
-        format!("org/{org}/sim/region/{id}")
-    }
-    /// The simulation settings (global).
-    pub fn simulation() -> String {
-        "sim/settings".to_owned()
-    }
-    /// Counter electing slots of due bucket `bucket`.
-    pub fn due_count(bucket: i64) -> String {
-        format!("due/{bucket}/count")
-    }
-    /// Slot `n` (from 1) of due bucket `bucket`.
-    pub fn due_slot(bucket: i64, n: i64) -> String {
-        format!("due/{bucket}/{n}")
-    }
-    /// The advancer's cursor record.
-    pub fn due_cursor() -> String {
-        "due/cursor".to_owned()
-    }
-    /// Counter electing the creator of the cursor record (R1).
-    pub fn due_cursor_claim() -> String {
-        "due/cursor/claim".to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,12 +605,5 @@ mod tests {
         assert!(!allowed_actions(V::Available).contains(&"PUBLISH".to_owned()));
         assert!(allowed_actions(V::Deleting).is_empty());
         assert!(!allowed_actions(V::Pending).contains(&"DELETE".to_owned()));
-    }
-
-    #[test]
-    fn keys_are_scoped_by_org() {
-        assert_ne!(keys::image("a", "img-1"), keys::image("b", "img-1"));
-        assert!(keys::image_slot("a", 3).starts_with("org/a/"));
-        assert_ne!(keys::due_count(5), keys::due_slot(5, 1));
     }
 }

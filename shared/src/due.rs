@@ -7,8 +7,8 @@
 //! `skew_ms` ago. Entries are hints: a stale or replayed entry is harmless, because whoever
 //! acts on it re-checks the record it names.
 
-use crate::catalog::keys;
 use crate::env::Millis;
+use crate::keys;
 use crate::ops::Settings;
 use crate::records::Store;
 use crate::store::StoreError;

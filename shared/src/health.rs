@@ -1,14 +1,11 @@
 //! The heartbeat the cron component leaves and `GET /healthz` shows.
 
+use crate::keys;
 use crate::records::Store;
 use crate::store::{KeyValue, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub const APP_NAME: &str = "image-catalog";
-/// The last tick, as JSON [`Tick`]. Written blindly: a heartbeat, not a record.
-pub const LAST_TICK_KEY: &str = "health:last-tick";
-/// How many ticks ran, through `increment` only (R3).
-pub const TICK_COUNT_KEY: &str = "health:tick-count";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -23,21 +20,21 @@ pub struct Tick {
 
 /// Records one tick: bumps the counter and stores the latest tick.
 pub fn record_tick(st: &Store<'_>, timestamp: u64) -> Result<Tick, StoreError> {
-    let count = st.kv().increment(TICK_COUNT_KEY, 1)?;
+    let count = st.kv().increment(keys::TICK_COUNT, 1)?;
     let tick = Tick {
         timestamp,
         ran_at_ms: st.now_ms(),
         count,
     };
     let json = serde_json::to_vec(&tick).map_err(|e| StoreError::Transient(e.to_string()))?;
-    st.kv().set(LAST_TICK_KEY, &json)?;
+    st.kv().set(keys::LAST_TICK, &json)?;
     Ok(tick)
 }
 
 /// The latest tick, if any (an unreadable value counts as none).
 pub fn last_tick(kv: &dyn KeyValue) -> Result<Option<Tick>, StoreError> {
     Ok(kv
-        .get(LAST_TICK_KEY)?
+        .get(keys::LAST_TICK)?
         .and_then(|raw| serde_json::from_slice(&raw).ok()))
 }
 

@@ -18,6 +18,7 @@ pub mod due;
 pub mod env;
 pub mod health;
 pub mod imagemgmt;
+pub mod keys;
 pub mod ops;
 pub mod platform;
 pub mod records;

@@ -6,9 +6,10 @@
 //! due entry; the caller (a door's service) writes the version and asset records first, with
 //! the statuses [`initial_statuses`] gives.
 
-use crate::catalog::{OrgId, keys};
+use crate::catalog::OrgId;
 use crate::due;
 use crate::env::Millis;
+use crate::keys;
 use crate::records::Store;
 use crate::store::StoreError;
 use crate::time::Timestamp;

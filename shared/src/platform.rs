@@ -10,7 +10,8 @@
 //! `ImageUpdateSharedImageFailed.NotAllow` with HTTP 400, the status of every error in the
 //! vendor's table for these actions. Seeded with `PUT /admin/v1/shared-images/{id}`.
 
-use crate::catalog::{Image, StatusEntry, Version, allowed_actions, keys};
+use crate::catalog::{Image, StatusEntry, Version, allowed_actions};
+use crate::keys;
 use crate::records::Store;
 use crate::store::StoreError;
 use crate::time::Timestamp;

@@ -6,7 +6,7 @@
 //! and (seed, operation id, step, attempt, subject): the same seed and the same requests give
 //! the same outcome, and two advancers racing on one operation compute the same transition.
 
-use crate::catalog::keys;
+use crate::keys;
 use crate::ops::{self, OpError, OpKind, Operation, Outcome, Settings};
 use crate::records::Store;
 use crate::store::StoreError;

@@ -1,7 +1,7 @@
 //! `GET /healthz`: the app's name and version, the store it sees, and the advancer's
 //! last tick (so an operator sees at a glance that the cron trigger is alive).
 
-use catalog_model::api::ApiResponse;
+use catalog_model::api::{ApiResponse, Problem};
 use catalog_platform::http::{Received, json as json_response, serve};
 use catalog_platform::{STORE_LABEL, SpinKv};
 use serde_json::json;
@@ -15,12 +15,8 @@ fn handle(req: IncomingRequest, out: ResponseOutparam) {
 
 fn answer(req: &Received) -> ApiResponse {
     if req.api.method != "GET" && req.api.method != "HEAD" {
-        return json_response(
-            405,
-            "application/problem+json",
-            &json!({"type": "about:blank", "title": "Method Not Allowed", "status": 405,
-                    "code": "METHOD_NOT_ALLOWED", "detail": "/healthz answers GET only"}),
-        );
+        let problem = Problem::new(405, "METHOD_NOT_ALLOWED", "/healthz answers GET only");
+        return ApiResponse::from(problem).header("allow", "GET, HEAD");
     }
     let store = SpinKv::open_default().and_then(|kv| catalog_model::health::last_tick(&kv));
     let (status, store_json, cron_json) = match store {
@@ -29,11 +25,16 @@ fn answer(req: &Received) -> ApiResponse {
             json!({"label": STORE_LABEL, "reachable": true}),
             json!({"lastTick": last_tick}),
         ),
-        Err(e) => (
-            503,
-            json!({"label": STORE_LABEL, "reachable": false, "error": e.to_string()}),
-            json!({"lastTick": null}),
-        ),
+        Err(e) => {
+            // The store's own words go to the log (Spin keeps component stderr), not to
+            // the caller: the body carries a stable code.
+            eprintln!("healthz: store {STORE_LABEL:?} unreachable: {e}");
+            (
+                503,
+                json!({"label": STORE_LABEL, "reachable": false, "error": "STORE_UNREACHABLE"}),
+                json!({"lastTick": null}),
+            )
+        }
     };
     json_response(
         status,

@@ -1,9 +1,8 @@
 //! The catch-all route (`/...`): every path no other component owns answers a JSON 404,
-//! not Spin's empty one.
+//! not Spin's empty one, in the app's one problem shape.
 
-use catalog_model::api::ApiResponse;
-use catalog_platform::http::{Received, json as json_response, serve};
-use serde_json::json;
+use catalog_model::api::{ApiResponse, Problem};
+use catalog_platform::http::{Received, serve};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -14,15 +13,5 @@ fn handle(req: IncomingRequest, out: ResponseOutparam) {
 
 fn answer(req: &Received) -> ApiResponse {
     let path = req.api.header("spin-path-info").unwrap_or(&req.api.path);
-    json_response(
-        404,
-        "application/problem+json",
-        &json!({
-            "type": "about:blank",
-            "title": "Not Found",
-            "status": 404,
-            "code": "ROUTE_NOT_FOUND",
-            "detail": format!("no endpoint at {path}"),
-        }),
-    )
+    Problem::new(404, "ROUTE_NOT_FOUND", format!("no endpoint at {path}")).into()
 }

@@ -25,11 +25,11 @@ use crate::appstream::{RpcError, envelope, sign};
 use crate::auth;
 use crate::catalog::{
     self, Asset, AssetDetails, Image, RegionDistribution, RegionStatus, StatusEntry, Tag, Version,
-    keys,
 };
 use crate::due;
 use crate::env::Millis;
 use crate::imagemgmt::service::{self as rest, DeleteImageError};
+use crate::keys;
 use crate::ops::{self, OpKind, Operation, Settings, Target};
 use crate::records::Store;
 use crate::records::{Change, Stored, UpdateError};
@@ -351,25 +351,13 @@ pub struct RunningCapture {
     pub claimed_at: Millis,
 }
 
-/// Keys of this door's own records (all under the org, like every catalog key).
-pub mod rpc_keys {
-    /// The org's capture register.
-    pub fn captures(org: &str) -> String {
-        format!("org/{org}/rpc/captures")
-    }
-    /// Counter electing the creator of the register (R1).
-    pub fn captures_claim(org: &str) -> String {
-        format!("org/{org}/rpc/captures/claim")
-    }
-}
-
 /// Makes sure the register exists: its creation is elected with `increment` (R1).
 fn ensure_register(ctx: &Ctx<'_>) -> Result<(), StoreError> {
-    let key = rpc_keys::captures(&ctx.org);
+    let key = keys::rpc_captures(&ctx.org);
     if ctx.st.get::<CaptureRegister>(&key)?.is_some() {
         return Ok(());
     }
-    let n = ctx.st.counter_next(&rpc_keys::captures_claim(&ctx.org))?;
+    let n = ctx.st.counter_next(&keys::rpc_captures_claim(&ctx.org))?;
     if n == 1 {
         ctx.st.put_new(&key, &CaptureRegister::default())?;
         return Ok(());
@@ -423,7 +411,7 @@ fn still_running(entry: &RunningCapture, ops: &[(String, Option<Operation>)], no
 /// compare-and-swap, pruning entries whose operation has ended.
 fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
     ensure_register(ctx)?;
-    let key = rpc_keys::captures(&ctx.org);
+    let key = keys::rpc_captures(&ctx.org);
     let current = ctx
         .st
         .get::<CaptureRegister>(&key)?
@@ -471,7 +459,7 @@ fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
 fn release_capture(ctx: &Ctx<'_>, op_id: &str) {
     let _ = ctx
         .st
-        .update::<CaptureRegister, ()>(&rpc_keys::captures(&ctx.org), |reg| {
+        .update::<CaptureRegister, ()>(&keys::rpc_captures(&ctx.org), |reg| {
             if !reg.running.iter().any(|e| e.op_id == op_id) {
                 return Change::Unchanged;
             }

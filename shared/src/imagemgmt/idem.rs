@@ -5,7 +5,7 @@
 //! by compare-and-swap (a stale or abandoned claim is taken over that way).
 
 use crate::api::{ApiRequest, ApiResponse, Problem};
-use crate::catalog::keys;
+use crate::keys;
 use crate::records::Store;
 use crate::records::{Change, UpdateError};
 use crate::store::StoreError;

@@ -94,9 +94,9 @@ pub fn resolve(
 mod tests {
     use super::*;
     use crate::admin::Org;
-    use crate::catalog::keys;
     use crate::env::FakeEnv;
     use crate::imagemgmt::input::Id;
+    use crate::keys;
 
     use crate::sim::GalleryImage;
     use crate::store::MemoryKv;

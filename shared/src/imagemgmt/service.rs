@@ -4,12 +4,13 @@
 
 use crate::api::Problem;
 use crate::catalog::{
-    Asset, AssetDetails, Image, Marker, PartnerImage, StatusEntry, Version, allowed_actions, keys,
+    Asset, AssetDetails, Image, Marker, PartnerImage, StatusEntry, Version, allowed_actions,
 };
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::names::rest_name;
 use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
+use crate::keys;
 use crate::ops::{self, OpKind, Settings, Target};
 use crate::records::{Change, Stored, UpdateError};
 use crate::store::StoreError;

@@ -5,8 +5,9 @@
 //! is a 403 `SHARED_IMAGE_READ_ONLY`. An image id the org owns is always its own.
 
 use crate::api::Problem;
-use crate::catalog::{Image, keys};
+use crate::catalog::Image;
 use crate::imagemgmt::service::Ctx;
+use crate::keys;
 use crate::store::StoreError;
 
 /// The problem's stable code.

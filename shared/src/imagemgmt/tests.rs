@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::api::MAX_BODY_BYTES;
-use crate::catalog::{Image, Version, keys};
+use crate::catalog::{Image, Version};
 use crate::env::{Env, FakeEnv};
+use crate::keys;
 use crate::records;
 use crate::records::Store;
 use crate::sim::{GalleryImage, ProviderInstance, Vm};

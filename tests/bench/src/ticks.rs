@@ -113,7 +113,7 @@ pub fn tick_costs(
             busy: median(busy.iter().map(|t| t.1).collect()),
         });
         let biggest = store
-            .get(&catalog_model::catalog::keys::image("bench", &images[0]))
+            .get(&catalog_model::keys::image("bench", &images[0]))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .map_or(0, |r| r.len());
         eprintln!(
@@ -156,7 +156,7 @@ fn attach_settled_versions(
     from: usize,
     to: usize,
 ) -> anyhow::Result<()> {
-    use catalog_model::catalog::keys;
+    use catalog_model::keys;
     let store = app.store("default")?;
     let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
     let (version, op) = match template {
@@ -238,7 +238,7 @@ fn settle(app: &App) -> anyhow::Result<()> {
 /// The raw records of one settled version (version + its operation), to copy under new
 /// keys: the steady state of a catalog whose work is done.
 fn find_settled(app: &App) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    use catalog_model::catalog::keys;
+    use catalog_model::keys;
     let store = app.store("default")?;
     let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
     // Listing keys is fine here: this is the benchmark's set-up, not a hot path.

@@ -415,11 +415,6 @@ impl App {
         self.inner.router.describe()
     }
 
-    /// The store labels that exist.
-    pub fn store_labels(&self) -> Vec<String> {
-        self.inner.kv.labels()
-    }
-
     /// Direct access to a store, e.g. to seed or inspect data in a test.
     pub fn store(&self, label: &str) -> Result<Arc<dyn KvStore>> {
         self.inner.kv.open(label).map_err(|e| match e {

@@ -69,12 +69,6 @@ impl KvRegistry {
         &self.faults
     }
 
-    pub(crate) fn labels(&self) -> Vec<String> {
-        let mut labels: Vec<String> = self.configs.keys().cloned().collect();
-        labels.sort();
-        labels
-    }
-
     /// Opens (or reuses) the store `label`. Blocking.
     pub(crate) fn open(&self, label: &str) -> Result<Arc<dyn KvStore>, OpenError> {
         let config = self.configs.get(label).ok_or(OpenError::NoSuchStore)?;

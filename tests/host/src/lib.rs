@@ -25,6 +25,3 @@ pub use clock::Clock;
 pub use logs::Logs;
 pub use manifest::Manifest;
 pub use spin_local_kv::{BackendConfig, Faults, KvError, KvStore, StoreOptions};
-
-/// The app handle, under the name tests use.
-pub type TestApp = App;

@@ -860,7 +860,7 @@ fn a_register_whose_elected_creator_died_is_created_by_the_next_caller() {
     let w = World::new();
     // Elected, then died before writing.
     Store::new(&w.kv, &w.env)
-        .counter_next(&rpc_keys::captures_claim("o1"))
+        .counter_next(&keys::rpc_captures_claim("o1"))
         .unwrap();
     w.capture("ecd-1", "works");
     assert_error(

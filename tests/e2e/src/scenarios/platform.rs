@@ -60,13 +60,58 @@ pub fn healthz_shows_the_app_and_the_last_tick(h: &Harness) {
     assert_eq!(tick["ranAtMs"], (crate::T0_SECS + 4) * 1000);
 }
 
+/// The `type` every problem of the app carries for `code`.
+fn problem_type(code: &str) -> String {
+    format!(
+        "urn:image-catalog:problem:{}",
+        code.to_ascii_lowercase().replace('_', "-")
+    )
+}
+
+/// Unknown paths answer a JSON 404 in the app's one problem shape: the catch-all's 404
+/// and a door's 404 differ only by code, and `/healthz`'s 405 is a problem too.
 pub fn unknown_paths_get_a_json_404(h: &Harness) {
     for path in ["/nope", "/imagemgmt", "/admin", "/healthz/extra"] {
         let a = h.send("GET", path, None, &[], None);
         assert_eq!(a.status, 404, "{path}");
         assert_eq!(a.header("content-type"), Some("application/problem+json"));
         assert_eq!(a.body["code"], "ROUTE_NOT_FOUND", "{path}");
+        assert_eq!(a.body["type"], problem_type("ROUTE_NOT_FOUND"), "{path}");
+        assert_eq!(a.body["title"], "Not Found", "{path}");
+        assert_eq!(a.body["status"], 404, "{path}");
     }
+    // The imagemgmt door's 404 has the same members and the same `type` form.
+    let route = h.send("GET", "/nope", None, &[], None);
+    let door = h.rest("GET", "/images/img-missing", None);
+    assert_eq!(door.status, 404, "{}", door.body);
+    assert_eq!(
+        door.header("content-type"),
+        Some("application/problem+json")
+    );
+    let code = door.body["code"].as_str().expect("code");
+    assert_eq!(door.body["type"], problem_type(code), "{}", door.body);
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().expect("object").keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&route.body),
+        keys(&door.body),
+        "{} / {}",
+        route.body,
+        door.body
+    );
+
+    let post = h.send("POST", "/healthz", None, &[], None);
+    assert_eq!(post.status, 405, "{}", post.body);
+    assert_eq!(
+        post.header("content-type"),
+        Some("application/problem+json")
+    );
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    assert_eq!(post.body["code"], "METHOD_NOT_ALLOWED");
+    assert_eq!(post.body["type"], problem_type("METHOD_NOT_ALLOWED"));
 }
 
 /// Local only: it injects store faults.
@@ -75,6 +120,18 @@ pub fn a_failing_store_is_a_clean_503_and_recovers(h: &Harness) {
     let down = h.send("GET", "/healthz", None, &[], None);
     assert_eq!(down.status, 503, "{}", down.body);
     assert_eq!(down.body["store"]["reachable"], false);
+    // A stable code, not the store's own words (those go to the component's stderr).
+    assert_eq!(
+        down.body["store"]["error"], "STORE_UNREACHABLE",
+        "{}",
+        down.body
+    );
+    let logs = h.local().logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("healthz: store") && l.contains("unreachable")),
+        "{logs:?}"
+    );
     let listed = h.rest("GET", "/images", None);
     assert_eq!(listed.status, 503, "{}", listed.body);
     assert!(listed.header("retry-after").is_some());

@@ -1,0 +1,124 @@
+//! The key layout: every key the app writes, in one place. Every catalog key is under its
+//! org (`org/<org>/…`), so nothing crosses orgs; ids are generated (`img-…`) or validated by
+//! the admin API (no `/`). Counters (R3) and election claims (R1) have keys of their own.
+
+/// The org record.
+pub fn org(org: &str) -> String {
+    format!("org/{org}")
+}
+/// An image record.
+pub fn image(org: &str, id: &str) -> String {
+    format!("org/{org}/image/{id}")
+}
+/// Counter electing the next slot of the org's image index.
+pub fn image_count(org: &str) -> String {
+    format!("org/{org}/images/count")
+}
+/// Slot `n` (from 1) of the org's image index: holds an image id (put_new after the slot
+/// was elected by `increment` on [`image_count`]). A slot whose image is gone is skipped.
+pub fn image_slot(org: &str, n: i64) -> String {
+    format!("org/{org}/images/{n}")
+}
+/// A version record.
+pub fn version(org: &str, id: &str) -> String {
+    format!("org/{org}/version/{id}")
+}
+/// An asset record.
+pub fn asset(org: &str, id: &str) -> String {
+    format!("org/{org}/asset/{id}")
+}
+/// A counter or claim of an image (e.g. version numbering: `image_counter(o, i, "major")`).
+pub fn image_counter(org: &str, image: &str, name: &str) -> String {
+    format!("org/{org}/image/{image}/counter/{name}")
+}
+/// An operation record.
+pub fn operation(org: &str, id: &str) -> String {
+    format!("org/{org}/op/{id}")
+}
+/// An idempotency record of the REST door.
+pub fn idempotency(org: &str, hashed_key: &str) -> String {
+    format!("org/{org}/idem/{hashed_key}")
+}
+/// Counter electing the first recorder of an idempotency key.
+pub fn idempotency_claim(org: &str, hashed_key: &str) -> String {
+    format!("org/{org}/idem/{hashed_key}/claim")
+}
+/// A REST bearer token, by the hex SHA-256 of the token: holds the org id.
+pub fn token(hash_hex: &str) -> String {
+    format!("auth/token/{hash_hex}")
+}
+/// An RPC AccessKey, by its id.
+pub fn access_key(id: &str) -> String {
+    format!("auth/ak/{id}")
+}
+/// Counter electing the first use of an RPC signature nonce.
+pub fn nonce(access_key_id: &str, nonce_hash_hex: &str) -> String {
+    format!("rpc/nonce/{access_key_id}/{nonce_hash_hex}")
+}
+/// A provider instance of an org.
+pub fn provider_instance(org: &str, id: &str) -> String {
+    format!("org/{org}/sim/provider-instance/{id}")
+}
+/// A gallery image version of an org.
+pub fn gallery_image(org: &str, id: &str) -> String {
+    format!("org/{org}/sim/gallery-image/{id}")
+}
+/// A customer VM of an org.
+pub fn vm(org: &str, id: &str) -> String {
+    format!("org/{org}/sim/vm/{id}")
+}
+/// A WUYING instance of an org.
+pub fn instance(org: &str, id: &str) -> String {
+    format!("org/{org}/sim/instance/{id}")
+}
+/// A region of an org.
+pub fn region(org: &str, id: &str) -> String {
+    format!("org/{org}/sim/region/{id}")
+}
+/// The simulation settings (global).
+pub fn simulation() -> String {
+    "sim/settings".to_owned()
+}
+/// Counter electing slots of due bucket `bucket`.
+pub fn due_count(bucket: i64) -> String {
+    format!("due/{bucket}/count")
+}
+/// Slot `n` (from 1) of due bucket `bucket`.
+pub fn due_slot(bucket: i64, n: i64) -> String {
+    format!("due/{bucket}/{n}")
+}
+/// The advancer's cursor record.
+pub fn due_cursor() -> String {
+    "due/cursor".to_owned()
+}
+/// Counter electing the creator of the cursor record (R1).
+pub fn due_cursor_claim() -> String {
+    "due/cursor/claim".to_owned()
+}
+
+/// The org's register of running captures (RPC door).
+pub fn rpc_captures(org: &str) -> String {
+    format!("org/{org}/rpc/captures")
+}
+/// Counter electing the creator of the register (R1).
+pub fn rpc_captures_claim(org: &str) -> String {
+    format!("org/{org}/rpc/captures/claim")
+}
+
+/// The cron's last tick, as JSON `health::Tick`. Written blindly: a heartbeat, not a record.
+pub const LAST_TICK: &str = "health:last-tick";
+/// How many ticks ran, through `increment` only (R3).
+pub const TICK_COUNT: &str = "health:tick-count";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_scoped_by_org() {
+        assert_ne!(image("a", "img-1"), image("b", "img-1"));
+        assert!(image_slot("a", 3).starts_with("org/a/"));
+        assert!(rpc_captures("a").starts_with("org/a/"));
+        assert_ne!(due_count(5), due_slot(5, 1));
+    }
+}
