@@ -74,11 +74,20 @@ impl<E> UpdateError<E> {
     where
         E: From<StoreError>,
     {
+        self.unless_missing().unwrap_or_else(not_found)
+    }
+
+    /// The failure as the door's error, or `None` when there was no record (for callers to
+    /// whom a missing record is no failure).
+    pub fn unless_missing(self) -> Option<E>
+    where
+        E: From<StoreError>,
+    {
         match self {
-            UpdateError::NotFound => not_found(),
-            UpdateError::Aborted(e) => e,
-            UpdateError::Store(e) => e.into(),
-            UpdateError::Contended => StoreError::contended().into(),
+            UpdateError::NotFound => None,
+            UpdateError::Aborted(e) => Some(e),
+            UpdateError::Store(e) => Some(e.into()),
+            UpdateError::Contended => Some(StoreError::contended().into()),
         }
     }
 }

@@ -23,12 +23,13 @@ use crate::appstream::params::{
 use crate::appstream::sign::{AccessKey, AuthError, AuthStore, SignedRequest, StoreFailure};
 use crate::appstream::{RpcError, envelope, sign};
 use crate::auth;
+use crate::catalog::deletion::{self, DeleteRefusal};
+use crate::catalog::write;
 use crate::catalog::{
     self, Asset, AssetDetails, Image, RegionDistribution, RegionStatus, StatusEntry, Tag, Version,
 };
 use crate::due;
 use crate::env::Millis;
-use crate::imagemgmt::service::{self as rest, DeleteImageError};
 use crate::keys;
 use crate::ops::{self, OpKind, Operation, Settings, Target};
 use crate::records::Store;
@@ -298,14 +299,6 @@ fn handle_inner(
 pub type Ctx<'a> = crate::catalog::Ctx<'a, RpcSettings>;
 
 impl Ctx<'_> {
-    fn rest(&self) -> rest::Ctx<'_> {
-        rest::Ctx {
-            st: self.st,
-            settings: &self.settings.ops,
-            org: self.org.clone(),
-        }
-    }
-
     /// The org's image `id`, unless absent, foreign or being deleted.
     fn live_image(&self, id: &str) -> Result<Option<Stored<Image>>, StoreError> {
         if !valid_id(id) {
@@ -617,31 +610,24 @@ fn build_capture(
 /// Writes a capture's records like the REST door writes a new image: records under fresh
 /// ids, the operation, then the index slot (a listed id always names a written image).
 fn write_capture(ctx: &Ctx<'_>, c: &CaptureRecords, instance_id: &str) -> Result<(), StoreError> {
-    let (st, org) = (&ctx.st, ctx.org.as_str());
-    // Version numbering shared with the REST door: this image's first major is taken.
-    st.counter_next(&keys::image_counter(org, &c.image.id, "major"))?;
-    st.put_new(&keys::asset(org, &c.asset.id), &c.asset)?;
-    st.put_new(&keys::version(org, &c.version.id), &c.version)?;
-    st.put_new(&keys::image(org, &c.image.id), &c.image)?;
-    ops::start(
-        st,
-        &ctx.settings.ops,
-        &c.op_id,
-        org,
-        OpKind::CaptureByInstance,
-        Target {
+    // Version numbering is shared with the REST door: this image's first major is taken.
+    write::first_major(&ctx.st, &ctx.org, &c.image.id)?;
+    let new = write::NewImage {
+        org: &ctx.org,
+        image: &c.image,
+        version: &c.version,
+        asset: &c.asset,
+        op_id: &c.op_id,
+        kind: OpKind::CaptureByInstance,
+        target: Target {
             image_id: c.image.id.clone(),
             version_id: Some(c.version.id.clone()),
             asset_ids: vec![c.asset.id.clone()],
-            replica_asset_ids: vec![],
-            regions: vec![],
             source_id: Some(instance_id.to_owned()),
-            provider_instance_id: None,
+            ..Target::default()
         },
-    )?;
-    let slot = st.counter_next(&keys::image_count(org))?;
-    st.put_new(&keys::image_slot(org, slot), &c.image.id)?;
-    Ok(())
+    };
+    write::write_new_image(&ctx.st, &ctx.settings.ops, new)
 }
 
 pub fn create_image_by_instance(
@@ -991,19 +977,26 @@ pub fn delete_image(ctx: &Ctx<'_>, r: &DeleteImage) -> Result<Value, RpcError> {
         if let Some(why) = busy(&versions) {
             return Err(not_allowed(&r.image_id, why));
         }
-        match rest::delete_image(&ctx.rest(), &r.image_id, Some(&img.token)) {
+        let started = deletion::start_image_deletion(
+            &ctx.st,
+            &ctx.settings.ops,
+            &ctx.org,
+            &r.image_id,
+            Some(&img.value),
+        );
+        match started {
             Ok(_) => return Ok(json!(true)),
-            Err(DeleteImageError::NotFound | DeleteImageError::AlreadyDeleting) => {
+            Err(DeleteRefusal::NotFound | DeleteRefusal::AlreadyDeleting) => {
                 return Err(image_not_exist(&r.image_id));
             }
-            Err(DeleteImageError::MarkerInUse(m)) => {
+            Err(DeleteRefusal::MarkerInUse(m)) => {
                 return Err(not_allowed(
                     &r.image_id,
                     &format!("its marker {m} is bound to desktop pools"),
                 ));
             }
-            Err(DeleteImageError::Store(e)) => return Err(store_error(&e)),
-            Err(DeleteImageError::PreconditionFailed) => continue,
+            Err(DeleteRefusal::Store(e)) => return Err(store_error(&e)),
+            Err(DeleteRefusal::PreconditionFailed) => continue,
         }
     }
     Err(store_error(&StoreError::Transient(

@@ -6,6 +6,7 @@ use crate::api::Problem;
 use crate::catalog::{
     Asset, AssetDetails, Image, Marker, PartnerImage, StatusEntry, Version, allowed_actions,
 };
+use crate::catalog::{deletion, write};
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::names::rest_name;
 use crate::imagemgmt::partner;
@@ -244,34 +245,25 @@ fn write_new_image(
     mut image: Image,
     f: NewVersionOwned,
 ) -> Result<(Value, String), StoreError> {
-    // The image id is fresh, so this counter starts at 1 and 1.0.0 is taken once.
-    let major = ctx
-        .st
-        .counter_next(&keys::image_counter(&ctx.org, &image.id, "major"))?;
+    // The image id is fresh, so its major counter starts at 1 and 1.0.0 is taken once.
     let number = VersionNumber {
-        major: u64::try_from(major).unwrap_or(1),
+        major: write::first_major(&ctx.st, &ctx.org, &image.id)?,
         minor: 0,
         patch: 0,
     };
     let (version, asset, op_id) = build_version(ctx, f.as_new(&image.id, number));
     image.version_ids = vec![version.id.clone()];
     image.version_count = 1;
-    ctx.st.put_new(&keys::asset(&ctx.org, &asset.id), &asset)?;
-    ctx.st
-        .put_new(&keys::version(&ctx.org, &version.id), &version)?;
-    ctx.st.put_new(&keys::image(&ctx.org, &image.id), &image)?;
-    ops::start(
-        &ctx.st,
-        ctx.settings,
-        &op_id,
-        &ctx.org,
-        f.kind,
-        target_of(&version, &asset, f.source_id),
-    )?;
-    // The index slot last: a listed id always names a written image.
-    let slot = ctx.st.counter_next(&keys::image_count(&ctx.org))?;
-    ctx.st
-        .put_new(&keys::image_slot(&ctx.org, slot), &image.id)?;
+    let new = write::NewImage {
+        org: &ctx.org,
+        image: &image,
+        version: &version,
+        asset: &asset,
+        op_id: &op_id,
+        kind: f.kind,
+        target: target_of(&version, &asset, f.source_id),
+    };
+    write::write_new_image(&ctx.st, ctx.settings, new)?;
     let mut body = image_json(&image);
     body["versions"] = json!([version_json(&version, Some(&image))]);
     Ok((body, op_id))
@@ -632,14 +624,7 @@ pub fn patch_image(
 // 5. DELETE image
 // ---------------------------------------------------------------------------------------
 
-#[derive(Debug)]
-pub enum DeleteImageError {
-    NotFound,
-    PreconditionFailed,
-    AlreadyDeleting,
-    MarkerInUse(String),
-    Store(StoreError),
-}
+pub use crate::catalog::deletion::DeleteRefusal as DeleteImageError;
 
 impl From<DeleteImageError> for Problem {
     fn from(e: DeleteImageError) -> Self {
@@ -663,111 +648,12 @@ fn marker_bound(m: &str) -> Problem {
     )
 }
 
-/// Marks the image and all its versions `DELETING` and starts the delete operation.
 fn start_image_deletion(
     ctx: &Ctx<'_>,
     id: &str,
     expect: Option<&Image>,
 ) -> Result<String, DeleteImageError> {
-    let now = ctx.now();
-    let op_id = ops::new_op_id(&ctx.st);
-    let img = ctx
-        .st
-        .update::<Image, DeleteImageError>(&keys::image(&ctx.org, id), |img| {
-            if expect.is_some_and(|e| e != img) {
-                return Change::Abort(DeleteImageError::PreconditionFailed);
-            }
-            if img.status == ImageStatus::Deleting {
-                return Change::Abort(DeleteImageError::AlreadyDeleting);
-            }
-            if let Some(m) = img.markers.iter().find(|m| m.template_count > 0) {
-                return Change::Abort(DeleteImageError::MarkerInUse(m.name.clone()));
-            }
-            let mut img = img.clone();
-            img.status = ImageStatus::Deleting;
-            img.updated_at = now;
-            Change::Write(img)
-        })
-        .map_err(|e| lift(e, DeleteImageError::NotFound, DeleteImageError::Store))?;
-    for vid in &img.value.version_ids {
-        mark_version_deleting(ctx, vid, &op_id, now).map_err(DeleteImageError::Store)?;
-    }
-    let target = Target {
-        image_id: id.to_owned(),
-        ..Target::default()
-    };
-    ops::start(
-        &ctx.st,
-        ctx.settings,
-        &op_id,
-        &ctx.org,
-        OpKind::Delete,
-        target,
-    )
-    .map_err(DeleteImageError::Store)?;
-    Ok(op_id)
-}
-
-/// Shows a version and its assets as deleted by `op_id` (the operation's first statuses).
-fn mark_version_deleting(
-    ctx: &Ctx<'_>,
-    vid: &str,
-    op_id: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let r = ctx
-        .st
-        .update::<Version, ()>(&keys::version(&ctx.org, vid), |v| {
-            Change::Write(deleting(v, op_id, now))
-        });
-    let v = match r {
-        Ok(v) => v,
-        Err(UpdateError::NotFound) | Err(UpdateError::Aborted(())) => return Ok(()),
-        Err(UpdateError::Store(e)) => return Err(e),
-        Err(UpdateError::Contended) => return Err(StoreError::Transient("contended".into())),
-    };
-    mark_assets_deleting(ctx, &v.value, op_id, now)
-}
-
-/// `v` as a delete operation `op_id` starting at `now` shows it.
-fn deleting(v: &Version, op_id: &str, now: Timestamp) -> Version {
-    let mut v = v.clone();
-    v.status = VersionStatus::Deleting;
-    v.last_triggered_action = Some(LastTriggeredAction::Delete);
-    v.operation_id = Some(op_id.to_owned());
-    v.op_seq = 0;
-    v.allowed_actions = allowed_actions(v.status);
-    v.status_history.push(StatusEntry {
-        status: VersionStatus::Deleting,
-        asset_status: Some(AssetStatus::Deleting),
-        at: now,
-    });
-    v.updated_at = now;
-    v
-}
-
-fn mark_assets_deleting(
-    ctx: &Ctx<'_>,
-    v: &Version,
-    op_id: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    for aid in &v.asset_ids {
-        let r = ctx
-            .st
-            .update::<Asset, ()>(&keys::asset(&ctx.org, aid), |a| {
-                let mut a = a.clone();
-                a.status = AssetStatus::Deleting;
-                a.operation_id = Some(op_id.to_owned());
-                a.op_seq = 0;
-                a.updated_at = now;
-                Change::Write(a)
-            });
-        if let Err(UpdateError::Store(e)) = r {
-            return Err(e);
-        }
-    }
-    Ok(())
+    deletion::start_image_deletion(&ctx.st, ctx.settings, &ctx.org, id, expect)
 }
 
 pub fn delete_image(
@@ -1828,10 +1714,10 @@ pub fn delete_version(
             if !may_delete(v.status, force) {
                 return Change::Abort(E::StatusForbids(v.status));
             }
-            Change::Write(deleting(v, &op_id, now))
+            Change::Write(deletion::deleting(v, &op_id, now))
         })
         .map_err(|e| lift(e, E::NotFound("version"), E::Store))?;
-    mark_assets_deleting(ctx, &v.value, &op_id, now).map_err(E::Store)?;
+    deletion::mark_assets_deleting(&ctx.st, &ctx.org, &v.value, &op_id, now).map_err(E::Store)?;
     let target = Target {
         image_id: image_id.to_owned(),
         version_id: Some(id.to_owned()),

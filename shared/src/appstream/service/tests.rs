@@ -1323,8 +1323,17 @@ fn a_delete_racing_a_distribution_start_sees_it() {
     let seen = ctx.live_image(&id).unwrap().unwrap();
     let (s, _) = distribute(&w, &id, &[("DestinationRegionList.1", "cn-beijing")]);
     assert_eq!(s, 200);
-    let r = rest::delete_image(&ctx.rest(), &id, Some(&seen.token));
-    assert!(matches!(r, Err(DeleteImageError::PreconditionFailed)));
+    let r = crate::catalog::deletion::start_image_deletion(
+        &ctx.st,
+        &ctx.settings.ops,
+        "o1",
+        &id,
+        Some(&seen.value),
+    );
+    assert_eq!(
+        r,
+        Err(crate::catalog::deletion::DeleteRefusal::PreconditionFailed)
+    );
     // Through the door, the retry sees the distribution.
     assert_error(
         w.call("DeleteImage", &[("ImageId", &id)]),
