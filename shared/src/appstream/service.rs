@@ -151,7 +151,8 @@ impl From<StoreError> for RpcError {
 // The edge
 // ---------------------------------------------------------------------------------------
 
-/// The whole door. Never panics on any input; every answer carries a fresh `RequestId`.
+/// The whole door: every answer carries a fresh `RequestId`. Nothing here may panic (a
+/// `wasm32-wasip2` component aborts on panic, and Spin answers an empty 500).
 pub fn handle(
     st: &Store<'_>,
     settings: &RpcSettings,
@@ -159,11 +160,7 @@ pub fn handle(
     authority: &str,
 ) -> ApiResponse {
     let request_id = envelope::request_id(|| st.env().random_u64());
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handle_inner(st, settings, req, authority, &request_id)
-    }))
-    .unwrap_or_else(|_| Err(RpcError::internal("An unexpected failure occurred.")));
-    let resp = match result {
+    let resp = match handle_inner(st, settings, req, authority, &request_id) {
         Ok(data) => data,
         Err(e) => envelope::error(&request_id, &e),
     };
