@@ -1,0 +1,235 @@
+//! Projection: what an operation's state shows on its version(s), assets and image, written
+//! idempotently so that any advancer, winner or loser of a race, converges on one state.
+
+use crate::catalog::{self, Asset, AssetError, Image, RegionDistribution, StatusEntry, Version};
+use crate::keys;
+use crate::ops::{self, OpKind, OpStatus, Operation};
+use crate::records::{Change, Store, UpdateError};
+use crate::store::StoreError;
+use crate::vocab::{ImageStatus, VersionStatus};
+
+/// The end of a projection's update. A record that is gone has nothing to show (`None`);
+/// a store failure, or an abort carrying one (`Some`), stops the projection. Contention is
+/// mapped by [`UpdateError::lift`], like everywhere else.
+fn finish<T>(r: Result<T, UpdateError<Option<StoreError>>>) -> Result<(), StoreError> {
+    match r.map_err(|e| e.lift(|| None)) {
+        Ok(_) | Err(None) => Ok(()),
+        Err(Some(e)) => Err(e),
+    }
+}
+
+/// Shows `op`'s state on its version(s), assets and image. Idempotent: a record that already
+/// shows a later transition of the same operation is left alone; the same transition is
+/// rewritten (so a replica that lost the race converges on the winner's state).
+pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
+    let view = ops::view(op);
+    let org = op.org_id.as_str();
+    let image_key = keys::image(org, &op.target.image_id);
+    let whole_image = op.kind == OpKind::Delete && op.target.version_id.is_none();
+    let version_ids: Vec<String> = match &op.target.version_id {
+        Some(v) => vec![v.clone()],
+        None => match st.get::<Image>(&image_key)? {
+            Some(img) => img.value.version_ids,
+            None => vec![],
+        },
+    };
+
+    if view.gone {
+        for vid in &version_ids {
+            let vkey = keys::version(org, vid);
+            if let Some(v) = st.get::<Version>(&vkey)? {
+                for aid in &v.value.asset_ids {
+                    st.delete(&keys::asset(org, aid))?;
+                }
+            }
+            for aid in &op.target.asset_ids {
+                st.delete(&keys::asset(org, aid))?;
+            }
+            st.delete(&vkey)?;
+        }
+        let gone: Vec<String> = version_ids.clone();
+        let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
+            let mut img = img.clone();
+            img.version_ids.retain(|v| !gone.contains(v));
+            img.distributed_version_ids.retain(|v| !gone.contains(v));
+            img.version_count = u32::try_from(img.version_ids.len()).unwrap_or(u32::MAX);
+            img.updated_at = op.updated_at;
+            Change::Write(img)
+        });
+        match r {
+            Ok(img) if whole_image || img.value.version_ids.is_empty() => {
+                // The last version takes its image with it.
+                st.delete(&image_key)?;
+            }
+            Ok(_) => refresh_image(st, op, &[])?,
+            other => finish(other)?,
+        }
+        return Ok(());
+    }
+
+    // Copies first, then versions, then the image; the operation itself is written last
+    // (by the caller). So a client never sees a version in a status its copies do not show
+    // yet, and an operation's final status means every record already shows it (a version
+    // may show its new status one transition before its operation does).
+    let mut asset_ids: Vec<String> = op.target.asset_ids.clone();
+    if whole_image {
+        for vid in &version_ids {
+            if let Some(v) = st.get::<Version>(&keys::version(org, vid))? {
+                asset_ids.extend(v.value.asset_ids);
+            }
+        }
+    }
+    let driven = view.asset_status.map(|s| (s, view.new_error.clone()));
+    for aid in &asset_ids {
+        if let Some((status, err)) = &driven {
+            update_asset(st, op, aid, *status, err.as_ref().map(|e| &e.0))?;
+        }
+    }
+    for (aid, status, err) in &view.replica_statuses {
+        let err = err.as_ref().filter(|_| view.new_error.is_some());
+        update_asset(st, op, aid, *status, err)?;
+    }
+    for vid in &version_ids {
+        let vkey = keys::version(org, vid);
+        let r = st.update::<Version, Option<StoreError>>(&vkey, |v| {
+            if v.operation_id.as_deref() == Some(op.id.as_str()) && v.op_seq > op.seq {
+                return Change::Unchanged;
+            }
+            let mut v = v.clone();
+            v.operation_id = Some(op.id.clone());
+            v.op_seq = op.seq;
+            if let Some(s) = view.version_status {
+                v.status = s;
+            }
+            if let Some(s) = view.version_state {
+                v.state = s;
+            }
+            let entry_asset = view.asset_status;
+            let last = v.status_history.last().map(|e| (e.status, e.asset_status));
+            if last != Some((v.status, entry_asset)) {
+                v.status_history.push(StatusEntry {
+                    status: v.status,
+                    asset_status: entry_asset,
+                    at: op.updated_at,
+                });
+            }
+            v.allowed_actions = catalog::allowed_actions(v.status);
+            for (region, status, progress) in &view.region_statuses {
+                match v.regions.iter_mut().find(|r| &r.region_id == region) {
+                    Some(r) => {
+                        r.status = *status;
+                        r.progress = *progress;
+                        r.operation_id = Some(op.id.clone());
+                    }
+                    None => v.regions.push(RegionDistribution {
+                        region_id: region.clone(),
+                        status: *status,
+                        progress: *progress,
+                        operation_id: Some(op.id.clone()),
+                    }),
+                }
+            }
+            v.updated_at = op.updated_at;
+            Change::Write(v)
+        });
+        finish(r)?;
+    }
+
+    refresh_image(st, op, &version_ids)
+}
+
+fn update_asset(
+    st: &Store<'_>,
+    op: &Operation,
+    id: &str,
+    status: crate::vocab::AssetStatus,
+    new_error: Option<&ops::OpError>,
+) -> Result<(), StoreError> {
+    let key = keys::asset(&op.org_id, id);
+    let r = st.update::<Asset, Option<StoreError>>(&key, |a| {
+        let same_op = a.operation_id.as_deref() == Some(op.id.as_str());
+        if same_op && a.op_seq > op.seq {
+            return Change::Unchanged;
+        }
+        let first_time = !same_op || a.op_seq < op.seq;
+        let mut a = a.clone();
+        a.status = status;
+        if let (Some(e), true) = (new_error, first_time) {
+            a.error_code = Some(e.code.clone());
+            a.error_details = Some(e.message.clone());
+            a.errors_history.push(AssetError {
+                error_code: e.code.clone(),
+                error_details: e.message.clone(),
+                status,
+                attempt: op.attempt,
+                at: op.updated_at,
+            });
+        }
+        if a.status == crate::vocab::AssetStatus::Available {
+            a.state = Some(crate::vocab::VersionState::Published);
+        }
+        a.operation_id = Some(op.id.clone());
+        a.op_seq = op.seq;
+        a.updated_at = op.updated_at;
+        Change::Write(a)
+    });
+    finish(r)
+}
+
+/// Recomputes the image status from its versions' recorded statuses, after reading afresh the versions
+/// `op` just changed and any without a recorded status (read inside the compare-and-swap loop, so a
+/// concurrent change of another version is never overwritten with a stale status: whoever
+/// changes a version refreshes after it). Never reads every version of a large image.
+fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(), StoreError> {
+    let org = op.org_id.as_str();
+    let image_key = keys::image(org, &op.target.image_id);
+    let whole_image_delete = op.kind == OpKind::Delete && op.target.version_id.is_none();
+    let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
+        let deleting = if whole_image_delete {
+            !op.status.is_terminal() || op.status == OpStatus::Succeeded
+        } else {
+            img.status == ImageStatus::Deleting
+        };
+        let stale: Vec<&String> = img
+            .version_ids
+            .iter()
+            .filter(|id| touched.contains(id) || !img.version_statuses.contains_key(*id))
+            .collect();
+        let keys: Vec<String> = stale.iter().map(|v| keys::version(org, v)).collect();
+        let fresh = match st.get_many::<Version>(&keys) {
+            Ok(v) => v,
+            Err(e) => return Change::Abort(Some(e)),
+        };
+        let mut known = img.version_statuses.clone();
+        for (id, v) in stale.into_iter().zip(fresh) {
+            match v {
+                Some(v) if v.value.stream_id == img.id => {
+                    known.insert(id.clone(), v.value.status);
+                }
+                // Not (yet, or any more) stored: no status to count.
+                _ => {
+                    known.remove(id);
+                }
+            }
+        }
+        let listed: std::collections::HashSet<&String> = img.version_ids.iter().collect();
+        known.retain(|id, _| listed.contains(id));
+        let statuses: Vec<VersionStatus> = img
+            .version_ids
+            .iter()
+            .filter_map(|id| known.get(id).copied())
+            .collect();
+        let status = catalog::derive_image_status(deleting, &statuses);
+        if status == img.status && known == img.version_statuses {
+            return Change::Unchanged;
+        }
+        let mut img = img.clone();
+        if status != img.status {
+            img.status = status;
+            img.updated_at = op.updated_at;
+        }
+        img.version_statuses = known;
+        Change::Write(img)
+    });
+    finish(r)
+}

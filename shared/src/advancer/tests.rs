@@ -1,0 +1,304 @@
+//! Ticks over `MemoryKv` + `FakeEnv`: the fixtures every advancer test uses, and the due
+//! queue itself (purges, unreadable slots, a lost cursor, the cap, the idle cost).
+
+use super::*;
+use crate::catalog::{self, Asset, AssetDetails, Image, Version};
+use crate::env::{Env, FakeEnv};
+use crate::ops::{Event, OpKind, OpStatus, Target};
+use crate::sim::{FailRule, GalleryImage, Vm};
+use crate::store::{KeyValue, MemoryKv};
+use crate::testutil::{FlakyKv, SharedEnv};
+use crate::vocab::*;
+
+const ORG: &str = "org1";
+const T0: i64 = 1_800_000_000_000;
+
+/// Writes an image with one version and one asset, like the REST service does, and starts
+/// an operation of `kind` on them. Returns the operation id.
+fn start_on_new_version(
+    st: &Store<'_>,
+    s: &Settings,
+    kind: OpKind,
+    source: &str,
+    replicas: usize,
+) -> (String, String, String, Vec<String>) {
+    let now = st.now();
+    let (vs, as_) = ops::initial_statuses(kind);
+    let image_id = st.new_id("img-");
+    let version_id = st.new_id("ver-");
+    let asset_id = st.new_id("ast-");
+    let op_id = ops::new_op_id(st);
+    let mk_asset = |id: &str, status| Asset {
+        id: id.to_owned(),
+        org_id: ORG.into(),
+        image_id: image_id.clone(),
+        version_id: version_id.clone(),
+        provider_instance_id: Some("pi-1".into()),
+        provider_label: Some(ProviderLabel::Azure),
+        asset_details: AssetDetails::default(),
+        status,
+        state: None,
+        error_code: None,
+        error_details: None,
+        errors_history: vec![],
+        created_at: now,
+        updated_at: now,
+        operation_id: Some(op_id.clone()),
+        op_seq: 0,
+    };
+    let replica_ids: Vec<String> = (0..replicas).map(|_| st.new_id("ast-")).collect();
+    let mut all_assets = vec![asset_id.clone()];
+    all_assets.extend(replica_ids.iter().cloned());
+    st.put_new(
+        &keys::asset(ORG, &asset_id),
+        &mk_asset(&asset_id, as_.unwrap_or(AssetStatus::ImportComplete)),
+    )
+    .unwrap();
+    for r in &replica_ids {
+        st.put_new(
+            &keys::asset(ORG, r),
+            &mk_asset(r, AssetStatus::PublishInProgress),
+        )
+        .unwrap();
+    }
+    let version = Version {
+        id: version_id.clone(),
+        stream_id: image_id.clone(),
+        org_id: ORG.into(),
+        name: "1.0.0".into(),
+        description: None,
+        os: None,
+        version_type: VersionType::Major,
+        version_history: vec![],
+        source_type: SourceType::AzureSig,
+        source_version_id: None,
+        state: VersionState::NotReady,
+        status: vs.unwrap_or(VersionStatus::Available),
+        last_triggered_action: Some(LastTriggeredAction::Import),
+        markers: vec![],
+        created_at: now,
+        updated_at: now,
+        operation_id: Some(op_id.clone()),
+        status_history: vec![],
+        allowed_actions: vec![],
+        asset_ids: all_assets,
+        regions: vec![],
+        partner_image: None,
+        op_seq: 0,
+    };
+    st.put_new(&keys::version(ORG, &version_id), &version)
+        .unwrap();
+    let image = Image {
+        id: image_id.clone(),
+        org_id: ORG.into(),
+        name: "img".into(),
+        description: None,
+        os: None,
+        os_type: OsType::Windows,
+        gpu_type: GpuType::None,
+        multi_session: false,
+        source_type: SourceType::AzureSig,
+        source_stream_id: None,
+        source_version_id: None,
+        status: ImageStatus::Pending,
+        markers: vec![],
+        version_count: 1,
+        created_at: now,
+        updated_at: now,
+        version_ids: vec![version_id.clone()],
+        version_statuses: Default::default(),
+        distributed_version_ids: vec![],
+        tags: vec![],
+        extra: Default::default(),
+    };
+    st.put_new(&keys::image(ORG, &image_id), &image).unwrap();
+    let target = Target {
+        image_id: image_id.clone(),
+        version_id: Some(version_id.clone()),
+        asset_ids: vec![asset_id.clone()],
+        replica_asset_ids: replica_ids.clone(),
+        regions: if kind == OpKind::Distribute {
+            vec!["cn-a".into(), "cn-b".into()]
+        } else {
+            vec![]
+        },
+        source_id: Some(source.into()),
+        provider_instance_id: Some("pi-1".into()),
+    };
+    ops::start(st, s, &op_id, ORG, kind, target).unwrap();
+    (op_id, image_id, version_id, replica_ids)
+}
+
+fn grant(st: &Store<'_>, gallery: &str, to: &[&str]) {
+    st.put_new(
+        &keys::gallery_image(ORG, gallery),
+        &GalleryImage {
+            id: gallery.into(),
+            os_type: OsType::Windows,
+            gpu_type: GpuType::None,
+            granted_to: to.iter().map(|s| (*s).to_owned()).collect(),
+            prepared_by: None,
+            metadata: Default::default(),
+            app_scan: Default::default(),
+        },
+    )
+    .unwrap();
+}
+
+fn op(st: &Store<'_>, id: &str) -> Operation {
+    ops::get(st, ORG, id).unwrap().unwrap()
+}
+
+fn version(st: &Store<'_>, id: &str) -> Option<Version> {
+    st.get::<Version>(&keys::version(ORG, id))
+        .unwrap()
+        .map(|s| s.value)
+}
+
+fn image(st: &Store<'_>, id: &str) -> Option<Image> {
+    st.get::<Image>(&keys::image(ORG, id))
+        .unwrap()
+        .map(|s| s.value)
+}
+
+fn asset(st: &Store<'_>, id: &str) -> Asset {
+    st.get::<Asset>(&keys::asset(ORG, id))
+        .unwrap()
+        .unwrap()
+        .value
+}
+
+/// Ticks every second of fake time until the operation settles (or a minute passes).
+fn settle(kv: &dyn KeyValue, env: &FakeEnv, s: &Settings, id: &str) -> i64 {
+    let st = &Store::new(kv, env);
+    let start = env.now_ms();
+    for _ in 0..600 {
+        env.advance_ms(1000);
+        let r = tick(st, s, s.tick_cap);
+        assert_eq!(r.error, None);
+        if op(st, id).status.is_terminal() {
+            return env.now_ms() - start;
+        }
+    }
+    panic!("operation {id} did not settle: {:?}", op(st, id));
+}
+
+fn assert_no_transition_twice(o: &Operation) {
+    let mut seen = std::collections::HashSet::new();
+    for h in &o.history {
+        assert!(
+            seen.insert((h.step.clone(), h.attempt, h.event)),
+            "twice in history: {h:?} in {:?}",
+            o.history
+        );
+    }
+}
+
+#[test]
+fn purge_entries_delete_their_keys_when_due() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    Store::new(&kv, &env).put_new("rpc/nonce/x", &1u8).unwrap();
+    due::schedule_purge(
+        &Store::new(&kv, &env),
+        &s,
+        T0 + 10_000,
+        vec!["rpc/nonce/x".into()],
+    )
+    .unwrap();
+    env.advance_ms(5_000);
+    tick(&Store::new(&kv, &env), &s, 10);
+    assert!(kv.get("rpc/nonce/x").unwrap().is_some(), "not yet due");
+    env.advance_ms(10_000);
+    let r = tick(&Store::new(&kv, &env), &s, 10);
+    assert_eq!(r.purged, 1);
+    assert!(kv.get("rpc/nonce/x").unwrap().is_none());
+}
+
+#[test]
+fn an_unreadable_entry_is_skipped_not_a_roadblock() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    Store::new(&kv, &env).put_new("gone-later", &1u8).unwrap();
+    due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["x".into()]).unwrap();
+    due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["gone-later".into()]).unwrap();
+    // Corrupt the first slot.
+    kv.set(&keys::due_slot(due::bucket_of(&s, T0), 1), b"garbage")
+        .unwrap();
+    env.advance_ms(10_000);
+    let r = tick(&Store::new(&kv, &env), &s, 10);
+    assert_eq!((r.skipped, r.purged), (1, 1));
+    assert!(r.error.is_some());
+    assert!(kv.get("gone-later").unwrap().is_none());
+}
+
+#[test]
+fn a_lost_cursor_is_recreated_behind_now() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["k".into()]).unwrap();
+    Store::new(&kv, &env).put_new("k", &1u8).unwrap();
+    kv.delete(&keys::due_cursor()).unwrap();
+    env.advance_ms(10_000);
+    tick(&Store::new(&kv, &env), &s, 10);
+    let r = tick(&Store::new(&kv, &env), &s, 10);
+    assert_eq!(
+        r.purged, 1,
+        "the entry written before the loss is still found"
+    );
+}
+
+#[test]
+fn a_tick_does_at_most_cap_entries_and_the_rest_waits() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    for i in 0..7 {
+        due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec![format!("k{i}")]).unwrap();
+    }
+    env.advance_ms(5_000);
+    let r = tick(&Store::new(&kv, &env), &s, 3);
+    assert_eq!((r.purged, r.more), (3, true));
+    let r = tick(&Store::new(&kv, &env), &s, 3);
+    assert_eq!((r.purged, r.more), (3, true));
+    let r = tick(&Store::new(&kv, &env), &s, 3);
+    assert_eq!(r.purged, 1);
+    let r = tick(&Store::new(&kv, &env), &s, 3);
+    assert_eq!(r.purged, 0);
+}
+
+fn idle_tick_cost(settled: usize) -> u64 {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    due::ensure_cursor(&Store::new(&kv, &env), &s).unwrap();
+    let mut o = ops::transition(
+        &{
+            let (id, ..) = start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Delete, "", 0);
+            op(&Store::new(&kv, &env), &id)
+        },
+        &s,
+        i64::MAX,
+        || ops::Outcome::Done { failed: vec![] },
+    )
+    .unwrap();
+    // Many settled operations (and their records) in the store.
+    for i in 0..settled {
+        o.id = format!("tid-{i}");
+        Store::new(&kv, &env)
+            .put_new(&keys::operation(ORG, &o.id), &o)
+            .unwrap();
+    }
+    // Catch the cursor up, then measure one idle tick one cron period later.
+    env.advance_ms(120_000);
+    while tick(&Store::new(&kv, &env), &s, 1000).more {}
+    env.advance_ms(5_000);
+    let before = kv.ops();
+    let r = tick(&Store::new(&kv, &env), &s, 1000);
+    assert_eq!(r.advanced + r.purged, 0);
+    kv.ops() - before
+}
+
+#[test]
+fn an_idle_tick_costs_a_handful_of_calls_whatever_the_store_holds() {
+    let small = idle_tick_cost(100);
+    let large = idle_tick_cost(100_000);
+    assert_eq!(small, large);
+    assert!(large <= 10, "idle tick cost {large} store calls");
+}
+
+mod faults;
+mod projection;

@@ -1,0 +1,238 @@
+//! Races and failures: a second advancer cutting in at any store call, transient errors
+//! anywhere, concurrent threads; none may double a transition or lose one.
+
+use super::*;
+
+/// A store that, at its `at`-th call, runs a whole tick of a second advancer in between
+/// (another replica acting between two calls of the first).
+struct Interleaved<'a> {
+    inner: &'a dyn KeyValue,
+    env: &'a FakeEnv,
+    settings: &'a Settings,
+    calls: std::cell::Cell<u64>,
+    at: u64,
+    busy: std::cell::Cell<bool>,
+}
+
+impl Interleaved<'_> {
+    fn maybe_race(&self) {
+        let c = self.calls.get() + 1;
+        self.calls.set(c);
+        if c == self.at && !self.busy.replace(true) {
+            // The other replica ticks, time passes, it ticks again: it may move the
+            // operation twice while the first advancer is in the middle of one move.
+            tick(
+                &Store::new(self.inner, self.env),
+                self.settings,
+                self.settings.tick_cap,
+            );
+            let s = self.settings;
+            self.env
+                .advance_ms((s.step_ms + s.bucket_ms + s.skew_ms) as i64);
+            tick(
+                &Store::new(self.inner, self.env),
+                self.settings,
+                self.settings.tick_cap,
+            );
+        }
+    }
+}
+
+impl KeyValue for Interleaved<'_> {
+    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.maybe_race();
+        self.inner.get(k)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+        self.maybe_race();
+        self.inner.set(k, v)
+    }
+    fn delete(&self, k: &str) -> Result<(), StoreError> {
+        self.maybe_race();
+        self.inner.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+        self.maybe_race();
+        self.inner.increment(k, d)
+    }
+    fn compare_and_swap(
+        &self,
+        k: &str,
+        e: &[u8],
+        n: &[u8],
+    ) -> Result<crate::store::CasOutcome, StoreError> {
+        self.maybe_race();
+        self.inner.compare_and_swap(k, e, n)
+    }
+}
+
+/// Runs a copy to its end with a second advancer cutting in at store call `at` of every
+/// tick of the first; returns the final operation and version.
+fn interleaved_run(base: &dyn KeyValue, at: u64) -> (Operation, Version) {
+    let (env, s) = (FakeEnv::at(T0), Settings::default());
+    grant(&Store::new(base, &env), "gal-1", &["pi-1"]);
+    let (id, _, ver, _) = start_on_new_version(
+        &Store::new(base, &env),
+        &s,
+        OpKind::CopyFromGallery,
+        "gal-1",
+        0,
+    );
+    for _ in 0..120 {
+        env.advance_ms(1000);
+        let kv = Interleaved {
+            inner: base,
+            env: &env,
+            settings: &s,
+            calls: std::cell::Cell::new(0),
+            at,
+            busy: std::cell::Cell::new(false),
+        };
+        tick(&Store::new(&kv, &env), &s, s.tick_cap);
+        if op(&Store::new(base, &env), &id).status.is_terminal() {
+            break;
+        }
+    }
+    (
+        op(&Store::new(base, &env), &id),
+        version(&Store::new(base, &env), &ver).unwrap(),
+    )
+}
+
+fn check_interleaved(make: impl Fn() -> Box<dyn KeyValue>) {
+    let reference = interleaved_run(make().as_ref(), u64::MAX);
+    let steps = |o: &Operation| -> Vec<(String, u32, Event)> {
+        o.history
+            .iter()
+            .map(|h| (h.step.clone(), h.attempt, h.event))
+            .collect()
+    };
+    for at in 1..40 {
+        let (o, v) = interleaved_run(make().as_ref(), at);
+        assert_eq!(o.status, OpStatus::Succeeded, "race at call {at}");
+        assert_no_transition_twice(&o);
+        assert_eq!(steps(&o), steps(&reference.0), "race at call {at}");
+        assert_eq!(v.status, VersionStatus::Available, "race at call {at}");
+        let shown: Vec<_> = v.status_history.iter().map(|e| e.status).collect();
+        let want: Vec<_> = reference
+            .1
+            .status_history
+            .iter()
+            .map(|e| e.status)
+            .collect();
+        assert_eq!(shown, want, "race at call {at}");
+    }
+}
+
+#[test]
+fn two_advancers_interleaved_never_double_advance_nor_lose_a_transition() {
+    check_interleaved(|| Box::new(MemoryKv::new()));
+}
+
+#[test]
+fn two_advancers_interleaved_on_redis_semantics() {
+    check_interleaved(|| Box::new(MemoryKv::with_redis_cas_quirk()));
+}
+
+#[test]
+fn transient_failures_anywhere_never_double_advance_nor_lose_a_transition() {
+    for seed in 1..40u64 {
+        let kv = FlakyKv::redis_quirk();
+        let (env, s) = (FakeEnv::at(T0), Settings::default());
+        grant(&Store::new(&kv.inner, &env), "gal-1", &["pi-1"]);
+        let (id, _, ver, _) = start_on_new_version(
+            &Store::new(&kv.inner, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
+        kv.fail_rate(150, seed);
+        for _ in 0..300 {
+            env.advance_ms(1000);
+            tick(&Store::new(&kv, &env), &s, s.tick_cap);
+            if op(&Store::new(&kv.inner, &env), &id).status.is_terminal() {
+                break;
+            }
+        }
+        let o = op(&Store::new(&kv.inner, &env), &id);
+        assert_eq!(o.status, OpStatus::Succeeded, "seed {seed}: {o:?}");
+        assert_no_transition_twice(&o);
+        assert_eq!(
+            version(&Store::new(&kv.inner, &env), &ver).unwrap().status,
+            VersionStatus::Available
+        );
+    }
+}
+
+#[test]
+fn concurrent_advancer_threads_agree() {
+    let kv = MemoryKv::with_redis_cas_quirk();
+    let env = SharedEnv::at(T0);
+    let s = Settings::default();
+    grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+    let ids: Vec<String> = (0..20)
+        .map(|_| {
+            start_on_new_version(
+                &Store::new(&kv, &env),
+                &s,
+                OpKind::CopyFromGallery,
+                "gal-1",
+                0,
+            )
+            .0
+        })
+        .collect();
+    for _ in 0..60 {
+        env.advance_ms(1000);
+        std::thread::scope(|sc| {
+            for _ in 0..3 {
+                sc.spawn(|| tick(&Store::new(&kv, &env), &s, s.tick_cap));
+            }
+        });
+    }
+    for id in &ids {
+        let o = op(&Store::new(&kv, &env), id);
+        assert_eq!(o.status, OpStatus::Succeeded);
+        assert_no_transition_twice(&o);
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_outcomes() {
+    let run = |seed: u64| -> Vec<OpStatus> {
+        let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+        let sim = Simulation {
+            seed,
+            failure_rate: 0.3,
+            max_attempts: Some(1),
+            ..Simulation::default()
+        };
+        Store::new(&kv, &env)
+            .put_new(&keys::simulation(), &sim)
+            .unwrap();
+        let ids: Vec<String> = (0..12)
+            .map(|_| {
+                start_on_new_version(
+                    &Store::new(&kv, &env),
+                    &s,
+                    OpKind::CopyFromGallery,
+                    "gal-1",
+                    0,
+                )
+                .0
+            })
+            .collect();
+        for _ in 0..60 {
+            env.advance_ms(1000);
+            tick(&Store::new(&kv, &env), &s, 100);
+        }
+        ids.iter()
+            .map(|id| op(&Store::new(&kv, &env), id).status)
+            .collect()
+    };
+    let a = run(42);
+    assert_eq!(a, run(42));
+    assert!(a.contains(&OpStatus::Failed) && a.contains(&OpStatus::Succeeded));
+}
