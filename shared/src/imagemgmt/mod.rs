@@ -20,6 +20,8 @@ use crate::api::{ApiRequest, ApiResponse, Problem, json_body};
 use crate::auth;
 use crate::ops::Settings;
 use crate::records::Store;
+use crate::routing::{Method::*, Params, RouteMiss, RouteTable};
+use Endpoint::Api;
 use input::{CreateAction, Id};
 use serde_json::Value;
 use service::{Ctx, Reply};
@@ -27,10 +29,18 @@ use service::{Ctx, Reply};
 /// The door's base path.
 pub const BASE: &str = "/imagemgmt/v1";
 
-/// The endpoints, resolved from method and path.
+/// What a method and path resolve to.
+#[derive(Debug, Clone, PartialEq)]
+enum Endpoint {
+    /// The OpenAPI document: public, served before authentication.
+    OpenApi,
+    /// An operation of the API.
+    Api(Route),
+}
+
+/// The API's operations.
 #[derive(Debug, Clone, PartialEq)]
 enum Route {
-    OpenApi,
     Operation(String),
     ListImages,
     CreateImage,
@@ -52,8 +62,7 @@ impl Route {
     fn writes(&self) -> bool {
         !matches!(
             self,
-            Route::OpenApi
-                | Route::Operation(_)
+            Route::Operation(_)
                 | Route::ListImages
                 | Route::GetImage(_)
                 | Route::ListVersions(_)
@@ -67,90 +76,90 @@ fn not_found() -> Problem {
     Problem::new(404, "NOT_FOUND", "no such resource")
 }
 
-fn method_not_allowed(allow: &str) -> ApiResponse {
-    ApiResponse::from(Problem::new(
-        405,
-        "METHOD_NOT_ALLOWED",
-        format!("allowed: {allow}"),
-    ))
-    .header("allow", allow)
+/// Builds an [`Endpoint`] from the matched path's parameters.
+type Make = fn(&Params<'_>) -> Endpoint;
+
+/// An operation on one image.
+fn image(p: &Params<'_>, r: fn(String) -> Route) -> Endpoint {
+    Api(r(p.own("imageId")))
 }
 
-/// An id segment; one that cannot be an id cannot name a record: 404.
-fn id(seg: &str) -> Result<String, Problem> {
-    Id::parse(seg).map(Id::into_string).map_err(|_| not_found())
+/// An operation on one version.
+fn version(p: &Params<'_>, r: fn(String, String) -> Route) -> Endpoint {
+    Api(r(p.own("imageId"), p.own("versionId")))
 }
 
-fn route(method: &str, path: &str) -> Result<Route, ApiResponse> {
-    let Some(rest) = path.strip_prefix(BASE) else {
-        return Err(not_found().into());
-    };
-    let segs: Vec<&str> = rest.trim_end_matches('/').split('/').skip(1).collect();
-    let m = method;
-    let pick = |allow: &str, r: Option<Route>| -> Result<Route, ApiResponse> {
-        r.ok_or_else(|| method_not_allowed(allow))
-    };
-    let e = |p: Problem| ApiResponse::from(p);
-    match segs.as_slice() {
-        ["openapi.json"] => pick("GET", (m == "GET").then_some(Route::OpenApi)),
-        ["operations", op] => {
-            let op = id(op).map_err(e)?;
-            pick("GET", (m == "GET").then_some(Route::Operation(op)))
-        }
-        ["images"] => pick(
-            "GET, POST",
-            match m {
-                "GET" => Some(Route::ListImages),
-                "POST" => Some(Route::CreateImage),
-                _ => None,
-            },
+/// The door's routes: each path with its methods, in the order a 405's `Allow` lists them.
+/// Every parameter is an id; a segment that cannot be an id cannot name a record: 404.
+const ROUTES: RouteTable<Make, Problem> = RouteTable {
+    param: |_, seg| Id::parse(seg).map(drop).map_err(|_| not_found()),
+    routes: &[
+        (
+            "/imagemgmt/v1/openapi.json",
+            &[(Get, |_| Endpoint::OpenApi)],
         ),
-        ["images", i] => {
-            let i = id(i).map_err(e)?;
-            pick(
-                "GET, PATCH, DELETE",
-                match m {
-                    "GET" => Some(Route::GetImage(i)),
-                    "PATCH" => Some(Route::PatchImage(i)),
-                    "DELETE" => Some(Route::DeleteImage(i)),
-                    _ => None,
-                },
-            )
-        }
-        ["images", i, "versions"] => {
-            let i = id(i).map_err(e)?;
-            pick(
-                "GET, POST",
-                match m {
-                    "GET" => Some(Route::ListVersions(i)),
-                    "POST" => Some(Route::AddVersion(i)),
-                    _ => None,
-                },
-            )
-        }
-        ["images", i, "versions", v] => {
-            let (i, v) = (id(i).map_err(e)?, id(v).map_err(e)?);
-            pick(
-                "GET, PATCH, DELETE, POST",
-                match m {
-                    "GET" => Some(Route::GetVersion(i, v)),
-                    "PATCH" => Some(Route::PatchVersion(i, v)),
-                    "DELETE" => Some(Route::DeleteVersion(i, v)),
-                    "POST" => Some(Route::VersionAction(i, v)),
-                    _ => None,
-                },
-            )
-        }
-        ["images", i, "versions", v, leaf] => {
-            let (i, v) = (id(i).map_err(e)?, id(v).map_err(e)?);
-            match *leaf {
-                "republish" => pick("POST", (m == "POST").then_some(Route::Republish(i, v))),
-                "clone" => pick("POST", (m == "POST").then_some(Route::Clone(i, v))),
-                "copies" => pick("GET", (m == "GET").then_some(Route::Copies(i, v))),
-                _ => Err(not_found().into()),
-            }
-        }
-        _ => Err(not_found().into()),
+        (
+            "/imagemgmt/v1/operations/{operationId}",
+            &[(Get, |p| Api(Route::Operation(p.own("operationId"))))],
+        ),
+        (
+            "/imagemgmt/v1/images",
+            &[
+                (Get, |_| Api(Route::ListImages)),
+                (Post, |_| Api(Route::CreateImage)),
+            ],
+        ),
+        (
+            "/imagemgmt/v1/images/{imageId}",
+            &[
+                (Get, |p| image(p, Route::GetImage)),
+                (Patch, |p| image(p, Route::PatchImage)),
+                (Delete, |p| image(p, Route::DeleteImage)),
+            ],
+        ),
+        (
+            "/imagemgmt/v1/images/{imageId}/versions",
+            &[
+                (Get, |p| image(p, Route::ListVersions)),
+                (Post, |p| image(p, Route::AddVersion)),
+            ],
+        ),
+        (
+            "/imagemgmt/v1/images/{imageId}/versions/{versionId}",
+            &[
+                (Get, |p| version(p, Route::GetVersion)),
+                (Patch, |p| version(p, Route::PatchVersion)),
+                (Delete, |p| version(p, Route::DeleteVersion)),
+                (Post, |p| version(p, Route::VersionAction)),
+            ],
+        ),
+        (
+            "/imagemgmt/v1/images/{imageId}/versions/{versionId}/republish",
+            &[(Post, |p| version(p, Route::Republish))],
+        ),
+        (
+            "/imagemgmt/v1/images/{imageId}/versions/{versionId}/clone",
+            &[(Post, |p| version(p, Route::Clone))],
+        ),
+        (
+            "/imagemgmt/v1/images/{imageId}/versions/{versionId}/copies",
+            &[(Get, |p| version(p, Route::Copies))],
+        ),
+    ],
+};
+
+/// The route of an (upper-case) method and a path, or the 404 / 405 answer.
+fn route(method: &str, path: &str) -> Result<Endpoint, ApiResponse> {
+    match ROUTES.resolve(method, path) {
+        Ok((make, params)) => Ok(make(&params)),
+        Err(RouteMiss::NotFound) => Err(not_found().into()),
+        Err(RouteMiss::BadParam(p)) => Err(p.into()),
+        Err(RouteMiss::MethodNotAllowed { allow }) => Err(ApiResponse::from(Problem::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("allowed: {allow}"),
+        ))
+        .header("allow", &allow)),
     }
 }
 
@@ -176,24 +185,17 @@ fn forbidden(what: &str) -> Problem {
 }
 
 /// The whole door: routes, authenticates, guards, runs the operation and maps every error.
-/// Never panics on any input (and a panic from a bug is still answered with a 500 where the
-/// target unwinds).
+/// Nothing here may panic (a `wasm32-wasip2` component aborts on panic, and Spin answers an
+/// empty 500).
 pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiResponse {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        handle_inner(st, settings, req)
-    }))
-    .unwrap_or_else(|_| Problem::internal("unexpected failure").into())
-}
-
-fn handle_inner(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiResponse {
     let method = req.method.to_ascii_uppercase();
     let route = match route(&method, &req.path) {
-        Ok(r) => r,
+        Ok(Api(r)) => r,
+        Ok(Endpoint::OpenApi) => {
+            return ApiResponse::with_body(200, "application/json", openapi::SERVED.to_vec());
+        }
         Err(resp) => return resp,
     };
-    if route == Route::OpenApi {
-        return ApiResponse::with_body(200, "application/json", openapi::SERVED.to_vec());
-    }
     let org = match authenticate(st, req) {
         Ok(o) => o,
         Err(p) => return p.into(),
@@ -323,7 +325,6 @@ fn dispatch(
     };
     let if_match = req.header("if-match");
     match route {
-        Route::OpenApi => ApiResponse::with_body(200, "application/json", openapi::SERVED.to_vec()),
         Route::Operation(id) => respond(service::get_operation(ctx, id)),
         Route::ListImages => respond(service::list_images(ctx, pairs)),
         Route::CreateImage => match CreateAction::parse(param("action")) {
@@ -356,5 +357,28 @@ fn dispatch(
         Route::Republish(i, v) => respond(service::republish(ctx, i, v, body)),
         Route::Clone(i, v) => respond(service::clone(ctx, i, v, param("action"), body)),
         Route::Copies(i, v) => respond(service::list_copies(ctx, i, v, pairs)),
+    }
+}
+
+#[cfg(test)]
+mod route_table_tests {
+    use super::*;
+
+    #[test]
+    fn the_route_table_is_sound_and_every_row_builds_its_endpoint() {
+        assert_eq!(ROUTES.conflicts(), Vec::<String>::new());
+        for (pattern, methods) in ROUTES.routes {
+            assert!(pattern.starts_with(BASE), "{pattern}");
+            let path = pattern
+                .split('/')
+                .map(|s| if s.starts_with('{') { "id-1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            for (m, _) in *methods {
+                let e = route(m.as_str(), &path).unwrap_or_else(|r| panic!("{m} {path}: {r:?}"));
+                let ids = format!("{e:?}").matches("\"id-1\"").count();
+                assert_eq!(ids, pattern.matches('{').count(), "{m} {pattern}: {e:?}");
+            }
+        }
     }
 }

@@ -1,0 +1,108 @@
+//! Every refusal of the admin API, and its one conversion into a problem document.
+
+use crate::api::{ApiResponse, Problem};
+use crate::routing::RouteMiss;
+use crate::store::StoreError;
+
+/// Why an admin call did not succeed. `From<AdminError> for ApiResponse` is the only place
+/// an admin refusal becomes an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AdminError {
+    /// No admin token is configured: the API is closed (503).
+    Disabled,
+    /// The bearer token is missing or is not the admin token (401).
+    Unauthorized,
+    /// The body is over [`super::MAX_BODY`] (413).
+    BodyTooLarge,
+    /// No admin endpoint has this path (404).
+    NoRoute,
+    /// The path is known, the method is not (405 with `Allow`).
+    MethodNotAllowed { allow: String },
+    /// The record the path names is absent (404); the detail names it.
+    NotFound(String),
+    /// The org of the path does not exist (404).
+    OrgNotFound(String),
+    /// The body is not a JSON object (400); the detail says why.
+    InvalidJson(String),
+    /// A body field or path segment is wrong (400 naming it).
+    Invalid {
+        field: String,
+        code: &'static str,
+        message: String,
+    },
+    /// The store failed: 503 with `Retry-After` when transient (R4), else 500.
+    Store(StoreError),
+}
+
+impl AdminError {
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        AdminError::Invalid {
+            field: field.to_owned(),
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        match self {
+            AdminError::Disabled => Problem::new(
+                503,
+                "ADMIN_DISABLED",
+                "the admin API is disabled: no admin token is configured (set the Spin variable admin_token)",
+            ),
+            AdminError::Unauthorized => Problem::new(
+                401,
+                "UNAUTHORIZED",
+                "admin calls need Authorization: Bearer <admin token>",
+            ),
+            AdminError::BodyTooLarge => {
+                Problem::new(413, "BODY_TOO_LARGE", "admin bodies are at most 256 KiB")
+            }
+            AdminError::NoRoute => Problem::new(404, "NOT_FOUND", "no such admin endpoint"),
+            AdminError::MethodNotAllowed { allow } => Problem::new(
+                405,
+                "METHOD_NOT_ALLOWED",
+                format!("use {allow} on this path"),
+            ),
+            AdminError::NotFound(detail) => Problem::new(404, "NOT_FOUND", detail.clone()),
+            AdminError::OrgNotFound(org_id) => Problem::new(
+                404,
+                "ORG_NOT_FOUND",
+                format!("org {org_id} does not exist (create it with PUT /admin/v1/orgs/{org_id})"),
+            ),
+            AdminError::InvalidJson(detail) => Problem::new(400, "INVALID_JSON", detail.clone()),
+            AdminError::Invalid {
+                field,
+                code,
+                message,
+            } => Problem::field(field, code, message.clone()),
+            AdminError::Store(e) => Problem::store(e),
+        }
+    }
+}
+
+impl From<AdminError> for ApiResponse {
+    fn from(e: AdminError) -> Self {
+        let answer = ApiResponse::from(e.problem());
+        match e {
+            AdminError::MethodNotAllowed { allow } => answer.header("allow", &allow),
+            _ => answer,
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Store(e)
+    }
+}
+
+impl From<RouteMiss<AdminError>> for AdminError {
+    fn from(miss: RouteMiss<AdminError>) -> Self {
+        match miss {
+            RouteMiss::NotFound => AdminError::NoRoute,
+            RouteMiss::BadParam(e) => e,
+            RouteMiss::MethodNotAllowed { allow } => AdminError::MethodNotAllowed { allow },
+        }
+    }
+}
