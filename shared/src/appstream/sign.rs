@@ -11,12 +11,21 @@
 //! 3. the AccessKey exists (lookup through [`AuthStore`]);
 //! 4. `x-acs-content-sha256` equals the body's SHA-256, and the signature matches (constant time);
 //! 5. only then the nonce is recorded: unauthenticated callers cannot burn nonces.
+//!
+//! The client half (`sign_form_post`, `sign_hex`: signing a request as the SDK does) is in
+//! `sign/client.rs`, compiled only for tests and with the `testing` feature (the end-to-end
+//! tests and the benchmark sign with it); a component only verifies.
 
 use crate::appstream::RpcError;
 use crate::appstream::params::form_decode;
 use crate::env::Millis;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+#[cfg(any(test, feature = "testing"))]
+mod client;
+#[cfg(any(test, feature = "testing"))]
+pub use client::{sign_form_post, sign_hex};
 
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// How far `x-acs-date` may be from the service's clock, either way.
@@ -367,75 +376,6 @@ fn mac(secret: &str, string_to_sign: &str) -> Option<Hmac<Sha256>> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
     mac.update(string_to_sign.as_bytes());
     Some(mac)
-}
-
-/// Hex HMAC-SHA256 of `string_to_sign` under `secret` (what a client puts in `Signature=`).
-pub fn sign_hex(secret: &str, string_to_sign: &str) -> Option<String> {
-    Some(hex::encode(
-        mac(secret, string_to_sign)?.finalize().into_bytes(),
-    ))
-}
-
-/// The client half, as the official SDK does it: signs a form POST of `action` to
-/// `authority` and returns the headers to send (every one signed, `host` included) and the
-/// body. For native tests and the benchmark; `date` is `YYYY-MM-DDThh:mm:ssZ`.
-pub fn sign_form_post(
-    authority: &str,
-    access_key_id: &str,
-    secret: &str,
-    action: &str,
-    form: &[(&str, &str)],
-    date: &str,
-    nonce: &str,
-) -> (Vec<(String, String)>, Vec<u8>) {
-    let body = form
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                rfc3986_encode(k.as_bytes()),
-                rfc3986_encode(v.as_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes();
-    let hash = hex::encode(Sha256::digest(&body));
-    let mut headers: Vec<(String, String)> = vec![
-        ("accept".into(), "application/json".into()),
-        (
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ),
-        ("host".into(), authority.into()),
-        ("x-acs-action".into(), action.into()),
-        ("x-acs-content-sha256".into(), hash.clone()),
-        ("x-acs-date".into(), date.into()),
-        ("x-acs-signature-nonce".into(), nonce.into()),
-        ("x-acs-version".into(), crate::appstream::API_VERSION.into()),
-    ];
-    let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let view = SignedRequest {
-        method: "POST",
-        authority,
-        raw_query: "",
-        headers: &pairs,
-        body: &body,
-    };
-    let canonical = canonical_request(&view, &names, &hash);
-    let signature = sign_hex(secret, &string_to_sign(&canonical)).unwrap_or_default();
-    headers.push((
-        "authorization".into(),
-        format!(
-            "{ALGORITHM} Credential={access_key_id},SignedHeaders={},Signature={signature}",
-            names.join(";")
-        ),
-    ));
-    (headers, body)
 }
 
 /// Verifies `req` at time `now_ms` against `store` (see the module docs for the order).

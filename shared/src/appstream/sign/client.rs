@@ -1,0 +1,75 @@
+//! The client half of ACS3-HMAC-SHA256, as the official SDK signs: for tests and the
+//! benchmark only (the `testing` feature), never in a component.
+
+use super::{ALGORITHM, SignedRequest, canonical_request, mac, rfc3986_encode, string_to_sign};
+use hmac::Mac;
+use sha2::{Digest, Sha256};
+
+/// Hex HMAC-SHA256 of `string_to_sign` under `secret` (what a client puts in `Signature=`).
+pub fn sign_hex(secret: &str, string_to_sign: &str) -> Option<String> {
+    Some(hex::encode(
+        mac(secret, string_to_sign)?.finalize().into_bytes(),
+    ))
+}
+
+/// The client half, as the official SDK does it: signs a form POST of `action` to
+/// `authority` and returns the headers to send (every one signed, `host` included) and the
+/// body. For native tests and the benchmark; `date` is `YYYY-MM-DDThh:mm:ssZ`.
+pub fn sign_form_post(
+    authority: &str,
+    access_key_id: &str,
+    secret: &str,
+    action: &str,
+    form: &[(&str, &str)],
+    date: &str,
+    nonce: &str,
+) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = form
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                rfc3986_encode(k.as_bytes()),
+                rfc3986_encode(v.as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+        .into_bytes();
+    let hash = hex::encode(Sha256::digest(&body));
+    let mut headers: Vec<(String, String)> = vec![
+        ("accept".into(), "application/json".into()),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+        ("host".into(), authority.into()),
+        ("x-acs-action".into(), action.into()),
+        ("x-acs-content-sha256".into(), hash.clone()),
+        ("x-acs-date".into(), date.into()),
+        ("x-acs-signature-nonce".into(), nonce.into()),
+        ("x-acs-version".into(), crate::appstream::API_VERSION.into()),
+    ];
+    let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let view = SignedRequest {
+        method: "POST",
+        authority,
+        raw_query: "",
+        headers: &pairs,
+        body: &body,
+    };
+    let canonical = canonical_request(&view, &names, &hash);
+    let signature = sign_hex(secret, &string_to_sign(&canonical)).unwrap_or_default();
+    headers.push((
+        "authorization".into(),
+        format!(
+            "{ALGORITHM} Credential={access_key_id},SignedHeaders={},Signature={signature}",
+            names.join(";")
+        ),
+    ));
+    (headers, body)
+}
