@@ -122,9 +122,8 @@ mod tests {
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
         };
-        Store::new(&kv, &env)
-            .put_new(&keys::org("o1"), &org)
-            .unwrap();
+        let st = Store::new(&kv, &env);
+        st.put_new(&keys::org("o1"), &org).unwrap();
         for (id, by) in [
             ("g-msp", Some("msp-1")),
             ("g-other", Some("msp-2")),
@@ -139,9 +138,7 @@ mod tests {
                 metadata: json!({"vendor": "acme"}).as_object().unwrap().clone(),
                 app_scan: json!({"apps": ["office"]}).as_object().unwrap().clone(),
             };
-            Store::new(&kv, &env)
-                .put_new(&keys::gallery_image("o1", id), &g)
-                .unwrap();
+            st.put_new(&keys::gallery_image("o1", id), &g).unwrap();
         }
         (kv, env)
     }

@@ -36,11 +36,7 @@ fn add_version_with_msp_org_id_copies_the_partner_data() {
     let got = w.call("GET", &format!("/images/{img}/versions/{first}"), None);
     assert!(got.json_body().get("partnerImage").is_none());
     // The data survives the copy.
-    assert!(w.run_until(20, |w| {
-        w.call("GET", &format!("/images/{img}/versions/{v}"), None)
-            .json_body()["status"]
-            == json!("AVAILABLE")
-    }));
+    assert!(w.reaches(20, &format!("/images/{img}/versions/{v}"), "AVAILABLE"));
     let got = w.call("GET", &format!("/images/{img}/versions/{v}"), None);
     assert_eq!(got.json_body()["partnerImage"], expected());
 }
@@ -81,7 +77,7 @@ fn a_wrong_partner_is_a_422_naming_msp_org_id_and_records_nothing() {
     assert_eq!(list["totalElements"], json!(1));
 
     // A partner of the org, but the image was not prepared by it (or does not exist).
-    Store::new(&w.kv, &w.env)
+    w.st()
         .put_new(
             &keys::gallery_image("o1", "g-own"),
             &GalleryImage {

@@ -2,6 +2,7 @@
 //! the vendor lists (and refuses, as the server does, those the server refuses); Add
 //! Version's documented 500 "Failed to submit add version request".
 
+use super::openapi::{conforms, request_errors};
 use super::*;
 use crate::imagemgmt::submit::{SUBMIT_FAILED_CODE, SUBMIT_FAILED_DETAIL};
 use crate::store::{CasOutcome, KeyValue, StoreError};

@@ -1,0 +1,230 @@
+//! Images: creation, listing, `ETag`/`If-Match` on PATCH, deletion.
+
+use super::*;
+
+#[test]
+fn each_create_action_makes_an_image_with_version_1_0_0_and_an_operation() {
+    let w = World::new();
+    let sig = w.sig_image("sig");
+    let vm = w.vm_image("vm");
+    let r = w.call(
+        "POST",
+        "/images",
+        Some(json!({"streamName": "mp", "osType": "WINDOWS", "multiSession": true})),
+    );
+    assert_eq!(r.status, 201);
+    let mp = r.json_body();
+    for (img, src) in [
+        (&sig, "AZURE_SIG"),
+        (&vm, "AZURE_CUSTOM_VM"),
+        (&mp, "AZURE_MARKET_PLACE"),
+    ] {
+        assert_eq!(img["sourceType"], src);
+        assert_eq!(img["versions"][0]["name"], "1.0.0");
+        assert_eq!(img["versions"][0]["status"], "PENDING");
+        assert_eq!(img["versionCount"], 1);
+        assert!(img.get("versionIds").is_none());
+    }
+    let loc = r.get_header("operation-location").unwrap().to_owned();
+    assert!(loc.starts_with("/imagemgmt/v1/operations/tid-"));
+    let op = w.call("GET", loc.strip_prefix(BASE).unwrap(), None);
+    assert_eq!(op.status, 200);
+    assert_eq!(op.json_body()["kind"], "import-vm");
+    assert_eq!(w.call("GET", "/operations/tid-nope", None).status, 404);
+}
+
+#[test]
+fn create_image_validation_names_fields() {
+    let w = World::new();
+    let r = w.call(
+        "POST",
+        "/images?action=import-custom-vm",
+        Some(
+            json!({"streamName": "bad name!", "osType": "DOS", "sourceStreamType": "AZURE_SIG",
+                    "streamDescription": "d".repeat(1025)}),
+        ),
+    );
+    assert_eq!(r.status, 400);
+    let f = error_fields(&r);
+    for want in [
+        "streamName",
+        "osType",
+        "sourceStreamType",
+        "streamDescription",
+        "providerInstanceId",
+    ] {
+        assert!(f.contains(&want.to_owned()), "{want} in {f:?}");
+    }
+    assert_eq!(
+        w.call("POST", "/images?action=steal", Some(json!({})))
+            .status,
+        400
+    );
+    assert!(w.kv.keys().iter().all(|k| !k.contains("/image/")));
+}
+
+// ------------------------------------------------------------------ listing
+
+#[test]
+fn image_listing_pages_sorts_and_searches() {
+    let w = World::new();
+    for i in 0..25 {
+        w.env.advance_ms(1);
+        let os = if i % 5 == 0 { "LINUX" } else { "WINDOWS" };
+        let r = w.call(
+            "POST",
+            "/images",
+            Some(json!({"streamName": format!("img-{i:02}"), "osType": os})),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let p = w.call("GET", "/images?page=1&size=10", None).json_body();
+    assert_eq!(p["numberOfElements"], 10);
+    assert_eq!(p["totalElements"], 25);
+    assert_eq!(p["totalPages"], 3);
+    assert_eq!(
+        (p["first"].clone(), p["last"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(p["content"][0]["name"], "img-10");
+    let p = w.call("GET", "/images?page=2&size=10", None).json_body();
+    assert_eq!(
+        (p["numberOfElements"].clone(), p["last"].clone()),
+        (json!(5), json!(true))
+    );
+    let p = w
+        .call("GET", "/images?sort=name,desc&size=3", None)
+        .json_body();
+    let names: Vec<_> = p["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec![json!("img-24"), json!("img-23"), json!("img-22")]
+    );
+    let p = w
+        .call("GET", "/images?search=osType%20%24eq%20LINUX", None)
+        .json_body();
+    assert_eq!(p["totalElements"], 5);
+    let p = w
+        .call("GET", "/images?search=name+$eq+img-07", None)
+        .json_body();
+    assert_eq!(p["totalElements"], 1);
+    assert_eq!(
+        w.call("GET", "/images?os_type=LINUX", None).json_body()["totalElements"],
+        5
+    );
+    assert_eq!(w.call("GET", "/images", None).json_body()["size"], 20);
+    assert_eq!(
+        error_fields(&w.call("GET", "/images?size=101", None)),
+        vec!["size"]
+    );
+    assert_eq!(
+        error_fields(&w.call("GET", "/images?sort=secret,asc", None)),
+        vec!["sort"]
+    );
+    assert_eq!(
+        error_fields(&w.call("GET", "/images?os_type=DOS", None)),
+        vec!["os_type"]
+    );
+}
+
+#[test]
+fn listing_reads_the_org_index_not_the_store() {
+    let w = World::new();
+    for i in 0..3 {
+        w.call(
+            "POST",
+            "/images",
+            Some(json!({"streamName": format!("a{i}"), "osType": "WINDOWS"})),
+        );
+    }
+    // Noise in another org must not cost this org's listing anything.
+    let noise_token = auth::mint_token(&w.st(), "o2").unwrap();
+    for i in 0..30 {
+        let mut r = w.req(
+            "POST",
+            "/images",
+            Some(json!({"streamName": format!("n{i}"), "osType": "WINDOWS"})),
+        );
+        r.headers = vec![("authorization".into(), format!("Bearer {noise_token}"))];
+        assert_eq!(w.send(&r).status, 201);
+    }
+    let before = w.kv.ops();
+    assert_eq!(
+        w.call("GET", "/images", None).json_body()["totalElements"],
+        3
+    );
+    // Token, counter, the platform's counter (its shared images: none here), then one read
+    // per own slot and image (MemoryKv counts batch keys singly): the 30 images of the
+    // other org cost nothing.
+    assert_eq!(w.kv.ops() - before, 3 + 2 * 3);
+}
+
+// ------------------------------------------------------------------ ETag, PATCH
+
+#[test]
+fn etag_and_if_match_guard_patches() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let r = w.call("GET", &format!("/images/{img}"), None);
+    let etag = r.get_header("etag").unwrap().to_owned();
+    let mut p = w.req(
+        "PATCH",
+        &format!("/images/{img}"),
+        Some(json!({"name": "renamed"})),
+    );
+    p.headers.push(("if-match".into(), "\"stale\"".into()));
+    assert_eq!(problem(&w.send(&p)), (412, "PRECONDITION_FAILED".into()));
+    p.headers.pop();
+    p.headers.push(("if-match".into(), etag.clone()));
+    let ok = w.send(&p);
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json_body()["name"], "renamed");
+    assert_ne!(ok.get_header("etag").unwrap(), etag);
+    // The old tag no longer matches.
+    assert_eq!(w.send(&p).status, 412);
+    assert_eq!(
+        error_fields(&w.call(
+            "PATCH",
+            &format!("/images/{img}"),
+            Some(json!({"name": ""}))
+        )),
+        vec!["name"]
+    );
+    // Versions too.
+    let vt = w
+        .call("GET", &format!("/images/{img}/versions/{v1}"), None)
+        .get_header("etag")
+        .unwrap()
+        .to_owned();
+    let mut d = w.req("DELETE", &format!("/images/{img}/versions/{v1}"), None);
+    d.headers.push(("if-match".into(), "\"nope\"".into()));
+    assert_eq!(w.send(&d).status, 412);
+    let mut pv = w.req(
+        "PATCH",
+        &format!("/images/{img}/versions/{v1}"),
+        Some(json!({"description": "new"})),
+    );
+    pv.headers.push(("if-match".into(), vt));
+    let r = w.send(&pv);
+    assert_eq!(r.status, 202);
+    assert_eq!(r.json_body()["description"], "new");
+}
+
+#[test]
+fn delete_image_runs_in_the_background() {
+    let w = World::new();
+    let (img, _) = first_version(&w.vm_image("vm"));
+    let r = w.call("DELETE", &format!("/images/{img}"), None);
+    assert_eq!(r.status, 202);
+    assert!(r.get_header("operation-location").is_some());
+    assert_eq!(
+        problem(&w.call("DELETE", &format!("/images/{img}"), None)),
+        (409, "IMAGE_DELETING".into())
+    );
+    assert!(w.gone(20, &format!("/images/{img}")));
+}
