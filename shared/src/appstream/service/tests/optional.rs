@@ -93,12 +93,7 @@ fn checks_keep_the_vendors_order() {
     let create = |form: &[(&str, &str)]| w.call("CreateImageByInstance", form);
     // Nothing to act on: the answer names the parameter.
     let b = assert_error(create(&[]), 400, "MissingParameter");
-    assert!(
-        b["Message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("InstanceId")
-    );
+    assert!(message(&b).contains("InstanceId"));
     // An unknown instance is not found, whatever else is missing.
     assert_error(
         create(&[("InstanceId", "ws-nope")]),
@@ -121,23 +116,13 @@ fn checks_keep_the_vendors_order() {
         400,
         "InvalidParameter",
     );
-    assert!(
-        b["Message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("SubInstanceId")
-    );
+    assert!(message(&b).contains("SubInstanceId"));
     let b = assert_error(
         create(&[("InstanceId", "ws-1"), ("AutoCleanUserdata", "true")]),
         400,
         "InvalidParameter",
     );
-    assert!(
-        b["Message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("AutoCleanUserdata")
-    );
+    assert!(message(&b).contains("AutoCleanUserdata"));
     // Refused captures leave nothing behind.
     assert_eq!(w.list(&[])["Count"], json!(0));
 }

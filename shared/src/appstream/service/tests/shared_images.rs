@@ -7,7 +7,7 @@ use super::*;
 
 fn seed(w: &World) -> Image {
     crate::platform::put(
-        &Store::new(&w.kv, &w.env),
+        &w.st(),
         &crate::platform::SharedImage {
             id: "sys-win11".into(),
             name: "Windows-11-system".into(),
@@ -33,14 +33,6 @@ fn both_doors_list_a_shared_image_for_every_org() {
     assert_eq!(sys["ImageType"], json!("System"));
     assert_eq!(sys["Status"], json!("AVAILABLE"));
     assert_eq!(sys["OnlineVersionId"], json!(img.version_ids[0]));
-    let ids = |b: &Value| -> Vec<String> {
-        b["Data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["ImageId"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(ids(&w.list(&[("ImageType", "System")])), vec!["sys-win11"]);
     assert_eq!(ids(&w.list(&[("ImageType", "User")])), vec![own_id]);
     // Another org sees it too.
@@ -174,7 +166,7 @@ fn rest_refuses_every_write_but_a_copy() {
         rest_as(&w, "o1", "DELETE", &format!("/images/{copy_id}"), None).status,
         202
     );
-    let again = crate::platform::image(&Store::new(&w.kv, &w.env), "sys-win11")
+    let again = crate::platform::image(&w.st(), "sys-win11")
         .unwrap()
         .unwrap();
     assert_eq!(again, img);

@@ -1,0 +1,340 @@
+//! CreateImageByInstance: the checks ([`capture`]), a capture slot in the org's register,
+//! then the records through the shared new-image write path (`catalog::write`).
+//!
+//! Running captures are tracked per org in one register record (created once, elected with
+//! `increment`, R1; then changed by compare-and-swap), which makes "one capture per instance"
+//! and "at most N per org" a single atomic decision. An entry is released when its operation
+//! ends: the register is pruned of finished operations whenever it is changed.
+
+use super::{Ctx, errors, valid_id};
+use crate::appstream::RpcError;
+use crate::appstream::capture::{self, Resolved};
+use crate::appstream::params::{CreateImageByInstance, Tag as ParamTag};
+use crate::catalog::{self, Asset, AssetDetails, Image, StatusEntry, Tag, Version, write};
+use crate::env::Millis;
+use crate::keys;
+use crate::ops::{self, OpKind, Operation, Target};
+use crate::records::Change;
+use crate::sim;
+use crate::store::StoreError;
+use crate::vocab::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// A register entry whose operation record never appeared (its request died between the
+/// claim and `ops::start`) stops counting after this long.
+pub const CLAIM_GRACE_MS: Millis = 60_000;
+
+/// The org's running captures (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CaptureRegister {
+    #[serde(default)]
+    pub running: Vec<RunningCapture>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunningCapture {
+    pub instance_id: String,
+    pub op_id: String,
+    pub image_id: String,
+    pub claimed_at: Millis,
+}
+
+/// Makes sure the register exists: its creator is elected with `increment` (R1,
+/// [`Store::create_once`](crate::records::Store::create_once)).
+fn ensure_register(ctx: &Ctx<'_>) -> Result<(), StoreError> {
+    let key = keys::rpc_captures(&ctx.org);
+    let present =
+        || -> Result<bool, StoreError> { Ok(ctx.st.get::<CaptureRegister>(&key)?.is_some()) };
+    if present()? {
+        return Ok(());
+    }
+    let claim = keys::rpc_captures_claim(&ctx.org);
+    if ctx
+        .st
+        .create_once(&claim, &key, &CaptureRegister::default())?
+    {
+        return Ok(());
+    }
+    // Another request was elected and is writing it: give it a moment.
+    for _ in 0..3 {
+        ctx.st.env().pause_ms(50);
+        if present()? {
+            return Ok(());
+        }
+    }
+    // The elected creator died between its election and its write; without this the org
+    // could never capture again. A creator that is merely very slow could still overwrite
+    // an entry added meanwhile (one capture uncounted): the lesser evil.
+    ctx.st.put_new(&key, &CaptureRegister::default())?;
+    Ok(())
+}
+
+/// Whether a register entry still counts, given the operations read for it.
+fn still_running(entry: &RunningCapture, ops: &[(String, Option<Operation>)], now: Millis) -> bool {
+    match ops.iter().find(|(id, _)| *id == entry.op_id) {
+        Some((_, Some(op))) => !op.status.is_terminal(),
+        // Not (yet) written: the claimant is still at work, unless that was long ago.
+        Some((_, None)) => now.saturating_sub(entry.claimed_at) < CLAIM_GRACE_MS,
+        // Added after our read: certainly recent.
+        None => true,
+    }
+}
+
+/// Takes a capture slot for `instance_id` (one per instance, `builder_quota` per org) in one
+/// compare-and-swap, pruning entries whose operation has ended.
+pub(super) fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
+    ensure_register(ctx)?;
+    let key = keys::rpc_captures(&ctx.org);
+    let current = ctx
+        .st
+        .get::<CaptureRegister>(&key)?
+        .map(|s| s.value)
+        .unwrap_or_default();
+    let op_keys: Vec<String> = current
+        .running
+        .iter()
+        .map(|e| keys::operation(&ctx.org, &e.op_id))
+        .collect();
+    let ops: Vec<(String, Option<Operation>)> = current
+        .running
+        .iter()
+        .map(|e| e.op_id.clone())
+        .zip(ctx.get_all::<Operation>(&op_keys)?)
+        .collect();
+    let now = ctx.st.now_ms();
+    let quota = ctx.settings.builder_quota;
+    ctx.st
+        .update::<CaptureRegister, RpcError>(&key, |reg| {
+            let mut running: Vec<RunningCapture> = reg
+                .running
+                .iter()
+                .filter(|e| still_running(e, &ops, now))
+                .cloned()
+                .collect();
+            if running.iter().any(|e| e.instance_id == entry.instance_id) {
+                return Change::Abort(errors::task_exist(&entry.instance_id));
+            }
+            if running.len() >= usize::try_from(quota).unwrap_or(usize::MAX) {
+                return Change::Abort(errors::exceed_builder_quota(quota));
+            }
+            running.push(entry.clone());
+            Change::Write(CaptureRegister { running })
+        })
+        .map(|_| ())
+        .map_err(|e| e.lift(|| errors::store_busy("register")))
+}
+
+/// Gives a claim back (best effort) when the capture could not be recorded.
+fn release_capture(ctx: &Ctx<'_>, op_id: &str) {
+    let _ = ctx
+        .st
+        .update::<CaptureRegister, ()>(&keys::rpc_captures(&ctx.org), |reg| {
+            if !reg.running.iter().any(|e| e.op_id == op_id) {
+                return Change::Unchanged;
+            }
+            let mut reg = reg.clone();
+            reg.running.retain(|e| e.op_id != op_id);
+            Change::Write(reg)
+        });
+}
+
+fn to_tags(tags: &[ParamTag]) -> Vec<Tag> {
+    tags.iter()
+        .map(|t| Tag {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        })
+        .collect()
+}
+
+/// Reads the instance and checks it against the request, in the vendor's order
+/// ([`capture::resolve`]); returns it with the request's defaults applied.
+fn check_instance(
+    ctx: &Ctx<'_>,
+    r: &CreateImageByInstance,
+) -> Result<(sim::Instance, Resolved), RpcError> {
+    let inst = if valid_id(&r.instance_id) {
+        sim::instance(&ctx.st, &ctx.org, &r.instance_id)?
+    } else {
+        None
+    };
+    let Some(inst) = inst else {
+        return Err(capture::instance_not_found(r, ""));
+    };
+    let resolved = capture::resolve(r, &inst, ctx.st.now_ms())?;
+    Ok((inst, resolved))
+}
+
+/// The records of a capture, built (not written).
+struct CaptureRecords {
+    image: Image,
+    version: Version,
+    asset: Asset,
+    op_id: String,
+}
+
+fn build_capture(
+    ctx: &Ctx<'_>,
+    r: &CreateImageByInstance,
+    (inst, resolved): (&sim::Instance, &Resolved),
+    ids: (String, String, String),
+) -> CaptureRecords {
+    let (image_id, version_id, op_id) = ids;
+    let now = ctx.now();
+    let asset_id = ctx.st.new_id("ast-");
+    let (vs, asset_status) = ops::initial_statuses(OpKind::CaptureByInstance);
+    let status = vs.unwrap_or(VersionStatus::Pending);
+    let mut extra = Map::new();
+    extra.insert("imageCreateMode".into(), json!("BY_INSTANCE_ID"));
+    extra.insert("instanceId".into(), json!(r.instance_id));
+    extra.insert(
+        "instanceType".into(),
+        json!(resolved.instance_type.as_str()),
+    );
+    extra.insert("diskType".into(), json!(r.disk_type.as_str()));
+    extra.insert("autoCleanUserdata".into(), json!(r.auto_clean_userdata));
+    if let Some(s) = &r.sub_instance_id {
+        extra.insert("subInstanceId".into(), json!(s));
+    }
+    extra.insert("productType".into(), json!(resolved.product_type));
+    if let Some(b) = r.biz_type {
+        extra.insert("bizType".into(), json!(b));
+    }
+    let image = Image {
+        id: image_id.clone(),
+        org_id: ctx.org.clone(),
+        name: resolved.image_name.clone(),
+        description: r.description.clone(),
+        os: None,
+        os_type: inst.os_type,
+        gpu_type: GpuType::None,
+        multi_session: false,
+        source_type: SourceType::ImportedVms,
+        source_stream_id: None,
+        source_version_id: None,
+        status: ImageStatus::Pending,
+        markers: vec![],
+        version_count: 1,
+        created_at: now,
+        updated_at: now,
+        version_ids: vec![version_id.clone()],
+        version_statuses: Default::default(),
+        distributed_version_ids: vec![],
+        tags: to_tags(&r.tags),
+        extra,
+    };
+    let version = Version {
+        id: version_id.clone(),
+        stream_id: image_id.clone(),
+        org_id: ctx.org.clone(),
+        name: "1.0.0".into(),
+        description: r.description.clone(),
+        os: None,
+        version_type: VersionType::Major,
+        version_history: vec![],
+        source_type: SourceType::ImportedVms,
+        source_version_id: None,
+        state: VersionState::NotReady,
+        status,
+        last_triggered_action: Some(LastTriggeredAction::Import),
+        markers: vec![],
+        created_at: now,
+        updated_at: now,
+        operation_id: Some(op_id.clone()),
+        status_history: vec![StatusEntry {
+            status,
+            asset_status,
+            at: now,
+        }],
+        allowed_actions: catalog::allowed_actions(status),
+        asset_ids: vec![asset_id.clone()],
+        regions: vec![],
+        partner_image: None,
+        op_seq: 0,
+    };
+    let mut data = Map::new();
+    data.insert("instanceId".into(), json!(r.instance_id));
+    let asset = Asset {
+        id: asset_id,
+        org_id: ctx.org.clone(),
+        image_id,
+        version_id,
+        provider_instance_id: None,
+        provider_label: None,
+        asset_details: AssetDetails {
+            asset_type: None,
+            data,
+        },
+        status: asset_status.unwrap_or(AssetStatus::ImportPending),
+        state: Some(VersionState::NotReady),
+        error_code: None,
+        error_details: None,
+        errors_history: vec![],
+        created_at: now,
+        updated_at: now,
+        operation_id: Some(op_id.clone()),
+        op_seq: 0,
+    };
+    CaptureRecords {
+        image,
+        version,
+        asset,
+        op_id,
+    }
+}
+
+/// Writes a capture's records like the REST door writes a new image: records under fresh
+/// ids, the operation, then the index slot (a listed id always names a written image).
+fn write_capture(ctx: &Ctx<'_>, c: &CaptureRecords, instance_id: &str) -> Result<(), StoreError> {
+    // Version numbering is shared with the REST door: this image's first major is taken.
+    write::first_major(&ctx.st, &ctx.org, &c.image.id)?;
+    let new = write::NewImage {
+        org: &ctx.org,
+        image: &c.image,
+        version: &c.version,
+        asset: &c.asset,
+        op_id: &c.op_id,
+        kind: OpKind::CaptureByInstance,
+        target: Target {
+            image_id: c.image.id.clone(),
+            version_id: Some(c.version.id.clone()),
+            asset_ids: vec![c.asset.id.clone()],
+            source_id: Some(instance_id.to_owned()),
+            ..Target::default()
+        },
+    };
+    write::write_new_image(&ctx.st, &ctx.settings.ops, new)
+}
+
+pub fn create_image_by_instance(
+    ctx: &Ctx<'_>,
+    r: &CreateImageByInstance,
+) -> Result<Value, RpcError> {
+    capture::check_lengths(r)?;
+    let (inst, resolved) = check_instance(ctx, r)?;
+    let image_id = ctx.st.new_id("imgc-");
+    let version_id = ctx.st.new_id("iv-");
+    let op_id = ops::new_op_id(&ctx.st);
+    claim_capture(
+        ctx,
+        RunningCapture {
+            instance_id: r.instance_id.clone(),
+            op_id: op_id.clone(),
+            image_id: image_id.clone(),
+            claimed_at: ctx.st.now_ms(),
+        },
+    )?;
+    let c = build_capture(ctx, r, (&inst, &resolved), (image_id, version_id, op_id));
+    if let Err(e) = write_capture(ctx, &c, &r.instance_id) {
+        release_capture(ctx, &c.op_id);
+        return Err(errors::record_not_written(&e));
+    }
+    Ok(json!({
+        "ImageId": c.image.id,
+        "VersionId": c.version.id,
+        "TaskId": c.op_id,
+    }))
+}

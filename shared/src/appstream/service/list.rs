@@ -1,0 +1,259 @@
+//! ListImage: the org's images (and the platform's shared ones) filtered, newest first, one
+//! page of items; of each image only the versions the item shows are read.
+
+use super::Ctx;
+use crate::appstream::RpcError;
+use crate::appstream::params::ListImage;
+use crate::catalog::{Image, RegionDistribution, Version};
+use crate::keys;
+use crate::store::StoreError;
+use crate::time::iso8601_s;
+use crate::vocab::*;
+use serde_json::{Value, json};
+
+/// The org's images, through its index slots (never a key scan).
+fn org_images(ctx: &Ctx<'_>) -> Result<Vec<Image>, StoreError> {
+    crate::catalog::org_images(&ctx.st, &ctx.org)
+}
+
+/// WUYING spells OS types `Windows` / `Linux`.
+pub fn rpc_os_type(os: OsType) -> &'static str {
+    match os {
+        OsType::Linux => "Linux",
+        OsType::Windows | OsType::Client | OsType::Server | OsType::Wvd => "Windows",
+    }
+}
+
+fn extra_str<'a>(img: &'a Image, name: &str) -> Option<&'a str> {
+    img.extra.get(name).and_then(Value::as_str)
+}
+
+fn matches(img: &Image, q: &ListImage) -> bool {
+    if img.status == ImageStatus::Deleting {
+        return false;
+    }
+    q.image_id.as_ref().is_none_or(|id| *id == img.id)
+        && q.image_name
+            .as_ref()
+            .is_none_or(|n| img.name.contains(n.as_str()))
+        && q.status
+            .as_ref()
+            .is_none_or(|s| s == rpc_image_status(img.status))
+        // The org's own images are "User"; the platform's shared ones "System".
+        && q.image_type.as_ref().is_none_or(|t| t == image_type(img))
+        && q.os_type.as_ref().is_none_or(|o| {
+            o.eq_ignore_ascii_case(rpc_os_type(img.os_type))
+                || o.eq_ignore_ascii_case(img.os_type.as_str())
+        })
+        && q.product_type
+            .as_ref()
+            .is_none_or(|p| extra_str(img, "productType") == Some(p.as_str()))
+        && q.tags.iter().all(|t| {
+            img.tags
+                .iter()
+                .any(|it| it.key == t.key && it.value == t.value)
+        })
+}
+
+/// What a ListImage item shows of an image's versions: the newest, the newest AVAILABLE one,
+/// and every version with region distributions (the others are not read at all).
+struct Shown<'v> {
+    latest: Option<&'v Version>,
+    online: Option<&'v Version>,
+    distributed: Vec<&'v Version>,
+}
+
+impl<'v> Shown<'v> {
+    /// From every version of the image, oldest first.
+    fn of_all(versions: &'v [Version]) -> Shown<'v> {
+        Shown {
+            latest: versions.last(),
+            online: versions
+                .iter()
+                .rev()
+                .find(|v| rpc_version_status(v.status) == "AVAILABLE"),
+            distributed: versions.iter().filter(|v| !v.regions.is_empty()).collect(),
+        }
+    }
+}
+
+/// The versions ListImage reads for an image, from its recorded version statuses: the
+/// newest, the newest AVAILABLE, and the distributed ones.
+struct Wanted {
+    latest: Option<String>,
+    online: Option<String>,
+    ids: Vec<String>,
+}
+
+/// `None` when a version has no recorded status yet (just attached): then every version is
+/// read.
+fn wanted(img: &Image) -> Option<Wanted> {
+    if img
+        .version_ids
+        .iter()
+        .any(|id| !img.version_statuses.contains_key(id))
+    {
+        return None;
+    }
+    let latest = img.version_ids.last().cloned();
+    let online = img
+        .version_ids
+        .iter()
+        .rev()
+        .find(|id| {
+            img.version_statuses
+                .get(*id)
+                .is_some_and(|s| rpc_version_status(*s) == "AVAILABLE")
+        })
+        .cloned();
+    let mut ids: Vec<String> = Vec::new();
+    let distributed = img
+        .distributed_version_ids
+        .iter()
+        .filter(|id| img.version_ids.contains(id));
+    for id in latest.iter().chain(online.iter()).chain(distributed) {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
+    Some(Wanted {
+        latest,
+        online,
+        ids,
+    })
+}
+
+/// `ImageType`: `System` for an image the platform shares, `User` for the org's own.
+fn image_type(img: &Image) -> &'static str {
+    if crate::platform::is_shared(img) {
+        "System"
+    } else {
+        "User"
+    }
+}
+
+fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
+    let (latest, online) = (shown.latest, shown.online);
+    let mode = extra_str(img, "imageCreateMode").unwrap_or(match img.source_type {
+        SourceType::ImportedVms => "BY_INSTANCE_ID",
+        _ => "BY_IMPORT",
+    });
+    let regions: Vec<Value> = shown
+        .distributed
+        .iter()
+        .flat_map(|v| {
+            v.regions.iter().map(|r: &RegionDistribution| {
+                json!({
+                    "RegionId": r.region_id,
+                    "Status": r.status,
+                    "Progress": format!("{}%", r.progress.min(100)),
+                    "ImageId": img.id,
+                    "VersionId": v.id,
+                })
+            })
+        })
+        .collect();
+    let tags: Vec<Value> = img
+        .tags
+        .iter()
+        .map(|t| json!({"Key": t.key, "Value": t.value}))
+        .collect();
+    let mut item = json!({
+        "ImageId": img.id,
+        "ImageName": img.name,
+        "Description": img.description.clone().unwrap_or_default(),
+        "Status": rpc_image_status(img.status),
+        "ImageType": image_type(img),
+        "OsType": rpc_os_type(img.os_type),
+        "Platform": rpc_os_type(img.os_type),
+        "ImageCreateMode": mode,
+        "VersionId": latest.map(|v| v.id.clone()),
+        "VersionName": latest.map(|v| format!("v{}", v.name)),
+        "LatestVersionId": latest.map(|v| v.id.clone()),
+        "OnlineVersionId": online.map(|v| v.id.clone()),
+        "OnlineVersion": online.map(|v| format!("v{}", v.name)),
+        "GmtCreate": iso8601_s(img.created_at.ms()),
+        "GmtModified": iso8601_s(img.updated_at.ms()),
+        "TagList": tags,
+        "ImageRegionDistributeList": regions,
+    });
+    if let Some(obj) = item.as_object_mut() {
+        for (field, name) in [
+            ("ProductType", "productType"),
+            ("DiskType", "diskType"),
+            ("BizType", "bizType"),
+        ] {
+            if let Some(v) = img.extra.get(name) {
+                obj.insert(field.into(), v.clone());
+            }
+        }
+    }
+    item
+}
+
+/// Returns the page's items and the count of every match.
+pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), RpcError> {
+    // A named image is read alone, not picked out of all of the org's.
+    let candidates = match &q.image_id {
+        Some(id) => match ctx.live_image(id)? {
+            Some(s) => vec![s.value],
+            None => crate::platform::image(&ctx.st, id)?.into_iter().collect(),
+        },
+        None => org_images(ctx)?,
+    };
+    let mut found: Vec<Image> = candidates.into_iter().filter(|i| matches(i, q)).collect();
+    // Newest first, ties by id: a stable order across pages.
+    found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+    let count = u64::try_from(found.len()).unwrap_or(u64::MAX);
+    let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
+    let page_size = usize::try_from(q.page_size).unwrap_or(10);
+    let page: Vec<&Image> = found.iter().skip(skip).take(page_size).collect();
+    // The versions the page shows, in one batched read (not every version of every image).
+    let wanted: Vec<Option<Wanted>> = page.iter().map(|img| wanted(img)).collect();
+    // A shared image's versions are the platform's records.
+    let keys: Vec<String> = page
+        .iter()
+        .zip(&wanted)
+        .filter_map(|(img, w)| w.as_ref().map(|w| (img, w)))
+        .flat_map(|(img, w)| w.ids.iter().map(|id| keys::version(&img.org_id, id)))
+        .collect();
+    let mut read = ctx.get_all::<Version>(&keys)?.into_iter();
+    let mut items = Vec::new();
+    for (img, w) in page.into_iter().zip(wanted) {
+        let got: Vec<Version> = match &w {
+            Some(w) => w
+                .ids
+                .iter()
+                .zip(read.by_ref())
+                .filter_map(|(_, v)| v.filter(|v| v.stream_id == img.id))
+                .collect(),
+            None => Vec::new(),
+        };
+        let item = match w.as_ref().and_then(|w| shown_from_recorded(w, &got)) {
+            Some(shown) => list_item(img, &shown),
+            // A version without a recorded status yet, or one whose record disagrees with
+            // it (a change not yet refreshed): read them all.
+            None => list_item(img, &Shown::of_all(&ctx.versions(img)?)),
+        };
+        items.push(item);
+    }
+    Ok((items, count))
+}
+
+/// Sorts the read versions into what the item shows; `None` when the records disagree with
+/// the recorded statuses (the newest is gone, or the newest AVAILABLE one is not).
+fn shown_from_recorded<'v>(w: &Wanted, read: &'v [Version]) -> Option<Shown<'v>> {
+    let find = |id: &Option<String>| id.as_ref().and_then(|id| read.iter().find(|v| &v.id == id));
+    let (latest, online) = (find(&w.latest), find(&w.online));
+    if w.latest.is_some() != latest.is_some()
+        || w.online.is_some() != online.is_some()
+        || online.is_some_and(|v| rpc_version_status(v.status) != "AVAILABLE")
+    {
+        return None;
+    }
+    Some(Shown {
+        latest,
+        online,
+        distributed: read.iter().filter(|v| !v.regions.is_empty()).collect(),
+    })
+}
