@@ -1,0 +1,150 @@
+//! Where the app runs ([`Target`]: our host or a real `spin up`), how background work is
+//! let happen on each, and how a real `spin up` is started.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use spin_local_host::App;
+use spin_local_kv::testing::RedisServer;
+
+use crate::real_spin::{RealSpin, SpinOptions, SpinStore};
+use crate::{ADMIN_TOKEN, Backend, REAL_DEADLINE, REAL_POLL, REAL_TIMINGS, http_client, manifest};
+
+/// Where the app runs.
+pub enum Target {
+    /// Our host: frozen clock moved by the test, cron fired on demand, faults injectable.
+    Local(App),
+    /// `spin up`: real time, its own cron trigger, nothing injectable.
+    Real(RealSpin),
+}
+
+impl Target {
+    pub fn base_url(&self) -> String {
+        match self {
+            Target::Local(app) => app.base_url(),
+            Target::Real(spin) => spin.base_url(),
+        }
+    }
+
+    pub fn is_real(&self) -> bool {
+        matches!(self, Target::Real(_))
+    }
+
+    /// The app's clock in Unix seconds (what RPC calls are dated with).
+    pub fn now_secs(&self) -> u64 {
+        match self {
+            Target::Local(app) => app.clock().unix_seconds(),
+            Target::Real(_) => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Our host, for what only it can do (move the clock, inject faults, count calls).
+    pub fn local(&self) -> &App {
+        match self {
+            Target::Local(app) => app,
+            Target::Real(_) => {
+                panic!("this scenario needs our host (moved clock or fault injection)")
+            }
+        }
+    }
+
+    /// Lets background work happen: on our host, moves the clock by `secs` and fires the
+    /// advancer once; on real Spin, waits until the cron has started a newer tick.
+    pub fn tick(&self, secs: u64) {
+        match self {
+            Target::Local(app) => {
+                app.clock().advance(Duration::from_secs(secs));
+                app.fire_cron("advancer")
+                    .unwrap_or_else(|e| panic!("advancer tick failed: {e:?}"));
+            }
+            Target::Real(spin) => wait_for_next_tick(&spin.base_url()),
+        }
+    }
+
+    /// Calls `done` until it holds: on our host with a tick of 3 (moved) seconds between
+    /// calls, at most `max_ticks` ticks; on real Spin every [`REAL_POLL`] until
+    /// [`REAL_DEADLINE`]. Returns whether it held.
+    pub fn until(&self, max_ticks: u32, mut done: impl FnMut() -> bool) -> bool {
+        match self {
+            Target::Local(_) => {
+                for _ in 0..max_ticks {
+                    if done() {
+                        return true;
+                    }
+                    self.tick(3);
+                }
+                done()
+            }
+            Target::Real(_) => {
+                let deadline = Instant::now() + REAL_DEADLINE;
+                loop {
+                    if done() {
+                        return true;
+                    }
+                    if Instant::now() > deadline {
+                        return false;
+                    }
+                    std::thread::sleep(REAL_POLL);
+                }
+            }
+        }
+    }
+}
+
+/// The count of the last cron tick `/healthz` shows (0: none yet).
+fn tick_count(http: &reqwest::blocking::Client, base: &str) -> i64 {
+    http.get(format!("{base}/healthz"))
+        .send()
+        .ok()
+        .and_then(|r| r.json::<Value>().ok())
+        .and_then(|v| v["cron"]["lastTick"]["count"].as_i64())
+        .unwrap_or(0)
+}
+
+/// Waits (real time, bounded) until the cron has started a tick after this call.
+fn wait_for_next_tick(base: &str) {
+    let http = http_client();
+    let before = tick_count(&http, base);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tick_count(&http, base) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no cron tick on {base} within 15 s (the cron fires every 2 s)"
+        );
+        std::thread::sleep(REAL_POLL);
+    }
+}
+
+/// `spin up` options for the app's `spin.toml`: the e2e admin token and [`REAL_TIMINGS`]
+/// on Spin's default store (a SQLite file in a fresh state directory).
+pub fn real_options() -> SpinOptions {
+    let mut opts = SpinOptions::new(manifest()).variable("admin_token", ADMIN_TOKEN);
+    for (name, value) in REAL_TIMINGS {
+        opts = opts.variable(name, value);
+    }
+    opts
+}
+
+/// Starts `spin up` with [`real_options`] (plus `variables`) on a fresh store of
+/// `backend`: a fresh state directory for SQLite, a new `redis-server` for Redis
+/// (returned, to be dropped after the app).
+pub fn start_real(backend: Backend, variables: &[(&str, &str)]) -> (Target, Option<RedisServer>) {
+    RealSpin::require_binary();
+    let redis = (backend == Backend::Redis).then(RedisServer::start);
+    let mut opts = real_options();
+    for (name, value) in variables {
+        opts = opts.variable(name, value);
+    }
+    if let Some(server) = &redis {
+        opts.store = SpinStore::Redis {
+            url: server.url.clone(),
+        };
+    }
+    let spin = RealSpin::start(&opts).unwrap_or_else(|e| {
+        panic!("spin up did not start ({e:#}); build the components first: ./dev test")
+    });
+    (Target::Real(spin), redis)
+}
