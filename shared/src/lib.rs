@@ -4,9 +4,10 @@
 //!
 //! Map: [`vocab`] (wire enums), [`catalog`] (records, key layout, image status rules),
 //! [`records`] (typed CAS discipline over the store, R1–R4), [`ops`] (operations and the step
-//! table), [`due`] (the time-bucketed due index), [`advancer`] (the cron tick), [`sim`] (the
-//! provider trait and its deterministic simulator), [`auth`] (tokens, AccessKeys), [`admin`]
-//! (the admin API), [`time`] (ISO-8601 timestamps).
+//! table), [`settings`] (step, retry, due-index and tick timing), [`due`] (the time-bucketed
+//! due index), [`advancer`] (the cron tick), [`sim`] (the provider trait and its
+//! deterministic simulator), [`auth`] (tokens, AccessKeys), [`admin`] (the admin API),
+//! [`time`] (ISO-8601 timestamps).
 
 pub mod admin;
 pub mod advancer;
@@ -22,6 +23,8 @@ pub mod keys;
 pub mod ops;
 pub mod platform;
 pub mod records;
+pub mod routing;
+pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod time;
