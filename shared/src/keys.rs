@@ -110,6 +110,16 @@ pub const LAST_TICK: &str = "health:last-tick";
 /// How many ticks ran, through `increment` only (R3).
 pub const TICK_COUNT: &str = "health:tick-count";
 
+/// Whether `id` may be a key segment of a caller-chosen id (orgs, inventory, shared images):
+/// 1–128 of letters, digits, `.`, `_`, `-` — never `/`, so no id can reach another's keys.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,6 @@ pub mod health;
 pub mod imagemgmt;
 pub mod keys;
 pub mod ops;
-pub mod platform;
 pub mod records;
 pub mod routing;
 pub mod settings;

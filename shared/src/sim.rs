@@ -111,7 +111,7 @@ pub struct GalleryImage {
     pub granted_to: Vec<String>,
     /// The partner org (an MSP) that prepared this image through the API: a version made
     /// from it with `assetDetails.data.mspOrgId` naming this org gets `metadata` and
-    /// `appScan` copied in (imagemgmt-api.md, Add Version rule 3).
+    /// `appScan` copied in (docs/contract/imagemgmt-api.md, Add Version rule 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepared_by: Option<String>,
     /// The preparer's image metadata (free-form).

@@ -4,7 +4,7 @@
 //! batch); tests use `MemoryKv` (in `store/memory.rs`, compiled only for tests and with the
 //! `testing` feature, never in a component). The trait is deliberately the intersection of
 //! what Spin offers on every backend, so nothing here assumes more than the real runtime
-//! gives (see "Runtime facts" in the product design).
+//! gives (docs/runtime-facts.md).
 
 #[cfg(any(test, feature = "testing"))]
 mod memory;

@@ -1,4 +1,4 @@
-//! The wire vocabulary of the imagemgmt REST door (imagemgmt-api.md "Enums").
+//! The wire vocabulary of the imagemgmt REST door (docs/contract/imagemgmt-api.md "Enums").
 //!
 //! Every enum travels as its exact upper-case name; an unknown value is an error (the REST
 //! door answers 400). `ALL` lists every value so tests and the OpenAPI document can iterate.
@@ -77,7 +77,7 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// Image (stream) status; derived from its versions (lifecycle.md).
+    /// Image (stream) status; derived from its versions (docs/contract/lifecycle.md).
     ImageStatus {
         Available = "AVAILABLE",
         Deleting = "DELETING",
@@ -229,7 +229,7 @@ wire_enum! {
 }
 
 /// The RPC door's name for an image status (`INIT`, `CREATING`, `AVAILABLE`,
-/// `CREATE_FAILED`): one record, two vocabularies (lifecycle.md).
+/// `CREATE_FAILED`): one record, two vocabularies (docs/contract/lifecycle.md).
 pub fn rpc_image_status(s: ImageStatus) -> &'static str {
     match s {
         ImageStatus::Pending => "INIT",
@@ -256,6 +256,19 @@ pub fn rpc_version_status(s: VersionStatus) -> &'static str {
         Deleting => "DELETING",
         Disabled => "DISABLED",
     }
+}
+
+/// An org id (the tenant).
+pub type OrgId = String;
+
+/// Status of a region distribution (RPC vocabulary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RegionStatus {
+    Init,
+    Distributing,
+    Available,
+    Failed,
 }
 
 #[cfg(test)]

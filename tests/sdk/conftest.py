@@ -44,7 +44,7 @@ def new_id(prefix: str) -> str:
 
 
 class Admin:
-    """The admin API (lifecycle.md "The provider simulator"), JSON over HTTP with a bearer."""
+    """The admin API (docs/contract/lifecycle.md "The provider simulator"), JSON over HTTP with a bearer."""
 
     def __init__(self, base_url: str, token: str, org: str):
         self.base_url = base_url.rstrip("/")

@@ -1,4 +1,4 @@
-"""The four actions through the official SDK: the happy paths of appstream-rpc.md."""
+"""The four actions through the official SDK: the happy paths of docs/contract/appstream-rpc.md."""
 from __future__ import annotations
 
 import re

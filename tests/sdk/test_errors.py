@@ -1,4 +1,4 @@
-"""One SDK exception per error code of appstream-rpc.md: the exception carries our Code,
+"""One SDK exception per error code of docs/contract/appstream-rpc.md: the exception carries our Code,
 HTTP status and Message (and MissingParameter/InvalidParameter name the parameter)."""
 from __future__ import annotations
 

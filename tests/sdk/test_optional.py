@@ -14,7 +14,7 @@ from alibabacloud_appstream_center20210901 import models as m
 from conftest import list_one, new_id
 from helpers import expect_error
 
-# The REST door's image-name rule (imagemgmt-api.md "Names"): a generated name must pass it.
+# The REST door's image-name rule (docs/contract/imagemgmt-api.md "Names"): a generated name must pass it.
 REST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 

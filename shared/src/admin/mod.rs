@@ -1,4 +1,4 @@
-//! The admin API (lifecycle.md "The provider simulator"): orgs, credentials, the simulator's
+//! The admin API (docs/contract/lifecycle.md "The provider simulator"): orgs, credentials, the simulator's
 //! inventory and its failure injection. Every call needs `Authorization: Bearer <admin token>`
 //! (Spin variable `admin_token`); with no admin token configured the API is disabled (503).
 //!
@@ -167,11 +167,5 @@ fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-/// Ids in admin paths: 1–128 of letters, digits, `.`, `_`, `-` (they become key segments).
-pub fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
-}
+/// Ids in admin paths (they become key segments).
+pub use crate::keys::valid_id;

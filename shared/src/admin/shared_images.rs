@@ -1,4 +1,4 @@
-//! The platform's shared images: `/admin/v1/shared-images/{imageId}` (`crate::platform`).
+//! The platform's shared images: `/admin/v1/shared-images/{imageId}` (`crate::catalog::platform`).
 
 use super::body::{Fields, enum_list, parse_object};
 use super::{AdminError, Answer, Response, to_json};
@@ -9,7 +9,7 @@ use crate::vocab::{GpuType, OsType};
 /// `GET /admin/v1/shared-images/{imageId}`.
 pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
     let id = p.get("imageId");
-    match crate::platform::image(st, id)? {
+    match crate::catalog::platform::image(st, id)? {
         Some(i) => Ok(Response::json(200, &to_json(&i))),
         None => Err(AdminError::NotFound(format!("no shared image {id}"))),
     }
@@ -30,7 +30,7 @@ pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8]) -> Answer {
     let gpu_type = f
         .parsed::<GpuType>("gpuType", &enum_list(GpuType::ALL))?
         .unwrap_or(GpuType::None);
-    let existing = crate::platform::image(st, id)?;
+    let existing = crate::catalog::platform::image(st, id)?;
     let name = match name.or_else(|| existing.map(|i| i.name)) {
         Some(n) if !n.is_empty() && n.chars().count() <= 128 => n,
         _ => {
@@ -41,9 +41,9 @@ pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8]) -> Answer {
             ));
         }
     };
-    let (img, created) = crate::platform::put(
+    let (img, created) = crate::catalog::platform::put(
         st,
-        &crate::platform::SharedImage {
+        &crate::catalog::platform::SharedImage {
             id: id.to_owned(),
             name,
             description,

@@ -188,7 +188,7 @@ fn shared_images_are_put_and_read_by_the_platform() {
         r#"{"name":"Windows 11 system","osType":"WINDOWS"}"#,
     );
     assert_eq!(r.status, 201);
-    assert_eq!(body(&r)["orgId"], crate::platform::ORG);
+    assert_eq!(body(&r)["orgId"], crate::catalog::platform::ORG);
     assert_eq!(body(&r)["status"], "AVAILABLE");
     // Again: an update that keeps the name when none is given.
     let r = call(

@@ -1,5 +1,5 @@
 //! The advancer: one cron tick reads the due index from its cursor and advances each due
-//! operation by exactly one transition (lifecycle.md "The advancer").
+//! operation by exactly one transition (docs/contract/lifecycle.md "The advancer").
 //!
 //! Order of writes for one transition, chosen so that a crash or a racing replica never loses
 //! nor repeats a transition:

@@ -21,7 +21,7 @@ use crate::time::iso8601_s;
 /// Longest accepted `ImageName` and `Description` (characters).
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_DESCRIPTION_CHARS: usize = 1024;
-/// The REST door's longest image name (imagemgmt-api.md "Names"): a generated name fits it.
+/// The REST door's longest image name (docs/contract/imagemgmt-api.md "Names"): a generated name fits it.
 const REST_NAME_CHARS: usize = 64;
 
 /// A capture's parameters with every default applied.

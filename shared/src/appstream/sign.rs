@@ -1,4 +1,4 @@
-//! ACS3-HMAC-SHA256 request verification, as the official SDK signs (see `appstream-rpc.md`
+//! ACS3-HMAC-SHA256 request verification, as the official SDK signs (see `docs/contract/appstream-rpc.md`
 //! "Authentication" and the captured SDK requests in `testdata/`).
 //!
 //! Order of checks (each failure is one [`AuthError`]):

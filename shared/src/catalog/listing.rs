@@ -22,12 +22,12 @@ impl<S> Ctx<'_, S> {
 }
 
 /// The org's images, read through its index slots (`increment`-elected, never a key
-/// scan), then the images the platform shares with every org (`crate::platform`); both
+/// scan), then the images the platform shares with every org (`crate::catalog::platform`); both
 /// doors list from here. A slot whose image is gone, or repeated, is skipped.
 pub fn org_images(st: &Store<'_>, org: &str) -> Result<Vec<Image>, StoreError> {
     let mut out = indexed_images(st, org)?;
-    if org != crate::platform::ORG {
-        out.extend(indexed_images(st, crate::platform::ORG)?);
+    if org != crate::catalog::platform::ORG {
+        out.extend(indexed_images(st, crate::catalog::platform::ORG)?);
     }
     Ok(out)
 }

@@ -1,9 +1,9 @@
-//! The catalog layer both doors stand on: the stored records (imagemgmt-api.md "Records"),
+//! The catalog layer both doors stand on: the stored records (docs/contract/imagemgmt-api.md "Records"),
 //! their status rules, and the reads and writes the two doors share ([`listing`], [`write`],
 //! [`deletion`]).
 //!
-//! Records serialize in camelCase exactly as the spec names their fields; fields marked
-//! "addition" are this service's own (the spec allows `operationId`, `statusHistory`,
+//! Records serialize in camelCase exactly as the contract names their fields; fields marked
+//! "addition" are this service's own (the contract allows `operationId`, `statusHistory`,
 //! `allowedActions`; the others are internal indexes kept on the parent record so nothing
 //! ever lists keys).
 
@@ -14,12 +14,11 @@ use std::collections::BTreeMap;
 
 pub mod deletion;
 pub mod listing;
+pub mod platform;
 pub mod write;
 
+pub use crate::vocab::{OrgId, RegionStatus};
 pub use listing::{Ctx, image_versions, org_images};
-
-/// An org id (the tenant).
-pub type OrgId = String;
 
 /// Image (`StreamTO`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,16 +162,6 @@ pub struct RegionDistribution {
     pub operation_id: Option<String>,
 }
 
-/// Status of a region distribution (RPC vocabulary).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RegionStatus {
-    Init,
-    Distributing,
-    Available,
-    Failed,
-}
-
 /// Marker (`MarkerTO`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -297,7 +286,7 @@ pub fn allowed_actions(status: VersionStatus) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// The image status its versions imply (lifecycle.md): `DELETING` while deleted (or while its
+/// The image status its versions imply (docs/contract/lifecycle.md): `DELETING` while deleted (or while its
 /// only remaining versions are being deleted: the last one takes the image along); `AVAILABLE`
 /// if any version is; `IMPORT_COMPLETE` if its newest usable version is;
 /// `PARTIALLY_AVAILABLE` if any version is; `FAILED` if every version failed; otherwise

@@ -1,4 +1,4 @@
-//! The imagemgmt REST door (imagemgmt-api.md), framework-free: [`handle`] takes an
+//! The imagemgmt REST door (docs/contract/imagemgmt-api.md), framework-free: [`handle`] takes an
 //! [`ApiRequest`] and always returns a complete [`ApiResponse`]; the Spin component only
 //! converts types. Routing, authentication, tenancy (`org_id`/`orgId`), body guards and
 //! `Idempotency-Key` live here; the operations live in [`service`].

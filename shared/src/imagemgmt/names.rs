@@ -1,6 +1,6 @@
 //! Image names across the doors. The RPC door takes any `ImageName` of up to 128 characters
 //! (the vendor sets no character rule); the REST door's names are 1–64 letters, digits, `_`
-//! and `-` (imagemgmt-api.md "Names"). A REST name is always a valid RPC name, so the RPC
+//! and `-` (docs/contract/imagemgmt-api.md "Names"). A REST name is always a valid RPC name, so the RPC
 //! door shows REST names unchanged. The REST door shows an RPC name its rules refuse in a
 //! mapped form that passes them: every other character becomes `-`, the result is cut to 64
 //! characters. The record keeps the name as given (the RPC door shows and filters on it);

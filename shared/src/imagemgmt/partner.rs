@@ -1,4 +1,4 @@
-//! `assetDetails.data.mspOrgId` (imagemgmt-api.md, Add Version rule 3): "If the image was
+//! `assetDetails.data.mspOrgId` (docs/contract/imagemgmt-api.md, Add Version rule 3): "If the image was
 //! prepared by a partner org through this API, pass `mspOrgId` to copy that image's metadata
 //! and app-scan data". Image creation (`copy-existing-image`) takes the same data.
 //!

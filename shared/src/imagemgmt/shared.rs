@@ -1,4 +1,4 @@
-//! The REST door on images the platform shares with every org (`crate::platform`). Reads
+//! The REST door on images the platform shares with every org (`crate::catalog::platform`). Reads
 //! of one (GET image, versions, a version, its copies) are answered from the platform's
 //! records, `clone-image` copies one into an image of the caller's org, and every other
 //! write (PATCH/DELETE image or version, Add Version, publish, republish, `clone-version`)
@@ -38,7 +38,9 @@ pub fn access(
     if own {
         return Ok(Access::Own);
     }
-    match crate::platform::image(&ctx.st, image_id).map_err(|e: StoreError| Problem::store(&e))? {
+    match crate::catalog::platform::image(&ctx.st, image_id)
+        .map_err(|e: StoreError| Problem::store(&e))?
+    {
         None => Ok(Access::Own),
         Some(_) if !writes || copies => Ok(Access::Shared),
         Some(img) => Err(read_only(&img.id)),
@@ -60,6 +62,6 @@ pub fn platform_ctx<'a>(ctx: &Ctx<'a>) -> Ctx<'a> {
     Ctx {
         st: ctx.st,
         settings: ctx.settings,
-        org: crate::platform::ORG.to_owned(),
+        org: crate::catalog::platform::ORG.to_owned(),
     }
 }

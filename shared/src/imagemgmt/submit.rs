@@ -1,4 +1,4 @@
-//! Add Version's documented 500, "Failed to submit add version request" (imagemgmt-api.md:
+//! Add Version's documented 500, "Failed to submit add version request" (docs/contract/imagemgmt-api.md:
 //! "500 the request could not be recorded"). It is the answer when the store fails, not
 //! transiently, while Add Version reads or writes what it records (a backend that refuses a
 //! write, a record that cannot be encoded or read back): retrying the same request cannot

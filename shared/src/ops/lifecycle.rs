@@ -268,7 +268,7 @@ pub struct View {
     /// Status per replica asset (publish) or `None` when replicas are not involved yet.
     pub replica_statuses: Vec<(String, AssetStatus, Option<OpError>)>,
     /// Status and progress per region (distribute).
-    pub region_statuses: Vec<(String, crate::catalog::RegionStatus, u8)>,
+    pub region_statuses: Vec<(String, crate::vocab::RegionStatus, u8)>,
     /// The error to append to the driven assets' `errorsHistory`, when this transition set it.
     pub new_error: Option<(OpError, AssetStatus)>,
     /// The operation ended with the records gone (a finished delete).
@@ -277,7 +277,7 @@ pub struct View {
 
 /// What `op` shows on its version, assets and regions.
 pub fn view(op: &Operation) -> View {
-    use crate::catalog::RegionStatus as R;
+    use crate::vocab::RegionStatus as R;
     let def = kind_def(op.kind);
     let index = usize::try_from(op.step_index).unwrap_or(0);
     let step = def.steps.get(index).unwrap_or(&def.steps[0]);

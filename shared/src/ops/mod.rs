@@ -1,4 +1,4 @@
-//! Operations: the background work behind every accepted change (lifecycle.md).
+//! Operations: the background work behind every accepted change (docs/contract/lifecycle.md).
 //!
 //! The record types live here; the step table is data ([`kind_def`], in `steps`);
 //! [`transition`] is the pure state machine the advancer applies (one transition per due
@@ -18,9 +18,9 @@ pub use crate::settings::Settings;
 pub use lifecycle::{Outcome, View, fan_out_subjects, get, new_op_id, start, transition, view};
 pub use steps::{EndDef, KindDef, StepDef, initial_statuses, kind_def};
 
-use crate::catalog::OrgId;
 use crate::time::Timestamp;
 use crate::vocab::AssetStatus;
+use crate::vocab::OrgId;
 use serde::{Deserialize, Serialize};
 
 /// What an operation does.

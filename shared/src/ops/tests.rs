@@ -308,7 +308,7 @@ fn capture_failure_ends_failed() {
 
 #[test]
 fn distribute_moves_each_region_from_init_through_progress_to_its_end() {
-    use crate::catalog::RegionStatus as R;
+    use crate::vocab::RegionStatus as R;
     let s = Settings::default();
     let states = run(new_op(OpKind::Distribute, &s), &s, |step, _| {
         if step == "finishing" {

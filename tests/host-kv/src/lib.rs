@@ -3,7 +3,7 @@
 //! The host (crate `spin-local-host`) maps `fermyon:spin/key-value@2.0.0` and
 //! `wasi:keyvalue@0.2.0-draft2` onto [`KvStore`]. Backends: in-memory (tests), SQLite
 //! (Spin's default `spin` store) and Redis. [`open`] wraps a backend with the
-//! `spin-compat` quirks (R1–R4 and R8 of the product design) when asked, and always
+//! `spin-compat` quirks (R1–R4 and R8 in docs/runtime-facts.md) when asked, and always
 //! with the fault injector tests drive through [`Faults`].
 //!
 //! CONTRACT (shared with the host crate; change only together):
@@ -108,7 +108,7 @@ pub enum BackendConfig {
 /// How the store behaves.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreOptions {
-    /// Reproduce the real runtime's quirks R1–R4 and R8 (see the product design).
+    /// Reproduce the real runtime's quirks R1–R4 and R8 (docs/runtime-facts.md).
     pub spin_compat: bool,
     /// In spin-compat mode, the fraction of SQLite calls that fail with
     /// "database is locked" (R4); deterministic from `locked_seed`.

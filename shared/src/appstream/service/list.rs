@@ -125,7 +125,7 @@ fn wanted(img: &Image) -> Option<Wanted> {
 
 /// `ImageType`: `System` for an image the platform shares, `User` for the org's own.
 fn image_type(img: &Image) -> &'static str {
-    if crate::platform::is_shared(img) {
+    if crate::catalog::platform::is_shared(img) {
         "System"
     } else {
         "User"
@@ -197,7 +197,9 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
     let candidates = match &q.image_id {
         Some(id) => match ctx.live_image(id)? {
             Some(s) => vec![s.value],
-            None => crate::platform::image(&ctx.st, id)?.into_iter().collect(),
+            None => crate::catalog::platform::image(&ctx.st, id)?
+                .into_iter()
+                .collect(),
         },
         None => org_images(ctx)?,
     };

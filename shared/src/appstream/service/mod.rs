@@ -202,12 +202,12 @@ impl Ctx<'_> {
     }
 
     /// The org's live image `id`, or the error for one it does not own: a platform-shared
-    /// image is never deleted or distributed by an org (`crate::platform`), any other is
+    /// image is never deleted or distributed by an org (`crate::catalog::platform`), any other is
     /// `Image.NotExist`.
     fn own_image(&self, id: &str) -> Result<Stored<Image>, RpcError> {
         match self.live_image(id)? {
             Some(img) => Ok(img),
-            None => Err(match crate::platform::image(&self.st, id)? {
+            None => Err(match crate::catalog::platform::image(&self.st, id)? {
                 Some(_) => errors::shared_image_not_allowed(id),
                 None => errors::image_not_exist(id),
             }),

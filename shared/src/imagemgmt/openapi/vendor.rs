@@ -25,7 +25,7 @@ pub(super) fn version_type_but_patch() -> Value {
     })
 }
 
-/// Add Version's documented 500 (imagemgmt-api.md: "the request could not be recorded").
+/// Add Version's documented 500 (docs/contract/imagemgmt-api.md: "the request could not be recorded").
 pub(super) fn submit_failed_response() -> Value {
     json!({
         "description": format!(

@@ -1,4 +1,4 @@
-//! Images the platform shares with every org (issue 10, item 3; `crate::platform`): both
+//! Images the platform shares with every org (issue 10, item 3; `crate::catalog::platform`): both
 //! doors list them alike; `DeleteImage` and `StartTaskForDistributeImage` answer
 //! `ImageUpdateSharedImageFailed.NotAllow`; the REST door refuses every write but
 //! `clone-image` with a 403.
@@ -6,9 +6,9 @@
 use super::*;
 
 fn seed(w: &World) -> Image {
-    crate::platform::put(
+    crate::catalog::platform::put(
         &w.st(),
-        &crate::platform::SharedImage {
+        &crate::catalog::platform::SharedImage {
             id: "sys-win11".into(),
             name: "Windows-11-system".into(),
             description: Some("by the platform".into()),
@@ -50,7 +50,7 @@ fn both_doors_list_a_shared_image_for_every_org() {
         assert_eq!(list.status, 200);
         let found = &list.json_body()["content"][0];
         assert_eq!(found["id"], json!("sys-win11"), "{org}");
-        assert_eq!(found["orgId"], json!(crate::platform::ORG));
+        assert_eq!(found["orgId"], json!(crate::catalog::platform::ORG));
         assert_eq!(found["status"], json!("AVAILABLE"));
     }
     let got = rest_as(&w, "o1", "GET", "/images/sys-win11", None);
@@ -166,7 +166,7 @@ fn rest_refuses_every_write_but_a_copy() {
         rest_as(&w, "o1", "DELETE", &format!("/images/{copy_id}"), None).status,
         202
     );
-    let again = crate::platform::image(&w.st(), "sys-win11")
+    let again = crate::catalog::platform::image(&w.st(), "sys-win11")
         .unwrap()
         .unwrap();
     assert_eq!(again, img);

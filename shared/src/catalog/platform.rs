@@ -10,7 +10,7 @@
 //! `ImageUpdateSharedImageFailed.NotAllow` with HTTP 400, the status of every error in the
 //! vendor's table for these actions. Seeded with `PUT /admin/v1/shared-images/{id}`.
 
-use crate::catalog::{Image, StatusEntry, Version, allowed_actions};
+use super::{Image, StatusEntry, Version, allowed_actions};
 use crate::keys;
 use crate::records::Store;
 use crate::store::StoreError;
@@ -27,7 +27,7 @@ pub fn is_shared(img: &Image) -> bool {
 
 /// The shared image `id`, unless absent or being deleted.
 pub fn image(st: &Store<'_>, id: &str) -> Result<Option<Image>, StoreError> {
-    if !crate::admin::valid_id(id) {
+    if !keys::valid_id(id) {
         return Ok(None);
     }
     Ok(st
@@ -192,6 +192,6 @@ mod tests {
 
     #[test]
     fn no_admin_org_can_be_the_platform() {
-        assert!(!crate::admin::valid_id(ORG));
+        assert!(!keys::valid_id(ORG));
     }
 }
