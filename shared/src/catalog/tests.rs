@@ -328,4 +328,50 @@ mod shared_writes {
             Err(DeleteRefusal::MarkerInUse("prod".into()))
         );
     }
+
+    #[test]
+    fn new_records_start_in_their_operations_first_statuses() {
+        use crate::catalog::write::{
+            Placement, VersionDraft, first_asset_status, new_asset, new_version,
+        };
+        for kind in [
+            OpKind::CopyFromGallery,
+            OpKind::ImportVm,
+            OpKind::CaptureByInstance,
+        ] {
+            let at = Placement {
+                org: "o1",
+                image_id: "img-1",
+                op_id: "tid-1",
+                kind,
+                now: ts(),
+            };
+            let draft = VersionDraft {
+                name: "1.0.0".into(),
+                description: None,
+                os: None,
+                version_type: VersionType::Major,
+                history: vec![],
+                source_type: SourceType::AzureSig,
+                source_version_id: None,
+                last_action: LastTriggeredAction::Import,
+                partner_image: None,
+            };
+            let v = new_version(at, "ver-1".into(), "ast-1".into(), draft);
+            let (vs, asset_status) = crate::ops::initial_statuses(kind);
+            assert_eq!(v.status, vs.unwrap_or(V::Pending), "{kind:?}");
+            assert_eq!(v.status_history[0].asset_status, asset_status);
+            assert_eq!(v.allowed_actions, allowed_actions(v.status));
+            assert_eq!(
+                (v.stream_id.as_str(), v.asset_ids.as_slice()),
+                ("img-1", &["ast-1".to_owned()][..])
+            );
+            let a = new_asset(at, "ast-1".into(), &v.id, first_asset_status(kind));
+            assert_eq!(
+                Some(a.status),
+                asset_status.or(Some(AssetStatus::ImportPending))
+            );
+            assert_eq!(a.operation_id.as_deref(), Some("tid-1"));
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::{Ctx, errors, valid_id};
 use crate::appstream::RpcError;
 use crate::appstream::capture::{self, Resolved};
 use crate::appstream::params::{CreateImageByInstance, Tag as ParamTag};
-use crate::catalog::{self, Asset, AssetDetails, Image, StatusEntry, Tag, Version, write};
+use crate::catalog::{Asset, AssetDetails, Image, Tag, Version, write};
 use crate::env::Millis;
 use crate::keys;
 use crate::ops::{self, OpKind, Operation, Target};
@@ -185,8 +185,6 @@ fn build_capture(
     let (image_id, version_id, op_id) = ids;
     let now = ctx.now();
     let asset_id = ctx.st.new_id("ast-");
-    let (vs, asset_status) = ops::initial_statuses(OpKind::CaptureByInstance);
-    let status = vs.unwrap_or(VersionStatus::Pending);
     let mut extra = Map::new();
     extra.insert("imageCreateMode".into(), json!("BY_INSTANCE_ID"));
     extra.insert("instanceId".into(), json!(r.instance_id));
@@ -226,57 +224,34 @@ fn build_capture(
         tags: to_tags(&r.tags),
         extra,
     };
-    let version = Version {
-        id: version_id.clone(),
-        stream_id: image_id.clone(),
-        org_id: ctx.org.clone(),
+    let at = write::Placement {
+        org: &ctx.org,
+        image_id: &image_id,
+        op_id: &op_id,
+        kind: OpKind::CaptureByInstance,
+        now,
+    };
+    let draft = write::VersionDraft {
         name: "1.0.0".into(),
         description: r.description.clone(),
         os: None,
         version_type: VersionType::Major,
-        version_history: vec![],
+        history: vec![],
         source_type: SourceType::ImportedVms,
         source_version_id: None,
-        state: VersionState::NotReady,
-        status,
-        last_triggered_action: Some(LastTriggeredAction::Import),
-        markers: vec![],
-        created_at: now,
-        updated_at: now,
-        operation_id: Some(op_id.clone()),
-        status_history: vec![StatusEntry {
-            status,
-            asset_status,
-            at: now,
-        }],
-        allowed_actions: catalog::allowed_actions(status),
-        asset_ids: vec![asset_id.clone()],
-        regions: vec![],
+        last_action: LastTriggeredAction::Import,
         partner_image: None,
-        op_seq: 0,
     };
+    let version = write::new_version(at, version_id.clone(), asset_id.clone(), draft);
     let mut data = Map::new();
     data.insert("instanceId".into(), json!(r.instance_id));
+    let status = write::first_asset_status(OpKind::CaptureByInstance);
     let asset = Asset {
-        id: asset_id,
-        org_id: ctx.org.clone(),
-        image_id,
-        version_id,
-        provider_instance_id: None,
-        provider_label: None,
         asset_details: AssetDetails {
             asset_type: None,
             data,
         },
-        status: asset_status.unwrap_or(AssetStatus::ImportPending),
-        state: Some(VersionState::NotReady),
-        error_code: None,
-        error_details: None,
-        errors_history: vec![],
-        created_at: now,
-        updated_at: now,
-        operation_id: Some(op_id.clone()),
-        op_seq: 0,
+        ..write::new_asset(at, asset_id, &version_id, status)
     };
     CaptureRecords {
         image,

@@ -1,13 +1,10 @@
 //! New records and the writes that place them: a version with its asset and operation
-//! ([`build_version`]), a new image ([`pending_image`], [`write_new_image`]), a replica
-//! asset ([`new_asset`]), a marker ([`new_marker`]); a new version's number
+//! ([`build_version`]), a new image ([`pending_image`], [`write_new_image`]), a marker ([`new_marker`]); a new version's number
 //! ([`elect_number`]) and its attachment to an existing image ([`attach_version`]).
 
 use super::render::{image_json, version_json};
 use super::{Ctx, RestError};
-use crate::catalog::{
-    Asset, AssetDetails, Image, Marker, PartnerImage, StatusEntry, Version, allowed_actions, write,
-};
+use crate::catalog::{Asset, AssetDetails, Image, Marker, PartnerImage, Version, write};
 use crate::imagemgmt::input::*;
 use crate::keys;
 use crate::ops::{self, OpKind, Target};
@@ -84,12 +81,9 @@ pub(super) fn build_version(
     number: VersionNumber,
     n: NewVersion,
 ) -> Built {
-    let now = ctx.now();
     let op_id = ops::new_op_id(&ctx.st);
     let version_id = ctx.st.new_id("ver-");
     let asset_id = ctx.st.new_id("ast-");
-    let (vs, asset_status) = ops::initial_statuses(n.kind);
-    let status = vs.unwrap_or(VersionStatus::Pending);
     let mut details = n.asset_details;
     if details.asset_type.is_none() {
         details.asset_type = Some(match n.kind {
@@ -97,41 +91,30 @@ pub(super) fn build_version(
             _ => AssetType::AzureVmInRg,
         });
     }
-    let version = Version {
-        id: version_id.clone(),
-        stream_id: image_id.to_owned(),
-        org_id: ctx.org.clone(),
+    let at = write::Placement {
+        org: &ctx.org,
+        image_id,
+        op_id: &op_id,
+        kind: n.kind,
+        now: ctx.now(),
+    };
+    let draft = write::VersionDraft {
         name: number.to_string(),
         description: n.description,
         os: n.os,
         version_type: n.version_type,
-        version_history: n.history,
+        history: n.history,
         source_type: n.source_type,
         source_version_id: n.source_version_id,
-        state: VersionState::NotReady,
-        status,
-        last_triggered_action: Some(n.last_action),
-        markers: vec![],
-        created_at: now,
-        updated_at: now,
-        operation_id: Some(op_id.clone()),
-        status_history: vec![StatusEntry {
-            status,
-            asset_status,
-            at: now,
-        }],
-        allowed_actions: allowed_actions(status),
-        asset_ids: vec![asset_id.clone()],
-        regions: vec![],
+        last_action: n.last_action,
         partner_image: n.partner_image,
-        op_seq: 0,
     };
-    let status = asset_status.unwrap_or(AssetStatus::ImportPending);
+    let version = write::new_version(at, version_id.clone(), asset_id.clone(), draft);
     let asset = Asset {
         provider_instance_id: n.provider_instance_id,
         provider_label: n.provider_label.or(Some(ProviderLabel::Azure)),
         asset_details: details,
-        ..new_asset(ctx, asset_id, image_id, &version_id, status, &op_id, now)
+        ..write::new_asset(at, asset_id, &version_id, write::first_asset_status(n.kind))
     };
     let target = Target {
         image_id: image_id.to_owned(),
@@ -148,37 +131,6 @@ pub(super) fn build_version(
         op_id,
         kind: n.kind,
         target,
-    }
-}
-
-/// A new asset `id` of a version, made by operation `op_id`; no provider and no details
-/// yet (the caller sets those).
-pub(super) fn new_asset(
-    ctx: &Ctx<'_>,
-    id: String,
-    image_id: &str,
-    version_id: &str,
-    status: AssetStatus,
-    op_id: &str,
-    now: Timestamp,
-) -> Asset {
-    Asset {
-        id,
-        org_id: ctx.org.clone(),
-        image_id: image_id.to_owned(),
-        version_id: version_id.to_owned(),
-        provider_instance_id: None,
-        provider_label: None,
-        asset_details: AssetDetails::default(),
-        status,
-        state: Some(VersionState::NotReady),
-        error_code: None,
-        error_details: None,
-        errors_history: vec![],
-        created_at: now,
-        updated_at: now,
-        operation_id: Some(op_id.to_owned()),
-        op_seq: 0,
     }
 }
 

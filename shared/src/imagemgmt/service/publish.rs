@@ -2,13 +2,13 @@
 //! new version or a new image (12).
 
 use super::build::{
-    NewVersion, attach_version, build_version, check_writable, elect_number, new_asset,
-    pending_image, write_new_image,
+    NewVersion, attach_version, build_version, check_writable, elect_number, pending_image,
+    write_new_image,
 };
 use super::render::version_json;
 use super::versions::assets_of;
 use super::{Ctx, Reply, RestError};
-use crate::catalog::{Asset, AssetDetails, Image, StatusEntry, Version, allowed_actions};
+use crate::catalog::{Asset, AssetDetails, Image, StatusEntry, Version, allowed_actions, write};
 use crate::imagemgmt::input::*;
 use crate::keys;
 use crate::ops::{self, OpKind, Target};
@@ -129,7 +129,18 @@ fn start_publish(
                 asset_type: Some(AssetType::AzureImageReplicaInSig),
                 data: Default::default(),
             },
-            ..new_asset(ctx, id, image_id, &seen.id, status, &op_id, now)
+            ..write::new_asset(
+                write::Placement {
+                    org: &ctx.org,
+                    image_id,
+                    op_id: &op_id,
+                    kind: OpKind::Publish,
+                    now,
+                },
+                id,
+                &seen.id,
+                status,
+            )
         };
         ctx.st.put_new(&keys::asset(&ctx.org, &asset.id), &asset)?;
         replica_ids.push(asset.id.clone());
