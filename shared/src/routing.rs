@@ -188,7 +188,8 @@ impl<H: Copy, E> RouteTable<H, E> {
 }
 
 /// The `Allow` value of a row: its methods in table order.
-fn allow<H>(methods: &[(Method, H)]) -> String {
+/// The `Allow` value of a row: its methods in table order.
+pub fn allow<H>(methods: &[(Method, H)]) -> String {
     methods
         .iter()
         .map(|(m, _)| m.as_str())

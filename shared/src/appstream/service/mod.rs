@@ -36,6 +36,7 @@ use crate::catalog::{Image, Version};
 use crate::keys;
 use crate::ops::Settings;
 use crate::records::{Store, Stored};
+use crate::routing::{self, Method};
 use crate::store::StoreError;
 use crate::vocab::ImageStatus;
 use auth_store::KvAuth;
@@ -99,6 +100,10 @@ pub fn authority_of(uri: &str) -> &str {
 // The edge
 // ---------------------------------------------------------------------------------------
 
+/// The door's one route takes the two methods ACS3 signs (parameters in the query or in a
+/// form body); the 405's `Allow` is derived from this list.
+const METHODS: &[(Method, ())] = &[(Method::Get, ()), (Method::Post, ())];
+
 /// The whole door: every answer carries a fresh `RequestId`. Nothing here may panic (a
 /// `wasm32-wasip2` component aborts on panic, and Spin answers an empty 500).
 pub fn handle(
@@ -121,7 +126,7 @@ pub fn handle(
         out = out.header("retry-after", &RETRY_AFTER_SECONDS.to_string());
     }
     if resp.status == 405 {
-        out = out.header("allow", "GET, POST");
+        out = out.header("allow", &routing::allow(METHODS));
     }
     out
 }
@@ -134,7 +139,7 @@ fn handle_inner(
     request_id: &str,
 ) -> Result<envelope::RpcResponse, RpcError> {
     let method = req.method.to_ascii_uppercase();
-    if method != "GET" && method != "POST" {
+    if !METHODS.iter().any(|(m, ())| m.as_str() == method) {
         return Err(errors::method_not_supported(&method));
     }
     if req.body.len() > MAX_BODY_BYTES {
