@@ -2,12 +2,22 @@
 //! ([`store::KeyValue`] and [`env::Env`]) that components implement over Spin and tests
 //! implement in memory. No spin-sdk.
 //!
-//! Map: [`vocab`] (wire enums), [`catalog`] (records, key layout, image status rules),
-//! [`records`] (typed CAS discipline over the store, R1–R4), [`ops`] (operations and the step
-//! table), [`settings`] (step, retry, due-index and tick timing), [`due`] (the time-bucketed
-//! due index), [`advancer`] (the cron tick), [`sim`] (the provider trait and its
-//! deterministic simulator), [`auth`] (tokens, AccessKeys), [`admin`] (the admin API),
-//! [`time`] (ISO-8601 timestamps).
+//! Layers, each using only the ones above it:
+//! - foundations: [`vocab`] (wire enums), [`time`], [`env`], [`store`] (the key-value port
+//!   and its compare-and-swap contract), [`records`] (the storage handle [`records::Store`]:
+//!   typed records with the write discipline of runtime facts R1–R4), [`keys`] (every key),
+//!   [`settings`], [`api`] (requests, responses, the one problem+json shape), [`routing`]
+//!   (declared route tables);
+//! - the engine: [`due`] (the time-bucketed due index), [`ops`] (operations and their step
+//!   table), [`sim`] (the provider simulator), [`advancer`] (the cron tick);
+//! - the catalog: [`catalog`] (records, status rules, listings, and the writes both doors
+//!   share), [`auth`] (tokens, AccessKeys), [`health`] (the heartbeat);
+//! - the doors, each with one error type mapped to an answer once: [`imagemgmt`] (REST),
+//!   [`appstream`] (RPC), [`admin`].
+//!
+//! Tests sit beside what they test, in a `tests.rs` (or `tests/`) next to the module. The
+//! test doubles ([`store::MemoryKv`], [`env::FakeEnv`], the client signer) exist under
+//! `cfg(test)` or the `testing` feature only.
 
 pub mod admin;
 pub mod advancer;
