@@ -16,7 +16,7 @@
 //!   [`appstream`] (RPC), [`admin`].
 //!
 //! Tests sit beside what they test, in a `tests.rs` (or `tests/`) next to the module. The
-//! test doubles ([`store::MemoryKv`], [`env::FakeEnv`], the client signer) exist under
+//! test doubles (`store::MemoryKv`, `env::FakeEnv`, the client signer) exist under
 //! `cfg(test)` or the `testing` feature only.
 
 pub mod admin;

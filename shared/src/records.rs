@@ -4,10 +4,10 @@
 //! is fresh for every write, so after a compare-and-swap that reports `Unknown` (Spin's Redis
 //! backend, R2) the key is read back and the token tells whether *our* write landed.
 //!
-//! - [`put_new`] is a blind `set`: only for a key whose creator was elected unique (a fresh
+//! - [`Store::put_new`] is a blind `set`: only for a key whose creator was elected unique (a fresh
 //!   random id, or a slot number handed out by `increment`), never to "create if absent" (R1).
-//! - [`update`] is the only read-modify-write: a bounded compare-and-swap loop.
-//! - Counters ([`counter_next`], [`counter_read`]) live under their own keys and are touched
+//! - [`Store::update`] is the only read-modify-write: a bounded compare-and-swap loop.
+//! - Counters ([`Store::counter_next`], [`Store::counter_read`]) live under their own keys and are touched
 //!   only through `increment` (R3).
 //! - Transient store errors (R4) are retried a few times with backoff, then returned: the edge
 //!   answers 503 with `Retry-After`.
@@ -24,7 +24,7 @@ use serde::{Serialize, de::DeserializeOwned};
 pub const STORE_ATTEMPTS: u32 = 6;
 /// First backoff pause after a transient error; doubles each time.
 pub const STORE_BACKOFF_MS: u64 = 20;
-/// Compare-and-swap rounds before [`update`] gives up with [`UpdateError::Contended`].
+/// Compare-and-swap rounds before [`Store::update`] gives up with [`UpdateError::Contended`].
 pub const CAS_ROUNDS: u32 = 24;
 
 /// A record as read, with the write token of the write that stored it.
@@ -35,7 +35,7 @@ pub struct Stored<T> {
     pub token: String,
 }
 
-/// What an [`update`] closure decides after seeing the current value.
+/// What an [`Store::update`] closure decides after seeing the current value.
 #[derive(Debug)]
 pub enum Change<T, E> {
     /// Write this new value.
@@ -46,7 +46,7 @@ pub enum Change<T, E> {
     Abort(E),
 }
 
-/// Why an [`update`] did not write.
+/// Why an [`Store::update`] did not write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateError<E> {
     /// No record under the key (nothing is created).
