@@ -13,6 +13,39 @@ pub const MAX_JSON_DEPTH: usize = 32;
 /// Seconds a client should wait after a 503 caused by a busy store.
 pub const RETRY_AFTER_SECONDS: u32 = 1;
 
+/// The code of a transient store failure's 503.
+pub const STORE_BUSY_CODE: &str = "STORE_BUSY";
+/// The code of a lasting store failure's 500 (the store refused, or a record is unreadable).
+pub const STORE_UNAVAILABLE_CODE: &str = "STORE_UNAVAILABLE";
+/// The detail of a transient store failure (R4).
+pub const STORE_BUSY_MESSAGE: &str = "the store is busy; retry after the Retry-After delay";
+/// The detail when the store refuses the component (no such store, access denied, a
+/// refused write).
+pub const STORE_UNAVAILABLE_MESSAGE: &str = "the store is unavailable";
+/// The detail when a stored record does not decode.
+pub const STORE_RECORD_UNREADABLE_MESSAGE: &str = "a stored record could not be read";
+
+/// The fixed, human text a REST answer gives for a store failure, one per kind: never the
+/// backend's own message nor a record's key.
+pub fn store_message(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Transient(_) => STORE_BUSY_MESSAGE,
+        StoreError::Unavailable(_) => STORE_UNAVAILABLE_MESSAGE,
+        StoreError::Corrupt(_) => STORE_RECORD_UNREADABLE_MESSAGE,
+    }
+}
+
+/// Writes what a store failure's answer leaves out to the component's log: one line on
+/// stderr (Spin keeps it per component), `{door} {code}: {the error}`.
+pub fn log_store_error(door: &str, code: &str, e: &StoreError) {
+    eprintln!("{door} {code}: {}", one_line(&e.to_string()));
+}
+
+/// `s` on one line: a backend's message may carry line breaks.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
 /// An HTTP request as the component received it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ApiRequest {
@@ -211,15 +244,31 @@ impl Problem {
         Problem::new(500, "INTERNAL_ERROR", detail)
     }
 
-    /// A store failure: transient ones (R4) become 503 with `Retry-After`.
+    /// A store failure, as the imagemgmt door answers it (every caller of this in the model
+    /// is that door's); other doors name themselves with [`Problem::store_at`].
     pub fn store(e: &StoreError) -> Self {
+        Self::store_at("imagemgmt", e)
+    }
+
+    /// A store failure answered by `door`: transient ones (R4) become 503 `STORE_BUSY` with
+    /// `Retry-After`, the others 500 `STORE_UNAVAILABLE`. The detail is the kind's fixed
+    /// text ([`store_message`]), never the backend's words or a record's key: those go to
+    /// the component's log ([`log_store_error`]).
+    pub fn store_at(door: &str, e: &StoreError) -> Self {
+        let p = Self::store_answer(e);
+        log_store_error(door, &p.code, e);
+        p
+    }
+
+    /// The answer to a store failure, without logging it.
+    fn store_answer(e: &StoreError) -> Self {
         match e {
-            StoreError::Transient(m) => Problem {
+            StoreError::Transient(_) => Problem {
                 retry_after: Some(RETRY_AFTER_SECONDS),
-                ..Problem::new(503, "STORE_BUSY", format!("the store is busy, retry: {m}"))
+                ..Problem::new(503, STORE_BUSY_CODE, store_message(e))
             },
-            StoreError::Unavailable(m) | StoreError::Corrupt(m) => {
-                Problem::new(500, "STORE_UNAVAILABLE", m.clone())
+            StoreError::Unavailable(_) | StoreError::Corrupt(_) => {
+                Problem::new(500, STORE_UNAVAILABLE_CODE, store_message(e))
             }
         }
     }
@@ -237,6 +286,7 @@ impl Problem {
             413 => "Content Too Large",
             415 => "Unsupported Media Type",
             422 => "Unprocessable Content",
+            429 => "Too Many Requests",
             500 => "Internal Server Error",
             503 => "Service Unavailable",
             _ => "Error",
@@ -389,6 +439,75 @@ mod tests {
         assert_eq!(r.get_header("retry-after"), Some("1"));
         let r: ApiResponse = Problem::store(&StoreError::Unavailable("gone".into())).into();
         assert_eq!(r.status, 500);
+        assert_eq!(r.get_header("retry-after"), None);
+    }
+
+    #[test]
+    fn store_failures_answer_fixed_texts_never_the_backends_words_or_a_key() {
+        let cases = [
+            (
+                StoreError::Transient("injected: database is locked".into()),
+                503,
+                "STORE_BUSY",
+                STORE_BUSY_MESSAGE,
+            ),
+            (
+                StoreError::Unavailable("access denied to /var/lib/spin/kv.db".into()),
+                500,
+                "STORE_UNAVAILABLE",
+                STORE_UNAVAILABLE_MESSAGE,
+            ),
+            (
+                StoreError::Corrupt("org/o1/image/img-1: expected value at line 1".into()),
+                500,
+                "STORE_UNAVAILABLE",
+                STORE_RECORD_UNREADABLE_MESSAGE,
+            ),
+        ];
+        for (e, status, code, message) in cases {
+            for p in [
+                Problem::store(&e),
+                Problem::store_at("admin", &e),
+                e.clone().into(),
+            ] {
+                assert_eq!((p.status, p.code.as_str()), (status, code));
+                assert_eq!(p.detail, message);
+                let body = String::from_utf8(ApiResponse::from(p).body).unwrap();
+                for internal in ["database is locked", "/var/lib", "org/", "line 1"] {
+                    assert!(!body.contains(internal), "{internal} in {body}");
+                }
+            }
+        }
+        assert_eq!(one_line("a\nb\r\nc"), "a b  c");
+    }
+
+    mod refusals {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..200),
+                "[\\[\\]{}\" :,0-9a-z\\\\]{0,200}".prop_map(String::into_bytes),
+                (0usize..80, 0usize..80).prop_map(|(open, close)| format!(
+                    "{}{}",
+                    "[".repeat(open),
+                    "]".repeat(close)
+                )
+                .into_bytes()),
+            ]
+        }
+
+        proptest! {
+            /// Any body: the guards and the JSON parser refuse with a 4xx and a code.
+            #[test]
+            fn every_body_refusal_is_a_4xx_with_a_code(body in body()) {
+                if let Err(p) = json_body(&body) {
+                    prop_assert!((400..500).contains(&p.status), "{p:?}");
+                    prop_assert!(!p.code.is_empty(), "{p:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn handle(req: IncomingRequest, out: ResponseOutparam) {
 fn answer(req: &Received) -> ApiResponse {
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
-        Err(e) => return Problem::store(&e).into(),
+        Err(e) => return Problem::store_at("admin", &e).into(),
     };
     // No value (or an unresolvable one) means the admin API is closed: the model answers
     // every call with a clear 503 rather than accepting a guessable default.

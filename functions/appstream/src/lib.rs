@@ -32,13 +32,8 @@ fn answer(req: &Received) -> ApiResponse {
     };
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
-        Err(e) => {
-            return early_error(&RpcError::new(
-                503,
-                "ServiceUnavailable",
-                format!("The store is unavailable ({e}); retry later."),
-            ));
-        }
+        // The stable answer of a store failure; the detail goes to the log.
+        Err(e) => return early_error(&RpcError::from(e)),
     };
     catalog_model::appstream::handle(
         &Store::new(&kv, &SpinEnv),

@@ -30,7 +30,8 @@ pub enum AdminError {
         code: &'static str,
         message: String,
     },
-    /// The store failed: 503 with `Retry-After` when transient (R4), else 500.
+    /// The store failed: 503 with `Retry-After` when transient (R4), else 500; answered
+    /// with the kind's fixed text, the error itself goes to the component's log.
     Store(StoreError),
 }
 
@@ -76,7 +77,7 @@ impl AdminError {
                 code,
                 message,
             } => Problem::field(field, code, message.clone()),
-            AdminError::Store(e) => Problem::store(e),
+            AdminError::Store(e) => Problem::store_at("admin", e),
         }
     }
 }
@@ -104,5 +105,39 @@ impl From<RouteMiss<AdminError>> for AdminError {
             RouteMiss::BadParam(e) => e,
             RouteMiss::MethodNotAllowed { allow } => AdminError::MethodNotAllowed { allow },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::admin::tests::{body, call, setup};
+    use crate::api::{STORE_BUSY_MESSAGE, STORE_RECORD_UNREADABLE_MESSAGE};
+    use crate::keys;
+    use crate::records::Store;
+    use crate::store::KeyValue;
+    use serde_json::json;
+
+    #[test]
+    fn a_store_failure_answers_the_kinds_text_never_the_backends_or_a_key() {
+        let (kv, env) = setup();
+        let st = Store::new(&kv, &env);
+        kv.fail_next(100);
+        let r = call(&st, "GET", "/admin/v1/orgs/o1", "");
+        kv.fail_next(0);
+        let b = body(&r);
+        assert_eq!((r.status, &b["code"]), (503, &json!("STORE_BUSY")), "{b}");
+        assert_eq!(b["detail"], json!(STORE_BUSY_MESSAGE));
+        assert!(!b.to_string().contains("database is locked"), "{b}");
+
+        kv.set(&keys::org("o1"), b"not json").unwrap();
+        let r = call(&st, "GET", "/admin/v1/orgs/o1", "");
+        let b = body(&r);
+        assert_eq!(
+            (r.status, &b["code"]),
+            (500, &json!("STORE_UNAVAILABLE")),
+            "{b}"
+        );
+        assert_eq!(b["detail"], json!(STORE_RECORD_UNREADABLE_MESSAGE));
+        assert!(!b.to_string().contains("org/"), "{b}");
     }
 }

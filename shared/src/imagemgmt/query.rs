@@ -238,6 +238,63 @@ mod tests {
         );
     }
 
+    mod refusals {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const PARAMS: [&str; 4] = ["page", "size", "sort", "search"];
+
+        /// Values near the rules' edges, so some queries pass and some fail one rule.
+        const VALUES: &str = "0 1 20 100 101 1000000 1000001 -1 name name,asc createdAt,desc \
+                              name,up osType,asc";
+        const SEARCHES: [&str; 4] = [
+            "name $eq a",
+            "status $eq AVAILABLE",
+            "id $eq x",
+            "name $ne x",
+        ];
+
+        fn value() -> impl Strategy<Value = String> {
+            let plain: Vec<&'static str> = VALUES.split_whitespace().chain([""]).collect();
+            prop_oneof![
+                select(plain).prop_map(str::to_owned),
+                select(&SEARCHES[..]).prop_map(str::to_owned),
+                "[0-9]{0,24}",
+                "\\PC{0,40}",
+            ]
+        }
+
+        fn pair() -> impl Strategy<Value = (String, String)> {
+            (
+                prop_oneof![
+                    4 => select(&PARAMS[..]).prop_map(str::to_owned),
+                    1 => "\\PC{0,8}",
+                ],
+                value(),
+            )
+        }
+
+        proptest! {
+            /// Any query: a refusal is a 400 with a code whose every field error names
+            /// one of the listing's parameters and has a code.
+            #[test]
+            fn every_refusal_is_a_4xx_with_a_code(
+                pairs in proptest::collection::vec(pair(), 0..8),
+            ) {
+                if let Err(p) = ListQuery::parse(&pairs, &SPEC) {
+                    prop_assert!((400..500).contains(&p.status), "{p:?}");
+                    prop_assert!(!p.code.is_empty(), "{p:?}");
+                    prop_assert!(!p.errors.is_empty(), "{p:?}");
+                    for e in &p.errors {
+                        prop_assert!(!e.code.is_empty(), "{p:?}");
+                        prop_assert!(PARAMS.contains(&e.field.as_str()), "{p:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn version_names_sort_numerically_and_search_matches_exactly() {
         let items = vec![

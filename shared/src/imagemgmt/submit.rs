@@ -5,7 +5,7 @@
 //! help, so no `Retry-After`. A transient failure keeps the 503 with `Retry-After` that every
 //! endpoint gives (R4). The version number elected before the failure is left as a gap.
 
-use crate::api::Problem;
+use crate::api::{Problem, log_store_error, store_message};
 use crate::store::StoreError;
 use serde_json::Value;
 
@@ -14,21 +14,31 @@ pub const SUBMIT_FAILED_CODE: &str = "ADD_VERSION_SUBMIT_FAILED";
 /// The vendor's wording, first in the problem's `detail`.
 pub const SUBMIT_FAILED_DETAIL: &str = "Failed to submit add version request";
 
-/// Add Version's answer to a store failure.
+/// Add Version's answer to a store failure. Its detail is the vendor's wording and the
+/// kind's fixed text ([`store_message`]), never the backend's words or a record's key;
+/// those go to the component's log.
 pub fn add_version_store_failure(e: &StoreError) -> Problem {
     match e {
-        StoreError::Unavailable(why) | StoreError::Corrupt(why) => Problem::new(
-            500,
-            SUBMIT_FAILED_CODE,
-            format!("{SUBMIT_FAILED_DETAIL}: {why}"),
-        ),
+        StoreError::Unavailable(_) | StoreError::Corrupt(_) => {
+            log_store_error("imagemgmt", SUBMIT_FAILED_CODE, e);
+            submit_failed(e)
+        }
         StoreError::Transient(_) => Problem::store(e),
     }
 }
 
+/// The documented 500 for a lasting failure `e`.
+fn submit_failed(e: &StoreError) -> Problem {
+    Problem::new(
+        500,
+        SUBMIT_FAILED_CODE,
+        format!("{SUBMIT_FAILED_DETAIL}: {}", store_message(e)),
+    )
+}
+
 /// The body of the 500, as the OpenAPI document shows it (built by the same code).
 pub fn example_body() -> Value {
-    let p = add_version_store_failure(&StoreError::Unavailable(
+    let p = submit_failed(&StoreError::Unavailable(
         "the store refused the write".into(),
     ));
     crate::api::ApiResponse::from(p).json_body()
@@ -50,8 +60,17 @@ mod tests {
         assert_eq!(b["code"], json!(SUBMIT_FAILED_CODE));
         assert_eq!(
             b["detail"],
-            json!("Failed to submit add version request: disk full")
+            json!("Failed to submit add version request: the store is unavailable")
         );
+        assert!(!b.to_string().contains("disk full"), "{b}");
+        let corrupt = StoreError::Corrupt("org/o1/version/iv-1: expected value".into());
+        let b = ApiResponse::from(add_version_store_failure(&corrupt)).json_body();
+        assert_eq!(b["code"], json!(SUBMIT_FAILED_CODE));
+        assert_eq!(
+            b["detail"],
+            json!("Failed to submit add version request: a stored record could not be read")
+        );
+        assert!(!b.to_string().contains("org/"), "{b}");
         // The documented example is the same shape.
         let ex = example_body();
         for k in ["type", "title", "status", "code"] {
@@ -63,8 +82,11 @@ mod tests {
     #[test]
     fn a_transient_store_failure_stays_503_with_retry_after() {
         let r: ApiResponse =
-            add_version_store_failure(&StoreError::Transient("locked".into())).into();
+            add_version_store_failure(&StoreError::Transient("database is locked".into())).into();
         assert_eq!(r.status, 503);
         assert!(r.get_header("retry-after").is_some());
+        let b = r.json_body();
+        assert_eq!(b["code"], json!("STORE_BUSY"));
+        assert!(!b.to_string().contains("database is locked"), "{b}");
     }
 }

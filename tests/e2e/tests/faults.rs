@@ -12,9 +12,11 @@ use catalog_e2e::{
     Answer, Door, ORG, assert_clean_error, check_operation, first_version, http_client,
     operation_path, redis_kv, seed_at, start_app,
 };
+use catalog_model::imagemgmt::submit::SUBMIT_FAILED_CODE;
 use serde_json::{Value, json};
 use spin_local_host::{App, KvSetup, TickError};
 use spin_local_kv::testing::RedisServer;
+use spin_local_kv::{INJECTED_MESSAGE, LOCKED_MESSAGE};
 
 const FINAL: [&str; 3] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
@@ -42,6 +44,21 @@ fn success_or_clean_5xx(what: &str, a: &Answer) -> bool {
         a.status,
         a.headers
     );
+    // A stable code and the kind's fixed text: the store's own words (or a record's key)
+    // go to the component's log, never into the answer.
+    let code = a.body["code"].as_str().unwrap_or_default();
+    assert!(
+        ["STORE_BUSY", "STORE_UNAVAILABLE", SUBMIT_FAILED_CODE].contains(&code),
+        "{what}: a store fault answered code {code:?}: {}",
+        a.body
+    );
+    let body = a.body.to_string();
+    for internal in [INJECTED_MESSAGE, LOCKED_MESSAGE, "org/"] {
+        assert!(
+            !body.contains(internal),
+            "{what}: the answer carries {internal:?}: {body}"
+        );
+    }
     false
 }
 

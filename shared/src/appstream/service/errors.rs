@@ -5,6 +5,7 @@
 //! The checks of a capture against its instance keep their own errors beside their rules
 //! (`appstream::capture`), and the parameters theirs (`appstream::params`).
 
+use crate::api::log_store_error;
 use crate::appstream::RpcError;
 use crate::appstream::sign::AuthError;
 use crate::store::StoreError;
@@ -13,33 +14,58 @@ fn err(code: &str, message: impl Into<String>) -> RpcError {
     RpcError::bad_request(code, message)
 }
 
-/// Any store failure: 503 (the SDK's retry policy may retry it), never half-written state.
-impl From<StoreError> for RpcError {
-    fn from(e: StoreError) -> Self {
-        let why = match e {
-            StoreError::Transient(_) => "the store is busy",
-            StoreError::Unavailable(_) | StoreError::Corrupt(_) => "the store is unavailable",
-        };
-        RpcError::new(
-            503,
-            "ServiceUnavailable",
-            format!(
-                "The request has failed due to a temporary failure of the server ({why}); retry later."
-            ),
-        )
+/// The door's name in the component's log.
+const DOOR: &str = "appstream";
+/// The code of every store failure's answer.
+const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
+
+/// What an answer says of a store failure, one fixed text per kind: never the backend's
+/// own words nor a record's key (those go to the component's log).
+fn store_kind(e: &StoreError) -> &'static str {
+    match e {
+        StoreError::Transient(_) => "the store is busy",
+        StoreError::Unavailable(_) => "the store is unavailable",
+        StoreError::Corrupt(_) => "a stored record could not be read",
     }
 }
 
-/// A passing failure with no store error of its own (`why` is for the reader): the store's
+/// Any store failure: 503 (the SDK's retry policy may retry it), never half-written state.
+/// The message names the kind only; the error goes to the component's log.
+impl From<StoreError> for RpcError {
+    fn from(e: StoreError) -> Self {
+        log_store_error(DOOR, SERVICE_UNAVAILABLE, &e);
+        service_unavailable(store_kind(&e))
+    }
+}
+
+/// The store failure's answer, naming its kind.
+fn service_unavailable(kind: &str) -> RpcError {
+    RpcError::new(
+        503,
+        SERVICE_UNAVAILABLE,
+        format!(
+            "The request has failed due to a temporary failure of the server ({kind}); retry later."
+        ),
+    )
+}
+
+/// A passing failure with no store error of its own (`why` is for the log): the store's
 /// busy answer, which the client retries.
 pub(super) fn store_busy(why: &str) -> RpcError {
     StoreError::Transient(why.into()).into()
 }
 
-/// A refused signature; a store that failed during verification is the store's answer.
+/// A refused signature; a store that failed during verification is the store's answer
+/// (what the store said goes to the log).
 pub(super) fn refused(e: AuthError) -> RpcError {
     match e {
-        AuthError::Store(_) => store_busy("auth"),
+        AuthError::Store(f) => {
+            eprintln!(
+                "{DOOR} {SERVICE_UNAVAILABLE}: verifying the signature: {}",
+                f.0.replace(['\n', '\r'], " ")
+            );
+            service_unavailable("the store is busy")
+        }
         other => other.to_rpc_error(),
     }
 }
@@ -117,10 +143,97 @@ pub(super) fn exceed_builder_quota(quota: u32) -> RpcError {
     )
 }
 
-/// A capture's records could not be written (its claim was given back).
+/// A capture's records could not be written (its claim was given back). The message names
+/// the store failure's kind only; the error goes to the component's log.
 pub(super) fn record_not_written(e: &StoreError) -> RpcError {
+    const CODE: &str = "CreateDesktopImageRecord.Failed";
+    log_store_error(DOOR, CODE, e);
     err(
-        "CreateDesktopImageRecord.Failed",
-        format!("The image record could not be written ({e}); retry."),
+        CODE,
+        format!(
+            "The image record could not be written ({}); retry.",
+            store_kind(e)
+        ),
     )
+}
+
+/// The org sent more requests than its limit in this window (`crate::ratelimit`): the
+/// vendor's flow-control refusal, HTTP 400 as the vendor answers it, with the wait in the
+/// message (the vendor's own sentence first).
+pub(super) fn throttled(retry_after_s: u32) -> RpcError {
+    err(
+        "Throttling.User",
+        format!("Request was denied due to user flow control. Retry in {retry_after_s} s."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appstream::sign::StoreFailure;
+
+    /// Backend words and record keys that must never reach an answer.
+    const INTERNAL: [&str; 3] = ["database is locked", "org/", "img-1"];
+
+    fn failures() -> [(StoreError, &'static str); 3] {
+        [
+            (
+                StoreError::Transient("injected: database is locked".into()),
+                "the store is busy",
+            ),
+            (
+                StoreError::Unavailable("access denied: org/o1".into()),
+                "the store is unavailable",
+            ),
+            (
+                StoreError::Corrupt("org/o1/image/img-1: expected value".into()),
+                "a stored record could not be read",
+            ),
+        ]
+    }
+
+    fn assert_clean(r: &RpcError) {
+        for internal in INTERNAL {
+            assert!(!r.message.contains(internal), "{internal} in {r}");
+        }
+    }
+
+    #[test]
+    fn a_store_failure_is_a_503_naming_its_kind_only() {
+        for (e, kind) in failures() {
+            let r = RpcError::from(e);
+            assert_eq!((r.status, r.code.as_str()), (503, "ServiceUnavailable"));
+            assert_eq!(
+                r.message,
+                format!(
+                    "The request has failed due to a temporary failure of the server ({kind}); retry later."
+                )
+            );
+            assert_clean(&r);
+        }
+        let r = refused(AuthError::Store(StoreFailure(
+            "store error (transient): database is locked".into(),
+        )));
+        assert_eq!((r.status, r.code.as_str()), (503, "ServiceUnavailable"));
+        assert_clean(&r);
+        let r = store_busy("image changed while deleting org/o1/image/img-1");
+        assert_eq!(r.status, 503);
+        assert_clean(&r);
+    }
+
+    #[test]
+    fn a_record_not_written_names_the_kind_only() {
+        for (e, kind) in failures() {
+            let r = record_not_written(&e);
+            assert_eq!(
+                (r.status, r.code.as_str()),
+                (400, "CreateDesktopImageRecord.Failed")
+            );
+            assert_eq!(
+                r.message,
+                format!("The image record could not be written ({kind}); retry.")
+            );
+            assert_clean(&r);
+        }
+    }
 }

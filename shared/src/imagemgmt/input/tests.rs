@@ -136,3 +136,167 @@ fn clone_image_requires_an_image_name() {
     let c = CloneRequest::parse(&json!({}), Some("clone-version")).unwrap();
     assert_eq!(c.target, CloneTarget::Version(Numbering::Major));
 }
+
+/// Every body parser on arbitrary JSON: a refusal is always a 4xx with a code, and each
+/// field error it lists names its field and has a code.
+mod refusals {
+    use super::*;
+    use crate::api::FieldError;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use serde_json::Value;
+
+    /// Every field a request body of this door reads (nested ones included).
+    const NAMES: &[&str] = &[
+        "streamName",
+        "streamDescription",
+        "versionDescription",
+        "versionType",
+        "sourceStreamType",
+        "sourceType",
+        "sourceVersionId",
+        "os",
+        "osType",
+        "gpuType",
+        "multiSession",
+        "providerLabel",
+        "providerInstanceId",
+        "orgId",
+        "assetDetails",
+        "assetType",
+        "data",
+        "sourceImageVersionId",
+        "mspOrgId",
+        "isClientAccessLicenseApplicable",
+        "vmId",
+        "markers",
+        "name",
+        "description",
+        "replicas",
+        "additionalReplicas",
+        "imageName",
+        "timeZone",
+    ];
+
+    /// Values a field may expect, so parsing often gets past the first check.
+    const WORDS: &[&str] = &[
+        "AZURE_SIG",
+        "AZURE_MARKET_PLACE",
+        "AZURE_CUSTOM_VM",
+        "COPIED_FROM_VERSION",
+        "MAJOR",
+        "MINOR",
+        "PATCH",
+        "WINDOWS",
+        "LINUX",
+        "NVIDIA",
+        "NONE",
+        "AZURE",
+        "AZURE_IMAGE_IN_SIG",
+        "1.0.0",
+        "iv-1",
+        "pi-1",
+        "g-1",
+        "vm-1",
+        "partner",
+        "HRPro",
+        "bad name",
+        "",
+    ];
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => select(NAMES).prop_map(str::to_owned),
+            1 => "\\PC{0,12}",
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            1 => Just(Value::Null),
+            1 => any::<bool>().prop_map(Value::Bool),
+            1 => any::<i64>().prop_map(Value::from),
+            1 => any::<f64>().prop_map(Value::from),
+            3 => select(WORDS).prop_map(Value::from),
+            1 => "\\PC{0,80}".prop_map(Value::from),
+            1 => "[A-Za-z0-9_.:-]{60,140}".prop_map(Value::from),
+        ]
+    }
+
+    fn object(inner: impl Strategy<Value = Value>, n: usize) -> impl Strategy<Value = Value> {
+        proptest::collection::vec((key(), inner), 0..n)
+            .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(4, 48, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                object(inner, 8),
+            ]
+        })
+    }
+
+    /// Mostly an object of known fields; sometimes any JSON value.
+    fn body() -> impl Strategy<Value = Value> {
+        prop_oneof![4 => object(value(), 14), 1 => value()]
+    }
+
+    fn field_error_is_named(e: &FieldError) -> bool {
+        !e.field.is_empty() && !e.code.is_empty()
+    }
+
+    /// A refusal: a 4xx with a code; a validation failure lists its fields, each with a code.
+    fn refusal_ok(p: &Problem) -> Result<(), TestCaseError> {
+        prop_assert!((400..500).contains(&p.status), "{p:?}");
+        prop_assert!(!p.code.is_empty(), "{p:?}");
+        prop_assert!(p.errors.iter().all(field_error_is_named), "{p:?}");
+        if p.code == "VALIDATION_FAILED" {
+            prop_assert!(!p.errors.is_empty(), "{p:?}");
+        }
+        Ok(())
+    }
+
+    fn check<T>(r: Result<T, Problem>) -> Result<(), TestCaseError> {
+        match r {
+            Ok(_) => Ok(()),
+            Err(p) => refusal_ok(&p),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_body_parser_refuses_with_a_4xx_and_a_code(
+            body in body(),
+            clone_action in proptest::option::of(prop_oneof![
+                select(&["clone-version", "clone-image"][..]).prop_map(str::to_owned),
+                "\\PC{0,16}",
+            ]),
+        ) {
+            for action in [
+                CreateAction::Import,
+                CreateAction::CopyExistingImage,
+                CreateAction::ImportCustomVm,
+            ] {
+                check(ImageCatalogRequest::parse(&body, action))?;
+            }
+            check(ImagePatch::parse(&body))?;
+            check(VersionCreateTO::parse(&body))?;
+            check(VersionPatch::parse(&body))?;
+            check(PublishRequest::parse(&body))?;
+            check(RepublishRequest::parse(&body))?;
+            check(CloneRequest::parse(&body, clone_action.as_deref()))?;
+        }
+
+        #[test]
+        fn the_create_action_refuses_with_a_4xx_and_a_code(
+            action in proptest::option::of(prop_oneof![
+                select(&["import", "copy-existing-image", "import-custom-vm"][..])
+                    .prop_map(str::to_owned),
+                "\\PC{0,24}",
+            ]),
+        ) {
+            check(CreateAction::parse(action.as_deref()))?;
+        }
+    }
+}

@@ -150,7 +150,7 @@ impl From<RestError> for Problem {
                 "VERSION_STATUS_PRECONDITION",
                 format!("the version is {s}; this action needs {needed}"),
             ),
-            E::Store(e) => Problem::store(&e),
+            E::Store(e) => Problem::store_at("imagemgmt", &e),
             E::AddVersionStore(e) => add_version_store_failure(&e),
         }
     }
@@ -205,16 +205,40 @@ mod tests {
     #[test]
     fn only_add_version_answers_a_lasting_store_failure_with_its_own_500() {
         let refused = || StoreError::Unavailable("disk full".into());
-        let (status, code, _) = answer(RestError::Store(refused()));
+        let (status, code, detail) = answer(RestError::Store(refused()));
         assert_eq!((status, code.as_str()), (500, "STORE_UNAVAILABLE"));
-        let (status, code, _) = answer(RestError::AddVersionStore(refused()));
+        assert_eq!(detail, crate::api::STORE_UNAVAILABLE_MESSAGE);
+        let (status, code, detail) = answer(RestError::AddVersionStore(refused()));
         assert_eq!(
             (status, code.as_str()),
             (500, crate::imagemgmt::submit::SUBMIT_FAILED_CODE)
         );
+        assert!(!detail.contains("disk full"), "{detail}");
         let busy = || StoreError::contended();
         assert_eq!(answer(RestError::AddVersionStore(busy())).0, 503);
         assert_eq!(answer(RestError::Store(busy())).0, 503);
+    }
+
+    #[test]
+    fn a_store_failure_answers_the_kinds_text_not_the_backends_or_a_key() {
+        let cases = [
+            (
+                StoreError::Transient("injected: database is locked".into()),
+                crate::api::STORE_BUSY_MESSAGE,
+            ),
+            (
+                StoreError::Corrupt("org/o1/image/img-1: expected value".into()),
+                crate::api::STORE_RECORD_UNREADABLE_MESSAGE,
+            ),
+        ];
+        for (e, message) in cases {
+            let (_, _, detail) = answer(RestError::Store(e.clone()));
+            assert_eq!(detail, message);
+            let (_, _, detail) = answer(RestError::AddVersionStore(e));
+            for internal in ["database is locked", "org/", "img-1"] {
+                assert!(!detail.contains(internal), "{detail}");
+            }
+        }
     }
 
     #[test]

@@ -126,6 +126,24 @@ fn transient_store_errors_are_503_with_retry_after() {
     let r = w.call("GET", "/images", None);
     assert_eq!(problem(&r), (503, "STORE_BUSY".into()));
     assert_eq!(r.get_header("retry-after"), Some("1"));
+    // The kind of failure, not the backend's words (those go to the component's log).
+    let b = r.json_body();
+    assert_eq!(b["detail"], crate::api::STORE_BUSY_MESSAGE);
+    assert!(!b.to_string().contains("database is locked"), "{b}");
+}
+
+#[test]
+fn an_unreadable_record_is_a_500_that_names_no_key() {
+    use crate::store::KeyValue;
+    let w = World::new();
+    let img = w.sig_image("win");
+    let id = img["id"].as_str().unwrap();
+    w.kv.set(&keys::image("o1", id), b"not json").unwrap();
+    let r = w.call("GET", &format!("/images/{id}"), None);
+    assert_eq!(problem(&r), (500, "STORE_UNAVAILABLE".into()));
+    let b = r.json_body();
+    assert_eq!(b["detail"], crate::api::STORE_RECORD_UNREADABLE_MESSAGE);
+    assert!(!b.to_string().contains("org/"), "{b}");
 }
 
 #[test]

@@ -135,6 +135,29 @@ pub fn a_failing_store_is_a_clean_503_and_recovers(h: &Harness) {
     let listed = h.rest("GET", "/images", None);
     assert_eq!(listed.status, 503, "{}", listed.body);
     assert!(listed.header("retry-after").is_some());
+    // The kind's fixed text, not the store's words: those go to the door's log.
+    assert_eq!(listed.body["code"], "STORE_BUSY", "{}", listed.body);
+    assert_eq!(
+        listed.body["detail"],
+        catalog_model::api::STORE_BUSY_MESSAGE,
+        "{}",
+        listed.body
+    );
+    assert!(
+        !listed
+            .body
+            .to_string()
+            .contains(spin_local_kv::INJECTED_MESSAGE),
+        "{}",
+        listed.body
+    );
+    let logs = h.local().logs();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("imagemgmt STORE_BUSY:")
+                && l.contains(spin_local_kv::INJECTED_MESSAGE)),
+        "{logs:?}"
+    );
     h.local().faults().clear();
     assert_eq!(h.send("GET", "/healthz", None, &[], None).status, 200);
     assert_eq!(h.rest("GET", "/images", None).status, 200);

@@ -223,11 +223,17 @@ fn a_register_whose_elected_creator_died_is_created_by_the_next_caller() {
 fn a_record_that_cannot_be_written_is_create_desktop_image_record_failed() {
     let w = World::new();
     *w.kv.fail_set_containing.borrow_mut() = Some("/version/".into());
-    assert_error(
+    let b = assert_error(
         capture_err(&w, "ecd-1", "CloudDesktop"),
         400,
         "CreateDesktopImageRecord.Failed",
     );
+    // The kind of failure, not the backend's words (those go to the component's log).
+    assert_eq!(
+        b["Message"],
+        json!("The image record could not be written (the store is busy); retry.")
+    );
+    assert!(!b.to_string().contains("database is locked"), "{b}");
     *w.kv.fail_set_containing.borrow_mut() = None;
     // The claim was given back: the instance can be captured at once.
     w.capture("ecd-1", "retry");
