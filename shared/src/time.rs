@@ -15,7 +15,9 @@ impl Timestamp {
     }
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+/// Days since 1970-01-01 of the civil date `y`-`m`-`d` (proleptic Gregorian; a day outside
+/// its month simply runs on into the next or previous one).
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = if y >= 0 { y } else { y - 399 } / 400;
     let yoe = y - era * 400;
@@ -62,7 +64,26 @@ pub fn iso8601_s(ms: Millis) -> String {
     }
 }
 
-/// Parses `YYYY-MM-DDThh:mm:ss[.fff]Z` (UTC only). `None` when malformed.
+/// Gregorian leap years: every 4th, but not every 100th, yet every 400th.
+pub fn is_leap_year(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+/// The days of month `m` (1–12) of year `y`; 0 for a month that does not exist.
+pub fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap_year(y) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Parses `YYYY-MM-DDThh:mm:ss[.fff]Z` (UTC only). `None` when malformed or not a real
+/// instant: the day must exist in its month (no February 30, February 29 only in leap
+/// years), hours run 00–23, minutes and seconds 00–59 (UTC as computers keep it has no
+/// second 60).
 pub fn parse_iso8601(s: &str) -> Option<Millis> {
     let b = s.as_bytes();
     if b.len() < 20 || *b.last()? != b'Z' {
@@ -80,7 +101,12 @@ pub fn parse_iso8601(s: &str) -> Option<Millis> {
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&mo)
+        || !(1..=days_in_month(y, mo)).contains(&d)
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
         return None;
     }
     let milli = match b[19] {
@@ -96,6 +122,15 @@ pub fn parse_iso8601(s: &str) -> Option<Millis> {
         _ => return None,
     };
     Some(days_from_civil(y, mo, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + milli)
+}
+
+/// Parses exactly `YYYY-MM-DDThh:mm:ssZ` (20 characters, second precision, UTC: the form of
+/// the RPC door's `x-acs-date`), with the same checks as [`parse_iso8601`].
+pub fn parse_iso8601_s(s: &str) -> Option<Millis> {
+    if s.len() != 20 {
+        return None;
+    }
+    parse_iso8601(s)
 }
 
 impl Serialize for Timestamp {
@@ -148,5 +183,64 @@ mod tests {
         ] {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn refuses_impossible_instants() {
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2024-02-30T00:00:00Z",
+            "2024-02-31T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-06-31T00:00:00Z",
+            "2024-09-31T00:00:00Z",
+            "2024-11-31T00:00:00Z",
+            "2024-01-32T00:00:00Z",
+            "2024-01-00T00:00:00Z",
+            "2024-00-10T00:00:00Z",
+            "2024-01-01T24:00:00Z",
+            "2024-01-01T23:60:00Z",
+            "2024-12-31T23:59:60Z",
+            "2024-12-31T23:59:60.5Z",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+        for good in [
+            "2024-02-29T00:00:00Z",
+            "2000-02-29T00:00:00Z",
+            "2023-02-28T23:59:59Z",
+            "2024-04-30T12:00:00Z",
+            "2024-12-31T23:59:59Z",
+        ] {
+            let ms = parse_iso8601(good);
+            assert_eq!(ms.map(iso8601_s).as_deref(), Some(good), "{good}");
+        }
+    }
+
+    #[test]
+    fn the_second_precision_form_is_exactly_20_characters() {
+        assert_eq!(
+            parse_iso8601_s("2024-02-29T12:34:56Z"),
+            Some(1_709_210_096_000)
+        );
+        assert_eq!(parse_iso8601_s("2024-02-29T12:34:56.789Z"), None);
+        assert_eq!(parse_iso8601_s("2023-02-29T12:34:56Z"), None);
+    }
+
+    #[test]
+    fn leap_years() {
+        for (y, leap) in [
+            (1900, false),
+            (2000, true),
+            (2023, false),
+            (2024, true),
+            (2100, false),
+            (2400, true),
+        ] {
+            assert_eq!(is_leap_year(y), leap, "{y}");
+            assert_eq!(days_in_month(y, 2), if leap { 29 } else { 28 }, "{y}");
+        }
+        assert_eq!(days_in_month(2024, 13), 0);
     }
 }

@@ -2,9 +2,13 @@
 //! into one map, typed accessors (flattened lists, booleans, integers), action/version
 //! dispatch, and the typed requests of the four actions.
 //!
-//! Precedence: a name present in both the body and the query takes the body's value (the
-//! SDK never sends one name twice: scalars go to the body, `TagList` to the query). Within one
-//! source, the last occurrence wins.
+//! A parameter name may occur once per request: the door refuses a name given twice, in the
+//! query, in the body, or once in each ([`Params::parse_checked`], which signature
+//! verification runs, so the value read is the one value signed). The SDK never sends one name
+//! twice: scalars go to the body, `TagList` to the query.
+//!
+//! The body is parameters only when [`body_is_parameters`] says so; signature verification
+//! then requires `content-type` to be signed (it decides how the body is read).
 
 use crate::appstream::{API_VERSION, RpcError};
 use std::collections::BTreeMap;
@@ -45,11 +49,39 @@ fn decode_str(s: &str) -> String {
     String::from_utf8_lossy(&form_decode(s)).into_owned()
 }
 
-fn parse_pairs(raw: &str, into: &mut BTreeMap<String, String>) {
-    for pair in raw.split('&').filter(|p| !p.is_empty()) {
+/// The decoded `name=value` pairs of a query or form body, in arrival order (empty pairs
+/// between `&&` skipped; a pair without `=` has the empty value).
+fn pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        into.insert(decode_str(k), decode_str(v));
-    }
+        (decode_str(k), decode_str(v))
+    })
+}
+
+/// Whether a body sent with this `content-type` is read as form parameters: when the header
+/// is absent or its media type is `application/x-www-form-urlencoded` (any letter case,
+/// parameters such as `; charset=UTF-8` allowed). The one place this is decided: parsing and
+/// signature verification both ask here.
+pub fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|ct| {
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    })
+}
+
+/// Whether this body carries parameters: it is not empty and [`is_form`].
+pub fn body_is_parameters(body: &[u8], content_type: Option<&str>) -> bool {
+    !body.is_empty() && is_form(content_type)
+}
+
+/// The refusal of a name given more than once.
+pub fn repeated(name: impl Into<String>) -> ParamError {
+    ParamError::invalid(
+        name,
+        "it is given more than once (in the query, the body, or both); send each parameter once",
+    )
 }
 
 /// A parameter-level refusal (all HTTP 400 but the unknown action, 404).
@@ -122,19 +154,42 @@ pub struct Params {
 }
 
 impl Params {
-    /// Merges the raw query and the body (the body only when `content_type` is absent or
-    /// `application/x-www-form-urlencoded`; any other body is not parameters). Body wins.
-    pub fn parse(raw_query: &str, body: &[u8], content_type: Option<&str>) -> Self {
+    /// Merges the raw query and the body (the body only when [`body_is_parameters`]; any
+    /// other body is not parameters), refusing a name that occurs twice (decoded: `a%41` and
+    /// `aA` are one name) with `InvalidParameter` naming it.
+    pub fn parse_checked(
+        raw_query: &str,
+        body: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<Self, ParamError> {
         let mut map = BTreeMap::new();
-        parse_pairs(raw_query, &mut map);
-        let is_form = content_type.is_none_or(|ct| {
-            ct.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
-        if is_form {
-            parse_pairs(&String::from_utf8_lossy(body), &mut map);
+        let body_text;
+        let body_pairs = if body_is_parameters(body, content_type) {
+            body_text = String::from_utf8_lossy(body);
+            Some(pairs(&body_text))
+        } else {
+            None
+        };
+        for (k, v) in pairs(raw_query).chain(body_pairs.into_iter().flatten()) {
+            match map.entry(k) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    return Err(repeated(e.key().as_str()));
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
+        }
+        Ok(Params { map })
+    }
+
+    /// [`Params::parse_checked`] for a request already checked (the door's signature
+    /// verification runs `parse_checked` and refuses what it refuses): infallible, and
+    /// should a name still occur twice, the body's (then the later) value is kept.
+    pub fn parse(raw_query: &str, body: &[u8], content_type: Option<&str>) -> Self {
+        let mut map: BTreeMap<String, String> = pairs(raw_query).collect();
+        if body_is_parameters(body, content_type) {
+            map.extend(pairs(&String::from_utf8_lossy(body)));
         }
         Params { map }
     }

@@ -2,22 +2,30 @@
 //! "Authentication" and the captured SDK requests in `testdata/`).
 //!
 //! Order of checks (each failure is one [`AuthError`]):
-//! 1. `Authorization` present, then well formed (scheme, `Credential`, `SignedHeaders`,
-//!    `Signature` = 64 hex digits), and the signed headers cover `host`, `x-acs-date`,
-//!    `x-acs-signature-nonce`, `x-acs-content-sha256` and the `x-acs-action`/`x-acs-version`
-//!    headers when sent (otherwise a captured request could be replayed with a new date/nonce
-//!    or re-targeted at another action);
-//! 2. `x-acs-date` within 15 minutes of `now`; the nonce well formed;
-//! 3. the AccessKey exists (lookup through [`AuthStore`]);
-//! 4. `x-acs-content-sha256` equals the body's SHA-256, and the signature matches (constant time);
-//! 5. only then the nonce is recorded: unauthenticated callers cannot burn nonces.
+//! 1. `Authorization` present and sent once, then well formed (scheme, `Credential`,
+//!    `SignedHeaders` = lower-case names, sorted and unique, `Signature` = 64 hex digits),
+//!    and the signed headers cover `host`, `x-acs-date`, `x-acs-signature-nonce`,
+//!    `x-acs-content-sha256` and the `x-acs-action`/`x-acs-version` headers when sent
+//!    (otherwise a captured request could be replayed with a new date/nonce or re-targeted at
+//!    another action);
+//! 2. no ambiguity in what is signed versus what is read: every signed header, and
+//!    `content-type`, is sent at most once; when the body carries parameters
+//!    ([`body_is_parameters`]), `content-type` is sent and signed (it decides whether the
+//!    body is read at all);
+//! 3. `x-acs-date` a real instant (`YYYY-MM-DDThh:mm:ssZ`, no February 30, no hour 24, no
+//!    second 60) within 15 minutes of `now`; the nonce well formed;
+//! 4. the AccessKey exists (lookup through [`AuthStore`]);
+//! 5. `x-acs-content-sha256` equals the body's SHA-256, and the signature matches (constant time);
+//! 6. no parameter name occurs twice, in the query, the body or across both
+//!    ([`Params::parse_checked`]): the value the door reads is the one value signed;
+//! 7. only then the nonce is recorded: unauthenticated callers cannot burn nonces.
 //!
 //! The client half (`sign_form_post`, `sign_hex`: signing a request as the SDK does) is in
 //! `sign/client.rs`, compiled only for tests and with the `testing` feature (the end-to-end
 //! tests and the benchmark sign with it); a component only verifies.
 
 use crate::appstream::RpcError;
-use crate::appstream::params::form_decode;
+use crate::appstream::params::{ParamError, Params, body_is_parameters, form_decode};
 use crate::env::Millis;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -25,7 +33,7 @@ use sha2::{Digest, Sha256};
 #[cfg(any(test, feature = "testing"))]
 mod client;
 #[cfg(any(test, feature = "testing"))]
-pub use client::{sign_form_post, sign_hex};
+pub use client::{authorization, sdk_headers, sign_form_post, sign_hex};
 
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// How far `x-acs-date` may be from the service's clock, either way.
@@ -71,6 +79,11 @@ impl<'a> SignedRequest<'a> {
     /// The first value of header `name`, trimmed.
     pub fn header(&self, name: &str) -> Option<&'a str> {
         self.header_values(name).next().map(str::trim)
+    }
+
+    /// How many times header `name` is sent.
+    fn header_count(&self, name: &str) -> usize {
+        self.header_values(name).count()
     }
 }
 
@@ -120,6 +133,9 @@ pub enum AuthError {
     /// `x-acs-date` missing, malformed or outside the window.
     InvalidTimeStamp(String),
     SignatureNonceUsed,
+    /// A parameter-level refusal found while verifying (a name given twice):
+    /// `InvalidParameter`/`MissingParameter` as the parameters answer it.
+    Parameter(ParamError),
     Store(StoreFailure),
 }
 
@@ -127,6 +143,7 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             AuthError::InvalidAccessKeyId => 404,
+            AuthError::Parameter(p) => p.to_rpc_error().status,
             // Not the caller's fault and worth a retry: the door's store failure answer.
             AuthError::Store(_) => 503,
             _ => 400,
@@ -143,6 +160,10 @@ impl AuthError {
             }
             AuthError::InvalidTimeStamp(_) => "InvalidTimeStamp.Expired",
             AuthError::SignatureNonceUsed => "SignatureNonceUsed",
+            AuthError::Parameter(ParamError::Missing(_)) => "MissingParameter",
+            AuthError::Parameter(ParamError::Invalid { .. }) => "InvalidParameter",
+            AuthError::Parameter(ParamError::UnknownAction(_)) => "InvalidAction.NotFound",
+            AuthError::Parameter(ParamError::UnknownVersion(_)) => "InvalidVersion",
             AuthError::Store(_) => "ServiceUnavailable",
         }
     }
@@ -166,6 +187,7 @@ impl AuthError {
                 "Specified time stamp or date value is expired or invalid: {why} (x-acs-date must be YYYY-MM-DDThh:mm:ssZ within 15 minutes of the server time)."
             ),
             AuthError::SignatureNonceUsed => "The request signature nonce has been used.".into(),
+            AuthError::Parameter(p) => p.to_rpc_error().message,
             AuthError::Store(_) => "The request could not be authenticated; try again.".into(),
         }
     }
@@ -185,7 +207,7 @@ impl From<AuthError> for RpcError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization {
     pub access_key_id: String,
-    /// Lower-case header names, in the order given.
+    /// Lower-case header names, sorted and unique (anything else is refused).
     pub signed_headers: Vec<String>,
     /// The signature's 32 bytes.
     pub signature: Vec<u8>,
@@ -205,6 +227,8 @@ fn incomplete(why: &str) -> AuthError {
 }
 
 /// Parses `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<a;b>,Signature=<hex>`.
+/// `SignedHeaders` must be lower-case names in strictly ascending byte order (sorted, no name
+/// twice), as the SDK sends them: one request has one canonical form.
 pub fn parse_authorization(value: &str) -> Result<Authorization, AuthError> {
     let value = value.trim();
     let rest = value
@@ -248,6 +272,14 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, AuthError> {
                 "SignedHeaders must be lower-case names joined by ';'",
             ));
         }
+        if signed_headers
+            .last()
+            .is_some_and(|prev: &String| prev.as_str() >= name)
+        {
+            return Err(incomplete(&format!(
+                "SignedHeaders must be sorted and unique ({name} is out of order or repeated)"
+            )));
+        }
         signed_headers.push(name.to_string());
     }
     Ok(Authorization {
@@ -257,16 +289,16 @@ pub fn parse_authorization(value: &str) -> Result<Authorization, AuthError> {
     })
 }
 
-/// Parses `x-acs-date` (`YYYY-MM-DDThh:mm:ssZ`) and checks it lies within
+/// Parses `x-acs-date` (exactly `YYYY-MM-DDThh:mm:ssZ`, a real UTC instant: the day exists in
+/// its month, hours 00–23, minutes and seconds 00–59) and checks it lies within
 /// [`DATE_WINDOW_MS`] of `now_ms`. Returns the date in milliseconds.
 pub fn check_date(value: Option<&str>, now_ms: Millis) -> Result<Millis, AuthError> {
     let value = value.ok_or_else(|| AuthError::InvalidTimeStamp("x-acs-date is missing".into()))?;
-    let date = if value.len() == 20 {
-        crate::time::parse_iso8601(value)
-    } else {
-        None
-    }
-    .ok_or_else(|| AuthError::InvalidTimeStamp(format!("{value:?} is not YYYY-MM-DDThh:mm:ssZ")))?;
+    let date = crate::time::parse_iso8601_s(value).ok_or_else(|| {
+        AuthError::InvalidTimeStamp(format!(
+            "{value:?} is not a real UTC time of the form YYYY-MM-DDThh:mm:ssZ"
+        ))
+    })?;
     // `checked_sub`: `now_ms` comes from the caller and may be anything; no overflow panics.
     let off = date.checked_sub(now_ms).map(i64::unsigned_abs);
     if off.is_none_or(|off| off > DATE_WINDOW_MS.unsigned_abs()) {
@@ -327,8 +359,9 @@ pub fn canonical_query(raw_query: &str) -> String {
 }
 
 /// The canonical headers block (`name:value\n` per signed header, in the order given) for
-/// `signed`. Repeated headers are trimmed, sorted and joined with `,` (as the SDK does).
-/// `host` comes from the URI authority (R7).
+/// `signed`. Repeated headers are trimmed, sorted and joined with `,` (as the SDK does; the
+/// door refuses a repeated signed header before this, see [`verify`]). `host` comes from the
+/// URI authority (R7).
 pub fn canonical_headers(req: &SignedRequest<'_>, signed: &[String]) -> String {
     let mut out = String::new();
     for name in signed {
@@ -378,6 +411,37 @@ fn mac(secret: &str, string_to_sign: &str) -> Option<Hmac<Sha256>> {
     Some(mac)
 }
 
+/// Every signed header (and `content-type`, which decides how the body is read) is sent at
+/// most once; when the body carries parameters, `content-type` is sent and signed.
+fn check_unambiguous(req: &SignedRequest<'_>, auth: &Authorization) -> Result<(), AuthError> {
+    let signed = |name: &str| auth.signed_headers.iter().any(|h| h == name);
+    for name in auth
+        .signed_headers
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once("content-type"))
+    {
+        // With a URI authority the `host` header is not read (R7).
+        if name == "host" && !req.authority.is_empty() {
+            continue;
+        }
+        if req.header_count(name) > 1 {
+            return Err(incomplete(&format!(
+                "the {name} header is sent more than once"
+            )));
+        }
+    }
+    let content_type = req.header("content-type");
+    if body_is_parameters(req.body, content_type)
+        && (content_type.is_none() || !signed("content-type"))
+    {
+        return Err(incomplete(
+            "the content-type header must be sent and signed when the body carries parameters",
+        ));
+    }
+    Ok(())
+}
+
 /// Verifies `req` at time `now_ms` against `store` (see the module docs for the order).
 pub fn verify<S: AuthStore>(
     req: &SignedRequest<'_>,
@@ -388,6 +452,11 @@ pub fn verify<S: AuthStore>(
         .header("authorization")
         .filter(|v| !v.is_empty())
         .ok_or(AuthError::MissingAuthorization)?;
+    if req.header_count("authorization") > 1 {
+        return Err(incomplete(
+            "the Authorization header is sent more than once",
+        ));
+    }
     let auth = parse_authorization(auth_value)?;
     for required in ALWAYS_SIGNED {
         if !auth.signed_headers.iter().any(|h| h == required) {
@@ -399,6 +468,7 @@ pub fn verify<S: AuthStore>(
             return Err(incomplete(&format!("the {picked} header must be signed")));
         }
     }
+    check_unambiguous(req, &auth)?;
     let date_ms = check_date(req.header("x-acs-date"), now_ms)?;
     let nonce = check_nonce(req.header("x-acs-signature-nonce"))?;
 
@@ -418,6 +488,8 @@ pub fn verify<S: AuthStore>(
         .ok_or(AuthError::SignatureDoesNotMatch)?
         .verify_slice(&auth.signature)
         .map_err(|_| AuthError::SignatureDoesNotMatch)?;
+    Params::parse_checked(req.raw_query, req.body, req.header("content-type"))
+        .map_err(AuthError::Parameter)?;
 
     let fresh = store
         .record_nonce(

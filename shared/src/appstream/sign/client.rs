@@ -12,6 +12,54 @@ pub fn sign_hex(secret: &str, string_to_sign: &str) -> Option<String> {
     ))
 }
 
+/// The headers the SDK sends with a form POST of `action` to `authority` carrying `body`,
+/// `authorization` aside: lower-case names, in sorted order, `host` included.
+pub fn sdk_headers(
+    authority: &str,
+    action: &str,
+    body: &[u8],
+    date: &str,
+    nonce: &str,
+) -> Vec<(String, String)> {
+    vec![
+        ("accept".into(), "application/json".into()),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ),
+        ("host".into(), authority.into()),
+        ("x-acs-action".into(), action.into()),
+        (
+            "x-acs-content-sha256".into(),
+            hex::encode(Sha256::digest(body)),
+        ),
+        ("x-acs-date".into(), date.into()),
+        ("x-acs-signature-nonce".into(), nonce.into()),
+        ("x-acs-version".into(), crate::appstream::API_VERSION.into()),
+    ]
+}
+
+/// The `Authorization` value signing `req` under `access_key_id`/`secret` with `signed` as
+/// `SignedHeaders`, exactly in the order given (tests pass a bad order or a repeated name on
+/// purpose: the signature is then right for that list, and only the list itself is wrong).
+/// The hashed payload is the request's `x-acs-content-sha256` header, else the body's hash.
+pub fn authorization(
+    access_key_id: &str,
+    secret: &str,
+    req: &SignedRequest<'_>,
+    signed: &[String],
+) -> String {
+    let hash = req
+        .header("x-acs-content-sha256")
+        .map_or_else(|| hex::encode(Sha256::digest(req.body)), str::to_string);
+    let canonical = canonical_request(req, signed, &hash);
+    let signature = sign_hex(secret, &string_to_sign(&canonical)).unwrap_or_default();
+    format!(
+        "{ALGORITHM} Credential={access_key_id},SignedHeaders={},Signature={signature}",
+        signed.join(";")
+    )
+}
+
 /// The client half, as the official SDK does it: signs a form POST of `action` to
 /// `authority` and returns the headers to send (every one signed, `host` included) and the
 /// body. For native tests and the benchmark; `date` is `YYYY-MM-DDThh:mm:ssZ`.
@@ -36,20 +84,7 @@ pub fn sign_form_post(
         .collect::<Vec<_>>()
         .join("&")
         .into_bytes();
-    let hash = hex::encode(Sha256::digest(&body));
-    let mut headers: Vec<(String, String)> = vec![
-        ("accept".into(), "application/json".into()),
-        (
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into(),
-        ),
-        ("host".into(), authority.into()),
-        ("x-acs-action".into(), action.into()),
-        ("x-acs-content-sha256".into(), hash.clone()),
-        ("x-acs-date".into(), date.into()),
-        ("x-acs-signature-nonce".into(), nonce.into()),
-        ("x-acs-version".into(), crate::appstream::API_VERSION.into()),
-    ];
+    let mut headers = sdk_headers(authority, action, &body, date, nonce);
     let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -62,14 +97,7 @@ pub fn sign_form_post(
         headers: &pairs,
         body: &body,
     };
-    let canonical = canonical_request(&view, &names, &hash);
-    let signature = sign_hex(secret, &string_to_sign(&canonical)).unwrap_or_default();
-    headers.push((
-        "authorization".into(),
-        format!(
-            "{ALGORITHM} Credential={access_key_id},SignedHeaders={},Signature={signature}",
-            names.join(";")
-        ),
-    ));
+    let auth = authorization(access_key_id, secret, &view, &names);
+    headers.push(("authorization".into(), auth));
     (headers, body)
 }

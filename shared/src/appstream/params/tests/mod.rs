@@ -47,6 +47,59 @@ fn query_and_form_body_merge_and_the_body_wins() {
 }
 
 #[test]
+fn parse_checked_refuses_a_name_given_twice_and_names_it() {
+    let form = Some("application/x-www-form-urlencoded");
+    let cases: [(&str, &[u8], &str); 6] = [
+        ("A=1&A=2", b"", "A"),
+        ("A=1&A=1", b"", "A"),
+        ("", b"B=1&C=2&B=3", "B"),
+        ("TagList.1.Key=k", b"TagList.1.Key=k", "TagList.1.Key"),
+        // Decoded names compare: `%41` is `A`, `+` a space, a bare name is `name=`.
+        ("A=1", b"%41=2", "A"),
+        ("a+b&a%20b=", b"", "a b"),
+    ];
+    for (query, body, name) in cases {
+        let e = Params::parse_checked(query, body, form);
+        assert_eq!(invalid_name(e.clone()), name, "{query} / {body:?}");
+        let r = e.err().map(|e| e.to_rpc_error());
+        assert_eq!(
+            r.as_ref().map(|r| (r.status, r.code.as_str())),
+            Some((400, "InvalidParameter"))
+        );
+        assert!(
+            r.is_some_and(|r| r.message.contains(name) && r.message.contains("more than once"))
+        );
+    }
+    // Distinct names (names are case-sensitive), and a body that is not parameters, pass.
+    let ok = Params::parse_checked("A=1&a=2", b"B=1", form);
+    assert_eq!(
+        ok.map(|p| p.get("B").map(str::to_string)),
+        Ok(Some("1".into()))
+    );
+    let json = Params::parse_checked("A=1", b"A=2", Some("application/json"));
+    assert_eq!(
+        json.map(|p| p.get("A").map(str::to_string)),
+        Ok(Some("1".into()))
+    );
+}
+
+#[test]
+fn the_body_is_parameters_only_when_non_empty_and_form() {
+    assert!(body_is_parameters(b"A=1", None));
+    assert!(body_is_parameters(
+        b"A=1",
+        Some(" Application/X-WWW-Form-Urlencoded ; charset=UTF-8")
+    ));
+    assert!(!body_is_parameters(b"", None));
+    assert!(!body_is_parameters(b"A=1", Some("application/json")));
+    assert!(!body_is_parameters(b"A=1", Some("")));
+    assert!(!body_is_parameters(
+        b"A=1",
+        Some("text/plain; x=application/x-www-form-urlencoded")
+    ));
+}
+
+#[test]
 fn a_non_form_body_is_not_parameters() {
     let ps = Params::parse("A=1", br#"{"B":2}"#, Some("application/json"));
     assert_eq!(ps.get("A"), Some("1"));
@@ -220,7 +273,7 @@ fn error_messages_name_the_parameter() {
 
 #[test]
 fn create_image_by_instance_from_the_sdk_capture() {
-    let ps = from_vector(include_str!("../testdata/create_image_by_instance.json"));
+    let ps = from_vector(include_str!("../../testdata/create_image_by_instance.json"));
     let r = CreateImageByInstance::parse(&ps);
     assert_eq!(
         r,
@@ -381,7 +434,7 @@ fn create_image_by_instance_rules() {
 
 #[test]
 fn list_image_from_the_sdk_capture_and_defaults() {
-    let ps = from_vector(include_str!("../testdata/list_image.json"));
+    let ps = from_vector(include_str!("../../testdata/list_image.json"));
     let r = ListImage::parse(&ps);
     assert_eq!(
         r,
@@ -442,7 +495,7 @@ fn list_image_rules() {
 
 #[test]
 fn delete_image_needs_an_image_id() {
-    let ps = from_vector(include_str!("../testdata/delete_image.json"));
+    let ps = from_vector(include_str!("../../testdata/delete_image.json"));
     assert_eq!(
         DeleteImage::parse(&ps),
         Ok(DeleteImage {
@@ -455,7 +508,7 @@ fn delete_image_needs_an_image_id() {
 #[test]
 fn distribute_from_the_sdk_capture_and_rules() {
     let ps = from_vector(include_str!(
-        "../testdata/start_task_for_distribute_image.json"
+        "../../testdata/start_task_for_distribute_image.json"
     ));
     assert_eq!(
         StartTaskForDistributeImage::parse(&ps),
@@ -514,37 +567,4 @@ fn rpc_request_dispatches_to_the_action_parser() {
     );
 }
 
-mod never_panics {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just("TagList.1.Key".to_string()),
-            "(TagList|DestinationRegionList)\\.[0-9x]{0,4}(\\.(Key|Value|[a-z]{0,3}))?",
-            "(InstanceId|InstanceType|ImageName|DiskType|AutoCleanUserdata|SubInstanceId|PageSize|PageNumber|Status|ImageId|BizType|CopyProfile)",
-            ".{0,12}",
-        ]
-    }
-
-    proptest! {
-        #[test]
-        fn parse_on_arbitrary_bytes(query in ".{0,120}", body in proptest::collection::vec(any::<u8>(), 0..120), ct in proptest::option::of(".{0,40}")) {
-            let ps = Params::parse(&query, &body, ct.as_deref());
-            for a in Action::ALL {
-                let _ = RpcRequest::parse(a, &ps);
-            }
-            let _ = resolve_action(None, None, &ps);
-        }
-
-        #[test]
-        fn typed_parsers_on_arbitrary_pairs(pairs in proptest::collection::vec((name(), ".{0,12}"), 0..16)) {
-            let ps = Params::from_pairs(pairs);
-            for a in Action::ALL {
-                let _ = RpcRequest::parse(a, &ps);
-            }
-            let _ = ps.tags("TagList");
-            let _ = ps.list("DestinationRegionList");
-        }
-    }
-}
+mod properties;
