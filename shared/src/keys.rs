@@ -120,6 +120,13 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
+/// Counter of the requests org `org` sent through `door` (`rest`, `rpc`) in rate-limit
+/// window `window` (the window's start divided by its width), through `increment` only
+/// (R3); purged through the due index once the window is over (`ratelimit`).
+pub fn rate_counter(org: &str, door: &str, window: i64) -> String {
+    format!("org/{org}/rate/{door}/{window}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

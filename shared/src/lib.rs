@@ -31,6 +31,7 @@ pub mod health;
 pub mod imagemgmt;
 pub mod keys;
 pub mod ops;
+pub mod ratelimit;
 pub mod records;
 pub mod routing;
 pub mod settings;

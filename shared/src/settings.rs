@@ -1,11 +1,13 @@
-//! The timing settings of operations, the due index and the advancer. Their own module, so
-//! that `ops` (which schedules due entries) and `due` (which needs the bucket width) both
-//! read them without importing each other.
+//! The timing settings of operations, the due index and the advancer, and the doors' per-org
+//! rate limits ([`crate::ratelimit`]). Their own module, so that `ops` (which schedules due
+//! entries) and `due` (which needs the bucket width) both read them without importing each
+//! other.
 
 use serde::{Deserialize, Serialize};
 
-/// Durations, timeouts, attempts and backoff. The component fills it from Spin variables
-/// ([`Settings::from_vars`]); the admin simulation settings may override parts of it.
+/// Durations, timeouts, attempts and backoff, and the per-org rate limits. The component
+/// fills it from Spin variables ([`Settings::from_vars`]); the admin simulation settings may
+/// override parts of it (never the rate limits).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Settings {
@@ -27,7 +29,24 @@ pub struct Settings {
     pub tick_cap: u32,
     /// Buckets looked at per tick at most.
     pub max_buckets_per_tick: u32,
+    /// Width of a rate-limit window, in seconds ([`crate::ratelimit`]).
+    pub rate_window_s: u64,
+    /// Requests an org may send through the REST door per window (0: no limit).
+    pub rest_rate_limit: u64,
+    /// Requests an org may send through the RPC door per window (0: no limit).
+    pub rpc_rate_limit: u64,
 }
+
+/// Default of `rate_window_s`: a window of 10 s (one purge entry per org and door per
+/// window, [`crate::ratelimit`]).
+pub const DEFAULT_RATE_WINDOW_S: u64 = 10;
+/// Default of `rest_rate_limit`: 20 000 requests per window, 2 000/s on average. Generous: on
+/// the 2-core machine of BENCHMARKS.md one org's fastest REST row reaches about 2 600 req/s
+/// for 1.5 s, and the `--spin` rows send about 12 000 in 10 s.
+pub const DEFAULT_REST_RATE_LIMIT: u64 = 20_000;
+/// Default of `rpc_rate_limit`: 10 000 requests per window, 1 000/s on average (the bench's
+/// fastest RPC row, `ListImage`, reaches about 750 req/s).
+pub const DEFAULT_RPC_RATE_LIMIT: u64 = 10_000;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -42,27 +61,42 @@ impl Default for Settings {
             skew_ms: 500,
             tick_cap: 50,
             max_buckets_per_tick: 120,
+            rate_window_s: DEFAULT_RATE_WINDOW_S,
+            rest_rate_limit: DEFAULT_REST_RATE_LIMIT,
+            rpc_rate_limit: DEFAULT_RPC_RATE_LIMIT,
         }
     }
 }
 
 impl Settings {
     /// Reads the Spin variables `step_ms`, `step_timeout_ms`, `poll_ms`, `max_attempts`,
-    /// `backoff_ms`, `bucket_ms`, `skew_ms`, `tick_cap` through `var` (absent or empty: the
-    /// default). A value that is not a positive integer is an error naming the variable.
+    /// `backoff_ms`, `bucket_ms`, `skew_ms`, `tick_cap`, `rate_window_s` through `var`
+    /// (absent or empty: the default). A value that is not a positive integer is an error
+    /// naming the variable. The limits `rest_rate_limit` and `rpc_rate_limit` may also be 0
+    /// (no limit).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
         let mut s = Settings::default();
-        fn num(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<u64>, String> {
+        fn parse(
+            var: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            zero_ok: bool,
+        ) -> Result<Option<u64>, String> {
             match var(name) {
                 None => Ok(None),
                 Some(v) if v.trim().is_empty() => Ok(None),
                 Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if n > 0 => Ok(Some(n)),
+                    Ok(n) if n > 0 || zero_ok => Ok(Some(n)),
+                    _ if zero_ok => Err(format!(
+                        "variable {name} must be a non-negative integer (0: no limit), got {v:?}"
+                    )),
                     _ => Err(format!(
                         "variable {name} must be a positive integer, got {v:?}"
                     )),
                 },
             }
+        }
+        fn num(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<u64>, String> {
+            parse(var, name, false)
         }
         let to_u32 = |n: u64, name: &str| {
             u32::try_from(n).map_err(|_| format!("variable {name} is too large"))
@@ -90,6 +124,15 @@ impl Settings {
         }
         if let Some(n) = num(&var, "tick_cap")? {
             s.tick_cap = to_u32(n, "tick_cap")?;
+        }
+        if let Some(n) = num(&var, "rate_window_s")? {
+            s.rate_window_s = n;
+        }
+        if let Some(n) = parse(&var, "rest_rate_limit", true)? {
+            s.rest_rate_limit = n;
+        }
+        if let Some(n) = parse(&var, "rpc_rate_limit", true)? {
+            s.rpc_rate_limit = n;
         }
         Ok(s)
     }

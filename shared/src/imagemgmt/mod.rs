@@ -19,6 +19,7 @@ mod tests;
 use crate::api::{ApiRequest, ApiResponse, Problem, json_body};
 use crate::auth;
 use crate::ops::Settings;
+use crate::ratelimit;
 use crate::records::Store;
 use crate::routing::{Method::*, Params, RouteMiss, RouteTable};
 use Endpoint::Api;
@@ -200,6 +201,12 @@ pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiRespo
         Ok(o) => o,
         Err(p) => return p.into(),
     };
+    // The org's request limit, before any other store work (`crate::ratelimit`).
+    if let ratelimit::Verdict::Throttled { retry_after_s } =
+        ratelimit::check(st, settings, ratelimit::Door::Rest, &org)
+    {
+        return ratelimit::too_many_requests(retry_after_s).into();
+    }
     let pairs = req.query_pairs();
     if let Some((_, q)) = pairs.iter().find(|(k, _)| k == "org_id")
         && *q != org

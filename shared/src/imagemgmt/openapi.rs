@@ -114,7 +114,9 @@ fn ok(desc: &str, schema: Value, op_location: bool) -> Value {
 
 fn errors(codes: &[u16]) -> Value {
     let mut m = serde_json::Map::new();
-    for c in codes {
+    // Every authenticated call counts against the org's rate limit (crate::ratelimit).
+    let throttled = codes.contains(&401).then_some(&429);
+    for c in codes.iter().chain(throttled) {
         let d = match c {
             400 => "bad request (errors[] names each failing field)",
             401 => "missing or unknown bearer token",
@@ -126,6 +128,7 @@ fn errors(codes: &[u16]) -> Value {
             412 => "precondition failed (If-Match, or the version's status)",
             413 => "body over 256 KiB",
             422 => "unprocessable (status forbids, or Idempotency-Key reused)",
+            429 => "the org's rate limit: retry after Retry-After seconds",
             503 => "store busy: retry after Retry-After seconds",
             _ => "error",
         };

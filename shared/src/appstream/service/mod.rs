@@ -35,6 +35,7 @@ use crate::appstream::{RpcError, envelope};
 use crate::catalog::{Image, Version};
 use crate::keys;
 use crate::ops::Settings;
+use crate::ratelimit::{self, Verdict};
 use crate::records::{Store, Stored};
 use crate::routing::{self, Method};
 use crate::store::StoreError;
@@ -162,6 +163,12 @@ fn handle_inner(
         settings: &settings.ops,
     };
     let verified = sign::verify(&signed, st.now_ms(), &store).map_err(errors::refused)?;
+    // The org's request limit, before any other store work (`crate::ratelimit`).
+    if let Verdict::Throttled { retry_after_s } =
+        ratelimit::check(st, &settings.ops, ratelimit::Door::Rpc, &verified.owner)
+    {
+        return Err(errors::throttled(retry_after_s));
+    }
     let params = Params::parse(&req.query, &req.body, req.header("content-type"));
     let action = resolve_action(
         req.header("x-acs-action"),

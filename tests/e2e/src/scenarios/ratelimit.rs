@@ -1,0 +1,183 @@
+//! Per-org rate limits (`catalog_model::ratelimit`) on our host: an app of its own with low
+//! limits (`rest_rate_limit`, `rpc_rate_limit`) and the clock frozen at the start of a
+//! window, so every request falls in that window. Org A spends its budget on each door and
+//! is refused (REST `429` problem+json with `Retry-After`, RPC `400 Throttling.User`) while
+//! org B, in the same window, is served; once the clock passes the window's end, A is served
+//! again, and the advancer purges the old window's counters.
+
+use catalog_model::keys;
+use spin_local_host::{App, AppOptions, KvSetup};
+use spin_local_kv::testing::RedisServer;
+
+use crate::{
+    ADMIN_TOKEN, Answer, Backend, Door, T0_SECS, http_client, manifest, redis_kv, seed_at,
+};
+
+/// Requests an org may send per door and window in the limited app.
+pub const LIMIT: usize = 5;
+/// The limited app's window, in seconds ([`T0_SECS`] is the start of one).
+pub const WINDOW_S: u64 = 10;
+
+/// An app with low limits, in spin-compat mode, and two orgs. Fields drop in order: the
+/// app before the Redis server.
+pub struct Limited {
+    pub app: App,
+    /// The org that spends its budget.
+    pub a: Door,
+    /// The org that does not.
+    pub b: Door,
+    _redis: Option<RedisServer>,
+}
+
+impl Limited {
+    /// Starts the app on `backend` with [`LIMIT`] requests per [`WINDOW_S`] seconds on each
+    /// door, the clock frozen at [`T0_SECS`], and seeds two orgs (through the admin API,
+    /// which is not limited).
+    pub fn start(backend: Backend) -> Limited {
+        let redis = (backend == Backend::Redis).then(RedisServer::start);
+        let mut options = AppOptions::new(manifest());
+        options.kv = match &redis {
+            Some(server) => redis_kv(server),
+            None => KvSetup::TempSqlite,
+        };
+        options.spin_compat = true;
+        for (name, value) in [
+            ("admin_token", ADMIN_TOKEN.to_owned()),
+            ("rate_window_s", WINDOW_S.to_string()),
+            ("rest_rate_limit", LIMIT.to_string()),
+            ("rpc_rate_limit", LIMIT.to_string()),
+        ] {
+            options.variables.insert(name.into(), value);
+        }
+        let app = App::start(options).unwrap_or_else(|e| {
+            panic!("the app did not start ({e:#}); build the components first: ./dev test")
+        });
+        app.clock().set_unix(T0_SECS);
+        let http = http_client();
+        let base = app.base_url();
+        let a = Door::new(base.clone(), seed_at(&http, &base, "org-limited"));
+        let b = Door::new(base.clone(), seed_at(&http, &base, "org-unhurried"));
+        Limited {
+            app,
+            a,
+            b,
+            _redis: redis,
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.app.clock().unix_seconds()
+    }
+
+    fn list_images(&self, door: &Door) -> Answer {
+        door.rest("GET", "/images", None)
+    }
+
+    fn list_image(&self, door: &Door) -> Answer {
+        door.rpc("ListImage", &[], self.now())
+    }
+
+    /// Whether the store holds `key` (a counter of the limiter).
+    fn stored(&self, key: &str) -> bool {
+        self.app
+            .store("default")
+            .and_then(|s| s.exists(key).map_err(|e| anyhow::anyhow!("{e:?}")))
+            .unwrap_or_else(|e| panic!("reading {key}: {e:#}"))
+    }
+}
+
+fn assert_rest_throttled(what: &str, a: &Answer, retry_after: &str) {
+    assert_eq!(a.status, 429, "{what}: {}", a.body);
+    assert_eq!(a.body["code"], "TOO_MANY_REQUESTS", "{what}: {}", a.body);
+    assert_eq!(a.body["status"], 429, "{what}: {}", a.body);
+    assert_eq!(a.header("retry-after"), Some(retry_after), "{what}");
+    assert_eq!(
+        a.header("content-type"),
+        Some("application/problem+json"),
+        "{what}"
+    );
+}
+
+fn assert_rpc_throttled(what: &str, a: &Answer) {
+    assert_eq!(a.status, 400, "{what}: {}", a.body);
+    assert_eq!(a.body["Code"], "Throttling.User", "{what}: {}", a.body);
+    assert_eq!(a.body["Success"], false, "{what}: {}", a.body);
+    let message = a.body["Message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("Request was denied due to user flow control."),
+        "{what}: {message}"
+    );
+    assert!(
+        a.body["RequestId"].as_str().is_some_and(|r| !r.is_empty()),
+        "{what}: {}",
+        a.body
+    );
+}
+
+/// Org A spends its budget on both doors and is refused until the window ends, while org B
+/// is served in the same window; the old window's counters are purged afterwards.
+pub fn one_org_is_throttled_while_another_is_served(l: &Limited) {
+    // REST: LIMIT requests pass, the next is refused for the rest of the window.
+    for i in 0..LIMIT {
+        let r = l.list_images(&l.a);
+        assert_eq!(r.status, 200, "REST request {i} of org A: {}", r.body);
+    }
+    // The clock is frozen at the window's start: the whole window is left.
+    assert_rest_throttled("org A over its REST limit", &l.list_images(&l.a), "10");
+    // Org B, in the same window, is served; A is still refused.
+    for i in 0..LIMIT {
+        let r = l.list_images(&l.b);
+        assert_eq!(r.status, 200, "REST request {i} of org B: {}", r.body);
+    }
+    assert_rest_throttled("org A again", &l.list_images(&l.a), "10");
+
+    // RPC: the door has its own budget, so A starts afresh there.
+    for i in 0..LIMIT {
+        let r = l.list_image(&l.a);
+        assert_eq!(r.status, 200, "RPC request {i} of org A: {}", r.body);
+    }
+    assert_rpc_throttled("org A over its RPC limit", &l.list_image(&l.a));
+    let r = l.list_image(&l.b);
+    assert_eq!(r.status, 200, "RPC request of org B: {}", r.body);
+    // A write is refused too, before it does anything.
+    let r = l.a.rest(
+        "POST",
+        "/images?action=copy-existing-image",
+        Some(crate::bodies::sig_body("throttled")),
+    );
+    assert_rest_throttled("a write of org A", &r, "10");
+
+    // Six seconds on, four are left.
+    l.app
+        .clock()
+        .advance(std::time::Duration::from_secs(WINDOW_S - 4));
+    assert_rest_throttled("org A later in the window", &l.list_images(&l.a), "4");
+
+    // The next window: A is served again on both doors.
+    l.app.clock().advance(std::time::Duration::from_secs(4));
+    let r = l.list_images(&l.a);
+    assert_eq!(r.status, 200, "org A in the next window: {}", r.body);
+    let r = l.list_image(&l.a);
+    assert_eq!(r.status, 200, "org A's RPC in the next window: {}", r.body);
+
+    // The first window's counters go once that window and one more are over.
+    let window = i64::try_from(T0_SECS / WINDOW_S).expect("window index");
+    let counters = [
+        keys::rate_counter(&l.a.creds.org, "rest", window),
+        keys::rate_counter(&l.a.creds.org, "rpc", window),
+        keys::rate_counter(&l.b.creds.org, "rest", window),
+        keys::rate_counter(&l.b.creds.org, "rpc", window),
+    ];
+    for k in &counters {
+        assert!(l.stored(k), "{k} is counted");
+    }
+    for _ in 0..10 {
+        l.app.clock().advance(std::time::Duration::from_secs(3));
+        l.app
+            .fire_cron("advancer")
+            .unwrap_or_else(|e| panic!("advancer tick failed: {e:?}"));
+    }
+    for k in &counters {
+        assert!(!l.stored(k), "{k} is purged");
+    }
+}
