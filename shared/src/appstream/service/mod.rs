@@ -169,7 +169,9 @@ fn handle_inner(
     {
         return Err(errors::throttled(retry_after_s));
     }
-    let params = Params::parse(&req.query, &req.body, req.header("content-type"));
+    // Verification refused repeated names already; reading them strictly here too keeps the
+    // rule true of the parameters the actions read, not only of those signed.
+    let params = Params::parse_checked(&req.query, &req.body, req.header("content-type"))?;
     let action = resolve_action(
         req.header("x-acs-action"),
         req.header("x-acs-version"),
