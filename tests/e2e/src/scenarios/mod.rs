@@ -6,4 +6,6 @@
 pub mod hostile;
 pub mod imagemgmt;
 pub mod platform;
+pub mod ratelimit;
 pub mod replicas;
+pub mod signatures;
