@@ -3,18 +3,7 @@
 
 /// `k=v&…`, RFC 3986-encoded.
 pub fn form(params: &[(&str, &str)]) -> String {
-    use catalog_model::appstream::sign::rfc3986_encode;
-    params
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                rfc3986_encode(k.as_bytes()),
-                rfc3986_encode(v.as_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    catalog_model::appstream::sign::form_body(params)
 }
 
 /// The headers of a signed RPC POST to `/` of `base` (what the official SDK sends).

@@ -60,6 +60,21 @@ pub fn authorization(
     )
 }
 
+/// A form body (or query) `k=v&…` of `params`, RFC 3986-encoded as the SDK encodes it.
+pub fn form_body<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                rfc3986_encode(k.as_ref().as_bytes()),
+                rfc3986_encode(v.as_ref().as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// The client half, as the official SDK does it: signs a form POST of `action` to
 /// `authority` and returns the headers to send (every one signed, `host` included) and the
 /// body. For native tests and the benchmark; `date` is `YYYY-MM-DDThh:mm:ssZ`.
@@ -72,18 +87,7 @@ pub fn sign_form_post(
     date: &str,
     nonce: &str,
 ) -> (Vec<(String, String)>, Vec<u8>) {
-    let body = form
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                rfc3986_encode(k.as_bytes()),
-                rfc3986_encode(v.as_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-        .into_bytes();
+    let body = form_body(form).into_bytes();
     let mut headers = sdk_headers(authority, action, &body, date, nonce);
     let names: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
     let pairs: Vec<(&str, &str)> = headers

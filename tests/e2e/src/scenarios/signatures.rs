@@ -5,7 +5,7 @@
 //! `content-type` is not signed, an unsorted `SignedHeaders` list and an impossible
 //! `x-acs-date` (second 60) are each refused; the same request sent strictly passes.
 
-use catalog_model::appstream::sign::{SignedRequest, authorization, rfc3986_encode, sdk_headers};
+use catalog_model::appstream::sign::{SignedRequest, authorization, form_body, sdk_headers};
 
 use crate::{Answer, Harness, demo, seed_at, try_send};
 
@@ -19,17 +19,7 @@ struct Rpc {
 }
 
 fn encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                rfc3986_encode(k.as_bytes()),
-                rfc3986_encode(v.as_bytes())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+    form_body(pairs)
 }
 
 /// A nonce never used before in this process (at least 8 characters, as ACS3 asks).

@@ -269,7 +269,7 @@ fn an_impossible_date_is_refused_even_when_it_would_fall_in_the_window() {
     assert_eq!(check_date(Some("2028-02-29T12:00:00Z"), leap), Ok(leap));
 }
 
-mod strictness {
+mod each_rule {
     use super::*;
     use proptest::prelude::*;
     use proptest::sample::Index;
@@ -281,17 +281,7 @@ mod strictness {
     }
 
     fn encode(pairs: &[(String, String)]) -> String {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    rfc3986_encode(k.as_bytes()),
-                    rfc3986_encode(v.as_bytes())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&")
+        form_body(pairs)
     }
 
     /// A valid instant's `YYYY-MM-DDThh:mm:ssZ`, between 1970 and 9999.
