@@ -25,6 +25,47 @@ pub fn new_op_id(st: &Store<'_>) -> String {
     st.new_id("tid-")
 }
 
+impl Operation {
+    /// A new operation `id` of `kind` in its first step at `now`, due one step later.
+    pub fn first(
+        id: &str,
+        org: &str,
+        kind: OpKind,
+        target: Target,
+        settings: &Settings,
+        now: Timestamp,
+    ) -> Operation {
+        let first = kind_def(kind).steps[0].name;
+        Operation {
+            id: id.to_owned(),
+            org_id: org.to_owned(),
+            kind,
+            target,
+            status: OpStatus::Pending,
+            step: first.to_owned(),
+            step_index: 0,
+            phase: Phase::Running,
+            progress: 0,
+            attempt: 1,
+            due_at: add(now, settings.step_ms),
+            step_started_at: now,
+            error: None,
+            error_seq: 0,
+            failure_status: None,
+            seq: 0,
+            created_at: now,
+            updated_at: now,
+            history: vec![HistoryEntry {
+                step: first.to_owned(),
+                attempt: 1,
+                event: Event::Entered,
+                at: now,
+            }],
+            results: vec![],
+        }
+    }
+}
+
 /// Records a new operation in its first step and schedules its first due entry. The caller
 /// wrote the version and asset records first (with [`super::initial_statuses`]).
 pub fn start(
@@ -35,36 +76,7 @@ pub fn start(
     kind: OpKind,
     target: Target,
 ) -> Result<Operation, StoreError> {
-    let now = st.now();
-    let def = kind_def(kind);
-    let first = &def.steps[0];
-    let op = Operation {
-        id: id.to_owned(),
-        org_id: org.to_owned(),
-        kind,
-        target,
-        status: OpStatus::Pending,
-        step: first.name.to_owned(),
-        step_index: 0,
-        phase: Phase::Running,
-        progress: 0,
-        attempt: 1,
-        due_at: add(now, settings.step_ms),
-        step_started_at: now,
-        error: None,
-        error_seq: 0,
-        failure_status: None,
-        seq: 0,
-        created_at: now,
-        updated_at: now,
-        history: vec![HistoryEntry {
-            step: first.name.to_owned(),
-            attempt: 1,
-            event: Event::Entered,
-            at: now,
-        }],
-        results: vec![],
-    };
+    let op = Operation::first(id, org, kind, target, settings, st.now());
     // The due entry first: an entry naming a not-yet-written operation is skipped harmlessly,
     // while an operation without an entry would never advance.
     due::schedule(

@@ -1,52 +1,24 @@
 //! The step table walked kind by kind through `transition`, and what `view` shows at each
 //! state (pure: no store).
 
-use super::lifecycle::add;
 use super::*;
 use crate::vocab::{AssetStatus as A, VersionState, VersionStatus as V};
 
 fn new_op(kind: OpKind, settings: &Settings) -> Operation {
-    let now = Timestamp(1_000_000);
-    let def = kind_def(kind);
-    Operation {
-        id: "tid-1".into(),
-        org_id: "o".into(),
-        kind,
-        target: Target {
-            image_id: "img-1".into(),
-            version_id: Some("ver-1".into()),
-            asset_ids: vec!["ast-1".into()],
-            replica_asset_ids: vec![],
-            regions: if kind == OpKind::Distribute {
-                vec!["cn-a".into(), "cn-b".into()]
-            } else {
-                vec![]
-            },
-            source_id: Some("src".into()),
-            provider_instance_id: Some("pi".into()),
+    let target = Target {
+        image_id: "img-1".into(),
+        version_id: Some("ver-1".into()),
+        asset_ids: vec!["ast-1".into()],
+        replica_asset_ids: vec![],
+        regions: if kind == OpKind::Distribute {
+            vec!["cn-a".into(), "cn-b".into()]
+        } else {
+            vec![]
         },
-        status: OpStatus::Pending,
-        step: def.steps[0].name.into(),
-        step_index: 0,
-        phase: Phase::Running,
-        progress: 0,
-        attempt: 1,
-        due_at: add(now, settings.step_ms),
-        step_started_at: now,
-        error: None,
-        error_seq: 0,
-        failure_status: None,
-        seq: 0,
-        created_at: now,
-        updated_at: now,
-        history: vec![HistoryEntry {
-            step: def.steps[0].name.into(),
-            attempt: 1,
-            event: Event::Entered,
-            at: now,
-        }],
-        results: vec![],
-    }
+        source_id: Some("src".into()),
+        provider_instance_id: Some("pi".into()),
+    };
+    Operation::first("tid-1", "o", kind, target, settings, Timestamp(1_000_000))
 }
 
 fn done() -> Outcome {
