@@ -183,9 +183,9 @@ impl Params {
         Ok(Params { map })
     }
 
-    /// [`Params::parse_checked`] for a request already checked (the door's signature
-    /// verification runs `parse_checked` and refuses what it refuses): infallible, and
-    /// should a name still occur twice, the body's (then the later) value is kept.
+    /// [`Params::parse_checked`] without the refusal, for requests known to be well formed
+    /// (tests, the benchmark): should a name occur twice, the body's (then the later)
+    /// value is kept. The door reads with `parse_checked`.
     pub fn parse(raw_query: &str, body: &[u8], content_type: Option<&str>) -> Self {
         let mut map: BTreeMap<String, String> = pairs(raw_query).collect();
         if body_is_parameters(body, content_type) {
