@@ -2,9 +2,13 @@
 //!
 //! Two things here are not what spin-sdk's `Request`/`Response` do, on purpose:
 //!
-//! - **The request body is read with a bound.** At most [`BODY_READ_LIMIT`] bytes are
-//!   read; a larger body is cut there (the model then answers its own 413), so no request
-//!   can make a component buffer more than that.
+//! - **The request body is read with a bound, as a stream.** A body whose `content-length`
+//!   is over the limit is not read at all; any other body is read until
+//!   [`BODY_READ_LIMIT`] bytes (one past the limit) and no further. Either way the door
+//!   gets a body of [`BODY_READ_LIMIT`] bytes and answers its own 413 in its own shape;
+//!   the rest is never read: the request is dropped, and the runtime closes the
+//!   connection after the answer (neither our host nor Spin drains it). So no request
+//!   makes a component, or the runtime, hold more than that (README, "Design choices").
 //! - **The response body is complete before the head can leave** (runtime fact R5 in
 //!   `docs/runtime-facts.md`). spin-sdk hands the response to the host and only then
 //!   writes the body, so the head may be flushed alone; Spin does not set `TCP_NODELAY`,
@@ -32,6 +36,13 @@ use wasi::io::streams::{OutputStream, StreamError};
 /// model still sees that the body was too large and answers 413 in its door's shape.
 pub const BODY_READ_LIMIT: usize = MAX_BODY_BYTES + 1;
 
+// The admin door checks its own limit: one body of BODY_READ_LIMIT bytes must trip it too.
+const _: () = assert!(catalog_model::admin::MAX_BODY < BODY_READ_LIMIT);
+
+/// What a door gets in place of a body it was told is too large and that is never read:
+/// NUL bytes, which no door's parser accepts (each door checks the length first anyway).
+const UNREAD: u8 = 0;
+
 /// The largest write `blocking-write-and-flush` accepts (WASI 0.2).
 const BLOCKING_CHUNK: usize = 4096;
 
@@ -41,6 +52,10 @@ pub struct Received {
     /// `host[:port]`. Spin hands the guest no `host` header (R7); the authority arrives in
     /// the request URI, and in `spin-full-url` as a fallback.
     pub authority: String,
+    /// The body is over [`MAX_BODY_BYTES`]: its `content-length` said so (nothing was read;
+    /// `api.body` is [`BODY_READ_LIMIT`] placeholder bytes), or [`BODY_READ_LIMIT`] bytes
+    /// were read (`api.body` holds them; the rest was not read).
+    pub too_large: bool,
 }
 
 /// Reads `req` (body bounded), answers with what `answer` returns.
@@ -53,7 +68,8 @@ pub fn serve(
     respond(out, answer(&received));
 }
 
-/// The request as the model's framework-free value; the body is cut at [`BODY_READ_LIMIT`].
+/// The request as the model's framework-free value; the body is cut at [`BODY_READ_LIMIT`],
+/// and not read at all when its declared `content-length` is over [`MAX_BODY_BYTES`].
 pub fn receive(req: IncomingRequest) -> Received {
     let method = req.method().to_string().to_ascii_uppercase();
     let target = req.path_with_query().unwrap_or_default();
@@ -78,8 +94,16 @@ pub fn receive(req: IncomingRequest) -> Received {
     {
         authority = catalog_model::appstream::service::authority_of(url).to_owned();
     }
-    let body = read_body(&req, BODY_READ_LIMIT);
+    let body = if declared_length(&headers).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        // Refused unread: not even a `100 Continue` goes out (the runtime sends one only
+        // when the body is read), so a client that asked first never sends the body.
+        vec![UNREAD; BODY_READ_LIMIT]
+    } else {
+        read_body(&req, BODY_READ_LIMIT)
+    };
+    // `req` (and with it the unread rest of the body) is dropped here, before the answer.
     Received {
+        too_large: body.len() > MAX_BODY_BYTES,
         api: ApiRequest {
             method,
             path,
@@ -89,6 +113,15 @@ pub fn receive(req: IncomingRequest) -> Received {
         },
         authority,
     }
+}
+
+/// The request's `content-length`, if it has one that parses (the runtime has already
+/// refused a malformed or conflicting one).
+fn declared_length(headers: &[(String, String)]) -> Option<u64> {
+    headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.trim().parse().ok())
 }
 
 /// Reads at most `limit` bytes of the body. A stream error ends the body where it broke:

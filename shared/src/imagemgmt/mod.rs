@@ -16,7 +16,7 @@ pub mod submit;
 #[cfg(test)]
 mod tests;
 
-use crate::api::{ApiRequest, ApiResponse, Problem, json_body};
+use crate::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES, Problem, json_body};
 use crate::auth;
 use crate::ops::Settings;
 use crate::ratelimit;
@@ -197,6 +197,13 @@ pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiRespo
         }
         Err(resp) => return resp,
     };
+    // An oversized body is refused before authentication, so that an anonymous client
+    // learns nothing but the limit and costs no store call (`json_body` answers the 413).
+    if req.body.len() > MAX_BODY_BYTES
+        && let Err(p) = json_body(&req.body)
+    {
+        return p.into();
+    }
     let org = match authenticate(st, req) {
         Ok(o) => o,
         Err(p) => return p.into(),
@@ -239,7 +246,7 @@ pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiRespo
         };
         match key {
             None => None,
-            Some(k) => match idem::begin(st, &ctx.org, k, req) {
+            Some(k) => match idem::start(st, settings, &ctx.org, k, req) {
                 Ok(idem::Begin::Proceed(c)) => Some(c),
                 Ok(idem::Begin::Replay(r)) => return r,
                 Ok(idem::Begin::Refuse(p)) => return p.into(),

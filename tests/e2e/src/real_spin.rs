@@ -160,6 +160,35 @@ impl RealSpin {
         &self.state_dir
     }
 
+    /// The process that serves the requests: `spin trigger http`, which `spin up` starts
+    /// beside `spin trigger-cron` (and its plugin) in its process group.
+    pub fn http_process(&self) -> Option<u32> {
+        self.processes().into_iter().find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(2)
+                .any(|w| w == [&b"trigger"[..], &b"http"[..]])
+        })
+    }
+
+    /// The ids of every live process of this `spin up`: its own, and its triggers', all in
+    /// its process group. Empty once stopped.
+    pub fn processes(&self) -> Vec<u32> {
+        let Some(group) = self.child.as_ref().map(Child::id) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return vec![group];
+        };
+        let mut pids: Vec<u32> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| process_group(*pid) == Some(group))
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
     /// The last `lines` lines of `spin up`'s own output and of every component log.
     pub fn log_tail(&self, lines: usize) -> String {
         let mut text = tail(&self.log, lines);
@@ -245,6 +274,13 @@ fn signal_group(child: &Child, signal: &str) {
         .args([signal, "--", &format!("-{}", child.id())])
         .stderr(Stdio::null())
         .status();
+}
+
+/// The process group of `pid` (field 5 of `/proc/PID/stat`, after the command in parens).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    after.split_whitespace().nth(2)?.parse().ok()
 }
 
 /// SIGKILL to the group, then reaps the child.

@@ -39,3 +39,32 @@ fn signed_rpc_calls_with_garbage_parameters_never_get_a_5xx() {
         true,
     ));
 }
+
+/// Set in the process [`huge_bodies_are_refused_unread_in_bounded_memory`] runs alone in.
+const ALONE: &str = "CATALOG_E2E_MEASURED_ALONE";
+
+/// Measures the memory of the process our host runs in, so it runs in a process of its
+/// own: this test binary again, with only this test (the others start apps of their own,
+/// whose compilation alone would swamp the measure).
+#[test]
+fn huge_bodies_are_refused_unread_in_bounded_memory() {
+    if std::env::var_os(ALONE).is_some() {
+        hostile::huge_bodies_are_refused_unread_in_bounded_memory(&Harness::start(
+            Backend::Sqlite,
+            true,
+        ));
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary");
+    let status = std::process::Command::new(exe)
+        .args([
+            "huge_bodies_are_refused_unread_in_bounded_memory",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ALONE, "1")
+        .status()
+        .expect("running the test alone");
+    assert!(status.success(), "measured alone: {status}");
+}

@@ -47,6 +47,15 @@ fn body_guards_are_413_and_400() {
     let mut r = w.req("POST", "/images", None);
     r.body = vec![b' '; MAX_BODY_BYTES + 1];
     assert_eq!(problem(&w.send(&r)), (413, "BODY_TOO_LARGE".into()));
+    // Before authentication, on any method: the limit is all an anonymous client learns.
+    for method in ["POST", "GET"] {
+        let mut anonymous = w.req(method, "/images", None);
+        anonymous
+            .headers
+            .retain(|(name, _)| name != "authorization");
+        anonymous.body = vec![b'{'; MAX_BODY_BYTES + 1];
+        assert_eq!(problem(&w.send(&anonymous)), (413, "BODY_TOO_LARGE".into()));
+    }
     r.body = format!("{}{}", "[".repeat(40), "]".repeat(40)).into_bytes();
     assert_eq!(problem(&w.send(&r)), (400, "JSON_TOO_DEEP".into()));
     r.body = b"{\"streamName\":".to_vec();
@@ -102,7 +111,7 @@ fn idempotency_key_replays_refuses_other_bodies_and_in_flight() {
     pending
         .headers
         .push(("idempotency-key".into(), "k-2".into()));
-    let claim = idem::begin(&w.st(), "o1", "k-2", &pending).unwrap();
+    let claim = idem::start(&w.st(), &w.settings, "o1", "k-2", &pending).unwrap();
     assert!(matches!(claim, idem::Begin::Proceed(_)));
     assert_eq!(
         problem(&w.send(&pending)),
