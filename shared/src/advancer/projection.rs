@@ -58,7 +58,10 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
         });
         match r {
             Ok(img) if whole_image || img.value.version_ids.is_empty() => {
-                // The last version takes its image with it.
+                // The last version takes its image with it: first its index slot and
+                // counters (so a retry after a crash still finds the image, and them), then
+                // the record.
+                catalog::deletion::release_image(st, org, &img.value.id)?;
                 st.delete(&image_key)?;
             }
             Ok(_) => refresh_image(st, op, &[])?,

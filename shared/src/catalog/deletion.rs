@@ -1,8 +1,9 @@
 //! Starting an image's deletion, shared by both doors (REST `DELETE /images/{id}`, RPC
 //! DeleteImage): the image and every version and asset show `DELETING` at once, and the
-//! delete operation does the rest.
+//! delete operation does the rest; at its end, [`release_image`] removes the keys the image
+//! leaves besides its records.
 
-use super::{Asset, Image, StatusEntry, Version, allowed_actions};
+use super::{Asset, Image, StatusEntry, Version, allowed_actions, listing};
 use crate::keys;
 use crate::ops::{self, OpKind, Settings, Target};
 use crate::records::{Change, Store, UpdateError};
@@ -124,4 +125,32 @@ pub fn deleting(v: &Version, op_id: &str, now: Timestamp) -> Version {
     });
     v.updated_at = now;
     v
+}
+
+/// The name of the image counter (`keys::image_counter`) that elects major version numbers
+/// (`catalog::write::first_major`, the REST door's Add Version).
+pub const MAJOR_COUNTER: &str = "major";
+
+/// The name of the image counter that elects the minor numbers under major `major` (the
+/// REST door's Add Version of a MINOR version).
+pub fn minor_counter(major: i64) -> String {
+    format!("minor-{major}")
+}
+
+/// Removes what a deleted image leaves in the store besides its records, when its delete
+/// operation ends (called by the projection just before the image record goes): its index
+/// slot and slot-number counter ([`listing::unindex_image`]), and its version-number
+/// counters (`major`, and `minor-<m>` for every major `m` up to the last one elected). Its
+/// id is never used again, so nothing would ever count them again. Every step is a
+/// deletion, so a crash before the image record is gone is repaired by the projection's
+/// next attempt. Costs a few store calls plus one per major number the image elected.
+pub fn release_image(st: &Store<'_>, org: &str, id: &str) -> Result<(), StoreError> {
+    listing::unindex_image(st, org, id)?;
+    let major = keys::image_counter(org, id, MAJOR_COUNTER);
+    // Read with `increment(…, 0)` (R3), which may create it: deleted below in any case.
+    let majors = st.counter_read(&major)?;
+    for m in 1..=majors {
+        st.delete(&keys::image_counter(org, id, &minor_counter(m)))?;
+    }
+    st.delete(&major)
 }

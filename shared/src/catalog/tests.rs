@@ -375,3 +375,5 @@ mod shared_writes {
         }
     }
 }
+
+mod lifetimes;

@@ -133,7 +133,6 @@ pub fn write_new_image(
     st.put_new(&keys::version(n.org, &n.version.id), n.version)?;
     st.put_new(&keys::image(n.org, &n.image.id), n.image)?;
     ops::start(st, settings, n.op_id, n.org, n.kind, n.target)?;
-    let slot = st.counter_next(&keys::image_count(n.org))?;
-    st.put_new(&keys::image_slot(n.org, slot), &n.image.id)?;
+    super::listing::index_image(st, n.org, &n.image.id)?;
     Ok(())
 }

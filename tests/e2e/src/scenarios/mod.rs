@@ -5,6 +5,7 @@
 
 pub mod hostile;
 pub mod imagemgmt;
+pub mod lifetimes;
 pub mod platform;
 pub mod ratelimit;
 pub mod replicas;
