@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use catalog_e2e::real_spin::RealSpin;
 use catalog_e2e::scenarios::replicas::{self, Cluster};
-use catalog_e2e::scenarios::{hostile, imagemgmt, platform};
+use catalog_e2e::scenarios::{hostile, imagemgmt, platform, ratelimit, signatures};
 use catalog_e2e::{Backend, Harness, Target, start_real};
 
 /// Scenarios run at once on one backend (most of their time is spent waiting for ticks).
@@ -43,6 +43,10 @@ const BUSY: [&str; 3] = [
     "signed_rpc_calls_with_garbage_parameters_never_get_a_5xx",
 ];
 
+/// Scenarios that measure the serving process: alone in a `spin up` of their own, so no
+/// other scenario's requests grow it.
+const MEASURED: [&str; 1] = ["huge_bodies_are_refused_unread_in_bounded_memory"];
+
 struct Job {
     name: &'static str,
     run: fn(&Harness),
@@ -55,7 +59,8 @@ macro_rules! jobs {
             name: concat!(stringify!($module), "::", stringify!($name)),
             run: $module::$name,
             own_app: imagemgmt::NEEDS_OWN_APP.contains(&stringify!($name))
-                || BUSY.contains(&stringify!($name)),
+                || BUSY.contains(&stringify!($name))
+                || MEASURED.contains(&stringify!($name)),
         }),*]
     };
 }
@@ -74,7 +79,9 @@ fn jobs() -> Vec<Job> {
         oversize_deep_and_non_json_bodies_are_refused,
         garbage_methods_paths_headers_and_bodies_never_get_a_5xx_or_an_empty_answer,
         signed_rpc_calls_with_garbage_parameters_never_get_a_5xx,
+        huge_bodies_are_refused_unread_in_bounded_memory,
     ));
+    all.extend(jobs!(signatures: ambiguous_rpc_requests_are_refused_with_their_codes));
     all.extend(jobs!(imagemgmt:
         sig_copy_reaches_available,
         custom_vm_import_then_publish,
@@ -225,6 +232,37 @@ fn replicas_on_one_redis() {
         }
         std::panic::resume_unwind(payload);
     }
+}
+
+/// Per-org rate limits on real Spin (`ratelimit::real_time`): an app of its own with low
+/// limits on each store; one org is throttled on both doors while another is served.
+fn one_org_is_throttled_while_another_is_served(backend: Backend) {
+    use catalog_e2e::{Door, http_client, seed_at};
+
+    let variables = ratelimit::real_time_variables();
+    let variables: Vec<(&str, &str)> = variables.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (target, _redis) = start_real(backend, &variables);
+    let base = target.base_url();
+    let http = http_client();
+    let a = Door::new(base.clone(), seed_at(&http, &base, "org-limited"));
+    let b = Door::new(base.clone(), seed_at(&http, &base, "org-unhurried"));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| ratelimit::real_time(&a, &b)));
+    if let Err(payload) = outcome {
+        eprintln!("--- its spin up ---\n{}", log_tail(&target));
+        std::panic::resume_unwind(payload);
+    }
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn rate_limits_on_sqlite() {
+    one_org_is_throttled_while_another_is_served(Backend::Sqlite);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn rate_limits_on_redis() {
+    one_org_is_throttled_while_another_is_served(Backend::Redis);
 }
 
 /// `faults.rs`'s kill test on real Spin: `spin up` killed (SIGKILL, triggers included)

@@ -181,3 +181,64 @@ pub fn one_org_is_throttled_while_another_is_served(l: &Limited) {
         assert!(!l.stored(k), "{k} is purged");
     }
 }
+
+/// The window of [`real_time`]'s app: long, so the scenario (about a second of requests)
+/// falls in one window once it has waited out the end of a nearly spent one.
+pub const REAL_WINDOW_S: u64 = 3600;
+/// What [`real_time`] needs left of the window before it starts.
+const REAL_MARGIN_S: u64 = 60;
+
+/// The variables of an app for [`real_time`]: [`LIMIT`] requests per [`REAL_WINDOW_S`].
+pub fn real_time_variables() -> [(&'static str, String); 3] {
+    [
+        ("rate_window_s", REAL_WINDOW_S.to_string()),
+        ("rest_rate_limit", LIMIT.to_string()),
+        ("rpc_rate_limit", LIMIT.to_string()),
+    ]
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// [`one_org_is_throttled_while_another_is_served`] on an app that keeps real time (real
+/// Spin, [`real_time_variables`]), with orgs `a` and `b` fresh: A is throttled on both doors
+/// with the window's remaining seconds in `Retry-After`, while B is served.
+pub fn real_time(a: &Door, b: &Door) {
+    let left = REAL_WINDOW_S - unix_now() % REAL_WINDOW_S;
+    if left < REAL_MARGIN_S {
+        std::thread::sleep(std::time::Duration::from_secs(left + 1));
+    }
+    let started = unix_now();
+    for i in 0..LIMIT {
+        let r = a.rest("GET", "/images", None);
+        assert_eq!(r.status, 200, "REST request {i} of org A: {}", r.body);
+    }
+    let refused = a.rest("GET", "/images", None);
+    let retry_after = refused.header("retry-after").unwrap_or_default().to_owned();
+    assert_rest_throttled("org A over its REST limit", &refused, &retry_after);
+    // What is left of the window, as the app saw it (its clock is this machine's).
+    let seconds: u64 = retry_after.parse().unwrap_or_default();
+    let left = REAL_WINDOW_S - started % REAL_WINDOW_S;
+    assert!(
+        (left.saturating_sub(REAL_MARGIN_S)..=left).contains(&seconds),
+        "Retry-After {retry_after}, with {left} s of the window left"
+    );
+    for i in 0..LIMIT {
+        let r = b.rest("GET", "/images", None);
+        assert_eq!(r.status, 200, "REST request {i} of org B: {}", r.body);
+    }
+    for i in 0..LIMIT {
+        let r = a.rpc("ListImage", &[], unix_now());
+        assert_eq!(r.status, 200, "RPC request {i} of org A: {}", r.body);
+    }
+    assert_rpc_throttled(
+        "org A over its RPC limit",
+        &a.rpc("ListImage", &[], unix_now()),
+    );
+    let r = b.rpc("ListImage", &[], unix_now());
+    assert_eq!(r.status, 200, "RPC request of org B: {}", r.body);
+}
