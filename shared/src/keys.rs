@@ -79,21 +79,22 @@ pub fn region(org: &str, id: &str) -> String {
 pub fn simulation() -> String {
     "sim/settings".to_owned()
 }
-/// Counter electing slots of due bucket `bucket`.
-pub fn due_count(bucket: i64) -> String {
-    format!("due/{bucket}/count")
+/// Counter electing slots of due bucket `bucket` of the lane whose keys start with `lane`
+/// (`crate::due::Lane::prefix`).
+pub fn due_count(lane: &str, bucket: i64) -> String {
+    format!("{lane}/{bucket}/count")
 }
-/// Slot `n` (from 1) of due bucket `bucket`.
-pub fn due_slot(bucket: i64, n: i64) -> String {
-    format!("due/{bucket}/{n}")
+/// Slot `n` (from 1) of due bucket `bucket` of lane `lane`.
+pub fn due_slot(lane: &str, bucket: i64, n: i64) -> String {
+    format!("{lane}/{bucket}/{n}")
 }
-/// The advancer's cursor record.
-pub fn due_cursor() -> String {
-    "due/cursor".to_owned()
+/// The advancer's cursor record of lane `lane`.
+pub fn due_cursor(lane: &str) -> String {
+    format!("{lane}/cursor")
 }
-/// Counter electing the creator of the cursor record (R1).
-pub fn due_cursor_claim() -> String {
-    "due/cursor/claim".to_owned()
+/// Counter electing the creator of lane `lane`'s cursor record (R1).
+pub fn due_cursor_claim(lane: &str) -> String {
+    format!("{lane}/cursor/claim")
 }
 
 /// The org's register of running captures (RPC door).
@@ -136,6 +137,6 @@ mod tests {
         assert_ne!(image("a", "img-1"), image("b", "img-1"));
         assert!(image_slot("a", 3).starts_with("org/a/"));
         assert!(rpc_captures("a").starts_with("org/a/"));
-        assert_ne!(due_count(5), due_slot(5, 1));
+        assert_ne!(due_count("due", 5), due_slot("due", 5, 1));
     }
 }

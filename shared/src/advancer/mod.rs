@@ -1,5 +1,7 @@
-//! The advancer: one cron tick reads the due index from its cursor and advances each due
-//! operation by exactly one transition (docs/contract/lifecycle.md "The advancer").
+//! The advancer: one cron tick reads each lane of the due index from its cursor and
+//! advances each due operation by exactly one transition (docs/contract/lifecycle.md "The
+//! advancer"), then carries out the due purges of the housekeeping lane (`crate::due`
+//! "Lanes"): each lane has its own cap, so purges never take an operation's place.
 //!
 //! Order of writes for one transition, chosen so that a crash or a racing replica never loses
 //! nor repeats a transition:
@@ -19,7 +21,7 @@ mod tests;
 
 pub use projection::project;
 
-use crate::due::{self, Cursor, DueEntry, DueKind};
+use crate::due::{self, Cursor, DueEntry, DueKind, Lane};
 use crate::keys;
 use crate::ops::{self, Operation};
 use crate::records::{self, Change, Store, UpdateError};
@@ -50,12 +52,15 @@ enum Done {
     Purged,
 }
 
-/// One tick: processes at most `cap` due entries. Never panics; a store error ends the tick
-/// early and is reported (the entry is retried next tick).
+/// One tick: processes at most `cap` due entries of each lane, operations first. Never
+/// panics; a store error ends the lane's work early and is reported (the entry is retried
+/// next tick); the other lane is still worked.
 pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     let mut report = TickReport::default();
-    if let Err(e) = run(st, settings, cap, &mut report) {
-        report.error = Some(e.to_string());
+    for lane in Lane::ALL {
+        if let Err(e) = run(st, settings, lane, cap, &mut report) {
+            report.error.get_or_insert_with(|| e.to_string());
+        }
     }
     report
 }
@@ -63,19 +68,21 @@ pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
 fn run(
     st: &Store<'_>,
     settings: &Settings,
+    lane: Lane,
     cap: u32,
     report: &mut TickReport,
 ) -> Result<(), StoreError> {
     let now = st.now_ms();
-    let cursor = match st.get::<Cursor>(&keys::due_cursor())? {
+    let prefix = lane.prefix();
+    let cursor = match st.get::<Cursor>(&keys::due_cursor(prefix))? {
         Some(c) => c.value,
         None => {
             // Normally created by the first `schedule`. If its creator died between election
             // and write, create it here: a blind write of an *earlier* position is safe (it
             // only makes the advancer look at already-processed buckets again).
-            let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
+            let start = lane.bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
             st.put_new(
-                &keys::due_cursor(),
+                &keys::due_cursor(prefix),
                 &Cursor {
                     bucket: start,
                     done: 0,
@@ -84,24 +91,25 @@ fn run(
             return Ok(());
         }
     };
-    let last = due::last_readable_bucket(settings, now);
+    let last = lane.last_readable_bucket(settings, now);
     let mut pos = cursor;
     let mut processed: u32 = 0;
+    let mut buckets: u32 = 0;
     // Loaded at the first due operation only: an idle tick does not pay for it.
     let mut sim: Option<(Simulation, Settings)> = None;
     let mut failure: Option<StoreError> = None;
 
     'buckets: while pos.bucket <= last {
-        if report.buckets >= settings.max_buckets_per_tick || processed >= cap {
+        if buckets >= settings.max_buckets_per_tick || processed >= cap {
             report.more = true;
             break;
         }
-        let count = st.counter_read(&keys::due_count(pos.bucket))?;
+        let count = st.counter_read(&keys::due_count(prefix, pos.bucket))?;
         if pos.done < count {
             let room = i64::from(cap - processed);
             let upto = count.min(pos.done + room);
             let slots: Vec<String> = (pos.done + 1..=upto)
-                .map(|n| keys::due_slot(pos.bucket, n))
+                .map(|n| keys::due_slot(prefix, pos.bucket, n))
                 .collect();
             let raw = match st.retry(|| st.kv().get_many(&slots)) {
                 Ok(r) => r,
@@ -149,18 +157,19 @@ fn run(
             }
         }
         // Bucket finished: its counter is no longer needed.
-        let _ = st.delete(&keys::due_count(pos.bucket));
+        let _ = st.delete(&keys::due_count(prefix, pos.bucket));
         pos = Cursor {
             bucket: pos.bucket + 1,
             done: 0,
         };
+        buckets += 1;
         report.buckets += 1;
     }
 
     if pos != cursor {
         // Only ever forward: a slower replica must not move the cursor back.
         let target = pos;
-        let r = st.update::<Cursor, ()>(&keys::due_cursor(), |c| {
+        let r = st.update::<Cursor, ()>(&keys::due_cursor(prefix), |c| {
             if (target.bucket, target.done) > (c.bucket, c.done) {
                 Change::Write(target)
             } else {

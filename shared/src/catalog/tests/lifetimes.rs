@@ -276,9 +276,12 @@ fn the_store_shrinks_back_once_every_lifetime_is_over() {
         .filter(|k| !before.contains(k))
         .collect();
     for k in &survivors {
-        // The advancer's position in the due index (and the counter that elected its
-        // creator, R1): one pair for the whole store, for as long as it runs.
-        let due = k == &keys::due_cursor() || k == &keys::due_cursor_claim();
+        // The advancer's position in each lane of the due index (and the counter that
+        // elected its creator, R1): one pair a lane for the whole store, for as long as
+        // it runs.
+        let due = crate::due::Lane::ALL.iter().any(|l| {
+            k == &keys::due_cursor(l.prefix()) || k == &keys::due_cursor_claim(l.prefix())
+        });
         // The org's slot counter: never reset, or it would elect again the numbers of
         // slots that still hold live images. The platform's (its shared images) likewise,
         // created at 0 by the first listing's read of it (`increment` by 0, R3).
