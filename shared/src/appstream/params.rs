@@ -185,7 +185,8 @@ impl Params {
 
     /// [`Params::parse_checked`] without the refusal, for requests known to be well formed
     /// (tests, the benchmark): should a name occur twice, the body's (then the later)
-    /// value is kept. The door reads with `parse_checked`.
+    /// value is kept. Verification (`sign::verify`) reads with `parse_checked` and hands
+    /// the door what it read.
     pub fn parse(raw_query: &str, body: &[u8], content_type: Option<&str>) -> Self {
         let mut map: BTreeMap<String, String> = pairs(raw_query).collect();
         if body_is_parameters(body, content_type) {

@@ -220,6 +220,9 @@ pub struct Verified<O> {
     pub owner: O,
     pub date_ms: Millis,
     pub nonce: String,
+    /// The request's parameters, read strictly ([`Params::parse_checked`]) once, here: the
+    /// door reads the same values that were signed.
+    pub params: Params,
 }
 
 fn incomplete(why: &str) -> AuthError {
@@ -488,7 +491,7 @@ pub fn verify<S: AuthStore>(
         .ok_or(AuthError::SignatureDoesNotMatch)?
         .verify_slice(&auth.signature)
         .map_err(|_| AuthError::SignatureDoesNotMatch)?;
-    Params::parse_checked(req.raw_query, req.body, req.header("content-type"))
+    let params = Params::parse_checked(req.raw_query, req.body, req.header("content-type"))
         .map_err(AuthError::Parameter)?;
 
     let fresh = store
@@ -506,6 +509,7 @@ pub fn verify<S: AuthStore>(
         owner: key.owner,
         date_ms,
         nonce: nonce.to_string(),
+        params,
     })
 }
 

@@ -29,7 +29,7 @@ pub use distribute::distribute_image;
 pub use list::{list_image, rpc_os_type};
 
 use crate::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES, RETRY_AFTER_SECONDS};
-use crate::appstream::params::{Params, RpcRequest, resolve_action};
+use crate::appstream::params::{RpcRequest, resolve_action};
 use crate::appstream::sign::{self, SignedRequest};
 use crate::appstream::{RpcError, envelope};
 use crate::catalog::{Image, Version};
@@ -169,9 +169,8 @@ fn handle_inner(
     {
         return Err(errors::throttled(retry_after_s));
     }
-    // Verification refused repeated names already; reading them strictly here too keeps the
-    // rule true of the parameters the actions read, not only of those signed.
-    let params = Params::parse_checked(&req.query, &req.body, req.header("content-type"))?;
+    // The parameters as verification read them (strictly: a repeated name was refused).
+    let params = verified.params;
     let action = resolve_action(
         req.header("x-acs-action"),
         req.header("x-acs-version"),
