@@ -25,6 +25,7 @@ pub mod api;
 pub mod appstream;
 pub mod auth;
 pub mod catalog;
+pub mod console;
 pub mod due;
 pub mod env;
 pub mod health;

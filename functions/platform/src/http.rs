@@ -154,7 +154,10 @@ pub fn respond(out: ResponseOutparam, resp: ApiResponse) {
             eprintln!("dropping response header {name:?}: {e:?}");
         }
     }
-    let _ = headers.append("content-length", &resp.body.len().to_string().into_bytes());
+    // A 204 or 304 has no body, and no length to tell (RFC 9110 8.6).
+    if !matches!(resp.status, 204 | 304) {
+        let _ = headers.append("content-length", &resp.body.len().to_string().into_bytes());
+    }
     let response = OutgoingResponse::new(headers);
     if response.set_status_code(resp.status).is_err() {
         let _ = response.set_status_code(500);

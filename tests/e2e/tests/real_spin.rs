@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use catalog_e2e::real_spin::RealSpin;
 use catalog_e2e::scenarios::replicas::{self, Cluster};
-use catalog_e2e::scenarios::{hostile, imagemgmt, platform, ratelimit, signatures};
+use catalog_e2e::scenarios::{console, hostile, imagemgmt, platform, ratelimit, signatures};
 use catalog_e2e::{Backend, Harness, Target, start_real};
 
 /// Scenarios run at once on one backend (most of their time is spent waiting for ticks).
@@ -82,6 +82,7 @@ fn jobs() -> Vec<Job> {
         huge_bodies_are_refused_unread_in_bounded_memory,
     ));
     all.extend(jobs!(signatures: ambiguous_rpc_requests_are_refused_with_their_codes));
+    all.extend(jobs!(console: console_files_carry_their_headers_and_stay_on_the_origin));
     all.extend(jobs!(imagemgmt:
         sig_copy_reaches_available,
         custom_vm_import_then_publish,
