@@ -19,6 +19,17 @@ pub fn image_count(org: &str) -> String {
 pub fn image_slot(org: &str, n: i64) -> String {
     format!("org/{org}/images/{n}")
 }
+/// The directory of the org's image index (`catalog::index`): which slots hold no listed
+/// image, which hold an image being deleted, and the gap watermark. One record per org,
+/// created once ([`image_index_claim`] elects its creator, R1), then changed by
+/// compare-and-swap.
+pub fn image_index(org: &str) -> String {
+    format!("org/{org}/image-index")
+}
+/// Counter electing the creator of [`image_index`].
+pub fn image_index_claim(org: &str) -> String {
+    format!("org/{org}/image-index/claim")
+}
 /// A version record.
 pub fn version(org: &str, id: &str) -> String {
     format!("org/{org}/version/{id}")

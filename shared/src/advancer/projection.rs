@@ -187,7 +187,12 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
     let org = op.org_id.as_str();
     let image_key = keys::image(org, &op.target.image_id);
     let whole_image_delete = op.kind == OpKind::Delete && op.target.version_id.is_none();
+    // Whether the write below takes the image into `DELETING` (true) or out of it (false):
+    // the org's index directory follows, so `ListImage` neither shows nor counts an image
+    // being deleted (`catalog::index`). Set by the last run of the closure, the one written.
+    let mut flip: Option<bool> = None;
     let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
+        flip = None;
         let deleting = if whole_image_delete {
             !op.status.is_terminal() || op.status == OpStatus::Succeeded
         } else {
@@ -228,11 +233,21 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
         }
         let mut img = img.clone();
         if status != img.status {
+            let was = img.status == ImageStatus::Deleting;
+            let is = status == ImageStatus::Deleting;
+            flip = (was != is).then_some(is);
             img.status = status;
             img.updated_at = op.updated_at;
         }
         img.version_statuses = known;
         Change::Write(img)
     });
-    finish(r)
+    let written = r.is_ok();
+    finish(r)?;
+    if let Some(on) = flip.filter(|_| written) {
+        // Best effort: a missed mark leaves a `ListImage` page one short (or one long)
+        // while it lasts; the image's own status stays right.
+        let _ = catalog::listing::mark_deleting(st, org, &op.target.image_id, on);
+    }
+    Ok(())
 }

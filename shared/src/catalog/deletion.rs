@@ -65,6 +65,9 @@ pub fn start_image_deletion(
         ..Target::default()
     };
     ops::start(st, settings, &op_id, org, OpKind::Delete, target)?;
+    // So ListImage neither shows nor counts it from now on, without reading it. Best
+    // effort: without the mark, a page is one short until the deletion ends.
+    let _ = listing::mark_deleting(st, org, id, true);
     Ok(op_id)
 }
 

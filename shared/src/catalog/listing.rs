@@ -1,24 +1,29 @@
-//! Reads both doors list from: an org's images through its index slots (never a key scan)
-//! and an image's versions; and the index itself ([`index_image`], [`unindex_image`]).
+//! Reads both doors list from: an org's images (with the platform's shared ones), a page of
+//! them in O(page) in the default order, or every one of them for other orders and filters;
+//! and an image's versions. The index itself is [`super::index`] (its design is there).
 //!
-//! ## The index and deleted images
+//! ## Orders and costs
 //!
-//! An org's index is a counter ([`keys::image_count`]) that elects slot numbers with
-//! `increment` (R1, R3) and one slot key per image ([`keys::image_slot`], holding its id).
-//! A listing reads slots `1..=count`. When an image is deleted, its slot key is deleted too,
-//! in O(1): [`index_image`] remembers the slot's number under the image's own `index-slot`
-//! counter (one more `increment` per new image), and the end of the image's deletion
-//! ([`crate::catalog::deletion::release_image`]) reads it, deletes the slot and the counter.
-//! The store so shrinks back; a listing then meets an absent slot (one read that returns
-//! nothing, instead of the slot's read plus the gone image's) and skips it. The counter is
-//! never reset: a reset would elect again numbers whose slots still hold live images.
-//! Listing in O(page) whatever the number of deleted images is a separate matter (slot
-//! numbers are not reused). Slots written before the `index-slot` counter existed have no
-//! number to find: they stay, and are skipped as before.
+//! The default order ([`Order::Index`]) is the platform's shared images first, then the
+//! org's own in the order they entered the org's index, which is creation order: an image
+//! created after another's creation was answered is listed after it (two creations that
+//! overlap are listed in the order they were indexed, whatever their `createdAt`). The
+//! newest-first order ([`Order::Reverse`]) is its exact reverse. A page in either order
+//! ([`page`]) costs `2 + 2s` store calls for `s` of the org's images, plus `2 + 2P` for the
+//! `P` shared images (read whole: there are few, and none is ever deleted), and its total
+//! is exact without reading any record: it does not grow with the org's images, live or
+//! deleted.
+//!
+//! Any other order or filter reads every listed image of the org ([`for_each_listed`]: one
+//! slot and one image read per live image, never a deleted one) and keeps in memory only
+//! the images up to the page's end ([`Window`]), so a request holds `offset + size`
+//! rendered items at most, not the whole org.
 
+use super::index::View;
+pub use super::index::{index_image, mark_deleting, slot_counter, unindex_image};
 use super::{Image, Version};
 use crate::keys;
-use crate::records::{STORE_ATTEMPTS, STORE_BACKOFF_MS, Store};
+use crate::records::Store;
 use crate::store::StoreError;
 use crate::time::Timestamp;
 
@@ -36,101 +41,153 @@ impl<S> Ctx<'_, S> {
     }
 }
 
-/// The org's images, read through its index slots (`increment`-elected, never a key
-/// scan), then the images the platform shares with every org (`crate::catalog::platform`); both
-/// doors list from here. An absent slot (elected but never written, or removed with its
-/// image by [`unindex_image`]), a slot whose image is gone, or a repeated one is skipped.
+/// The org's images then the platform's shared ones, every one read (tests, the admin
+/// inventory, small listings). A slot whose image is gone, or repeated, is skipped.
 pub fn org_images(st: &Store<'_>, org: &str) -> Result<Vec<Image>, StoreError> {
-    let mut out = indexed_images(st, org)?;
-    if org != crate::catalog::platform::ORG {
-        out.extend(indexed_images(st, crate::catalog::platform::ORG)?);
-    }
-    Ok(out)
-}
-
-fn indexed_images(st: &Store<'_>, org: &str) -> Result<Vec<Image>, StoreError> {
-    let count = st.counter_read(&keys::image_count(org))?;
-    let slots: Vec<String> = (1..=count).map(|n| keys::image_slot(org, n)).collect();
-    let mut seen = std::collections::HashSet::new();
-    let mut ids: Vec<String> = Vec::new();
-    for chunk in slots.chunks(100) {
-        for id in st.get_many::<String>(chunk)?.into_iter().flatten() {
-            if seen.insert(id.value.clone()) {
-                ids.push(id.value);
-            }
-        }
-    }
     let mut out = Vec::new();
-    for chunk in ids.chunks(100) {
-        let keys: Vec<String> = chunk.iter().map(|i| keys::image(org, i)).collect();
-        out.extend(
-            st.get_many::<Image>(&keys)?
-                .into_iter()
-                .flatten()
-                .map(|s| s.value)
-                .filter(|i| i.org_id == org),
-        );
+    View::open(st, org, false)?.for_each(st, |i| out.push(i))?;
+    if org != crate::catalog::platform::ORG {
+        View::open(st, crate::catalog::platform::ORG, false)?.for_each(st, |i| out.push(i))?;
     }
     Ok(out)
 }
 
-/// The image counter that remembers the number of image `id`'s index slot.
-pub fn slot_counter(org: &str, id: &str) -> String {
-    keys::image_counter(org, id, "index-slot")
+/// The default order of a listing and its reverse (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Shared images first, then the org's own in index (creation) order.
+    Index,
+    /// The exact reverse: the org's newest first, the shared ones last.
+    Reverse,
 }
 
-/// Puts image `id` (already written) in the org's index: elects the next slot, fills it
-/// with the id, and remembers the slot's number for [`unindex_image`]. Returns the number.
-///
-/// Only an error electing or filling the slot is returned; the number's write is best
-/// effort: without it the image is listed all the same, only its slot would stay after
-/// its deletion (skipped, as any slot whose image is gone).
-pub fn index_image(st: &Store<'_>, org: &str, id: &str) -> Result<i64, StoreError> {
-    let n = st.counter_next(&keys::image_count(org))?;
-    st.put_new(&keys::image_slot(org, n), &id)?;
-    let _ = set_counter_once(st, &slot_counter(org, id), n);
-    Ok(n)
+/// Which images a listing shows, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    /// The org's own images.
+    pub own: bool,
+    /// The platform's shared images.
+    pub shared: bool,
+    /// Leave out images being deleted (the RPC door's listing).
+    pub hide_deleting: bool,
 }
 
-/// Sets a counter that nobody else touches (a fresh image's) from 0 to `value` with one
-/// `increment` (R3). A transient failure may have counted all the same, so the counter is
-/// read back before counting again: it ends at `value`, never at twice `value`.
-fn set_counter_once(st: &Store<'_>, key: &str, value: i64) -> Result<(), StoreError> {
-    let mut pause = STORE_BACKOFF_MS;
-    let mut attempt = 1;
-    loop {
-        match st.kv().increment(key, value) {
-            Ok(_) => return Ok(()),
-            Err(StoreError::Transient(e)) => {
-                if st.counter_read(key)? != 0 {
-                    return Ok(());
-                }
-                if attempt >= STORE_ATTEMPTS {
-                    return Err(StoreError::Transient(e));
-                }
-                st.env().pause_ms(pause);
-                pause *= 2;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
+/// A page of images and the count of every image the listing shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub images: Vec<Image>,
+    pub total: u64,
+}
+
+/// The platform's shared images the scope shows (read whole), and an org's index view.
+fn open(st: &Store<'_>, org: &str, scope: Scope) -> Result<(Vec<Image>, Option<View>), StoreError> {
+    let platform = crate::catalog::platform::ORG;
+    let mut shared = Vec::new();
+    if scope.shared && org != platform {
+        View::open(st, platform, scope.hide_deleting)?.for_each(st, |i| shared.push(i))?;
+    }
+    let own = if scope.own {
+        Some(View::open(st, org, scope.hide_deleting)?)
+    } else {
+        None
+    };
+    Ok((shared, own))
+}
+
+/// Images `offset..offset + limit` of the listing in `order` (module docs for the cost).
+/// Fewer than `limit` only at the end, or where a slot is in flight or an image was being
+/// deleted unseen by the index.
+pub fn page(
+    st: &Store<'_>,
+    org: &str,
+    scope: Scope,
+    order: Order,
+    offset: u64,
+    limit: usize,
+) -> Result<Page, StoreError> {
+    let (shared, own) = open(st, org, scope)?;
+    let p = u64::try_from(shared.len()).unwrap_or(u64::MAX);
+    let total = p.saturating_add(own.as_ref().map_or(0, |v| v.total));
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    // The window in index order: the shared images are ranks 0..p, the org's follow.
+    let (a, b) = match order {
+        Order::Index => (offset.min(total), offset.saturating_add(limit).min(total)),
+        Order::Reverse => (
+            total.saturating_sub(offset.saturating_add(limit)),
+            total.saturating_sub(offset),
+        ),
+    };
+    let mut images: Vec<Image> = shared
+        .into_iter()
+        .skip(usize::try_from(a).unwrap_or(usize::MAX))
+        .take(usize::try_from(b.min(p).saturating_sub(a)).unwrap_or(0))
+        .collect();
+    if let Some(v) = own
+        && b > p
+    {
+        images.extend(v.read(st, a.saturating_sub(p)..b - p)?);
+    }
+    if order == Order::Reverse {
+        images.reverse();
+    }
+    Ok(Page { images, total })
+}
+
+/// Calls `f` with every image the scope shows (shared ones first), one chunk of the org's
+/// images in memory at a time: one slot and one image read per live image.
+pub fn for_each_listed(
+    st: &Store<'_>,
+    org: &str,
+    scope: Scope,
+    mut f: impl FnMut(Image),
+) -> Result<(), StoreError> {
+    let (shared, own) = open(st, org, scope)?;
+    shared.into_iter().for_each(&mut f);
+    match own {
+        Some(v) => v.for_each(st, f),
+        None => Ok(()),
     }
 }
 
-/// Takes image `id` out of the org's index when it is deleted: deletes its slot (if the
-/// slot still names it) and the counter that remembered the slot's number. O(1); safe to
-/// repeat (a later call finds nothing to do).
-pub fn unindex_image(st: &Store<'_>, org: &str, id: &str) -> Result<(), StoreError> {
-    let counter = slot_counter(org, id);
-    let n = st.counter_read(&counter)?;
-    if n > 0 {
-        let slot = keys::image_slot(org, n);
-        if st.get::<String>(&slot)?.is_some_and(|s| s.value == id) {
-            st.delete(&slot)?;
+/// The first `offset + limit` items by an order, out of a stream of any length, in bounded
+/// memory (at most twice that many, plus one), and the count of every item pushed.
+pub struct Window<T, F> {
+    keep: usize,
+    items: Vec<T>,
+    total: u64,
+    cmp: F,
+}
+
+impl<T, F: FnMut(&T, &T) -> std::cmp::Ordering> Window<T, F> {
+    pub fn new(offset: usize, limit: usize, cmp: F) -> Self {
+        Window {
+            keep: offset.saturating_add(limit),
+            items: Vec::new(),
+            total: 0,
+            cmp,
         }
     }
-    // Read above with `increment(…, 0)`, which may have created it: deleted in any case.
-    st.delete(&counter)
+
+    pub fn push(&mut self, item: T) {
+        self.total += 1;
+        self.items.push(item);
+        if self.items.len() > self.keep.saturating_mul(2).max(64) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        let cmp = &mut self.cmp;
+        self.items.sort_by(|a, b| cmp(a, b));
+        self.items.truncate(self.keep);
+    }
+
+    /// Items `offset..offset + limit` in order, and the count of every item pushed.
+    pub fn finish(mut self, offset: usize, limit: usize) -> (Vec<T>, u64) {
+        self.trim();
+        let items = self.items.into_iter().skip(offset).take(limit).collect();
+        (items, self.total)
+    }
 }
 
 /// The versions of `img` that still exist, oldest first, in one batched read per hundred.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub mod deletion;
+pub mod index;
 pub mod listing;
 pub mod platform;
 pub mod write;

@@ -377,3 +377,4 @@ mod shared_writes {
 }
 
 mod lifetimes;
+mod paging;

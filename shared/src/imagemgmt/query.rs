@@ -102,25 +102,38 @@ impl ListQuery {
         }
     }
 
-    /// Filters, sorts and cuts one page out of rendered records.
-    pub fn apply(&self, mut items: Vec<Value>, default_sort: &str) -> Value {
-        items.retain(|it| {
-            self.search.iter().all(|(f, want)| match it.get(f) {
-                Some(Value::String(s)) => s == want,
-                Some(Value::Bool(b)) => b.to_string() == *want,
-                Some(Value::Number(n)) => n.to_string() == *want,
-                _ => false,
-            })
-        });
+    /// Whether a rendered record passes every `search` term.
+    pub fn matches(&self, it: &Value) -> bool {
+        self.search.iter().all(|(f, want)| match it.get(f) {
+            Some(Value::String(s)) => s == want,
+            Some(Value::Bool(b)) => b.to_string() == *want,
+            Some(Value::Number(n)) => n.to_string() == *want,
+            _ => false,
+        })
+    }
+
+    /// The order of two rendered records: the `sort` field (else `default_sort`), ties by id.
+    pub fn order<'a>(&self, default_sort: &'a str) -> impl Fn(&Value, &Value) -> Ordering + 'a {
         let (field, asc) = self
             .sort
             .clone()
             .unwrap_or_else(|| (default_sort.to_owned(), true));
-        items.sort_by(|a, b| {
+        move |a, b| {
             let o = compare(a.get(&field), b.get(&field))
                 .then_with(|| compare(a.get("id"), b.get("id")));
             if asc { o } else { o.reverse() }
-        });
+        }
+    }
+
+    /// The first item of the page.
+    pub fn offset(&self) -> usize {
+        self.page.saturating_mul(self.size)
+    }
+
+    /// Filters, sorts and cuts one page out of rendered records.
+    pub fn apply(&self, mut items: Vec<Value>, default_sort: &str) -> Value {
+        items.retain(|it| self.matches(it));
+        items.sort_by(self.order(default_sort));
         page(items, self.page, self.size)
     }
 }
@@ -145,16 +158,27 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
 }
 
-/// The page envelope.
+/// The page envelope, cut out of every item.
 pub fn page(items: Vec<Value>, number: usize, size: usize) -> Value {
     let total = items.len();
     let size = size.max(1);
-    let total_pages = total.div_ceil(size);
     let content: Vec<Value> = items
         .into_iter()
         .skip(number.saturating_mul(size))
         .take(size)
         .collect();
+    envelope(
+        content,
+        number,
+        size,
+        u64::try_from(total).unwrap_or(u64::MAX),
+    )
+}
+
+/// The page envelope around one page's `content`, with the count of every item.
+pub fn envelope(content: Vec<Value>, number: usize, size: usize, total: u64) -> Value {
+    let size = size.max(1);
+    let total_pages = total.div_ceil(u64::try_from(size).unwrap_or(1));
     json!({
         "content": content,
         "number": number,
@@ -163,7 +187,7 @@ pub fn page(items: Vec<Value>, number: usize, size: usize) -> Value {
         "totalElements": total,
         "totalPages": total_pages,
         "first": number == 0,
-        "last": number + 1 >= total_pages,
+        "last": u64::try_from(number).unwrap_or(u64::MAX).saturating_add(1) >= total_pages,
         "empty": content.is_empty(),
     })
 }

@@ -10,6 +10,7 @@
 //! compare. `--spin` measures request rows on the real Spin runtime instead
 //! ([`on_spin`]).
 
+mod bigorg;
 mod kvops;
 mod loadgen;
 mod on_spin;
@@ -282,6 +283,16 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         add(&images[w].0)
     })?;
 
+    // A page of an org's images, in an org of 10 and of 10 000 (`--quick`: 1 000).
+    let listing = listing_orgs(&http, &base, &*app.store("default")?, cfg.quick)?;
+    for (name, token) in &listing {
+        let page = Target {
+            headers: vec![("authorization".to_owned(), format!("Bearer {token}"))],
+            ..Target::get("/imagemgmt/v1/images?size=10")
+        };
+        measure(name, Some(&page), &|_, _| page.clone())?;
+    }
+
     let sizes = component_sizes(&app);
     app.shutdown();
     // The per-endpoint counts and the tick figures start from a fresh store: the thousands
@@ -294,6 +305,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     let ticks = tick_costs(&app, &http, &base, &creds, cfg.quick)?;
 
     let mut report = render(&rows, &ticks, &sizes, workers, per_worker);
+    report.push_str(&listing_ratio(&rows, &listing));
     report.push_str(&kvops::render(&per_endpoint));
     println!("{report}");
     if let Some(out) = &cfg.out {
@@ -302,6 +314,57 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     app.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The two orgs of the listing rows, seeded straight into `store` ([`bigorg`]): their row
+/// names and REST tokens, the small org first.
+pub(crate) fn listing_orgs(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    store: &dyn spin_local_kv::KvStore,
+    quick: bool,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (org, n) in [
+        ("list-small", bigorg::SMALL),
+        ("list-large", bigorg::large(quick)),
+    ] {
+        let creds = demo::seed(http, base, ADMIN, org).map_err(anyhow::Error::msg)?;
+        bigorg::seed_images(store, org, n)?;
+        // The runtime lists what was written: the whole org counted, a full first page.
+        let page: Value = http
+            .get(format!("{base}/imagemgmt/v1/images?size=10"))
+            .bearer_auth(&creds.token)
+            .send()?
+            .json()?;
+        anyhow::ensure!(
+            page["totalElements"] == json!(n) && page["numberOfElements"] == json!(10),
+            "the seeded org {org} lists as {page}"
+        );
+        out.push((format!("GET /images?size=10, org of {n}"), creds.token));
+    }
+    Ok(out)
+}
+
+/// The listing rows compared: the large org's figures against the small one's, measured in
+/// the same run.
+fn listing_ratio(rows: &[Row], listing: &[(String, String)]) -> String {
+    let find = |name: &str| rows.iter().find(|r| r.name == name);
+    let (Some(small), Some(large)) = (
+        listing.first().and_then(|l| find(&l.0)),
+        listing.get(1).and_then(|l| find(&l.0)),
+    ) else {
+        return String::new();
+    };
+    format!(
+        "\n{} against {}: p50 {:.2}x, req/s {:.2}x, KV ops {} against {}.\n",
+        large.name,
+        small.name,
+        large.report.p50.as_secs_f64() / small.report.p50.as_secs_f64().max(1e-9),
+        large.report.rps() / small.report.rps().max(1e-9),
+        large.kv_ops.unwrap_or_default(),
+        small.kv_ops.unwrap_or_default(),
+    )
 }
 
 /// The app of `manifest` as the bench runs it: SQLite store, tick cap = [`DUE`], the

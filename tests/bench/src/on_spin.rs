@@ -17,6 +17,8 @@ use catalog_e2e::demo;
 use catalog_e2e::real_spin::{RealSpin, SpinOptions};
 use serde_json::Value;
 use spin_local_host::{App, AppOptions, CronMode, KvSetup};
+use spin_local_kv::KvStore;
+use std::sync::Arc;
 
 use crate::loadgen::{self, Connections, Report, Target};
 use crate::{ADMIN, Config, bench_manifest, rpc_signed};
@@ -54,7 +56,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         eprintln!("real Spin: starting spin up (compiles every component first)");
         let spin = RealSpin::start(&opts)?;
         // Dropping `spin` stops its process group, also on error.
-        measure_rows(&spin.base_url(), per_worker)
+        let store = || crate::bigorg::spin_store(spin.state_dir());
+        measure_rows(&spin.base_url(), per_worker, cfg.quick, &store)
             .map_err(|e| e.context(format!("on real Spin; its log:\n{}", spin.log_tail(20))))?
     };
 
@@ -70,7 +73,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         }
         eprintln!("our host (spin-compat): starting");
         let app = App::start(options)?;
-        let rows = measure_rows(&app.base_url(), per_worker).map_err(|e| {
+        let store = || app.store("default");
+        let rows = measure_rows(&app.base_url(), per_worker, cfg.quick, &store).map_err(|e| {
             let logs = app.logs();
             let tail = logs[logs.len().saturating_sub(20)..].join("\n");
             e.context(format!("on our host (spin-compat); its log:\n{tail}"))
@@ -89,8 +93,14 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// Seeds the bench org, makes [`IMAGES`] gallery copies and waits until they settled (so
-/// the cron's ticks are idle while the rows run), then measures every row both ways.
-fn measure_rows(base: &str, per_worker: usize) -> anyhow::Result<Vec<Measured>> {
+/// the cron's ticks are idle while the rows run), seeds the two listing orgs straight into
+/// the runtime's store (`store`), then measures every row both ways.
+fn measure_rows(
+    base: &str,
+    per_worker: usize,
+    quick: bool,
+    store: &dyn Fn() -> anyhow::Result<Arc<dyn KvStore>>,
+) -> anyhow::Result<Vec<Measured>> {
     let addr: SocketAddr = base.trim_start_matches("http://").parse()?;
     let http = reqwest::blocking::Client::new();
     let creds = demo::seed(&http, base, ADMIN, "bench").map_err(anyhow::Error::msg)?;
@@ -136,6 +146,14 @@ fn measure_rows(base: &str, per_worker: usize) -> anyhow::Result<Vec<Measured>> 
     // Signed like the SDK signs, a fresh nonce each (the signature covers it).
     let list = || rpc_signed(base, &creds, "ListImage", &[("PageSize", "10")], unix_now());
     rows.push(measure(addr, "RPC ListImage", per_worker, &|_, _| list())?);
+    // Last, the listing rows: a page of an org of 10 images, then of one of 10 000.
+    for (name, token) in &crate::listing_orgs(&http, base, &*store()?, quick)? {
+        let page = Target {
+            headers: vec![("authorization".to_owned(), format!("Bearer {token}"))],
+            ..Target::get("/imagemgmt/v1/images?size=10")
+        };
+        rows.push(measure(addr, name, per_worker, &|_, _| page.clone())?);
+    }
     Ok(rows)
 }
 
@@ -270,6 +288,23 @@ fn render(manifest: &Path, real: &[Measured], host: &[Measured], per_worker: usi
                 real[i].name,
                 cells(real, i),
                 cells(host, i)
+            ));
+        }
+        // The listing rows are the last two: the large org's p50 against the small one's.
+        let ratio = |rows: &[Measured]| match rows {
+            [.., small, large] => format!(
+                "{:.2}x",
+                pick(large).p50.as_secs_f64() / pick(small).p50.as_secs_f64().max(1e-9)
+            ),
+            _ => String::new(),
+        };
+        if let (Some(small), Some(large)) = (real.len().checked_sub(2), real.len().checked_sub(1)) {
+            s.push_str(&format!(
+                "\n{} against {}, p50: real Spin {}, our host {}.\n",
+                real[large].name,
+                real[small].name,
+                ratio(real),
+                ratio(host)
             ));
         }
         s.push('\n');

@@ -356,6 +356,14 @@ fn a_failing_whole_image_delete_shows_deleting_while_it_retries() {
         0,
     );
     settle(&kv, &env, &s, &copy);
+    // Listed in the org's index, as every image made by a door is.
+    catalog::listing::index_image(&Store::new(&kv, &env), ORG, &img).unwrap();
+    let listed = |hide_deleting| {
+        catalog::index::View::open(&Store::new(&kv, &env), ORG, hide_deleting)
+            .unwrap()
+            .total
+    };
+    assert_eq!((listed(false), listed(true)), (1, 1));
     let sim = Simulation {
         failing_steps: vec![FailRule {
             source_id: "img-doomed".into(),
@@ -383,6 +391,8 @@ fn a_failing_whole_image_delete_shows_deleting_while_it_retries() {
         image(&Store::new(&kv, &env), &img).unwrap().status,
         ImageStatus::Deleting
     );
+    // Being deleted: the RPC door's listing neither shows nor counts it.
+    assert_eq!((listed(false), listed(true)), (1, 0));
     let v = version(&Store::new(&kv, &env), &ver).unwrap();
     assert_eq!(
         asset(&Store::new(&kv, &env), &v.asset_ids[0]).status,
@@ -399,6 +409,8 @@ fn a_failing_whole_image_delete_shows_deleting_while_it_retries() {
         image(&Store::new(&kv, &env), &img).unwrap().status,
         ImageStatus::Failed
     );
+    // The delete failed: the image is listed and counted again.
+    assert_eq!((listed(false), listed(true)), (1, 1));
 }
 
 #[test]

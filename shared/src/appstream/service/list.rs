@@ -1,20 +1,19 @@
 //! ListImage: the org's images (and the platform's shared ones) filtered, newest first, one
-//! page of items; of each image only the versions the item shows are read.
+//! page of items; of each image only the versions the item shows are read. Without
+//! filters, newest first is the reverse of the index order (`catalog::listing`: the org's
+//! images, newest created first, then the shared ones) and a page costs O(page); with a
+//! filter it is `GmtCreate` descending, ties by id, and every listed image is read.
 
 use super::Ctx;
 use crate::appstream::RpcError;
 use crate::appstream::params::ListImage;
+use crate::catalog::listing::{self, Order, Scope, Window};
 use crate::catalog::{Image, RegionDistribution, Version};
 use crate::keys;
 use crate::store::StoreError;
 use crate::time::iso8601_s;
 use crate::vocab::*;
 use serde_json::{Value, json};
-
-/// The org's images, through its index slots (never a key scan).
-fn org_images(ctx: &Ctx<'_>) -> Result<Vec<Image>, StoreError> {
-    crate::catalog::org_images(&ctx.st, &ctx.org)
-}
 
 /// WUYING spells OS types `Windows` / `Linux`.
 pub fn rpc_os_type(os: OsType) -> &'static str {
@@ -191,27 +190,55 @@ fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
     item
 }
 
-/// Returns the page's items and the count of every match.
-pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), RpcError> {
-    // A named image is read alone, not picked out of all of the org's.
-    let candidates = match &q.image_id {
-        Some(id) => match ctx.live_image(id)? {
+/// The page's images and the count of every match. Without filters, the page is read from
+/// the org's index in O(page) (newest first: `catalog::listing`, "Orders and costs"); a
+/// named image is read alone; any other filter reads every listed image of the org and
+/// keeps only the page's prefix in memory.
+fn candidates(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Image>, u64), StoreError> {
+    if let Some(id) = &q.image_id {
+        let found: Vec<Image> = match ctx.live_image(id)? {
             Some(s) => vec![s.value],
             None => crate::catalog::platform::image(&ctx.st, id)?
                 .into_iter()
                 .collect(),
-        },
-        None => org_images(ctx)?,
+        };
+        let found: Vec<Image> = found.into_iter().filter(|i| matches(i, q)).collect();
+        let count = u64::try_from(found.len()).unwrap_or(u64::MAX);
+        let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
+        return Ok((found.into_iter().skip(skip).collect(), count));
+    }
+    let scope = Scope {
+        own: q.image_type.as_deref().is_none_or(|t| t == "User"),
+        shared: q.image_type.as_deref().is_none_or(|t| t == "System"),
+        hide_deleting: true,
     };
-    let mut found: Vec<Image> = candidates.into_iter().filter(|i| matches(i, q)).collect();
+    let size = usize::try_from(q.page_size).unwrap_or(10);
+    let unfiltered = q.image_name.is_none()
+        && q.status.is_none()
+        && q.os_type.is_none()
+        && q.product_type.is_none()
+        && q.tags.is_empty();
+    if unfiltered {
+        let p = listing::page(&ctx.st, &ctx.org, scope, Order::Reverse, q.offset(), size)?;
+        return Ok((p.images, p.total));
+    }
     // Newest first, ties by id: a stable order across pages.
-    found.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-    let count = u64::try_from(found.len()).unwrap_or(u64::MAX);
     let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
-    let page_size = usize::try_from(q.page_size).unwrap_or(10);
-    let page: Vec<&Image> = found.iter().skip(skip).take(page_size).collect();
+    let newest = |a: &Image, b: &Image| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id));
+    let mut window = Window::new(skip, size, newest);
+    listing::for_each_listed(&ctx.st, &ctx.org, scope, |i| {
+        if matches(&i, q) {
+            window.push(i);
+        }
+    })?;
+    Ok(window.finish(skip, size))
+}
+
+/// Returns the page's items and the count of every match.
+pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), RpcError> {
+    let (page, count) = candidates(ctx, q)?;
     // The versions the page shows, in one batched read (not every version of every image).
-    let wanted: Vec<Option<Wanted>> = page.iter().map(|img| wanted(img)).collect();
+    let wanted: Vec<Option<Wanted>> = page.iter().map(wanted).collect();
     // A shared image's versions are the platform's records.
     let keys: Vec<String> = page
         .iter()
@@ -221,7 +248,7 @@ pub fn list_image(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Value>, u64), Rpc
         .collect();
     let mut read = ctx.get_all::<Version>(&keys)?.into_iter();
     let mut items = Vec::new();
-    for (img, w) in page.into_iter().zip(wanted) {
+    for (img, w) in page.iter().zip(wanted) {
         let got: Vec<Version> = match &w {
             Some(w) => w
                 .ids

@@ -4,10 +4,11 @@ use super::build::{NewVersion, kind_for, pending_image, write_new_image};
 use super::render::image_json;
 use super::{Ctx, Reply, RestError, check_if_match};
 use crate::api::Problem;
+use crate::catalog::listing::{self, Order, Scope, Window};
 use crate::catalog::{Image, deletion};
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::partner;
-use crate::imagemgmt::query::{ListQuery, ListSpec};
+use crate::imagemgmt::query::{ListQuery, ListSpec, envelope};
 use crate::keys;
 use crate::records::Change;
 use crate::vocab::*;
@@ -74,14 +75,31 @@ pub fn list_images(ctx: &Ctx<'_>, pairs: &[(String, String)]) -> Result<Reply, R
             RestError::Invalid(Problem::field("os_type", "UNKNOWN_VALUE", e.to_string()))
         })?),
     };
-    // The org's images, through its index slots (never a key scan).
-    let items: Vec<Value> = crate::catalog::org_images(&ctx.st, &ctx.org)?
-        .iter()
-        .filter(|i| os.as_ref().is_none_or(|o| i.os.as_ref() == Some(o)))
-        .filter(|i| os_type.is_none_or(|t| i.os_type == t))
-        .map(image_json)
-        .collect();
-    Ok(Reply::ok(q.apply(items, "createdAt")))
+    let scope = Scope {
+        own: true,
+        shared: true,
+        hide_deleting: false,
+    };
+    if q.sort.is_none() && q.search.is_empty() && os.is_none() && os_type.is_none() {
+        // The default order: one page read from the org's index, O(page) whatever the org
+        // holds (`catalog::listing`, "Orders and costs").
+        let offset = u64::try_from(q.offset()).unwrap_or(u64::MAX);
+        let p = listing::page(&ctx.st, &ctx.org, scope, Order::Index, offset, q.size)?;
+        let content = p.images.iter().map(image_json).collect();
+        return Ok(Reply::ok(envelope(content, q.page, q.size, p.total)));
+    }
+    // Another order or a filter: every listed image is read, only the page's prefix kept.
+    let mut window = Window::new(q.offset(), q.size, q.order("createdAt"));
+    listing::for_each_listed(&ctx.st, &ctx.org, scope, |i| {
+        let keep = os.as_ref().is_none_or(|o| i.os.as_ref() == Some(o))
+            && os_type.is_none_or(|t| i.os_type == t);
+        let item = image_json(&i);
+        if keep && q.matches(&item) {
+            window.push(item);
+        }
+    })?;
+    let (content, total) = window.finish(q.offset(), q.size);
+    Ok(Reply::ok(envelope(content, q.page, q.size, total)))
 }
 
 pub fn get_image(ctx: &Ctx<'_>, id: &str) -> Result<Reply, RestError> {

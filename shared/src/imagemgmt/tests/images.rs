@@ -158,10 +158,10 @@ fn listing_reads_the_org_index_not_the_store() {
         w.call("GET", "/images", None).json_body()["totalElements"],
         3
     );
-    // Token, the rate counter, counter, the platform's counter (its shared images: none here), then one read
-    // per own slot and image (MemoryKv counts batch keys singly): the 30 images of the
-    // other org cost nothing.
-    assert_eq!(w.kv.ops() - before, 4 + 2 * 3);
+    // Token, the rate counter, the platform's counter (its shared images: none here), the
+    // org's counter and index directory, then one read per own slot and image (MemoryKv
+    // counts batch keys singly): the 30 images of the other org cost nothing.
+    assert_eq!(w.kv.ops() - before, 5 + 2 * 3);
 }
 
 // ------------------------------------------------------------------ ETag, PATCH
