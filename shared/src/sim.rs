@@ -122,6 +122,23 @@ pub struct GalleryImage {
     pub app_scan: serde_json::Map<String, serde_json::Value>,
 }
 
+#[cfg(test)]
+impl GalleryImage {
+    /// A Windows image without GPU, granted to the provider instances `to`, prepared by
+    /// nobody: the tests' usual source.
+    pub(crate) fn granted(id: &str, to: &[&str]) -> GalleryImage {
+        GalleryImage {
+            id: id.into(),
+            os_type: OsType::Windows,
+            gpu_type: GpuType::None,
+            granted_to: to.iter().map(|s| (*s).to_owned()).collect(),
+            prepared_by: None,
+            metadata: Default::default(),
+            app_scan: Default::default(),
+        }
+    }
+}
+
 /// A customer VM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -132,15 +132,7 @@ fn start_on_new_version(
 fn grant(st: &Store<'_>, gallery: &str, to: &[&str]) {
     st.put_new(
         &keys::gallery_image(ORG, gallery),
-        &GalleryImage {
-            id: gallery.into(),
-            os_type: OsType::Windows,
-            gpu_type: GpuType::None,
-            granted_to: to.iter().map(|s| (*s).to_owned()).collect(),
-            prepared_by: None,
-            metadata: Default::default(),
-            app_scan: Default::default(),
-        },
+        &GalleryImage::granted(gallery, to),
     )
     .unwrap();
 }

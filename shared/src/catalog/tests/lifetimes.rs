@@ -165,15 +165,7 @@ fn the_store_shrinks_back_once_every_lifetime_is_over() {
     .unwrap();
     st.put_new(
         &keys::gallery_image("o1", "g-1"),
-        &GalleryImage {
-            id: "g-1".into(),
-            os_type: OsType::Windows,
-            gpu_type: GpuType::None,
-            granted_to: vec!["pi-1".into()],
-            prepared_by: None,
-            metadata: Default::default(),
-            app_scan: Default::default(),
-        },
+        &GalleryImage::granted("g-1", &["pi-1"]),
     )
     .unwrap();
     let before = kv.keys();

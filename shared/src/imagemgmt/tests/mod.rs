@@ -76,10 +76,6 @@ impl World {
         st.put_new(
             &keys::gallery_image(org, "g-1"),
             &GalleryImage {
-                id: "g-1".into(),
-                os_type: OsType::Windows,
-                gpu_type: GpuType::None,
-                granted_to: vec!["pi-1".into()],
                 // Prepared by the partner org `partner` (`sig_version` names it).
                 prepared_by: Some("partner".into()),
                 metadata: json!({"preparedFor": org}).as_object().cloned().unwrap(),
@@ -87,6 +83,7 @@ impl World {
                     .as_object()
                     .cloned()
                     .unwrap(),
+                ..GalleryImage::granted("g-1", &["pi-1"])
             },
         )
         .unwrap();

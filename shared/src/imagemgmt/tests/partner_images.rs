@@ -80,15 +80,7 @@ fn a_wrong_partner_is_a_422_naming_msp_org_id_and_records_nothing() {
     w.st()
         .put_new(
             &keys::gallery_image("o1", "g-own"),
-            &GalleryImage {
-                id: "g-own".into(),
-                os_type: OsType::Windows,
-                gpu_type: GpuType::None,
-                granted_to: vec!["pi-1".into()],
-                prepared_by: None,
-                metadata: Default::default(),
-                app_scan: Default::default(),
-            },
+            &GalleryImage::granted("g-own", &["pi-1"]),
         )
         .unwrap();
     for source in ["g-own", "g-missing"] {

@@ -42,13 +42,8 @@ fn a_rest_image_is_listed_and_distributable_here() {
     st.put_new(
         &keys::gallery_image("o1", "g-1"),
         &sim::GalleryImage {
-            id: "g-1".into(),
             os_type: OsType::Linux,
-            gpu_type: GpuType::None,
-            granted_to: vec!["pi-1".into()],
-            prepared_by: None,
-            metadata: Default::default(),
-            app_scan: Default::default(),
+            ..sim::GalleryImage::granted("g-1", &["pi-1"])
         },
     )
     .unwrap();
