@@ -52,10 +52,6 @@ pub struct Received {
     /// `host[:port]`. Spin hands the guest no `host` header (R7); the authority arrives in
     /// the request URI, and in `spin-full-url` as a fallback.
     pub authority: String,
-    /// The body is over [`MAX_BODY_BYTES`]: its `content-length` said so (nothing was read;
-    /// `api.body` is [`BODY_READ_LIMIT`] placeholder bytes), or [`BODY_READ_LIMIT`] bytes
-    /// were read (`api.body` holds them; the rest was not read).
-    pub too_large: bool,
 }
 
 /// Reads `req` (body bounded), answers with what `answer` returns.
@@ -103,7 +99,6 @@ pub fn receive(req: IncomingRequest) -> Received {
     };
     // `req` (and with it the unread rest of the body) is dropped here, before the answer.
     Received {
-        too_large: body.len() > MAX_BODY_BYTES,
         api: ApiRequest {
             method,
             path,
