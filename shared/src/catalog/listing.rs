@@ -152,6 +152,8 @@ pub fn for_each_listed(
 /// The first `offset + limit` items by an order, out of a stream of any length, in bounded
 /// memory (at most twice that many, plus one), and the count of every item pushed.
 pub struct Window<T, F> {
+    offset: usize,
+    limit: usize,
     keep: usize,
     items: Vec<T>,
     total: u64,
@@ -161,6 +163,8 @@ pub struct Window<T, F> {
 impl<T, F: FnMut(&T, &T) -> std::cmp::Ordering> Window<T, F> {
     pub fn new(offset: usize, limit: usize, cmp: F) -> Self {
         Window {
+            offset,
+            limit,
             keep: offset.saturating_add(limit),
             items: Vec::new(),
             total: 0,
@@ -183,9 +187,14 @@ impl<T, F: FnMut(&T, &T) -> std::cmp::Ordering> Window<T, F> {
     }
 
     /// Items `offset..offset + limit` in order, and the count of every item pushed.
-    pub fn finish(mut self, offset: usize, limit: usize) -> (Vec<T>, u64) {
+    pub fn finish(mut self) -> (Vec<T>, u64) {
         self.trim();
-        let items = self.items.into_iter().skip(offset).take(limit).collect();
+        let items = self
+            .items
+            .into_iter()
+            .skip(self.offset)
+            .take(self.limit)
+            .collect();
         (items, self.total)
     }
 }

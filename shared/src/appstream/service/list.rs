@@ -231,7 +231,7 @@ fn candidates(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Image>, u64), StoreEr
             window.push(i);
         }
     })?;
-    Ok(window.finish(skip, size))
+    Ok(window.finish())
 }
 
 /// Returns the page's items and the count of every match.

@@ -279,7 +279,7 @@ fn a_window_keeps_the_page_of_a_long_stream_in_bounded_memory() {
     for i in 0..10_000u32 {
         w.push((i * 7_919) % 10_000);
     }
-    let (items, total) = w.finish(40, 10);
+    let (items, total) = w.finish();
     assert_eq!(total, 10_000);
     assert_eq!(items, (9_950..9_960).rev().collect::<Vec<u32>>());
 }

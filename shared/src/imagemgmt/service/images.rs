@@ -91,14 +91,18 @@ pub fn list_images(ctx: &Ctx<'_>, pairs: &[(String, String)]) -> Result<Reply, R
     // Another order or a filter: every listed image is read, only the page's prefix kept.
     let mut window = Window::new(q.offset(), q.size, q.order("createdAt"));
     listing::for_each_listed(&ctx.st, &ctx.org, scope, |i| {
-        let keep = os.as_ref().is_none_or(|o| i.os.as_ref() == Some(o))
+        let kept = os.as_ref().is_none_or(|o| i.os.as_ref() == Some(o))
             && os_type.is_none_or(|t| i.os_type == t);
+        if !kept {
+            return;
+        }
+        // `search` reads the rendered fields (the REST door's names and values).
         let item = image_json(&i);
-        if keep && q.matches(&item) {
+        if q.matches(&item) {
             window.push(item);
         }
     })?;
-    let (content, total) = window.finish(q.offset(), q.size);
+    let (content, total) = window.finish();
     Ok(Reply::ok(envelope(content, q.page, q.size, total)))
 }
 
