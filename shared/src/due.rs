@@ -56,25 +56,6 @@ impl Lane {
         }
     }
 
-    /// How wide the lane's buckets are: `bucket_ms` for both. (Wider housekeeping buckets
-    /// would make an idle tick cheaper in that lane, at the price of later purges.)
-    pub fn bucket_ms(self, settings: &Settings) -> u64 {
-        settings.bucket_ms
-    }
-
-    /// The lane's bucket of time `ms`.
-    pub fn bucket_of(self, settings: &Settings, ms: Millis) -> i64 {
-        let width = i64::try_from(self.bucket_ms(settings).max(1)).unwrap_or(i64::MAX);
-        ms.div_euclid(width)
-    }
-
-    /// The last bucket of the lane a tick at `now` may read: it ended at least `skew_ms`
-    /// ago.
-    pub fn last_readable_bucket(self, settings: &Settings, now: Millis) -> i64 {
-        let skew = i64::try_from(settings.skew_ms).unwrap_or(0);
-        self.bucket_of(settings, now.saturating_sub(skew)) - 1
-    }
-
     /// The lane of an entry of kind `kind`.
     pub fn of(kind: &DueKind) -> Lane {
         match kind {
@@ -103,6 +84,18 @@ pub struct Cursor {
 /// How far back a new cursor starts (covers clock skew between replicas at first use).
 pub const CURSOR_LOOKBACK_MS: Millis = 60_000;
 
+/// The bucket of time `ms` (both lanes have buckets of `bucket_ms`).
+pub fn bucket_of(settings: &Settings, ms: Millis) -> i64 {
+    let width = i64::try_from(settings.bucket_ms.max(1)).unwrap_or(i64::MAX);
+    ms.div_euclid(width)
+}
+
+/// The last bucket a tick at `now` may read: it ended at least `skew_ms` ago.
+pub fn last_readable_bucket(settings: &Settings, now: Millis) -> i64 {
+    let skew = i64::try_from(settings.skew_ms).unwrap_or(0);
+    bucket_of(settings, now.saturating_sub(skew)) - 1
+}
+
 /// Makes sure lane `lane`'s cursor exists (its creator elected with `increment`, R1). One
 /// store call when it does: the claim is only read, so a busy index does not keep counting
 /// it up.
@@ -111,7 +104,7 @@ pub fn ensure_cursor(st: &Store<'_>, settings: &Settings, lane: Lane) -> Result<
     if st.counter_read(&keys::due_cursor_claim(prefix))? > 0 {
         return Ok(());
     }
-    let start = lane.bucket_of(settings, st.now_ms().saturating_sub(CURSOR_LOOKBACK_MS));
+    let start = bucket_of(settings, st.now_ms().saturating_sub(CURSOR_LOOKBACK_MS));
     let cursor = Cursor {
         bucket: start,
         done: 0,
@@ -135,7 +128,7 @@ pub fn schedule(
     let lane = Lane::of(kind);
     ensure_cursor(st, settings, lane)?;
     let at = at_ms.max(st.now_ms());
-    let bucket = lane.bucket_of(settings, at);
+    let bucket = bucket_of(settings, at);
     let n = st.counter_next(&keys::due_count(lane.prefix(), bucket))?;
     st.put_new(
         &keys::due_slot(lane.prefix(), bucket, n),

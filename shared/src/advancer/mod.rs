@@ -80,7 +80,7 @@ fn run(
             // Normally created by the first `schedule`. If its creator died between election
             // and write, create it here: a blind write of an *earlier* position is safe (it
             // only makes the advancer look at already-processed buckets again).
-            let start = lane.bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
+            let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
             st.put_new(
                 &keys::due_cursor(prefix),
                 &Cursor {
@@ -91,7 +91,7 @@ fn run(
             return Ok(());
         }
     };
-    let last = lane.last_readable_bucket(settings, now);
+    let last = due::last_readable_bucket(settings, now);
     let mut pos = cursor;
     let mut processed: u32 = 0;
     let mut buckets: u32 = 0;

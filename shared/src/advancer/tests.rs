@@ -214,7 +214,7 @@ fn an_unreadable_entry_is_skipped_not_a_roadblock() {
     due::schedule_purge(&Store::new(&kv, &env), &s, T0, vec!["gone-later".into()]).unwrap();
     // Corrupt the first slot.
     let lane = due::Lane::Housekeeping.prefix();
-    let bucket = due::Lane::Housekeeping.bucket_of(&s, T0);
+    let bucket = due::bucket_of(&s, T0);
     kv.set(&keys::due_slot(lane, bucket, 1), b"garbage")
         .unwrap();
     env.advance_ms(10_000);

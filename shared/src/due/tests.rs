@@ -12,7 +12,7 @@ fn entries_land_in_their_time_bucket_in_elected_slots() {
     };
     schedule(&Store::new(&kv, &env), &s, 105_500, &kind).unwrap();
     schedule(&Store::new(&kv, &env), &s, 105_900, &kind).unwrap();
-    let b = Lane::Housekeeping.bucket_of(&s, 105_500);
+    let b = bucket_of(&s, 105_500);
     assert_eq!(
         Store::new(&kv, &env)
             .counter_read(&keys::due_count(Lane::Housekeeping.prefix(), b))
@@ -38,7 +38,7 @@ fn a_past_time_is_scheduled_now_never_behind_the_cursor() {
         &DueKind::Purge { keys: vec![] },
     )
     .unwrap();
-    let b = Lane::Housekeeping.bucket_of(&s, 100_000);
+    let b = bucket_of(&s, 100_000);
     assert_eq!(
         Store::new(&kv, &env)
             .counter_read(&keys::due_count(Lane::Housekeeping.prefix(), b))
@@ -56,10 +56,7 @@ fn the_cursor_is_created_once_behind_now() {
         .unwrap()
         .unwrap()
         .value;
-    assert_eq!(
-        c.bucket,
-        Lane::Operations.bucket_of(&s, 100_000 - CURSOR_LOOKBACK_MS)
-    );
+    assert_eq!(c.bucket, bucket_of(&s, 100_000 - CURSOR_LOOKBACK_MS));
     // A later call does not reset it.
     Store::new(&kv, &env)
         .update::<Cursor, ()>(&keys::due_cursor(Lane::Operations.prefix()), |c| {
@@ -81,10 +78,8 @@ fn the_cursor_is_created_once_behind_now() {
 #[test]
 fn a_bucket_is_readable_once_it_ended_skew_ago() {
     let s = Settings::default();
-    for lane in Lane::ALL {
-        let b = lane.bucket_of(&s, 10_000);
-        let end = (b + 1) * lane.bucket_ms(&s) as i64;
-        assert!(lane.last_readable_bucket(&s, end + s.skew_ms as i64 - 1) < b);
-        assert_eq!(lane.last_readable_bucket(&s, end + s.skew_ms as i64), b);
-    }
+    let b = bucket_of(&s, 10_000);
+    let end = (b + 1) * s.bucket_ms as i64;
+    assert!(last_readable_bucket(&s, end + s.skew_ms as i64 - 1) < b);
+    assert_eq!(last_readable_bucket(&s, end + s.skew_ms as i64), b);
 }

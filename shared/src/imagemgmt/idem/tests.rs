@@ -60,7 +60,7 @@ fn a_key_is_replayed_for_24_hours_then_purged_and_fresh() {
     let (record, claim) = lifetime_keys("o1", &hashed("k"), day_of(T0));
     assert_eq!(idem_keys(&kv), vec![record.clone(), claim.clone()]);
     // One purge entry for both keys, due when the lifetime ends.
-    let bucket = due::Lane::Housekeeping.bucket_of(&s, T0 + TTL_MS);
+    let bucket = due::bucket_of(&s, T0 + TTL_MS);
     let lane = due::Lane::Housekeeping.prefix();
     assert_eq!(st.counter_read(&keys::due_count(lane, bucket)).unwrap(), 1);
 
