@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 #[cfg(any(test, feature = "testing"))]
 mod client;
 #[cfg(any(test, feature = "testing"))]
-pub use client::{authorization, form_body, sdk_headers, sign_form_post, sign_hex};
+pub use client::{authorization, form_body, sdk_headers, sign_form_post, sign_hex, signed_names};
 
 pub const ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// How far `x-acs-date` may be from the service's clock, either way.

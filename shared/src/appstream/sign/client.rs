@@ -60,6 +60,19 @@ pub fn authorization(
     )
 }
 
+/// What the SDK signs: the name of every header in `headers`, plus `host` (which the HTTP
+/// client writes itself), lower-case, sorted, unique.
+pub fn signed_names(headers: &[(String, String)]) -> Vec<String> {
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .chain(std::iter::once("host".to_owned()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// A form body (or query) `k=v&…` of `params`, RFC 3986-encoded as the SDK encodes it.
 pub fn form_body<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
     params

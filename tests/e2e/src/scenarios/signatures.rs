@@ -5,7 +5,9 @@
 //! `content-type` is not signed, an unsorted `SignedHeaders` list and an impossible
 //! `x-acs-date` (second 60) are each refused; the same request sent strictly passes.
 
-use catalog_model::appstream::sign::{SignedRequest, authorization, form_body, sdk_headers};
+use catalog_model::appstream::sign::{
+    SignedRequest, authorization, form_body, sdk_headers, signed_names,
+};
 
 use crate::{Answer, Harness, demo, seed_at, try_send};
 
@@ -51,15 +53,7 @@ impl Rpc {
 
     /// Every header name present plus `host`, lower-case, sorted, unique: what the SDK signs.
     fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .headers
-            .iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .chain(std::iter::once("host".to_owned()))
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        signed_names(&self.headers)
     }
 
     /// Signs over `signed` exactly as given and sends the request.

@@ -48,15 +48,7 @@ impl Built {
 
     /// The sorted, unique names of the headers present, plus `host`.
     fn all_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .headers
-            .iter()
-            .map(|(n, _)| n.to_ascii_lowercase())
-            .chain(std::iter::once("host".to_string()))
-            .collect();
-        names.sort();
-        names.dedup();
-        names
+        signed_names(&self.headers)
     }
 
     /// Signs with `signed` as given (replacing any `authorization`).
