@@ -1,19 +1,87 @@
 //! The due index: time-bucketed slots the advancer reads in order, so finding due work never
 //! lists keys and an idle tick costs a handful of store calls whatever the store holds.
 //!
-//! An entry for time `t` goes to bucket `t / bucket_ms`, in slot `n` elected by `increment` on
-//! the bucket's counter (so `put_new` on the slot is safe, R1). The cursor record says which
-//! bucket and how many of its slots were processed; a bucket is read once it ended
-//! `skew_ms` ago. Entries are hints: a stale or replayed entry is harmless, because whoever
-//! acts on it re-checks the record it names.
+//! Time is cut into buckets of `bucket_ms`; an entry due at `t` goes to bucket
+//! `t / bucket_ms`, in slot `n` elected by `increment` on the bucket's counter (so `put_new`
+//! on the slot is safe, R1). A bucket is read once it ended `skew_ms` ago; `schedule` never
+//! writes into the past (a past time is "now"), so a readable bucket gets no new entries
+//! (within the tolerated clock skew). Entries are hints: a stale or replayed entry is
+//! harmless, because whoever acts on it re-checks the record it names (an operation's
+//! transition is a compare-and-swap on its `seq`, `crate::advancer::advance_one`).
+//!
+//! ## Shards: the operations index (issue 12)
+//!
+//! One queue with one cursor made every replica contend for the same entries (replicas
+//! added no throughput) and served orgs first come, first served (one org's burst held the
+//! others back for minutes). Operations therefore go to a sharded index ([`shards`]):
+//!
+//! - **Per-org queues.** An entry for org O due at `t` goes to O's own queue: bucket
+//!   `b = bucket(t)`, slot `n` elected by `increment` on `due/q/{O}/{b}/count`, the entry at
+//!   `due/q/{O}/{b}/{n}`.
+//! - **Shard rings.** O belongs to shard `s = fnv1a(O) % due_shards` ([`shard_of`]). When
+//!   O's bucket `b` may lack a signal, O is *signalled* in shard `s`'s ring for bucket `b`:
+//!   slot `m` elected on `due/r/{s}/{b}/count`, `{org: O}` at `due/r/{s}/{b}/{m}`. The
+//!   elector of `n == 1` writes the signal *before* its entry; an elector of `n >= 2` that
+//!   finds no slot 1 (its elector is slow or died) signals too. So every written entry has a
+//!   signal written no later than itself; duplicate signals are harmless.
+//! - **Shard state** `due/r/{s}/state` ([`ShardState`], created once through an elected
+//!   claim, R1): the ring cursor `(bucket, done)`; the *ready list* of orgs with readable
+//!   work `[{org, bucket, done, upto}]` (O's queue is read from slot `done + 1` of `bucket`
+//!   through the end of bucket `upto`); the round-robin `turn`; and a `lease {holder, until}`.
+//!   The ring cursor stops pulling signals while the ready list holds [`MAX_READY`] orgs, so
+//!   the record stays small. The consequence: past 64 orgs with readable work in one shard,
+//!   a further org waits (first come, first served again) until a ready org drains; more
+//!   shards spread such a crowd.
+//!
+//! ## A tick over the shards (`crate::advancer`)
+//!
+//! A tick draws a random holder id and a deadline (`tick_budget_ms` from its start), then
+//! visits every shard once, from a random offset (so replicas that tick at the same moment
+//! spread over the shards). For each shard it:
+//!
+//! 1. reads the state; skips the shard if another holder's lease is unexpired;
+//! 2. takes the lease (until the deadline plus [`LEASE_MARGIN_MS`]) by compare-and-swap from
+//!    the bytes it read; a lost swap means another tick took it: skip;
+//! 3. pulls the signals of readable ring buckets into the ready list, saves the state (a
+//!    swap from the bytes it wrote), and only then deletes the pulled ring slots and
+//!    counters: a signal is never deleted before a saved state holds it;
+//! 4. lets the ready orgs take turns from `turn`: each takes up to
+//!    `max(1, tick_cap / ready.len())` entries per turn, processing each like the legacy
+//!    lane did (`advance_one`), deleting processed slots and emptied bucket counters; an org
+//!    leaves the list once its queue is drained through `upto`. It stops at `tick_cap`
+//!    entries for the shard or at the deadline, whichever comes first;
+//! 5. saves the state with its progress and the lease released. A lost swap there (its lease
+//!    expired and another tick took the shard) only means the new holder re-reads slots
+//!    that are already deleted (absent: skipped) and counters already deleted (read as 0:
+//!    an empty bucket), so nothing is lost and, thanks to `advance_one`'s compare-and-swap,
+//!    nothing is repeated.
+//!
+//! So N replicas work up to N shards side by side (leases are for throughput; correctness
+//! under racing replicas comes from `advance_one`), and within a shard an org's burst holds
+//! another org back by at most one turn. `tick_cap` bounds one shard's work per tick (in
+//! tests the clock does not move during a tick, so the budget alone would never end one);
+//! a tick does at most `due_shards × tick_cap` entries, within its time budget.
+//!
+//! **Idle cost.** An idle shard costs 5 store calls a tick (read the state, take the lease,
+//! read and delete the one new ring bucket's counter, save), plus one read-back per swap on
+//! Spin's Redis backend (R2); a shard whose state was never created costs 2 (the read, the
+//! claim's counter). With the two cursor lanes (5 each) an idle tick costs
+//! `5 × due_shards + 10` calls, 30 with the default 4 shards, whatever the store holds.
+//!
+//! **Changing `due_shards`.** Raising it is safe: an org's old entries are still signalled in
+//! its old shard, which is still visited; two shards may then read one org's queue for a
+//! while, which costs reads and repeats nothing. Lowering it strands whatever was signalled
+//! in the dropped shards (their operations stop advancing): lower it only after those
+//! shards' ready lists and rings are empty, or raise it back.
 //!
 //! ## Lanes
 //!
-//! The index has two lanes, each with its own buckets, slots and cursor ([`Lane`]):
-//! operations, and housekeeping (purges of expired nonces, idempotency keys and rate-limit
-//! counters). An entry's kind decides its lane. The advancer works the operations lane
-//! first, each lane to its own cap, so no amount of signed traffic (each request of the RPC
-//! door schedules a nonce purge) delays an operation.
+//! Besides the shards, the index keeps two cursor-based lanes ([`Lane`]), each with its own
+//! buckets, slots and cursor: the legacy operations lane (prefix `due`: entries scheduled
+//! before the shards, still worked every tick, cheap once empty; nothing new goes there), and
+//! housekeeping (purges of expired nonces, idempotency keys and rate-limit counters). The
+//! advancer works the shards first, then each lane to its own cap, so no amount of signed
+//! traffic (each request of the RPC door schedules a nonce purge) delays an operation.
 
 use crate::env::Millis;
 use crate::keys;
@@ -22,6 +90,24 @@ use crate::settings::Settings;
 use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+
+pub mod shards;
+
+pub use shards::{
+    LEASE_MARGIN_MS, MAX_READY, Ready, ShardState, Signal, ensure_shard_state, shard_of,
+};
+
+/// The bucket of time `ms` (`bucket_ms` wide; the same for every lane and shard).
+pub fn bucket_of(settings: &Settings, ms: Millis) -> i64 {
+    let width = i64::try_from(settings.bucket_ms.max(1)).unwrap_or(i64::MAX);
+    ms.div_euclid(width)
+}
+
+/// The last bucket a tick at `now` may read: it ended at least `skew_ms` ago.
+pub fn last_readable_bucket(settings: &Settings, now: Millis) -> i64 {
+    let skew = i64::try_from(settings.skew_ms).unwrap_or(0);
+    bucket_of(settings, now.saturating_sub(skew)) - 1
+}
 
 /// What a due entry asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,10 +119,11 @@ pub enum DueKind {
     Purge { keys: Vec<String> },
 }
 
-/// A queue of the index: its own buckets, slots and cursor.
+/// A cursor-based queue of the index: its own buckets, slots and cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
-    /// Operations to look at ([`DueKind::Operation`]).
+    /// Operations scheduled before the shards ([`DueKind::Operation`]): still read, never
+    /// written any more.
     Operations,
     /// Keys to delete ([`DueKind::Purge`]).
     Housekeeping,
@@ -53,14 +140,6 @@ impl Lane {
         match self {
             Lane::Operations => "due",
             Lane::Housekeeping => "due/housekeeping",
-        }
-    }
-
-    /// The lane of an entry of kind `kind`.
-    pub fn of(kind: &DueKind) -> Lane {
-        match kind {
-            DueKind::Operation { .. } => Lane::Operations,
-            DueKind::Purge { .. } => Lane::Housekeeping,
         }
     }
 }
@@ -84,18 +163,6 @@ pub struct Cursor {
 /// How far back a new cursor starts (covers clock skew between replicas at first use).
 pub const CURSOR_LOOKBACK_MS: Millis = 60_000;
 
-/// The bucket of time `ms` (both lanes have buckets of `bucket_ms`).
-pub fn bucket_of(settings: &Settings, ms: Millis) -> i64 {
-    let width = i64::try_from(settings.bucket_ms.max(1)).unwrap_or(i64::MAX);
-    ms.div_euclid(width)
-}
-
-/// The last bucket a tick at `now` may read: it ended at least `skew_ms` ago.
-pub fn last_readable_bucket(settings: &Settings, now: Millis) -> i64 {
-    let skew = i64::try_from(settings.skew_ms).unwrap_or(0);
-    bucket_of(settings, now.saturating_sub(skew)) - 1
-}
-
 /// Makes sure lane `lane`'s cursor exists (its creator elected with `increment`, R1). One
 /// store call when it does: the claim is only read, so a busy index does not keep counting
 /// it up.
@@ -117,15 +184,29 @@ pub fn ensure_cursor(st: &Store<'_>, settings: &Settings, lane: Lane) -> Result<
     Ok(())
 }
 
-/// Adds an entry due at `at_ms` (at the earliest the current bucket: a past time is "now")
-/// to the lane of its kind.
+/// Adds an entry due at `at_ms` (at the earliest the current bucket: a past time is "now"):
+/// an operation to its org's queue in the shards, a purge to the housekeeping lane.
 pub fn schedule(
     st: &Store<'_>,
     settings: &Settings,
     at_ms: Millis,
     kind: &DueKind,
 ) -> Result<(), StoreError> {
-    let lane = Lane::of(kind);
+    match kind {
+        DueKind::Operation { org, id } => shards::schedule_operation(st, settings, at_ms, org, id),
+        DueKind::Purge { .. } => schedule_in_lane(st, settings, Lane::Housekeeping, at_ms, kind),
+    }
+}
+
+/// Adds an entry to a cursor lane. Only housekeeping gets new entries; the legacy operations
+/// lane is written by tests only, standing for entries scheduled before the shards.
+pub(crate) fn schedule_in_lane(
+    st: &Store<'_>,
+    settings: &Settings,
+    lane: Lane,
+    at_ms: Millis,
+    kind: &DueKind,
+) -> Result<(), StoreError> {
     ensure_cursor(st, settings, lane)?;
     let at = at_ms.max(st.now_ms());
     let bucket = bucket_of(settings, at);
@@ -148,6 +229,22 @@ pub fn schedule_purge(
     keys: Vec<String>,
 ) -> Result<(), StoreError> {
     schedule(st, settings, at_ms, &DueKind::Purge { keys })
+}
+
+/// Every key of the index's positions that outlives its entries, for `settings`: each lane's
+/// cursor and claim, each shard's state and claim (the tests of lifetimes check that nothing
+/// else of the index stays behind).
+pub fn position_keys(settings: &Settings) -> Vec<String> {
+    let mut out = Vec::new();
+    for lane in Lane::ALL {
+        out.push(keys::due_cursor(lane.prefix()));
+        out.push(keys::due_cursor_claim(lane.prefix()));
+    }
+    for s in 0..settings.due_shards.max(1) {
+        out.push(keys::due_shard_state(s));
+        out.push(keys::due_shard_claim(s));
+    }
+    out
 }
 
 #[cfg(test)]

@@ -107,6 +107,38 @@ pub fn due_cursor(lane: &str) -> String {
 pub fn due_cursor_claim(lane: &str) -> String {
     format!("{lane}/cursor/claim")
 }
+/// Counter electing slots of org `org`'s operations queue in due bucket `bucket`
+/// (`crate::due`, "Per-org queues").
+pub fn due_queue_count(org: &str, bucket: i64) -> String {
+    format!("due/q/{org}/{bucket}/count")
+}
+/// Slot `n` (from 1) of org `org`'s operations queue in due bucket `bucket`.
+pub fn due_queue_slot(org: &str, bucket: i64, n: i64) -> String {
+    format!("due/q/{org}/{bucket}/{n}")
+}
+/// Counter electing slots of shard `shard`'s ring in due bucket `bucket` (`crate::due`,
+/// "Shard rings").
+pub fn due_ring_count(shard: u32, bucket: i64) -> String {
+    format!("due/r/{shard}/{bucket}/count")
+}
+/// Slot `m` (from 1) of shard `shard`'s ring in due bucket `bucket`: a signal naming an org
+/// with entries in that bucket.
+pub fn due_ring_slot(shard: u32, bucket: i64, m: i64) -> String {
+    format!("due/r/{shard}/{bucket}/{m}")
+}
+/// Shard `shard`'s state record: ring cursor, ready orgs, turn, lease.
+pub fn due_shard_state(shard: u32) -> String {
+    format!("due/r/{shard}/state")
+}
+/// Counter electing the creator of shard `shard`'s state record (R1).
+pub fn due_shard_claim(shard: u32) -> String {
+    format!("due/r/{shard}/state/claim")
+}
+/// Counter electing who re-creates shard `shard`'s state record in period `period` when its
+/// elected creator died before writing it (R1).
+pub fn due_shard_recovery(shard: u32, period: i64) -> String {
+    format!("due/r/{shard}/state/recovery/{period}")
+}
 
 /// The org's register of running captures (RPC door).
 pub fn rpc_captures(org: &str) -> String {
@@ -149,5 +181,13 @@ mod tests {
         assert!(image_slot("a", 3).starts_with("org/a/"));
         assert!(rpc_captures("a").starts_with("org/a/"));
         assert_ne!(due_count("due", 5), due_slot("due", 5, 1));
+        // The sharded index never meets the legacy lane's keys (`due/<bucket>/…`).
+        for k in [
+            due_queue_count("a", 5),
+            due_ring_slot(0, 5, 1),
+            due_shard_state(0),
+        ] {
+            assert!(k.starts_with("due/q/") || k.starts_with("due/r/"), "{k}");
+        }
     }
 }

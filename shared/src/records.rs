@@ -134,7 +134,7 @@ fn retry<R>(
     }
 }
 
-fn encode<T: Serialize>(value: &T, token: &str) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize>(value: &T, token: &str) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(&EnvelopeOut { t: token, v: value })
         // Our own types always serialize; keep the error typed rather than panicking.
         .map_err(|e| StoreError::Unavailable(format!("cannot encode record: {e}")))

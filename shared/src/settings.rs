@@ -25,8 +25,16 @@ pub struct Settings {
     pub bucket_ms: u64,
     /// A bucket is read only once it ended this long ago (tolerates replicas' clock skew).
     pub skew_ms: u64,
-    /// Due entries processed per tick at most.
+    /// Due entries one tick processes at most in one shard of the operations index, and in
+    /// each cursor lane (legacy operations, housekeeping) (`crate::due`, "Shards").
     pub tick_cap: u32,
+    /// How long a tick may work on the operations index before it leaves the rest to the
+    /// next tick (a time budget within the cron period; `crate::due`, "A tick").
+    pub tick_budget_ms: u64,
+    /// How many shards the operations index is spread over (`crate::due`, "Shards"): about
+    /// that many replicas can advance operations side by side. Raising it is safe; lowering
+    /// it strands what was signalled in the dropped shards (see `crate::due`).
+    pub due_shards: u32,
     /// Buckets looked at per tick at most.
     pub max_buckets_per_tick: u32,
     /// Width of a rate-limit window, in seconds ([`crate::ratelimit`]).
@@ -48,6 +56,13 @@ pub const DEFAULT_REST_RATE_LIMIT: u64 = 20_000;
 /// fastest RPC row, `ListImage`, reaches about 750 req/s).
 pub const DEFAULT_RPC_RATE_LIMIT: u64 = 10_000;
 
+/// Default of `tick_budget_ms`: 1.5 s of the 2 s cron period, so a tick (and its lease,
+/// which outlives the budget by `crate::due::LEASE_MARGIN_MS`) ends before the next one.
+pub const DEFAULT_TICK_BUDGET_MS: u64 = 1_500;
+/// Default of `due_shards`: 4, so up to four replicas advance operations side by side; an
+/// idle tick costs a handful of store calls per shard, so more shards cost idle calls.
+pub const DEFAULT_DUE_SHARDS: u32 = 4;
+
 impl Default for Settings {
     fn default() -> Self {
         // A demo copy (3 steps) finishes in about 3 × (2 s + a tick): well under a minute.
@@ -60,6 +75,8 @@ impl Default for Settings {
             bucket_ms: 2_000,
             skew_ms: 500,
             tick_cap: 50,
+            tick_budget_ms: DEFAULT_TICK_BUDGET_MS,
+            due_shards: DEFAULT_DUE_SHARDS,
             max_buckets_per_tick: 120,
             rate_window_s: DEFAULT_RATE_WINDOW_S,
             rest_rate_limit: DEFAULT_REST_RATE_LIMIT,
@@ -70,7 +87,8 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads the Spin variables `step_ms`, `step_timeout_ms`, `poll_ms`, `max_attempts`,
-    /// `backoff_ms`, `bucket_ms`, `skew_ms`, `tick_cap`, `rate_window_s` through `var`
+    /// `backoff_ms`, `bucket_ms`, `skew_ms`, `tick_cap`, `tick_budget_ms`, `due_shards`,
+    /// `rate_window_s` through `var`
     /// (absent or empty: the default). A value that is not a positive integer is an error
     /// naming the variable. The limits `rest_rate_limit` and `rpc_rate_limit` may also be 0
     /// (no limit).
@@ -124,6 +142,12 @@ impl Settings {
         }
         if let Some(n) = num(&var, "tick_cap")? {
             s.tick_cap = to_u32(n, "tick_cap")?;
+        }
+        if let Some(n) = num(&var, "tick_budget_ms")? {
+            s.tick_budget_ms = n;
+        }
+        if let Some(n) = num(&var, "due_shards")? {
+            s.due_shards = to_u32(n, "due_shards")?;
         }
         if let Some(n) = num(&var, "rate_window_s")? {
             s.rate_window_s = n;

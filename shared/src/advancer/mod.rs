@@ -1,7 +1,8 @@
-//! The advancer: one cron tick reads each lane of the due index from its cursor and
-//! advances each due operation by exactly one transition (docs/contract/lifecycle.md "The
-//! advancer"), then carries out the due purges of the housekeeping lane (`crate::due`
-//! "Lanes"): each lane has its own cap, so purges never take an operation's place.
+//! The advancer: one cron tick works the shards of the operations index (`shard`; the design
+//! is in `crate::due`, "Shards" and "A tick over the shards"), then the legacy operations
+//! lane and the housekeeping lane from their cursors (`lane`), advancing each due operation
+//! by exactly one transition (docs/contract/lifecycle.md "The advancer") and carrying out
+//! the due purges: each lane has its own cap, so purges never take an operation's place.
 //!
 //! Order of writes for one transition, chosen so that a crash or a racing replica never loses
 //! nor repeats a transition:
@@ -14,17 +15,19 @@
 //!
 //! The projection of a state onto the records (step 2) is in `projection`.
 
+mod lane;
 mod projection;
+mod shard;
 
 #[cfg(test)]
 mod tests;
 
 pub use projection::project;
 
-use crate::due::{self, Cursor, DueEntry, DueKind, Lane};
+use crate::due::{self, DueEntry, DueKind, Lane};
 use crate::keys;
 use crate::ops::{self, Operation};
-use crate::records::{self, Change, Store, UpdateError};
+use crate::records::{Change, Store};
 use crate::settings::Settings;
 use crate::sim::{Provider, Simulation, Simulator};
 use crate::store::StoreError;
@@ -38,12 +41,26 @@ pub struct TickReport {
     pub skipped: u32,
     /// Purge entries carried out.
     pub purged: u32,
-    /// Buckets passed.
+    /// Buckets passed (lane buckets and shard ring buckets).
     pub buckets: u32,
-    /// The tick stopped at its cap or bucket limit: more work waits.
+    /// Shards this tick held the lease of and worked.
+    pub shards: u32,
+    /// Shards skipped because another tick held them.
+    pub leased: u32,
+    /// The tick stopped at a cap, its time budget or a bucket limit: more work waits.
     pub more: bool,
     /// A store error stopped the tick (the cursor stays before the failed entry).
     pub error: Option<String>,
+}
+
+impl TickReport {
+    fn count(&mut self, done: Done) {
+        match done {
+            Done::Advanced => self.advanced += 1,
+            Done::Skipped => self.skipped += 1,
+            Done::Purged => self.purged += 1,
+        }
+    }
 }
 
 enum Done {
@@ -52,141 +69,34 @@ enum Done {
     Purged,
 }
 
-/// One tick: processes at most `cap` due entries of each lane, operations first. Never
-/// panics; a store error ends the lane's work early and is reported (the entry is retried
-/// next tick); the other lane is still worked.
+/// One tick: works every shard of the operations index once (at most `cap` entries each,
+/// within the time budget `tick_budget_ms`), then at most `cap` entries of each cursor lane
+/// (legacy operations, then housekeeping). Never panics; a store error ends that shard's or
+/// lane's work early and is reported (the entry is retried next tick); the rest is still
+/// worked.
 pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     let mut report = TickReport::default();
+    // Loaded at the first due operation only: an idle tick does not pay for it.
+    let mut sim: Option<(Simulation, Settings)> = None;
+    let budget = i64::try_from(settings.tick_budget_ms).unwrap_or(i64::MAX);
+    let mut shards = shard::Shards {
+        st,
+        settings,
+        cap,
+        deadline: st.now_ms().saturating_add(budget),
+        // A fresh id per tick is enough: a lease is only ever released by the tick that
+        // took it, and a tick never takes a shard twice.
+        holder: st.new_id("tick-"),
+        sim: &mut sim,
+        report: &mut report,
+    };
+    shards.run();
     for lane in Lane::ALL {
-        if let Err(e) = run(st, settings, lane, cap, &mut report) {
+        if let Err(e) = lane::run(st, settings, lane, cap, &mut sim, &mut report) {
             report.error.get_or_insert_with(|| e.to_string());
         }
     }
     report
-}
-
-fn run(
-    st: &Store<'_>,
-    settings: &Settings,
-    lane: Lane,
-    cap: u32,
-    report: &mut TickReport,
-) -> Result<(), StoreError> {
-    let now = st.now_ms();
-    let prefix = lane.prefix();
-    let cursor = match st.get::<Cursor>(&keys::due_cursor(prefix))? {
-        Some(c) => c.value,
-        None => {
-            // Normally created by the first `schedule`. If its creator died between election
-            // and write, create it here: a blind write of an *earlier* position is safe (it
-            // only makes the advancer look at already-processed buckets again).
-            let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
-            st.put_new(
-                &keys::due_cursor(prefix),
-                &Cursor {
-                    bucket: start,
-                    done: 0,
-                },
-            )?;
-            return Ok(());
-        }
-    };
-    let last = due::last_readable_bucket(settings, now);
-    let mut pos = cursor;
-    let mut processed: u32 = 0;
-    let mut buckets: u32 = 0;
-    // Loaded at the first due operation only: an idle tick does not pay for it.
-    let mut sim: Option<(Simulation, Settings)> = None;
-    let mut failure: Option<StoreError> = None;
-
-    'buckets: while pos.bucket <= last {
-        if buckets >= settings.max_buckets_per_tick || processed >= cap {
-            report.more = true;
-            break;
-        }
-        let count = st.counter_read(&keys::due_count(prefix, pos.bucket))?;
-        if pos.done < count {
-            let room = i64::from(cap - processed);
-            let upto = count.min(pos.done + room);
-            let slots: Vec<String> = (pos.done + 1..=upto)
-                .map(|n| keys::due_slot(prefix, pos.bucket, n))
-                .collect();
-            let raw = match st.retry(|| st.kv().get_many(&slots)) {
-                Ok(r) => r,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            for (slot_key, bytes) in slots.iter().zip(raw) {
-                let outcome = match bytes.map(|b| records::decode::<DueEntry>(slot_key, &b)) {
-                    // Elected but not (yet) written, or already processed and deleted.
-                    None => Ok(Done::Skipped),
-                    Some(Ok(e)) => process(st, settings, &mut sim, &e.value),
-                    Some(Err(e)) => Err(e),
-                };
-                let outcome = match outcome {
-                    // One unreadable record must not stop the queue forever: skip it.
-                    Err(e @ StoreError::Corrupt(_)) => {
-                        report.error = Some(e.to_string());
-                        Ok(Done::Skipped)
-                    }
-                    other => other,
-                };
-                match outcome {
-                    Ok(d) => {
-                        match d {
-                            Done::Advanced => report.advanced += 1,
-                            Done::Skipped => report.skipped += 1,
-                            Done::Purged => report.purged += 1,
-                        }
-                        // The slot served its purpose; failing to delete it only leaves garbage.
-                        let _ = st.delete(slot_key);
-                        pos.done += 1;
-                        processed += 1;
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'buckets;
-                    }
-                }
-            }
-            if pos.done < count {
-                report.more = true;
-                break;
-            }
-        }
-        // Bucket finished: its counter is no longer needed.
-        let _ = st.delete(&keys::due_count(prefix, pos.bucket));
-        pos = Cursor {
-            bucket: pos.bucket + 1,
-            done: 0,
-        };
-        buckets += 1;
-        report.buckets += 1;
-    }
-
-    if pos != cursor {
-        // Only ever forward: a slower replica must not move the cursor back.
-        let target = pos;
-        let r = st.update::<Cursor, ()>(&keys::due_cursor(prefix), |c| {
-            if (target.bucket, target.done) > (c.bucket, c.done) {
-                Change::Write(target)
-            } else {
-                Change::Unchanged
-            }
-        });
-        // Only a failing store ends the tick with an error. A contended or vanished cursor
-        // is no failure: other replicas are moving it, and the slots this tick processed are
-        // deleted, so reading them again later costs a read and does nothing.
-        if let Err(UpdateError::Store(e)) = r {
-            return Err(e);
-        }
-    }
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 fn process(

@@ -268,12 +268,10 @@ fn the_store_shrinks_back_once_every_lifetime_is_over() {
         .filter(|k| !before.contains(k))
         .collect();
     for k in &survivors {
-        // The advancer's position in each lane of the due index (and the counter that
-        // elected its creator, R1): one pair a lane for the whole store, for as long as
-        // it runs.
-        let due = crate::due::Lane::ALL.iter().any(|l| {
-            k == &keys::due_cursor(l.prefix()) || k == &keys::due_cursor_claim(l.prefix())
-        });
+        // The advancer's position in each lane and each shard of the due index (and the
+        // counter that elected its creator, R1): one pair a lane or shard for the whole
+        // store, for as long as it runs.
+        let due = crate::due::position_keys(&s).contains(k);
         // The org's slot counter: never reset, or it would elect again the numbers of
         // slots that still hold live images. The platform's (its shared images) likewise,
         // created at 0 by the first listing's read of it (`increment` by 0, R3).

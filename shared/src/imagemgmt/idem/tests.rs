@@ -77,15 +77,7 @@ fn a_key_is_replayed_for_24_hours_then_purged_and_fresh() {
     catch_up(&st, &s);
     assert!(idem_keys(&kv).is_empty(), "{:?}", idem_keys(&kv));
     // Only the due index's own positions are left of it.
-    let positions: Vec<String> = due::Lane::ALL
-        .iter()
-        .flat_map(|l| {
-            [
-                keys::due_cursor(l.prefix()),
-                keys::due_cursor_claim(l.prefix()),
-            ]
-        })
-        .collect();
+    let positions = due::position_keys(&s);
     assert!(
         kv.keys().iter().all(|k| positions.contains(k)),
         "{:?}",

@@ -1,0 +1,135 @@
+//! The cursor lanes of the due index (`crate::due`, "Lanes"): the legacy operations lane
+//! and housekeeping, each read in bucket order from its cursor.
+
+use super::{Done, TickReport, process};
+use crate::due::{self, Cursor, DueEntry, Lane};
+use crate::keys;
+use crate::records::{self, Change, Store, UpdateError};
+use crate::settings::Settings;
+use crate::sim::Simulation;
+use crate::store::StoreError;
+
+/// Processes at most `cap` due entries of `lane` from its cursor, and moves the cursor
+/// forward past them.
+pub(super) fn run(
+    st: &Store<'_>,
+    settings: &Settings,
+    lane: Lane,
+    cap: u32,
+    sim: &mut Option<(Simulation, Settings)>,
+    report: &mut TickReport,
+) -> Result<(), StoreError> {
+    let now = st.now_ms();
+    let prefix = lane.prefix();
+    let cursor = match st.get::<Cursor>(&keys::due_cursor(prefix))? {
+        Some(c) => c.value,
+        None => {
+            // Normally created by the first `schedule`. If its creator died between election
+            // and write, create it here: a blind write of an *earlier* position is safe (it
+            // only makes the advancer look at already-processed buckets again).
+            let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
+            st.put_new(
+                &keys::due_cursor(prefix),
+                &Cursor {
+                    bucket: start,
+                    done: 0,
+                },
+            )?;
+            return Ok(());
+        }
+    };
+    let last = due::last_readable_bucket(settings, now);
+    let mut pos = cursor;
+    let mut processed: u32 = 0;
+    let mut buckets: u32 = 0;
+    let mut failure: Option<StoreError> = None;
+
+    'buckets: while pos.bucket <= last {
+        if buckets >= settings.max_buckets_per_tick || processed >= cap {
+            report.more = true;
+            break;
+        }
+        let count = st.counter_read(&keys::due_count(prefix, pos.bucket))?;
+        if pos.done < count {
+            let room = i64::from(cap - processed);
+            let upto = count.min(pos.done + room);
+            let slots: Vec<String> = (pos.done + 1..=upto)
+                .map(|n| keys::due_slot(prefix, pos.bucket, n))
+                .collect();
+            let raw = match st.retry(|| st.kv().get_many(&slots)) {
+                Ok(r) => r,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            for (slot_key, bytes) in slots.iter().zip(raw) {
+                let outcome = match bytes.map(|b| records::decode::<DueEntry>(slot_key, &b)) {
+                    // Elected but not (yet) written, or already processed and deleted.
+                    None => Ok(Done::Skipped),
+                    Some(Ok(e)) => process(st, settings, sim, &e.value),
+                    Some(Err(e)) => Err(e),
+                };
+                let outcome = match outcome {
+                    // One unreadable record must not stop the queue forever: skip it.
+                    Err(e @ StoreError::Corrupt(_)) => {
+                        report.error = Some(e.to_string());
+                        Ok(Done::Skipped)
+                    }
+                    other => other,
+                };
+                match outcome {
+                    Ok(d) => {
+                        match d {
+                            Done::Advanced => report.advanced += 1,
+                            Done::Skipped => report.skipped += 1,
+                            Done::Purged => report.purged += 1,
+                        }
+                        // The slot served its purpose; failing to delete it only leaves garbage.
+                        let _ = st.delete(slot_key);
+                        pos.done += 1;
+                        processed += 1;
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break 'buckets;
+                    }
+                }
+            }
+            if pos.done < count {
+                report.more = true;
+                break;
+            }
+        }
+        // Bucket finished: its counter is no longer needed.
+        let _ = st.delete(&keys::due_count(prefix, pos.bucket));
+        pos = Cursor {
+            bucket: pos.bucket + 1,
+            done: 0,
+        };
+        buckets += 1;
+        report.buckets += 1;
+    }
+
+    if pos != cursor {
+        // Only ever forward: a slower replica must not move the cursor back.
+        let target = pos;
+        let r = st.update::<Cursor, ()>(&keys::due_cursor(prefix), |c| {
+            if (target.bucket, target.done) > (c.bucket, c.done) {
+                Change::Write(target)
+            } else {
+                Change::Unchanged
+            }
+        });
+        // Only a failing store ends the tick with an error. A contended or vanished cursor
+        // is no failure: other replicas are moving it, and the slots this tick processed are
+        // deleted, so reading them again later costs a read and does nothing.
+        if let Err(UpdateError::Store(e)) = r {
+            return Err(e);
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,255 @@
+//! A tick over the shards of the operations index: lease, pull the ring, let the ready orgs
+//! take turns, save (`crate::due`, "A tick over the shards", explains why each step is
+//! safe against racing and dying replicas).
+
+use super::{Done, TickReport, process};
+use crate::due::shards::{self, Lease, Ready, ShardState, Signal};
+use crate::due::{self, Cursor, DueEntry, LEASE_MARGIN_MS, MAX_READY};
+use crate::env::Millis;
+use crate::keys;
+use crate::records::{self, Store};
+use crate::settings::Settings;
+use crate::sim::Simulation;
+use crate::store::StoreError;
+
+/// One tick's work on the shards.
+pub(super) struct Shards<'a, 't> {
+    pub st: &'t Store<'a>,
+    pub settings: &'t Settings,
+    /// Entries one shard may process in this tick.
+    pub cap: u32,
+    /// When the tick's time budget runs out.
+    pub deadline: Millis,
+    /// This tick's lease holder id.
+    pub holder: String,
+    pub sim: &'t mut Option<(Simulation, Settings)>,
+    pub report: &'t mut TickReport,
+}
+
+impl Shards<'_, '_> {
+    /// Visits every shard once, from a random offset: replicas ticking at the same moment
+    /// start on different shards, and a tick whose budget runs out leaves different shards
+    /// for later each time.
+    pub fn run(&mut self) {
+        let n = self.settings.due_shards.max(1);
+        let offset = (self.st.env().random_u64() % u64::from(n)) as u32;
+        for i in 0..n {
+            if self.out_of_time() {
+                self.report.more = true;
+                break;
+            }
+            if let Err(e) = self.visit((offset + i) % n) {
+                self.report.error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.st.now_ms() >= self.deadline
+    }
+
+    fn visit(&mut self, shard: u32) -> Result<(), StoreError> {
+        let st = self.st;
+        let Some((mut state, raw)) = shards::read_state(st, shard)? else {
+            return shards::recover_state(st, self.settings, shard);
+        };
+        if state.leased_to_other(&self.holder, st.now_ms()) {
+            self.report.leased += 1;
+            return Ok(());
+        }
+        state.lease = Some(Lease {
+            holder: self.holder.clone(),
+            until: self.deadline.saturating_add(LEASE_MARGIN_MS),
+        });
+        let Some(mut raw) = shards::swap_state(st, shard, &raw, &state)? else {
+            // Another tick took it between our read and our swap.
+            self.report.leased += 1;
+            return Ok(());
+        };
+        self.report.shards += 1;
+        let worked = self.work(shard, &mut state, &mut raw);
+        // Save the progress and release the lease, also after a failure (each position
+        // stays before the entry that failed). A lost swap means our lease expired and
+        // another tick took the shard: it re-reads what we processed, which is deleted.
+        state.lease = None;
+        let saved = match &worked {
+            Ok(true) | Err(_) => shards::swap_state(st, shard, &raw, &state).map(|_| ()),
+            Ok(false) => Ok(()),
+        };
+        worked?;
+        saved
+    }
+
+    /// Pulls the ring and serves the ready orgs. `Ok(false)`: the lease was lost on the way
+    /// (nothing more to save).
+    fn work(
+        &mut self,
+        shard: u32,
+        state: &mut ShardState,
+        raw: &mut Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let mut pulled = Vec::new();
+        let pull = self.pull_ring(shard, state, &mut pulled);
+        if !pulled.is_empty() {
+            // A signal is deleted only once a saved state holds it.
+            match shards::swap_state(self.st, shard, raw, state)? {
+                Some(bytes) => *raw = bytes,
+                None => return Ok(false),
+            }
+            for k in &pulled {
+                // A slot left behind is garbage, never a lost signal.
+                let _ = self.st.delete(k);
+            }
+        }
+        pull?;
+        self.serve(state)?;
+        Ok(true)
+    }
+
+    /// Takes the signals of the readable ring buckets into the ready list (at most
+    /// [`MAX_READY`] orgs); `pulled` gets the keys to delete once the state is saved.
+    fn pull_ring(
+        &mut self,
+        shard: u32,
+        state: &mut ShardState,
+        pulled: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let st = self.st;
+        let last = due::last_readable_bucket(self.settings, st.now_ms());
+        let mut buckets = 0;
+        while state.ring.bucket <= last {
+            if buckets >= self.settings.max_buckets_per_tick || state.ready.len() >= MAX_READY {
+                self.report.more = true;
+                return Ok(());
+            }
+            let rb = state.ring.bucket;
+            let count_key = keys::due_ring_count(shard, rb);
+            let count = st.counter_read(&count_key)?;
+            while state.ring.done < count {
+                if state.ready.len() >= MAX_READY {
+                    self.report.more = true;
+                    return Ok(());
+                }
+                let m = state.ring.done + 1;
+                let slot = keys::due_ring_slot(shard, rb, m);
+                match st.get::<Signal>(&slot) {
+                    Ok(Some(sig)) => state.signalled(&sig.value.org, rb),
+                    // Elected but never written: its writer died before its entry too (a
+                    // signal is written first), and a later entry of that bucket signals
+                    // again.
+                    Ok(None) => {}
+                    // One unreadable signal must not stop the ring forever.
+                    Err(e @ StoreError::Corrupt(_)) => self.report.error = Some(e.to_string()),
+                    Err(e) => return Err(e),
+                }
+                pulled.push(slot);
+                state.ring.done = m;
+            }
+            if count > 0 {
+                pulled.push(count_key);
+            } else {
+                // Reading it created it (`increment` by 0, R3); re-reading it after a lost
+                // save reads 0 again, so it may go at once.
+                let _ = st.delete(&count_key);
+            }
+            state.ring = Cursor {
+                bucket: rb + 1,
+                done: 0,
+            };
+            buckets += 1;
+            self.report.buckets += 1;
+        }
+        Ok(())
+    }
+
+    /// Lets the ready orgs take turns from `state.turn`, each up to
+    /// `max(1, cap / ready orgs)` entries a turn, until the shard's cap, the deadline, or
+    /// no org is left.
+    fn serve(&mut self, state: &mut ShardState) -> Result<(), StoreError> {
+        let mut processed: u32 = 0;
+        let mut idx = if state.ready.is_empty() {
+            0
+        } else {
+            state.turn % state.ready.len()
+        };
+        let result = loop {
+            if state.ready.is_empty() {
+                idx = 0;
+                break Ok(());
+            }
+            if processed >= self.cap || self.out_of_time() {
+                self.report.more = true;
+                break Ok(());
+            }
+            let orgs = u32::try_from(state.ready.len()).unwrap_or(u32::MAX);
+            let share = (self.cap / orgs).max(1).min(self.cap - processed);
+            match self.serve_org(&mut state.ready[idx], share) {
+                Ok((served, drained)) => {
+                    processed += served;
+                    if drained {
+                        state.ready.remove(idx);
+                        if idx >= state.ready.len() {
+                            idx = 0;
+                        }
+                    } else {
+                        idx = (idx + 1) % state.ready.len();
+                    }
+                }
+                // The org keeps its position before the failed entry and its turn.
+                Err(e) => break Err(e),
+            }
+        };
+        state.turn = idx;
+        result
+    }
+
+    /// Processes up to `want` entries of one org's queue. Returns how many, and whether the
+    /// queue is drained through `upto` (the org leaves the ready list).
+    fn serve_org(&mut self, r: &mut Ready, want: u32) -> Result<(u32, bool), StoreError> {
+        let st = self.st;
+        let mut served = 0;
+        loop {
+            if r.bucket > r.upto {
+                return Ok((served, true));
+            }
+            if served >= want || self.out_of_time() {
+                return Ok((served, false));
+            }
+            let count_key = keys::due_queue_count(&r.org, r.bucket);
+            let count = st.counter_read(&count_key)?;
+            while r.done < count {
+                if served >= want || self.out_of_time() {
+                    return Ok((served, false));
+                }
+                let n = r.done + 1;
+                let slot = keys::due_queue_slot(&r.org, r.bucket, n);
+                let outcome = match st.retry(|| st.kv().get(&slot)) {
+                    // Elected but not written, or processed and deleted by an earlier holder.
+                    Ok(None) => Ok(Done::Skipped),
+                    Ok(Some(bytes)) => records::decode::<DueEntry>(&slot, &bytes)
+                        .and_then(|e| process(st, self.settings, self.sim, &e.value)),
+                    Err(e) => Err(e),
+                };
+                let done = match outcome {
+                    Ok(d) => d,
+                    // One unreadable entry must not stop the queue forever: skip it.
+                    Err(e @ StoreError::Corrupt(_)) => {
+                        self.report.error = Some(e.to_string());
+                        Done::Skipped
+                    }
+                    Err(e) => return Err(e),
+                };
+                self.report.count(done);
+                // The slot served its purpose; failing to delete it only leaves garbage.
+                let _ = st.delete(&slot);
+                r.done = n;
+                served += 1;
+            }
+            // Bucket drained: a readable bucket gets no new entries, and a holder that
+            // re-reads it after a lost save reads 0 (an empty bucket).
+            let _ = st.delete(&count_key);
+            r.bucket += 1;
+            r.done = 0;
+        }
+    }
+}
