@@ -22,6 +22,18 @@ fn start_on_new_version(
     source: &str,
     replicas: usize,
 ) -> (String, String, String, Vec<String>) {
+    start_in(st, s, ORG, kind, source, replicas)
+}
+
+/// [`start_on_new_version`] in org `org`.
+fn start_in(
+    st: &Store<'_>,
+    s: &Settings,
+    org: &str,
+    kind: OpKind,
+    source: &str,
+    replicas: usize,
+) -> (String, String, String, Vec<String>) {
     let now = st.now();
     let (vs, as_) = ops::initial_statuses(kind);
     let image_id = st.new_id("img-");
@@ -30,7 +42,7 @@ fn start_on_new_version(
     let op_id = ops::new_op_id(st);
     let mk_asset = |id: &str, status| Asset {
         id: id.to_owned(),
-        org_id: ORG.into(),
+        org_id: org.into(),
         image_id: image_id.clone(),
         version_id: version_id.clone(),
         provider_instance_id: Some("pi-1".into()),
@@ -50,13 +62,13 @@ fn start_on_new_version(
     let mut all_assets = vec![asset_id.clone()];
     all_assets.extend(replica_ids.iter().cloned());
     st.put_new(
-        &keys::asset(ORG, &asset_id),
+        &keys::asset(org, &asset_id),
         &mk_asset(&asset_id, as_.unwrap_or(AssetStatus::ImportComplete)),
     )
     .unwrap();
     for r in &replica_ids {
         st.put_new(
-            &keys::asset(ORG, r),
+            &keys::asset(org, r),
             &mk_asset(r, AssetStatus::PublishInProgress),
         )
         .unwrap();
@@ -64,7 +76,7 @@ fn start_on_new_version(
     let version = Version {
         id: version_id.clone(),
         stream_id: image_id.clone(),
-        org_id: ORG.into(),
+        org_id: org.into(),
         name: "1.0.0".into(),
         description: None,
         os: None,
@@ -86,11 +98,11 @@ fn start_on_new_version(
         partner_image: None,
         op_seq: 0,
     };
-    st.put_new(&keys::version(ORG, &version_id), &version)
+    st.put_new(&keys::version(org, &version_id), &version)
         .unwrap();
     let image = Image {
         id: image_id.clone(),
-        org_id: ORG.into(),
+        org_id: org.into(),
         name: "img".into(),
         description: None,
         os: None,
@@ -111,7 +123,7 @@ fn start_on_new_version(
         tags: vec![],
         extra: Default::default(),
     };
-    st.put_new(&keys::image(ORG, &image_id), &image).unwrap();
+    st.put_new(&keys::image(org, &image_id), &image).unwrap();
     let target = Target {
         image_id: image_id.clone(),
         version_id: Some(version_id.clone()),
@@ -125,20 +137,28 @@ fn start_on_new_version(
         source_id: Some(source.into()),
         provider_instance_id: Some("pi-1".into()),
     };
-    ops::start(st, s, &op_id, ORG, kind, target).unwrap();
+    ops::start(st, s, &op_id, org, kind, target).unwrap();
     (op_id, image_id, version_id, replica_ids)
 }
 
 fn grant(st: &Store<'_>, gallery: &str, to: &[&str]) {
+    grant_in(st, ORG, gallery, to)
+}
+
+fn grant_in(st: &Store<'_>, org: &str, gallery: &str, to: &[&str]) {
     st.put_new(
-        &keys::gallery_image(ORG, gallery),
+        &keys::gallery_image(org, gallery),
         &GalleryImage::granted(gallery, to),
     )
     .unwrap();
 }
 
 fn op(st: &Store<'_>, id: &str) -> Operation {
-    ops::get(st, ORG, id).unwrap().unwrap()
+    op_in(st, ORG, id)
+}
+
+fn op_in(st: &Store<'_>, org: &str, id: &str) -> Operation {
+    ops::get(st, org, id).unwrap().unwrap()
 }
 
 fn version(st: &Store<'_>, id: &str) -> Option<Version> {
@@ -352,3 +372,4 @@ fn an_idle_tick_costs_a_handful_of_calls_whatever_the_store_holds() {
 
 mod faults;
 mod projection;
+mod shards;

@@ -236,3 +236,151 @@ fn the_same_seed_gives_the_same_outcomes() {
     assert_eq!(a, run(42));
     assert!(a.contains(&OpStatus::Failed) && a.contains(&OpStatus::Succeeded));
 }
+
+/// Starts two gallery copies in each of three orgs spread over two shards.
+fn spread_copies(st: &Store<'_>, s: &Settings) -> Vec<(String, String)> {
+    ["o-a", "o-b", "o-c"]
+        .iter()
+        .flat_map(|org| {
+            grant_in(st, org, "gal-1", &["pi-1"]);
+            (0..2)
+                .map(|_| {
+                    let id = start_in(st, s, org, OpKind::CopyFromGallery, "gal-1", 0).0;
+                    ((*org).to_owned(), id)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A store whose call number `at` (from 1) and its retries fail: the failure reaches the
+/// tick, whatever it was doing (reading a state, taking a lease, pulling the ring, a
+/// transition, deleting a slot, saving).
+struct FailAt<'a> {
+    inner: &'a MemoryKv,
+    calls: std::cell::Cell<u64>,
+    at: u64,
+}
+
+impl FailAt<'_> {
+    fn count(&self) {
+        let c = self.calls.get() + 1;
+        self.calls.set(c);
+        if c == self.at {
+            self.inner.fail_next(crate::records::STORE_ATTEMPTS);
+        }
+    }
+}
+
+impl KeyValue for FailAt<'_> {
+    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.count();
+        self.inner.get(k)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+        self.count();
+        self.inner.set(k, v)
+    }
+    fn delete(&self, k: &str) -> Result<(), StoreError> {
+        self.count();
+        self.inner.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+        self.count();
+        self.inner.increment(k, d)
+    }
+    fn compare_and_swap(
+        &self,
+        k: &str,
+        e: &[u8],
+        n: &[u8],
+    ) -> Result<crate::store::CasOutcome, StoreError> {
+        self.count();
+        self.inner.compare_and_swap(k, e, n)
+    }
+}
+
+type Steps = Vec<(String, u32, Event)>;
+
+/// Six copies over two shards; the first busy tick fails at store call `at`, then ticks run
+/// on a sound store until everything settles. Returns each operation's steps, and how many
+/// store calls the first tick made.
+fn failing_tick_run(at: u64) -> (Vec<Steps>, u64) {
+    let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
+    let s = Settings {
+        due_shards: 2,
+        ..Settings::default()
+    };
+    let ids = spread_copies(&Store::new(&kv, &env), &s);
+    env.advance_ms(s.step_ms as i64 + s.bucket_ms as i64 + s.skew_ms as i64);
+    let failing = FailAt {
+        inner: &kv,
+        calls: std::cell::Cell::new(0),
+        at,
+    };
+    tick(&Store::new(&failing, &env), &s, s.tick_cap);
+    let calls = failing.calls.get();
+    for _ in 0..120 {
+        env.advance_ms(1000);
+        tick(&Store::new(&kv, &env), &s, s.tick_cap);
+        if ids
+            .iter()
+            .all(|(org, id)| op_in(&Store::new(&kv, &env), org, id).status.is_terminal())
+        {
+            break;
+        }
+    }
+    let steps = ids
+        .iter()
+        .map(|(org, id)| {
+            let o = op_in(&Store::new(&kv, &env), org, id);
+            assert_eq!(o.status, OpStatus::Succeeded, "fail at {at}: {o:?}");
+            assert_no_transition_twice(&o);
+            o.history
+                .iter()
+                .map(|h| (h.step.clone(), h.attempt, h.event))
+                .collect()
+        })
+        .collect();
+    (steps, calls)
+}
+
+#[test]
+fn a_store_failing_at_any_call_of_a_shard_tick_loses_nothing() {
+    let (reference, calls) = failing_tick_run(u64::MAX);
+    assert!(calls > 50, "the first tick works the shards: {calls} calls");
+    for at in 1..=calls {
+        let (steps, _) = failing_tick_run(at);
+        assert_eq!(steps, reference, "fail at call {at}");
+    }
+}
+
+#[test]
+fn transient_failures_over_many_orgs_and_shards_never_double_nor_lose_a_transition() {
+    for seed in 1..20u64 {
+        let kv = FlakyKv::redis_quirk();
+        let env = FakeEnv::at(T0);
+        let s = Settings {
+            due_shards: 2,
+            ..Settings::default()
+        };
+        let ids = spread_copies(&Store::new(&kv.inner, &env), &s);
+        kv.fail_rate(150, seed);
+        for _ in 0..300 {
+            env.advance_ms(1000);
+            tick(&Store::new(&kv, &env), &s, s.tick_cap);
+            if ids.iter().all(|(org, id)| {
+                op_in(&Store::new(&kv.inner, &env), org, id)
+                    .status
+                    .is_terminal()
+            }) {
+                break;
+            }
+        }
+        for (org, id) in &ids {
+            let o = op_in(&Store::new(&kv.inner, &env), org, id);
+            assert_eq!(o.status, OpStatus::Succeeded, "seed {seed}: {o:?}");
+            assert_no_transition_twice(&o);
+        }
+    }
+}
