@@ -58,15 +58,20 @@
 //!
 //! So N replicas work up to N shards side by side (leases are for throughput; correctness
 //! under racing replicas comes from `advance_one`), and within a shard an org's burst holds
-//! another org back by at most one turn. `tick_cap` bounds one shard's work per tick (in
-//! tests the clock does not move during a tick, so the budget alone would never end one);
-//! a tick does at most `due_shards × tick_cap` entries, within its time budget.
+//! another org back by at most one turn. `tick_cap` bounds one shard's work per tick, not
+//! the whole tick's: a cap shared by the shards would let the first shard visited (the one
+//! with the burst) eat it and hold back the orgs of every other shard, and in tests, where
+//! the clock does not move during a tick, the budget alone would never end a tick. A tick
+//! does at most `due_shards × tick_cap` entries, within its time budget. One shard is worked
+//! by one holder at a time, so one org's burst moves at most `tick_cap` entries a period per
+//! replica that gets its shard; raising `tick_cap` lets the budget be the limit.
 //!
 //! **Idle cost.** An idle shard costs 5 store calls a tick (read the state, take the lease,
-//! read and delete the one new ring bucket's counter, save), plus one read-back per swap on
-//! Spin's Redis backend (R2); a shard whose state was never created costs 2 (the read, the
-//! claim's counter). With the two cursor lanes (5 each) an idle tick costs
-//! `5 × due_shards + 10` calls, 30 with the default 4 shards, whatever the store holds.
+//! read and delete the one new ring bucket's counter, save); on Spin's Redis backend each of
+//! its two swaps is read back (R2): 7. A shard whose state was never created costs 2 (the
+//! read, the claim's counter). With the two cursor lanes (5 each, 6 on Redis) an idle tick
+//! costs `5 × due_shards + 10` calls, 30 with the default 4 shards (`7 × due_shards + 12` on
+//! Redis, 40), whatever the store holds. Before the shards it was 10 (two lanes).
 //!
 //! **Changing `due_shards`.** Raising it is safe: an org's old entries are still signalled in
 //! its old shard, which is still visited; two shards may then read one org's queue for a

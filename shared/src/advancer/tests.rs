@@ -306,7 +306,11 @@ fn purges_never_take_an_operations_place_in_a_tick() {
 }
 
 fn idle_tick_cost(settled: usize, shards: u32) -> u64 {
-    let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
+    idle_tick_cost_on(MemoryKv::new(), settled, shards)
+}
+
+fn idle_tick_cost_on(kv: MemoryKv, settled: usize, shards: u32) -> u64 {
+    let env = FakeEnv::at(T0);
     let s = Settings {
         due_shards: shards,
         ..Settings::default()
@@ -368,6 +372,11 @@ fn an_idle_tick_costs_a_handful_of_calls_whatever_the_store_holds() {
         );
     }
     assert_eq!(large, 30, "the default 4 shards");
+    // On Spin's Redis backend every swap is read back (R2): two a shard, one a lane.
+    assert_eq!(
+        idle_tick_cost_on(MemoryKv::with_redis_cas_quirk(), 100, 4),
+        7 * 4 + 6 * lanes
+    );
 }
 
 mod faults;

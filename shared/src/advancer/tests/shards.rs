@@ -43,13 +43,12 @@ struct FairRun {
     a_untouched: usize,
 }
 
-fn fair_run(s: &Settings, burst: usize) -> FairRun {
+/// Org A queues `burst` copies in shard 0, then org B one copy in shard `b_shard`.
+fn fair_run(s: &Settings, burst: usize, b_shard: u32) -> FairRun {
     let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
     let st = Store::new(&kv, &env);
-    let (a, b) = (
-        org_in_shard(0, s.due_shards, 0),
-        org_in_shard(0, s.due_shards, 1),
-    );
+    let a = org_in_shard(0, s.due_shards, 0);
+    let b = org_in_shard(b_shard, s.due_shards, 1);
     let a_ops = copies(&st, s, &a, burst);
     let b_op = copies(&st, s, &b, 1).remove(0);
     let readable = readable_at(s, T0);
@@ -89,8 +88,8 @@ fn fair_run(s: &Settings, burst: usize) -> FairRun {
 #[test]
 fn an_orgs_burst_holds_another_orgs_work_back_by_two_ticks_at_most() {
     let s = Settings::default();
-    let alone = fair_run(&s, 0);
-    let crowded = fair_run(&s, 2_000);
+    let alone = fair_run(&s, 0, 0);
+    let crowded = fair_run(&s, 2_000, 0);
     assert_eq!(alone.first_move_tick, 1);
     assert_eq!(crowded.first_move_tick, 1, "B waited behind A's burst");
     assert!(
@@ -104,6 +103,18 @@ fn an_orgs_burst_holds_another_orgs_work_back_by_two_ticks_at_most() {
         "A's backlog: {} untouched",
         crowded.a_untouched
     );
+}
+
+/// In another shard than the burst, B is not even slowed: each shard has its own cap per
+/// tick, so the burst's shard cannot eat the tick's work.
+#[test]
+fn an_orgs_burst_in_another_shard_does_not_slow_an_org_down() {
+    let s = Settings::default();
+    let alone = fair_run(&s, 0, 1);
+    let crowded = fair_run(&s, 2_000, 1);
+    assert_eq!(crowded.first_move_tick, 1);
+    assert_eq!(crowded.settled_ms, alone.settled_ms);
+    assert!(crowded.a_untouched > 1_500);
 }
 
 /// Turns rotate: with more ready orgs than the cap, each tick starts where the last one
