@@ -384,3 +384,97 @@ fn transient_failures_over_many_orgs_and_shards_never_double_nor_lose_a_transiti
         }
     }
 }
+
+/// Six copies over two shards; in the first busy tick a second advancer cuts in at store
+/// call `at` (it ticks, time passes beyond the first one's lease, it ticks again), then
+/// ticks run alone until everything settles. Returns each operation's steps and the calls
+/// of the first tick.
+fn interleaved_shards_run(base: &MemoryKv, at: u64) -> (Vec<Steps>, u64) {
+    let env = FakeEnv::at(T0);
+    let s = Settings {
+        due_shards: 2,
+        ..Settings::default()
+    };
+    let ids = spread_copies(&Store::new(base, &env), &s);
+    env.advance_ms(s.step_ms as i64 + s.bucket_ms as i64 + s.skew_ms as i64);
+    let kv = Interleaved {
+        inner: base,
+        env: &env,
+        settings: &s,
+        calls: std::cell::Cell::new(0),
+        at,
+        busy: std::cell::Cell::new(false),
+    };
+    tick(&Store::new(&kv, &env), &s, s.tick_cap);
+    let calls = kv.calls.get();
+    for _ in 0..120 {
+        env.advance_ms(1000);
+        tick(&Store::new(base, &env), &s, s.tick_cap);
+        if ids
+            .iter()
+            .all(|(org, id)| op_in(&Store::new(base, &env), org, id).status.is_terminal())
+        {
+            break;
+        }
+    }
+    let steps = ids
+        .iter()
+        .map(|(org, id)| {
+            let o = op_in(&Store::new(base, &env), org, id);
+            assert_eq!(o.status, OpStatus::Succeeded, "race at {at}: {o:?}");
+            assert_no_transition_twice(&o);
+            o.history
+                .iter()
+                .map(|h| (h.step.clone(), h.attempt, h.event))
+                .collect()
+        })
+        .collect();
+    (steps, calls)
+}
+
+/// The second advancer cuts in at every call of the first one's busy tick, so also after
+/// the first one's lease has expired and while it still works: the second takes the shard
+/// over, and the first one's late save is refused. Nothing doubled, nothing lost.
+#[test]
+fn a_replica_cutting_in_at_any_call_of_a_shard_tick_doubles_and_loses_nothing() {
+    for make in [MemoryKv::new, MemoryKv::with_redis_cas_quirk] {
+        let (reference, calls) = interleaved_shards_run(&make(), u64::MAX);
+        for at in 1..=calls {
+            let (steps, _) = interleaved_shards_run(&make(), at);
+            assert_eq!(steps, reference, "race at call {at}");
+        }
+    }
+}
+
+#[test]
+fn concurrent_advancer_threads_over_many_shards_agree() {
+    let kv = MemoryKv::with_redis_cas_quirk();
+    let env = SharedEnv::at(T0);
+    let s = Settings::default();
+    let ids: Vec<(String, String)> = (0..12)
+        .flat_map(|i| {
+            let org = format!("org-{i}");
+            grant_in(&Store::new(&kv, &env), &org, "gal-1", &["pi-1"]);
+            (0..3)
+                .map(|_| {
+                    let st = Store::new(&kv, &env);
+                    let id = start_in(&st, &s, &org, OpKind::CopyFromGallery, "gal-1", 0).0;
+                    (org.clone(), id)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for _ in 0..60 {
+        env.advance_ms(1000);
+        std::thread::scope(|sc| {
+            for _ in 0..3 {
+                sc.spawn(|| tick(&Store::new(&kv, &env), &s, s.tick_cap));
+            }
+        });
+    }
+    for (org, id) in &ids {
+        let o = op_in(&Store::new(&kv, &env), org, id);
+        assert_eq!(o.status, OpStatus::Succeeded, "{o:?}");
+        assert_no_transition_twice(&o);
+    }
+}
