@@ -67,17 +67,23 @@ impl Shards<'_, '_> {
             return Ok(());
         };
         self.report.shards += 1;
-        let worked = self.work(shard, &mut state, &mut raw);
+        // Ring keys pulled into `state` but not yet in a saved state: deleted only once one
+        // holds them.
+        let mut pulled = Vec::new();
+        let worked = self.work(shard, &mut state, &mut raw, &mut pulled);
         // Save the progress and release the lease, also after a failure (each position
         // stays before the entry that failed). A lost swap means our lease expired and
         // another tick took the shard: it re-reads what we processed, which is deleted.
         state.lease = None;
         let saved = match &worked {
-            Ok(true) | Err(_) => shards::swap_state(st, shard, &raw, &state).map(|_| ()),
-            Ok(false) => Ok(()),
+            Ok(true) | Err(_) => shards::swap_state(st, shard, &raw, &state),
+            Ok(false) => Ok(None),
         };
+        if let Ok(Some(_)) = saved {
+            self.delete_pulled(&mut pulled);
+        }
         worked?;
-        saved
+        saved.map(|_| ())
     }
 
     /// Pulls the ring and serves the ready orgs. `Ok(false)`: the lease was lost on the way
@@ -87,23 +93,27 @@ impl Shards<'_, '_> {
         shard: u32,
         state: &mut ShardState,
         raw: &mut Vec<u8>,
+        pulled: &mut Vec<String>,
     ) -> Result<bool, StoreError> {
-        let mut pulled = Vec::new();
-        let pull = self.pull_ring(shard, state, &mut pulled);
+        let pull = self.pull_ring(shard, state, pulled);
         if !pulled.is_empty() {
             // A signal is deleted only once a saved state holds it.
             match shards::swap_state(self.st, shard, raw, state)? {
                 Some(bytes) => *raw = bytes,
                 None => return Ok(false),
             }
-            for k in &pulled {
-                // A slot left behind is garbage, never a lost signal.
-                let _ = self.st.delete(k);
-            }
+            self.delete_pulled(pulled);
         }
         pull?;
         self.serve(state)?;
         Ok(true)
+    }
+
+    fn delete_pulled(&self, pulled: &mut Vec<String>) {
+        for k in pulled.drain(..) {
+            // A slot left behind is garbage, never a lost signal.
+            let _ = self.st.delete(&k);
+        }
     }
 
     /// Takes the signals of the readable ring buckets into the ready list (at most
