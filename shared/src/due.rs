@@ -39,7 +39,9 @@
 //! visits every shard once, from a random offset (so replicas that tick at the same moment
 //! spread over the shards). For each shard it:
 //!
-//! 1. reads the state; skips the shard if another holder's lease is unexpired;
+//! 1. reads the state; skips the shard if another holder's lease is unexpired. If no org
+//!    is ready and every readable ring bucket is empty, it only moves the ring cursor past
+//!    them (a swap from the bytes it read, no lease: a lost swap loses nothing) and is done;
 //! 2. takes the lease (until the deadline plus [`LEASE_MARGIN_MS`]) by compare-and-swap from
 //!    the bytes it read; a lost swap means another tick took it: skip;
 //! 3. pulls the signals of readable ring buckets into the ready list, saves the state (a
@@ -66,12 +68,13 @@
 //! by one holder at a time, so one org's burst moves at most `tick_cap` entries a period per
 //! replica that gets its shard; raising `tick_cap` lets the budget be the limit.
 //!
-//! **Idle cost.** An idle shard costs 5 store calls a tick (read the state, take the lease,
-//! read and delete the one new ring bucket's counter, save); on Spin's Redis backend each of
-//! its two swaps is read back (R2): 7. A shard whose state was never created costs 2 (the
-//! read, the claim's counter). With the two cursor lanes (5 each, 6 on Redis) an idle tick
-//! costs `5 × due_shards + 10` calls, 30 with the default 4 shards (`7 × due_shards + 12` on
-//! Redis, 40), whatever the store holds. Before the shards it was 10 (two lanes).
+//! **Idle cost.** An idle shard costs 4 store calls a tick: read the state, read and delete
+//! the one new ring bucket's counter (reading creates it, R3), move the ring cursor (one
+//! swap; on Spin's Redis backend read back, R2: 5). A shard whose state was never created
+//! costs 2 (the read, the claim's counter). With the two cursor lanes (5 calls each, 6 on
+//! Redis) an idle tick costs `4 × due_shards + 10` calls, 26 with the default 4 shards
+//! (`5 × due_shards + 12` on Redis, 32), whatever the store holds; before the shards it was
+//! 10. A busy shard adds the lease: a swap to take it and one to release it.
 //!
 //! **Changing `due_shards`.** Raising it is safe: an org's old entries are still signalled in
 //! its old shard, which is still visited; two shards may then read one org's queue for a

@@ -57,6 +57,22 @@ impl Shards<'_, '_> {
             self.report.leased += 1;
             return Ok(());
         }
+        if state.ready.is_empty()
+            && state.ring.done == 0
+            && let Some(passed) = self.empty_ring_buckets(shard, &state)?
+        {
+            // Nothing to do but move the ring cursor past empty buckets: no lease needed. A
+            // lost swap (another tick took the shard meanwhile) loses nothing: it reads the
+            // same empty buckets.
+            if passed > 0 {
+                state.ring = Cursor {
+                    bucket: state.ring.bucket + passed,
+                    done: 0,
+                };
+                shards::swap_state(st, shard, &raw, &state)?;
+            }
+            return Ok(());
+        }
         state.lease = Some(Lease {
             holder: self.holder.clone(),
             until: self.deadline.saturating_add(LEASE_MARGIN_MS),
@@ -114,6 +130,38 @@ impl Shards<'_, '_> {
             // A slot left behind is garbage, never a lost signal.
             let _ = self.st.delete(&k);
         }
+    }
+
+    /// An idle shard's fast path: how many readable ring buckets from the cursor are empty,
+    /// if all are (their counters, created by reading them, R3, are deleted); `None` as soon
+    /// as one holds a signal (the lease path then reads them again).
+    fn empty_ring_buckets(
+        &mut self,
+        shard: u32,
+        state: &ShardState,
+    ) -> Result<Option<i64>, StoreError> {
+        let st = self.st;
+        let last = due::last_readable_bucket(self.settings, st.now_ms());
+        let mut empty = Vec::new();
+        let mut b = state.ring.bucket;
+        while b <= last {
+            if empty.len() >= self.settings.max_buckets_per_tick as usize {
+                self.report.more = true;
+                break;
+            }
+            let count_key = keys::due_ring_count(shard, b);
+            if st.counter_read(&count_key)? > 0 {
+                return Ok(None);
+            }
+            empty.push(count_key);
+            b += 1;
+        }
+        for k in &empty {
+            // Reading 0 again after a lost swap is the same answer.
+            let _ = st.delete(k);
+        }
+        self.report.buckets += empty.len() as u32;
+        Ok(Some(empty.len() as i64))
     }
 
     /// Takes the signals of the readable ring buckets into the ready list (at most
