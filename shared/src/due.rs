@@ -28,6 +28,9 @@
 //!   claim, R1): the ring cursor `(bucket, done)`; the *ready list* of orgs with readable
 //!   work `[{org, bucket, done, upto}]` (O's queue is read from slot `done + 1` of `bucket`
 //!   through the end of bucket `upto`); the round-robin `turn`; and a `lease {holder, until}`.
+//!   If the elected creator dies before writing it, a tick re-creates it once it has been
+//!   seen missing for a whole period ([`shards::recover_state`]), its ring starting far
+//!   enough back to find what was signalled meanwhile.
 //!   The ring cursor stops pulling signals while the ready list holds [`MAX_READY`] orgs, so
 //!   the record stays small. The consequence: past 64 orgs with readable work in one shard,
 //!   a further org waits (first come, first served again) until a ready org drains; more
@@ -75,6 +78,16 @@
 //! Redis) an idle tick costs `4 × due_shards + 10` calls, 26 with the default 4 shards
 //! (`5 × due_shards + 12` on Redis, 32), whatever the store holds; before the shards it was
 //! 10. A busy shard adds the lease: a swap to take it and one to release it.
+//!
+//! **Late writers.** A scheduler that stalls between electing a slot and writing it for
+//! longer than the index tolerates (an operation's next entry is at least a step, 2 s,
+//! ahead, and a bucket is read `skew_ms` after it ends) may write into a bucket already
+//! passed. Its entry is then never read and stays as garbage, as it did in the legacy lane.
+//! An advancer's stall loses no transition: it had not yet deleted the entry it was working
+//! on, and whoever takes its shard over reads that entry again (the interleaving tests in
+//! `crate::advancer` cut a replica in at every store call of a tick). A door that stalls
+//! that long between electing an operation's first slot and writing it leaves that
+//! operation unscheduled, exactly as before the shards.
 //!
 //! **Changing `due_shards`.** Raising it is safe: an org's old entries are still signalled in
 //! its old shard, which is still visited; two shards may then read one org's queue for a

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_READY: usize = 64;
 
 /// How long a lease outlives its tick's time budget: a holder that died is taken over by
-/// the first tick after `tick_budget_ms` + this, within a tick or two of a 2 s cron.
+/// the first tick after `tick_budget_ms` + this, within a tick or two of a 2 s cron. It also
+/// covers the clock skew tolerated between replicas (`skew_ms`, 500 by default), which
+/// would otherwise let another replica see a live lease as expired.
 pub const LEASE_MARGIN_MS: Millis = 1_000;
 
 /// How long, from its claim, a shard state may be missing before a tick re-creates it (its
