@@ -145,6 +145,8 @@ struct FaultState {
     ops: u64,
     /// The `ops` value of the call that must fail.
     fail_at: Option<u64>,
+    /// The `ops` value from which every call fails (`fail_from`).
+    dead_from: Option<u64>,
     rate: f64,
     seed: u64,
     /// Draws made for `rate`; drives the deterministic sequence.
@@ -168,6 +170,14 @@ impl Faults {
         state.fail_at = Some(state.ops.saturating_add(n.max(1)));
     }
 
+    /// The `n`-th call from now (1-based; 0 counts as 1) and every call after it fail, until
+    /// [`Faults::clear`]: a replica that died at that call and never writes again (its
+    /// leases stay held until they expire).
+    pub fn fail_from(&self, n: u64) {
+        let mut state = self.lock();
+        state.dead_from = Some(state.ops.saturating_add(n.max(1)));
+    }
+
     /// From now on, a deterministic pseudo-random fraction `rate` (clamped to 0..=1)
     /// of the calls fails; the same `seed` gives the same sequence of failures.
     pub fn fail_rate(&self, rate: f64, seed: u64) {
@@ -186,6 +196,7 @@ impl Faults {
     pub fn clear(&self) {
         let mut state = self.lock();
         state.fail_at = None;
+        state.dead_from = None;
         state.rate = 0.0;
         state.draws = 0;
     }
@@ -223,6 +234,8 @@ impl Faults {
             state.ops = state.ops.saturating_add(1);
             if state.fail_at == Some(state.ops) {
                 state.fail_at = None;
+                true
+            } else if state.dead_from.is_some_and(|from| state.ops >= from) {
                 true
             } else if state.rate > 0.0 {
                 state.draws = state.draws.wrapping_add(1);
@@ -429,6 +442,18 @@ mod tests {
         faults.fail_nth(0);
         assert!(s.get("k").is_err());
         assert!(s.get("k").is_ok());
+    }
+
+    #[test]
+    fn fail_from_fails_every_call_from_the_nth_until_cleared() {
+        let faults = Faults::new();
+        let s = store(&faults);
+        faults.fail_from(2);
+        assert!(s.set("k", b"v").is_ok());
+        assert!(s.get("k").is_err());
+        assert!(s.set("k", b"w").is_err());
+        faults.clear();
+        assert_eq!(s.get("k").unwrap(), Some(b"v".to_vec()));
     }
 
     #[test]
