@@ -15,6 +15,16 @@ use crate::{
 
 /// Starts the app's `spin.toml` on `kv` with the e2e admin token, clock frozen at [`T0_SECS`].
 pub fn start_app(kv: KvSetup, spin_compat: bool, state_dir: Option<PathBuf>) -> App {
+    start_app_with(kv, spin_compat, state_dir, &[])
+}
+
+/// [`start_app`] with Spin variables set (e.g. `due_shards`).
+pub fn start_app_with(
+    kv: KvSetup,
+    spin_compat: bool,
+    state_dir: Option<PathBuf>,
+    variables: &[(&str, &str)],
+) -> App {
     let mut options = AppOptions::new(manifest());
     options.kv = kv;
     options.spin_compat = spin_compat;
@@ -22,6 +32,9 @@ pub fn start_app(kv: KvSetup, spin_compat: bool, state_dir: Option<PathBuf>) -> 
     options
         .variables
         .insert("admin_token".into(), ADMIN_TOKEN.into());
+    for (name, value) in variables {
+        options.variables.insert((*name).into(), (*value).into());
+    }
     let app = App::start(options).unwrap_or_else(|e| {
         panic!("the app did not start ({e:#}); build the components first: ./dev test")
     });

@@ -23,7 +23,7 @@ mod target;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use apps::{Door, redis_kv, seed_at, start_app};
+pub use apps::{Door, redis_kv, seed_at, start_app, start_app_with};
 pub use checks::{assert_clean_error, check_operation, operation_path};
 pub use harness::{Harness, first_version};
 pub use request::{Answer, http_client, try_send};

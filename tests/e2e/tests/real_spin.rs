@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 
 use catalog_e2e::real_spin::RealSpin;
 use catalog_e2e::scenarios::replicas::{self, Cluster};
-use catalog_e2e::scenarios::{console, hostile, imagemgmt, platform, ratelimit, signatures};
+use catalog_e2e::scenarios::{
+    console, hostile, imagemgmt, leases, platform, ratelimit, signatures,
+};
 use catalog_e2e::{Backend, Harness, Target, start_real};
 
 /// Scenarios run at once on one backend (most of their time is spent waiting for ticks).
@@ -325,4 +327,91 @@ fn killing_spin_up_on_sqlite_loses_nothing() {
 #[ignore = "needs the real Spin runtime: ./dev test runs it"]
 fn killing_spin_up_on_redis_loses_nothing() {
     killing_spin_up_mid_traffic_loses_nothing(Backend::Redis);
+}
+
+/// The replicas check with one shard: the three `spin up` crons race for one lease at every
+/// tick (with the default four shards they meet only now and then).
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn replicas_racing_for_one_shard_on_one_redis() {
+    let started = Instant::now();
+    let c = Cluster::real_with(3, &leases::ONE_SHARD);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        replicas::three_replicas_on_one_redis_lose_and_repeat_nothing(&c);
+    }));
+    eprintln!("replicas racing for one shard: {:.1?}", started.elapsed());
+    if let Err(payload) = outcome {
+        for (i, t) in c.targets().iter().enumerate() {
+            eprintln!("--- replica {i} ---\n{}", log_tail(t));
+        }
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// A `spin up` killed (SIGKILL) while its cron tick holds the only shard's lease: a second
+/// `spin up` on the same Redis takes the shard over once the lease expires and finishes
+/// every operation, each transition once.
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn a_spin_up_killed_holding_a_lease_is_taken_over() {
+    use catalog_e2e::real_spin::SpinStore;
+    use catalog_e2e::{Door, ORG, REAL_DEADLINE, REAL_POLL, http_client, real_options, seed_at};
+    use leases::{
+        ONE_SHARD, all_final, assert_all_succeeded, gallery_copies, live_holder, now_ms,
+        redis_store, shard_state, wait_for_a_lease,
+    };
+
+    RealSpin::require_binary();
+    let redis = spin_local_kv::testing::RedisServer::start();
+    // A step a tick (2 s) keeps the operations running long enough to catch a tick.
+    let mut opts = real_options().variable("step_ms", "2000");
+    for (name, value) in ONE_SHARD {
+        opts = opts.variable(name, value);
+    }
+    opts.store = SpinStore::Redis {
+        url: redis.url.clone(),
+    };
+    let store = redis_store(&redis.url);
+    let start = || RealSpin::start(&opts).unwrap_or_else(|e| panic!("spin up: {e:#}"));
+    let mut a = start();
+    let creds = seed_at(&http_client(), &a.base_url(), ORG);
+    let ops = gallery_copies(&Door::new(a.base_url(), creds.clone()), 60, "killed");
+
+    // Killed the moment a tick is seen holding the lease; if that tick ended before the
+    // kill landed (the lease was released), another `spin up` tries again.
+    let mut dead = None;
+    for _ in 0..5 {
+        let seen = wait_for_a_lease(&*store, Duration::from_secs(10));
+        a.kill();
+        let killed_at = Instant::now();
+        let held = live_holder(shard_state(&*store, 0).as_ref(), now_ms());
+        if seen.is_some() && held == seen {
+            dead = seen.map(|h| (h, killed_at));
+            break;
+        }
+        a = start();
+    }
+    let (holder, killed_at) = dead.expect("no kill landed while a tick held the lease");
+    let b = start();
+    let door = Door::new(b.base_url(), creds);
+    let deadline = Instant::now() + REAL_DEADLINE;
+    while !all_final(&door, &ops) {
+        assert!(
+            Instant::now() < deadline,
+            "operations unfinished after the takeover:\n{}",
+            b.log_tail(30)
+        );
+        std::thread::sleep(REAL_POLL);
+    }
+    assert_all_succeeded(&door, &ops);
+    let state = shard_state(&*store, 0).expect("the shard's state");
+    assert!(
+        state.lease.as_ref().is_none_or(|l| l.holder != holder),
+        "the dead holder's lease outlived the takeover: {state:?}"
+    );
+    eprintln!(
+        "lease takeover: {} operations finished {:.1?} after the holder was killed",
+        ops.len(),
+        killed_at.elapsed()
+    );
 }

@@ -6,6 +6,7 @@
 pub mod console;
 pub mod hostile;
 pub mod imagemgmt;
+pub mod leases;
 pub mod lifetimes;
 pub mod platform;
 pub mod ratelimit;

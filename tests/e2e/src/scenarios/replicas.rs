@@ -15,7 +15,7 @@ use crate::real_spin::{RealSpin, SpinStore};
 use crate::{
     Answer, Door, ORG, OTHER_ORG, REAL_DEADLINE, REAL_POLL, Target, assert_clean_error,
     check_operation, first_version, http_client, operation_path, real_options, redis_kv, seed_at,
-    start_app,
+    start_app_with,
 };
 use serde_json::json;
 use spin_local_kv::testing::RedisServer;
@@ -34,9 +34,14 @@ pub struct Cluster {
 impl Cluster {
     /// [`LOCAL_REPLICAS`] apps on our host, in spin-compat mode, clocks frozen together.
     pub fn local() -> Cluster {
+        Cluster::local_with(&[])
+    }
+
+    /// [`Cluster::local`] with Spin variables set in every replica (e.g. `due_shards`).
+    pub fn local_with(variables: &[(&str, &str)]) -> Cluster {
         let redis = RedisServer::start();
         let targets = (0..LOCAL_REPLICAS)
-            .map(|_| Target::Local(start_app(redis_kv(&redis), true, None)))
+            .map(|_| Target::Local(start_app_with(redis_kv(&redis), true, None, variables)))
             .collect();
         Cluster::seeded(targets, redis)
     }
@@ -44,9 +49,17 @@ impl Cluster {
     /// `replicas` real `spin up` instances on one new `redis-server`, each with its own
     /// cron trigger, with the e2e timings.
     pub fn real(replicas: usize) -> Cluster {
+        Cluster::real_with(replicas, &[])
+    }
+
+    /// [`Cluster::real`] with Spin variables set in every replica (e.g. `due_shards`).
+    pub fn real_with(replicas: usize, variables: &[(&str, &str)]) -> Cluster {
         RealSpin::require_binary();
         let redis = RedisServer::start();
         let mut opts = real_options();
+        for (name, value) in variables {
+            opts = opts.variable(name, value);
+        }
         opts.store = SpinStore::Redis {
             url: redis.url.clone(),
         };
