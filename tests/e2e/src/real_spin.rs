@@ -291,7 +291,7 @@ fn end(mut child: Child) {
 }
 
 /// A new empty directory under the system temp dir.
-fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
+pub fn fresh_dir(prefix: &str) -> anyhow::Result<PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()

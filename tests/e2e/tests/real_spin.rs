@@ -224,7 +224,7 @@ fn replicas_on_one_redis() {
     let started = Instant::now();
     let c = Cluster::real(3);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        replicas::three_replicas_on_one_redis_lose_and_repeat_nothing(&c);
+        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
         // After the first has verified its org's whole catalog: its images are its own.
         replicas::racing_deletes_of_one_version_start_one_operation(&c);
     }));
@@ -337,7 +337,7 @@ fn replicas_racing_for_one_shard_on_one_redis() {
     let started = Instant::now();
     let c = Cluster::real_with(3, &leases::ONE_SHARD);
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        replicas::three_replicas_on_one_redis_lose_and_repeat_nothing(&c);
+        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
     }));
     eprintln!("replicas racing for one shard: {:.1?}", started.elapsed());
     if let Err(payload) = outcome {

@@ -5,23 +5,34 @@
 //! duplicated or done twice. The scenarios are in `catalog_e2e::scenarios::replicas`;
 //! the shard leases' in `catalog_e2e::scenarios::leases`.
 
+use catalog_e2e::real_spin::fresh_dir;
 use catalog_e2e::scenarios::leases::{
     ONE_SHARD, all_final, assert_all_succeeded, gallery_copies, live_holder, shard_state,
 };
 use catalog_e2e::scenarios::replicas::{self, Cluster};
 use catalog_e2e::{Door, ORG, T0_SECS, http_client, redis_kv, seed_at, start_app_with};
+use spin_local_host::KvSetup;
 use spin_local_kv::testing::RedisServer;
+use std::path::PathBuf;
 
 #[test]
 fn three_replicas_on_one_redis_lose_and_repeat_nothing() {
-    replicas::three_replicas_on_one_redis_lose_and_repeat_nothing(&Cluster::local());
+    replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&Cluster::local());
 }
 
 /// The same traffic with one shard: the three replicas' ticks race for one lease at every
 /// tick.
 #[test]
 fn three_replicas_racing_for_one_shard_lose_and_repeat_nothing() {
-    replicas::three_replicas_on_one_redis_lose_and_repeat_nothing(&Cluster::local_with(&ONE_SHARD));
+    replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&Cluster::local_with(&ONE_SHARD));
+}
+
+/// The same on one SQLite file, as replicas on one machine share Spin's default store.
+#[test]
+fn three_replicas_racing_for_one_shard_on_sqlite_lose_and_repeat_nothing() {
+    replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&Cluster::local_sqlite_with(
+        &ONE_SHARD,
+    ));
 }
 
 /// Two replicas deleting the same version at once: one delete is accepted, the other is
@@ -35,11 +46,9 @@ fn racing_deletes_of_one_version_start_one_operation() {
 /// from that call on). Replica B, ticking at the same instant, leaves the shard alone; once
 /// the lease expires (the tick budget plus the margin, 2.5 s) B takes the shard over and
 /// finishes every operation, each transition once.
-#[test]
-fn a_replica_dying_with_a_lease_holds_its_shard_only_until_the_lease_expires() {
-    let redis = RedisServer::start();
-    let a = start_app_with(redis_kv(&redis), true, None, &ONE_SHARD);
-    let b = start_app_with(redis_kv(&redis), true, None, &ONE_SHARD);
+fn a_replica_dying_with_a_lease(kv: KvSetup, state_dir: Option<PathBuf>) {
+    let a = start_app_with(kv.clone(), true, state_dir.clone(), &ONE_SHARD);
+    let b = start_app_with(kv, true, state_dir, &ONE_SHARD);
     let door = Door::new(b.base_url(), seed_at(&http_client(), &a.base_url(), ORG));
     let ops = gallery_copies(&door, 8, "lease");
     let store = a.store("default").expect("the store");
@@ -99,4 +108,17 @@ fn a_replica_dying_with_a_lease_holds_its_shard_only_until_the_lease_expires() {
         state.lease.as_ref().is_none_or(|l| l.holder != holder),
         "the dead holder's lease outlived the takeover: {state:?}"
     );
+}
+
+#[test]
+fn a_replica_dying_with_a_lease_holds_its_shard_only_until_the_lease_expires_on_redis() {
+    let redis = RedisServer::start();
+    a_replica_dying_with_a_lease(redis_kv(&redis), None);
+}
+
+#[test]
+fn a_replica_dying_with_a_lease_holds_its_shard_only_until_the_lease_expires_on_sqlite() {
+    let dir = fresh_dir("catalog-e2e-lease").expect("a state dir");
+    a_replica_dying_with_a_lease(KvSetup::RuntimeConfig, Some(dir.clone()));
+    let _ = std::fs::remove_dir_all(dir);
 }

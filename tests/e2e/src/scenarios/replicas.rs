@@ -7,6 +7,7 @@
 //! `spin up` instances, each with its own cron trigger firing on the wall clock.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use crate::{
     start_app_with,
 };
 use serde_json::json;
+use spin_local_host::KvSetup;
 use spin_local_kv::testing::RedisServer;
 
 /// Replicas on our host.
@@ -28,7 +30,25 @@ const FINAL: [&str; 3] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 pub struct Cluster {
     targets: Vec<Target>,
     doors: Vec<Door>,
-    _redis: RedisServer,
+    _store: SharedStore,
+}
+
+/// What the replicas share: a Redis server, or a state directory with one SQLite file
+/// (removed on drop).
+enum SharedStore {
+    /// Kept only to outlive the apps (dropped after them).
+    Redis {
+        _server: RedisServer,
+    },
+    Sqlite(PathBuf),
+}
+
+impl Drop for SharedStore {
+    fn drop(&mut self) {
+        if let SharedStore::Sqlite(dir) = self {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl Cluster {
@@ -43,7 +63,24 @@ impl Cluster {
         let targets = (0..LOCAL_REPLICAS)
             .map(|_| Target::Local(start_app_with(redis_kv(&redis), true, None, variables)))
             .collect();
-        Cluster::seeded(targets, redis)
+        Cluster::seeded(targets, SharedStore::Redis { _server: redis })
+    }
+
+    /// [`LOCAL_REPLICAS`] apps on our host on one SQLite file (as processes of one machine
+    /// share Spin's default store), in spin-compat mode, with Spin variables set.
+    pub fn local_sqlite_with(variables: &[(&str, &str)]) -> Cluster {
+        let dir = crate::real_spin::fresh_dir("catalog-e2e-cluster").expect("a state dir");
+        let targets = (0..LOCAL_REPLICAS)
+            .map(|_| {
+                Target::Local(start_app_with(
+                    KvSetup::RuntimeConfig,
+                    true,
+                    Some(dir.clone()),
+                    variables,
+                ))
+            })
+            .collect();
+        Cluster::seeded(targets, SharedStore::Sqlite(dir))
     }
 
     /// `replicas` real `spin up` instances on one new `redis-server`, each with its own
@@ -76,10 +113,10 @@ impl Cluster {
                 })
                 .collect()
         });
-        Cluster::seeded(targets, redis)
+        Cluster::seeded(targets, SharedStore::Redis { _server: redis })
     }
 
-    fn seeded(targets: Vec<Target>, redis: RedisServer) -> Cluster {
+    fn seeded(targets: Vec<Target>, store: SharedStore) -> Cluster {
         let http = http_client();
         // Seeded through one replica, used through all: the store is shared.
         let creds = seed_at(&http, &targets[0].base_url(), ORG);
@@ -91,7 +128,7 @@ impl Cluster {
         Cluster {
             targets,
             doors,
-            _redis: redis,
+            _store: store,
         }
     }
 
@@ -201,7 +238,7 @@ fn status(c: &Cluster, image: &str, version: &str) -> String {
         .str("status")
 }
 
-pub fn three_replicas_on_one_redis_lose_and_repeat_nothing(c: &Cluster) {
+pub fn three_replicas_on_one_store_lose_and_repeat_nothing(c: &Cluster) {
     let acked = Mutex::new(Acked::default());
 
     // 1. Images of both source types, created through different replicas at once.
