@@ -11,8 +11,10 @@
 //! simulation, and the heaviest ones ([`BUSY`]), get an app of their own.
 //!
 //! Also here: the replicas check (`replicas.rs`'s scenarios on three `spin up` instances,
-//! each with its own cron, on one `redis-server`) and `faults.rs`'s kill test (a `spin up`
-//! killed mid-traffic, restarted on the same store).
+//! each with its own cron, on one `redis-server`, with four shards and with one), a
+//! `spin up` killed while it holds a shard's lease (`scenarios::leases`, on SQLite and
+//! Redis) and `faults.rs`'s kill test (a `spin up` killed mid-traffic, restarted on the
+//! same store).
 //!
 //! Local only (they stay in the other test targets):
 //! - `platform::healthz_shows_the_app_and_the_last_tick`: asserts the moved clock's exact
@@ -349,29 +351,38 @@ fn replicas_racing_for_one_shard_on_one_redis() {
 }
 
 /// A `spin up` killed (SIGKILL) while its cron tick holds the only shard's lease: a second
-/// `spin up` on the same Redis takes the shard over once the lease expires and finishes
+/// `spin up` on the same store takes the shard over once the lease expires and finishes
 /// every operation, each transition once.
-#[test]
-#[ignore = "needs the real Spin runtime: ./dev test runs it"]
-fn a_spin_up_killed_holding_a_lease_is_taken_over() {
-    use catalog_e2e::real_spin::SpinStore;
+fn a_spin_up_killed_holding_a_lease_is_taken_over(backend: Backend) {
+    use catalog_e2e::real_spin::{SpinStore, fresh_dir};
     use catalog_e2e::{Door, ORG, REAL_DEADLINE, REAL_POLL, http_client, real_options, seed_at};
     use leases::{
         ONE_SHARD, all_final, assert_all_succeeded, gallery_copies, live_holder, now_ms,
-        redis_store, shard_state, wait_for_a_lease,
+        open_store, shard_state, wait_for_a_lease,
     };
 
     RealSpin::require_binary();
-    let redis = spin_local_kv::testing::RedisServer::start();
+    let redis = (backend == Backend::Redis).then(spin_local_kv::testing::RedisServer::start);
     // A step a tick (2 s) keeps the operations running long enough to catch a tick.
     let mut opts = real_options().variable("step_ms", "2000");
     for (name, value) in ONE_SHARD {
         opts = opts.variable(name, value);
     }
-    opts.store = SpinStore::Redis {
-        url: redis.url.clone(),
+    let dir = fresh_dir("catalog-e2e-real-lease").expect("a state dir");
+    opts.state_dir = Some(dir.clone());
+    let store = match &redis {
+        Some(server) => {
+            opts.store = SpinStore::Redis {
+                url: server.url.clone(),
+            };
+            open_store(&spin_local_kv::BackendConfig::Redis {
+                url: server.url.clone(),
+            })
+        }
+        None => open_store(&spin_local_kv::BackendConfig::Sqlite {
+            path: dir.join("sqlite_key_value.db"),
+        }),
     };
-    let store = redis_store(&redis.url);
     let start = || RealSpin::start(&opts).unwrap_or_else(|e| panic!("spin up: {e:#}"));
     let mut a = start();
     let creds = seed_at(&http_client(), &a.base_url(), ORG);
@@ -410,8 +421,22 @@ fn a_spin_up_killed_holding_a_lease_is_taken_over() {
         "the dead holder's lease outlived the takeover: {state:?}"
     );
     eprintln!(
-        "lease takeover: {} operations finished {:.1?} after the holder was killed",
+        "lease takeover ({backend:?}): {} operations finished {:.1?} after the holder was killed",
         ops.len(),
         killed_at.elapsed()
     );
+    drop(b);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn a_spin_up_killed_holding_a_lease_is_taken_over_on_redis() {
+    a_spin_up_killed_holding_a_lease_is_taken_over(Backend::Redis);
+}
+
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn a_spin_up_killed_holding_a_lease_is_taken_over_on_sqlite() {
+    a_spin_up_killed_holding_a_lease_is_taken_over(Backend::Sqlite);
 }

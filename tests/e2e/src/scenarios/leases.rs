@@ -34,16 +34,11 @@ pub fn live_holder(state: Option<&ShardState>, now_ms: i64) -> Option<String> {
     (lease.until > now_ms).then(|| lease.holder.clone())
 }
 
-/// A plain client of a Redis server, as Spin's backend keys it (for looking at the index).
-pub fn redis_store(url: &str) -> std::sync::Arc<dyn KvStore> {
-    spin_local_kv::open(
-        &BackendConfig::Redis {
-            url: url.to_owned(),
-        },
-        &StoreOptions::default(),
-        &Faults::new(),
-    )
-    .unwrap_or_else(|e| panic!("redis at {url}: {e}"))
+/// A plain client of the store the app's replicas share (for looking at the index): a
+/// Redis server keyed as Spin's backend keys it, or Spin's SQLite file.
+pub fn open_store(config: &BackendConfig) -> std::sync::Arc<dyn KvStore> {
+    spin_local_kv::open(config, &StoreOptions::default(), &Faults::new())
+        .unwrap_or_else(|e| panic!("the store {config:?}: {e}"))
 }
 
 /// Creates `n` images copied from the gallery through `door`; returns their operations.
