@@ -26,7 +26,8 @@ pub struct Settings {
     /// A bucket is read only once it ended this long ago (tolerates replicas' clock skew).
     pub skew_ms: u64,
     /// Due entries one tick processes at most in one shard of the operations index, and in
-    /// each cursor lane (legacy operations, housekeeping) (`crate::due`, "Shards").
+    /// each cursor lane (legacy operations, housekeeping) (`crate::due`, "Shards"). The
+    /// default (1 000) leaves the time budget to end a busy tick.
     pub tick_cap: u32,
     /// How long a tick may work on the operations index before it leaves the rest to the
     /// next tick (a time budget within the cron period; `crate::due`, "A tick").
@@ -74,7 +75,7 @@ impl Default for Settings {
             backoff_ms: 2_000,
             bucket_ms: 2_000,
             skew_ms: 500,
-            tick_cap: 50,
+            tick_cap: 1000,
             tick_budget_ms: DEFAULT_TICK_BUDGET_MS,
             due_shards: DEFAULT_DUE_SHARDS,
             max_buckets_per_tick: 120,

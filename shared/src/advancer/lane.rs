@@ -9,13 +9,20 @@ use crate::settings::Settings;
 use crate::sim::Simulation;
 use crate::store::StoreError;
 
+/// Entries a lane reads at once: reads never run far ahead of the deadline.
+const CHUNK: u32 = 64;
+
+/// Entries a lane processes in every tick even past the deadline (or `cap`, if lower), so
+/// purges keep up a steady pace when operations spend every tick's budget.
+pub(super) const FLOOR: u32 = 64;
+
 /// Processes at most `cap` due entries of `lane` from its cursor, and moves the cursor
-/// forward past them.
+/// forward past them. Past `deadline` it stops once it has processed [`FLOOR`].
 pub(super) fn run(
     st: &Store<'_>,
     settings: &Settings,
     lane: Lane,
-    cap: u32,
+    (cap, deadline): (u32, i64),
     sim: &mut Option<(Simulation, Settings)>,
     report: &mut TickReport,
 ) -> Result<(), StoreError> {
@@ -44,14 +51,20 @@ pub(super) fn run(
     let mut buckets: u32 = 0;
     let mut failure: Option<StoreError> = None;
 
+    let floor = FLOOR.min(cap);
+    let stop = |processed: u32| processed >= cap || (processed >= floor && st.now_ms() >= deadline);
     'buckets: while pos.bucket <= last {
-        if buckets >= settings.max_buckets_per_tick || processed >= cap {
+        if buckets >= settings.max_buckets_per_tick || stop(processed) {
             report.more = true;
             break;
         }
         let count = st.counter_read(&keys::due_count(prefix, pos.bucket))?;
-        if pos.done < count {
-            let room = i64::from(cap - processed);
+        while pos.done < count {
+            if stop(processed) {
+                report.more = true;
+                break 'buckets;
+            }
+            let room = i64::from((cap - processed).min(CHUNK));
             let upto = count.min(pos.done + room);
             let slots: Vec<String> = (pos.done + 1..=upto)
                 .map(|n| keys::due_slot(prefix, pos.bucket, n))
@@ -60,7 +73,7 @@ pub(super) fn run(
                 Ok(r) => r,
                 Err(e) => {
                     failure = Some(e);
-                    break;
+                    break 'buckets;
                 }
             };
             for (slot_key, bytes) in slots.iter().zip(raw) {
@@ -95,10 +108,6 @@ pub(super) fn run(
                         break 'buckets;
                     }
                 }
-            }
-            if pos.done < count {
-                report.more = true;
-                break;
             }
         }
         // Bucket finished: its counter is no longer needed.

@@ -71,7 +71,8 @@ enum Done {
 
 /// One tick: works every shard of the operations index once (at most `cap` entries each,
 /// within the time budget `tick_budget_ms`), then at most `cap` entries of each cursor lane
-/// (legacy operations, then housekeeping). Never panics; a store error ends that shard's or
+/// (legacy operations, then housekeeping; past the budget a lane still does
+/// [`lane::FLOOR`], so purges never starve). Never panics; a store error ends that shard's or
 /// lane's work early and is reported (the entry is retried next tick); the rest is still
 /// worked.
 pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
@@ -79,11 +80,13 @@ pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     // Loaded at the first due operation only: an idle tick does not pay for it.
     let mut sim: Option<(Simulation, Settings)> = None;
     let budget = i64::try_from(settings.tick_budget_ms).unwrap_or(i64::MAX);
+    let deadline = st.now_ms().saturating_add(budget);
     let mut shards = shard::Shards {
         st,
         settings,
         cap,
-        deadline: st.now_ms().saturating_add(budget),
+        deadline,
+        slice: shard::Slice::default(),
         // A fresh id per tick is enough: a lease is only ever released by the tick that
         // took it, and a tick never takes a shard twice.
         holder: st.new_id("tick-"),
@@ -92,7 +95,7 @@ pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     };
     shards.run();
     for lane in Lane::ALL {
-        if let Err(e) = lane::run(st, settings, lane, cap, &mut sim, &mut report) {
+        if let Err(e) = lane::run(st, settings, lane, (cap, deadline), &mut sim, &mut report) {
             report.error.get_or_insert_with(|| e.to_string());
         }
     }

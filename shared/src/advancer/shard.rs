@@ -20,32 +20,75 @@ pub(super) struct Shards<'a, 't> {
     pub cap: u32,
     /// When the tick's time budget runs out.
     pub deadline: Millis,
+    /// The current visit's share: when it ends and how many entries it may process.
+    pub slice: Slice,
     /// This tick's lease holder id.
     pub holder: String,
     pub sim: &'t mut Option<(Simulation, Settings)>,
     pub report: &'t mut TickReport,
 }
 
+/// One visit's share of the tick, and what the visit did with it.
+#[derive(Debug, Default)]
+pub(super) struct Slice {
+    pub until: Millis,
+    pub cap: u32,
+    /// Entries processed in the visit.
+    pub served: u32,
+    /// The visit stopped at `until` with work left.
+    pub short: bool,
+}
+
 impl Shards<'_, '_> {
-    /// Visits every shard once, from a random offset: replicas ticking at the same moment
-    /// start on different shards, and a tick whose budget runs out leaves different shards
-    /// for later each time.
+    /// Visits every shard once, from a random offset (replicas ticking at the same moment
+    /// start on different shards), each with an equal share of the time left (an idle
+    /// shard's share goes to the next ones), so a burst in one shard cannot spend the budget
+    /// before another shard's turn. Then shards that ran out of their share get what time
+    /// is left, in the same order, up to the rest of their cap.
     pub fn run(&mut self) {
         let n = self.settings.due_shards.max(1);
         let offset = (self.st.env().random_u64() % u64::from(n)) as u32;
+        let mut short = Vec::new();
         for i in 0..n {
-            if self.out_of_time() {
+            let now = self.st.now_ms();
+            if now >= self.deadline {
                 self.report.more = true;
-                break;
+                return;
             }
-            if let Err(e) = self.visit((offset + i) % n) {
-                self.report.error.get_or_insert_with(|| e.to_string());
+            let shard = (offset + i) % n;
+            let share = (self.deadline - now) / i64::from(n - i);
+            self.slice = Slice {
+                until: now.saturating_add(share),
+                cap: self.cap,
+                ..Slice::default()
+            };
+            self.visit_reporting(shard);
+            if self.slice.short && self.slice.served < self.cap {
+                short.push((shard, self.cap - self.slice.served));
             }
+        }
+        for (shard, cap) in short {
+            if self.st.now_ms() >= self.deadline {
+                self.report.more = true;
+                return;
+            }
+            self.slice = Slice {
+                until: self.deadline,
+                cap,
+                ..Slice::default()
+            };
+            self.visit_reporting(shard);
+        }
+    }
+
+    fn visit_reporting(&mut self, shard: u32) {
+        if let Err(e) = self.visit(shard) {
+            self.report.error.get_or_insert_with(|| e.to_string());
         }
     }
 
     fn out_of_time(&self) -> bool {
-        self.st.now_ms() >= self.deadline
+        self.st.now_ms() >= self.slice.until
     }
 
     fn visit(&mut self, shard: u32) -> Result<(), StoreError> {
@@ -220,9 +263,9 @@ impl Shards<'_, '_> {
         Ok(())
     }
 
-    /// Lets the ready orgs take turns from `state.turn`, each up to
-    /// `max(1, cap / ready orgs)` entries a turn, until the shard's cap, the deadline, or
-    /// no org is left.
+    /// Lets the ready orgs take turns from `state.turn`, each up to `cap / ready orgs`
+    /// entries a turn (at least 1, at most [`shards::TURN`]), until the slice's cap, its
+    /// end, or no org is left.
     fn serve(&mut self, state: &mut ShardState) -> Result<(), StoreError> {
         let mut processed: u32 = 0;
         let mut idx = if state.ready.is_empty() {
@@ -235,12 +278,15 @@ impl Shards<'_, '_> {
                 idx = 0;
                 break Ok(());
             }
-            if processed >= self.cap || self.out_of_time() {
+            if processed >= self.slice.cap || self.out_of_time() {
+                self.slice.short = processed < self.slice.cap;
                 self.report.more = true;
                 break Ok(());
             }
             let orgs = u32::try_from(state.ready.len()).unwrap_or(u32::MAX);
-            let share = (self.cap / orgs).max(1).min(self.cap - processed);
+            let share = (self.slice.cap / orgs)
+                .clamp(1, shards::TURN)
+                .min(self.slice.cap - processed);
             match self.serve_org(&mut state.ready[idx], share) {
                 Ok((served, drained)) => {
                     processed += served;
@@ -258,6 +304,7 @@ impl Shards<'_, '_> {
             }
         };
         state.turn = idx;
+        self.slice.served = processed;
         result
     }
 

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 /// is full, so the state record stays small (about 200 bytes an org at most).
 pub const MAX_READY: usize = 64;
 
+/// Entries an org takes at most in one turn: turns stay short when the time budget, not the
+/// cap, ends a tick (with a cap of 1 000 and two orgs, a share of `cap / orgs` would let the
+/// first org spend the whole budget before the second one's turn).
+pub const TURN: u32 = 16;
+
 /// How long a lease outlives its tick's time budget: a holder that died is taken over by
 /// the first tick after `tick_budget_ms` + this, within a tick or two of a 2 s cron. It also
 /// covers the clock skew tolerated between replicas (`skew_ms`, 500 by default), which

@@ -54,9 +54,16 @@ fn fair_run(s: &Settings, burst: usize, b_shard: u32) -> FairRun {
     let readable = readable_at(s, T0);
     let mut ticks_since_readable = 0;
     let mut first_move_tick = None;
+    // Every store call takes 1 ms, so the time budget, not the cap, ends a busy tick, as
+    // on a real runtime.
+    let slow = Slow {
+        inner: &kv,
+        env: &env,
+        ms: 1,
+    };
     for _ in 0..200 {
         env.advance_ms(PERIOD);
-        let r = tick(&st, s, s.tick_cap);
+        let r = tick(&Store::new(&slow, &env), s, s.tick_cap);
         assert_eq!(r.error, None);
         if env.now_ms() >= readable {
             ticks_since_readable += 1;
@@ -105,15 +112,22 @@ fn an_orgs_burst_holds_another_orgs_work_back_by_two_ticks_at_most() {
     );
 }
 
-/// In another shard than the burst, B is not even slowed: each shard has its own cap per
-/// tick, so the burst's shard cannot eat the tick's work.
+/// In another shard than the burst, B is not even slowed by a tick: each shard gets its
+/// share of the time budget (and its own cap), so the burst's shard cannot spend the tick
+/// before B's shard is visited, whichever is visited first.
 #[test]
 fn an_orgs_burst_in_another_shard_does_not_slow_an_org_down() {
     let s = Settings::default();
     let alone = fair_run(&s, 0, 1);
     let crowded = fair_run(&s, 2_000, 1);
     assert_eq!(crowded.first_move_tick, 1);
-    assert_eq!(crowded.settled_ms, alone.settled_ms);
+    // The same ticks; only the (fake) time the burst's store calls take differs.
+    assert!(
+        crowded.settled_ms < alone.settled_ms + PERIOD,
+        "B settled in {} ms, {} ms alone",
+        crowded.settled_ms,
+        alone.settled_ms
+    );
     assert!(crowded.a_untouched > 1_500);
 }
 
@@ -502,4 +516,36 @@ fn legacy_lane_operations_still_advance_and_move_to_the_shards() {
         })
         .collect();
     assert!(legacy.is_empty(), "{legacy:?}");
+}
+
+/// Shares of the budget cost a lone busy shard nothing: the idle shards' shares and the
+/// second pass give it about the whole budget, as if it were the only shard.
+#[test]
+fn a_lone_busy_shard_gets_about_the_whole_budget() {
+    let advanced = |shards: u32| {
+        let s = Settings {
+            due_shards: shards,
+            ..Settings::default()
+        };
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
+        copies(
+            &Store::new(&kv, &env),
+            &s,
+            &org_in_shard(0, shards, 0),
+            1_000,
+        );
+        env.advance_ms(readable_at(&s, T0) - T0);
+        let slow = Slow {
+            inner: &kv,
+            env: &env,
+            ms: 1,
+        };
+        tick(&Store::new(&slow, &env), &s, s.tick_cap).advanced
+    };
+    let (alone, among_four) = (advanced(1), advanced(4));
+    assert!(alone > 20, "{alone}");
+    assert!(
+        among_four * 10 >= alone * 9,
+        "{among_four} transitions in a tick among 4 shards, {alone} as the only one"
+    );
 }
