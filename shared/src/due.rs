@@ -121,6 +121,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub mod shards;
+pub mod view;
 
 pub use shards::{
     LEASE_MARGIN_MS, MAX_READY, Ready, ShardState, Signal, ensure_shard_state, shard_of,

@@ -21,10 +21,18 @@ fn answer(req: &Received) -> ApiResponse {
     // No value (or an unresolvable one) means the admin API is closed: the model answers
     // every call with a clear 503 rather than accepting a guessable default.
     let admin_token = spin_sdk::variables::get("admin_token").ok();
+    // Only the engine view reads it; a bad value is the other components' 500 to report.
+    let due_shards = catalog_model::ops::Settings::from_vars(|n| spin_sdk::variables::get(n).ok())
+        .map(|s| s.due_shards)
+        .unwrap_or(catalog_model::settings::DEFAULT_DUE_SHARDS);
+    let config = catalog_model::admin::Config {
+        admin_token: admin_token.as_deref(),
+        due_shards,
+    };
     let req = &req.api;
     catalog_model::admin::handle(
         &Store::new(&kv, &SpinEnv),
-        admin_token.as_deref(),
+        &config,
         &req.method,
         &req.path,
         &req.headers,

@@ -42,7 +42,16 @@ pub const MAX_BODY: usize = 256 * 1024;
 type Answer = Result<Response, AdminError>;
 
 /// An endpoint: the store, the path's parameters and the request body.
-type Handler = fn(&Store<'_>, &Params<'_>, &[u8]) -> Answer;
+type Handler = fn(&Store<'_>, &Params<'_>, &[u8], &Config<'_>) -> Answer;
+
+/// What the admin API knows of the app's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    /// The `admin_token` variable (`None`: the API is closed).
+    pub admin_token: Option<&'a str>,
+    /// The `due_shards` variable, for `GET /admin/v1/engine`.
+    pub due_shards: u32,
+}
 
 /// The admin API's routes: each path with its methods, in the order a 405's `Allow` lists
 /// them. Every parameter is an id (see [`valid_id`]): a malformed one is a 400 naming it,
@@ -60,6 +69,7 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
         }
     },
     routes: &[
+        ("/admin/v1/engine", &[(Get, engine)]),
         (
             "/admin/v1/simulation",
             &[(Get, simulation::get), (Put, simulation::put)],
@@ -80,10 +90,10 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
         (
             "/admin/v1/orgs/{orgId}/provider-instances/{id}",
             &[
-                (Get, |st, p, _| {
+                (Get, |st, p, _, _| {
                     inventory::get(st, p, Kind::ProviderInstance)
                 }),
-                (Put, |st, p, b| {
+                (Put, |st, p, b, _| {
                     inventory::put(st, p, b, Kind::ProviderInstance)
                 }),
             ],
@@ -91,29 +101,31 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
         (
             "/admin/v1/orgs/{orgId}/gallery-images/{id}",
             &[
-                (Get, |st, p, _| inventory::get(st, p, Kind::GalleryImage)),
-                (Put, |st, p, b| inventory::put(st, p, b, Kind::GalleryImage)),
+                (Get, |st, p, _, _| inventory::get(st, p, Kind::GalleryImage)),
+                (Put, |st, p, b, _| {
+                    inventory::put(st, p, b, Kind::GalleryImage)
+                }),
             ],
         ),
         (
             "/admin/v1/orgs/{orgId}/vms/{id}",
             &[
-                (Get, |st, p, _| inventory::get(st, p, Kind::Vm)),
-                (Put, |st, p, b| inventory::put(st, p, b, Kind::Vm)),
+                (Get, |st, p, _, _| inventory::get(st, p, Kind::Vm)),
+                (Put, |st, p, b, _| inventory::put(st, p, b, Kind::Vm)),
             ],
         ),
         (
             "/admin/v1/orgs/{orgId}/instances/{id}",
             &[
-                (Get, |st, p, _| inventory::get(st, p, Kind::Instance)),
-                (Put, |st, p, b| inventory::put(st, p, b, Kind::Instance)),
+                (Get, |st, p, _, _| inventory::get(st, p, Kind::Instance)),
+                (Put, |st, p, b, _| inventory::put(st, p, b, Kind::Instance)),
             ],
         ),
         (
             "/admin/v1/orgs/{orgId}/regions/{id}",
             &[
-                (Get, |st, p, _| inventory::get(st, p, Kind::Region)),
-                (Put, |st, p, b| inventory::put(st, p, b, Kind::Region)),
+                (Get, |st, p, _, _| inventory::get(st, p, Kind::Region)),
+                (Put, |st, p, b, _| inventory::put(st, p, b, Kind::Region)),
             ],
         ),
     ],
@@ -122,24 +134,25 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
 /// Handles one admin request. `path` is the request path (query ignored).
 pub fn handle(
     st: &Store<'_>,
-    admin_token: Option<&str>,
+    config: &Config<'_>,
     method: &str,
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Response {
-    answer(st, admin_token, method, path, headers, body).unwrap_or_else(Response::from)
+    answer(st, config, method, path, headers, body).unwrap_or_else(Response::from)
 }
 
 fn answer(
     st: &Store<'_>,
-    admin_token: Option<&str>,
+    config: &Config<'_>,
     method: &str,
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Answer {
-    let expected = admin_token
+    let expected = config
+        .admin_token
         .filter(|t| !t.trim().is_empty())
         .ok_or(AdminError::Disabled)?;
     let presented = headers
@@ -160,7 +173,13 @@ fn answer(
     }
     let path = path.split('?').next().unwrap_or("");
     let (endpoint, params) = ROUTES.resolve(method, path)?;
-    endpoint(st, &params, body)
+    endpoint(st, &params, body, config)
+}
+
+/// `GET /admin/v1/engine`: the due index's shards (ring, orgs waiting, leases) and lanes.
+fn engine(st: &Store<'_>, _: &Params<'_>, _: &[u8], config: &Config<'_>) -> Answer {
+    let view = crate::due::view::view(st, config.due_shards)?;
+    Ok(Response::json(200, &view))
 }
 
 fn to_json<T: Serialize>(v: &T) -> Value {

@@ -40,7 +40,7 @@ pub(super) fn require(st: &Store<'_>, org_id: &str) -> Result<(), AdminError> {
 }
 
 /// `GET /admin/v1/orgs/{orgId}`.
-pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
+pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8], _: &super::Config<'_>) -> Answer {
     let org_id = p.get("orgId");
     match org(st, org_id)? {
         Some(o) => Ok(Response::json(200, &to_json(&o))),
@@ -49,7 +49,7 @@ pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
 }
 
 /// `PUT /admin/v1/orgs/{orgId}`: `name`, `partners` (absent keeps them, `[]` clears them).
-pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8]) -> Answer {
+pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8], _: &super::Config<'_>) -> Answer {
     let org_id = p.get("orgId");
     let obj = parse_object(body)?;
     let name = Fields(&obj).string("name")?;
@@ -86,7 +86,12 @@ pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8]) -> Answer {
 }
 
 /// `POST /admin/v1/orgs/{orgId}/tokens`: a bearer token, shown once.
-pub(super) fn mint_token(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
+pub(super) fn mint_token(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
     let org_id = p.get("orgId");
     require(st, org_id)?;
     let token = auth::mint_token(st, org_id)?;
@@ -97,7 +102,12 @@ pub(super) fn mint_token(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
 }
 
 /// `POST /admin/v1/orgs/{orgId}/access-keys`: an AccessKey pair, the secret shown once.
-pub(super) fn mint_access_key(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
+pub(super) fn mint_access_key(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
     let org_id = p.get("orgId");
     require(st, org_id)?;
     let ak = auth::mint_access_key(st, org_id)?;

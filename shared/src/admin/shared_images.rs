@@ -7,7 +7,7 @@ use crate::routing::Params;
 use crate::vocab::{GpuType, OsType};
 
 /// `GET /admin/v1/shared-images/{imageId}`.
-pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
+pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8], _: &super::Config<'_>) -> Answer {
     let id = p.get("imageId");
     match crate::catalog::platform::image(st, id)? {
         Some(i) => Ok(Response::json(200, &to_json(&i))),
@@ -18,7 +18,7 @@ pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8]) -> Answer {
 /// `PUT /admin/v1/shared-images/{imageId}`: an image the platform shares with every org:
 /// `name` (required on creation, 1–128 characters), `description`, `osType`, `gpuType`
 /// (Horizon's names, default `WINDOWS`, `NONE`).
-pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8]) -> Answer {
+pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8], _: &super::Config<'_>) -> Answer {
     let id = p.get("imageId");
     let obj = parse_object(body)?;
     let f = Fields(&obj);

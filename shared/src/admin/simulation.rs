@@ -9,12 +9,12 @@ use crate::sim::{FailRule, Simulation};
 use serde_json::{Map, Value};
 
 /// `GET /admin/v1/simulation`.
-pub(super) fn get(st: &Store<'_>, _: &Params<'_>, _: &[u8]) -> Answer {
+pub(super) fn get(st: &Store<'_>, _: &Params<'_>, _: &[u8], _: &super::Config<'_>) -> Answer {
     Ok(Response::json(200, &to_json(&Simulation::load(st)?)))
 }
 
 /// `PUT /admin/v1/simulation`: the whole settings (absent fields take their defaults).
-pub(super) fn put(st: &Store<'_>, _: &Params<'_>, body: &[u8]) -> Answer {
+pub(super) fn put(st: &Store<'_>, _: &Params<'_>, body: &[u8], _: &super::Config<'_>) -> Answer {
     let sim = simulation_from(&parse_object(body)?)?;
     st.put_new(&keys::simulation(), &sim)?;
     Ok(Response::json(200, &to_json(&sim)))

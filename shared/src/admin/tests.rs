@@ -11,7 +11,21 @@ const TOKEN: &str = "admin-secret";
 
 pub(super) fn call(st: &Store<'_>, method: &str, path: &str, body: &str) -> Response {
     let headers = vec![("Authorization".to_owned(), format!("Bearer {TOKEN}"))];
-    handle(st, Some(TOKEN), method, path, &headers, body.as_bytes())
+    handle(
+        st,
+        &config(Some(TOKEN)),
+        method,
+        path,
+        &headers,
+        body.as_bytes(),
+    )
+}
+
+fn config(admin_token: Option<&str>) -> Config<'_> {
+    Config {
+        admin_token,
+        due_shards: 2,
+    }
 }
 
 pub(super) fn body(r: &Response) -> Value {
@@ -39,7 +53,7 @@ fn without_a_configured_token_every_call_is_503() {
     for configured in [None, Some(""), Some("  ")] {
         let r = handle(
             &Store::new(&kv, &env),
-            configured,
+            &config(configured),
             "PUT",
             "/admin/v1/orgs/o1",
             &[],
@@ -58,7 +72,7 @@ fn a_missing_or_wrong_token_is_401() {
     for headers in [vec![], wrong] {
         let r = handle(
             &Store::new(&kv, &env),
-            Some(TOKEN),
+            &config(Some(TOKEN)),
             "PUT",
             "/admin/v1/orgs/o1",
             &headers,
@@ -503,6 +517,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         ("/admin/v1/orgs/o1/vms/x", "GET, PUT"),
         ("/admin/v1/orgs/o1/instances/x", "GET, PUT"),
         ("/admin/v1/orgs/o1/regions/x", "GET, PUT"),
+        ("/admin/v1/engine", "GET"),
     ] {
         let r = call(&Store::new(&kv, &env), "DELETE", path, "");
         assert_eq!(r.status, 405, "{path}");
@@ -510,7 +525,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         assert_eq!(body(&r)["code"], "METHOD_NOT_ALLOWED", "{path}");
         assert_eq!(body(&r)["detail"], format!("use {allow} on this path"));
     }
-    assert_eq!(ROUTES.routes.len(), 10);
+    assert_eq!(ROUTES.routes.len(), 11);
 }
 
 #[test]
@@ -571,4 +586,27 @@ fn every_refusal_has_one_problem_shape() {
             Some("application/problem+json")
         );
     }
+}
+
+#[test]
+fn the_engine_view_shows_each_shard_and_lane_and_needs_the_token() {
+    let (kv, env) = setup();
+    let st = Store::new(&kv, &env);
+    let r = call(&st, "GET", "/admin/v1/engine", "");
+    assert_eq!(r.status, 200);
+    let v = body(&r);
+    assert_eq!(v["shards"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["lanes"].as_array().map(Vec::len), Some(2));
+    assert_eq!(v["shards"][1]["ring"], Value::Null);
+    let r = handle(
+        &st,
+        &config(Some(TOKEN)),
+        "GET",
+        "/admin/v1/engine",
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    let r = call(&st, "PUT", "/admin/v1/engine", "{}");
+    assert_eq!(r.status, 405);
 }

@@ -10,7 +10,9 @@ use catalog_e2e::scenarios::leases::{
     ONE_SHARD, all_final, assert_all_succeeded, gallery_copies, live_holder, shard_state,
 };
 use catalog_e2e::scenarios::replicas::{self, Cluster};
-use catalog_e2e::{Door, ORG, T0_SECS, http_client, redis_kv, seed_at, start_app_with};
+use catalog_e2e::{
+    ADMIN_TOKEN, Door, ORG, T0_SECS, http_client, redis_kv, seed_at, start_app_with, try_send,
+};
 use spin_local_host::KvSetup;
 use spin_local_kv::testing::RedisServer;
 use std::path::PathBuf;
@@ -76,6 +78,20 @@ fn a_replica_dying_with_a_lease(kv: KvSetup, state_dir: Option<PathBuf>) {
         }
     }
     let holder = holder.expect("A took the lease within 60 store calls");
+    // The operator sees it: the engine view names the holder and the lease as unexpired.
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    let view = try_send(
+        &http_client(),
+        &b.base_url(),
+        "GET",
+        "/admin/v1/engine",
+        &[("authorization", auth.as_str())],
+        None,
+    )
+    .expect("the engine view");
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(view.body["shards"][0]["lease"]["holder"], holder.as_str());
+    assert_eq!(view.body["shards"][0]["lease"]["expired"], false);
     let before: Vec<_> = ops
         .iter()
         .map(|op| door.rest("GET", op, None).body)
