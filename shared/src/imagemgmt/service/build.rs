@@ -282,7 +282,8 @@ pub(super) fn taken_marker<'m>(img: &Image, markers: &'m [MarkerName]) -> Option
         .find(|m| img.markers.iter().any(|x| x.name == m.as_str()))
 }
 
-/// Appends a written version to its image (and places `markers` on it) by compare-and-swap;
+/// Appends a written version to its image (and places `markers` on it) by compare-and-swap,
+/// the first swap from `seen` (the image's bytes as this request read them) when given;
 /// refuses a `DELETING`/`DISABLED` image or a taken marker name.
 pub(super) fn attach_version(
     ctx: &Ctx<'_>,
@@ -290,9 +291,10 @@ pub(super) fn attach_version(
     version_id: &str,
     markers: &[MarkerName],
     now: Timestamp,
+    seen: Option<Vec<u8>>,
 ) -> Result<Stored<Image>, RestError> {
     ctx.st
-        .update::<Image, RestError>(&keys::image(&ctx.org, image_id), |img| {
+        .update_from::<Image, RestError>(&keys::image(&ctx.org, image_id), seen, |img| {
             // Idempotent: a swap reported failed that had landed (R2) and was then built
             // upon by another writer is retried here; the version is already attached.
             if img.version_ids.iter().any(|v| v == version_id) {
