@@ -66,6 +66,29 @@ impl Built {
         .map(drop)
     }
 
+    /// Writes the asset, the version, the operation and its due entry in one store call
+    /// (`ops::start_with`). Their order does not matter: nothing visible names any of them
+    /// until the image lists the version ([`attach_version`], after this returned), so a
+    /// batch cut short leaves only records no client reaches.
+    pub fn put_and_start(&self, ctx: &Ctx<'_>) -> Result<(), StoreError> {
+        let along = vec![
+            ctx.st
+                .new_entry(&keys::asset(&ctx.org, &self.asset.id), &self.asset)?,
+            ctx.st
+                .new_entry(&keys::version(&ctx.org, &self.version.id), &self.version)?,
+        ];
+        ops::start_with(
+            &ctx.st,
+            ctx.settings,
+            &self.op_id,
+            &ctx.org,
+            self.kind,
+            self.target.clone(),
+            along,
+        )
+        .map(drop)
+    }
+
     /// Removes what [`Built::put`] wrote, for a refused request (best effort: the records
     /// are not indexed anywhere).
     pub fn discard(&self, ctx: &Ctx<'_>) {

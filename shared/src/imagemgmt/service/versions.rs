@@ -210,11 +210,10 @@ fn record_added(
     markers: &[MarkerName],
     seen: Vec<u8>,
 ) -> Result<Image, RestError> {
-    b.put(ctx)?;
-    // The operation is recorded before the version is attached to its image: a version
-    // that clients can see always has its operation (a failure in between leaves only an
-    // unlisted version, never a listed one nothing advances).
-    if let Err(e) = b.start(ctx) {
+    // The operation is recorded with the version, before the version is attached to its
+    // image: a version that clients can see always has its operation (a failure before the
+    // attach leaves only unlisted records, never a listed version nothing advances).
+    if let Err(e) = b.put_and_start(ctx) {
         b.discard(ctx);
         return Err(e.into());
     }
