@@ -4,7 +4,8 @@
 //! `wasi:keyvalue/batch.set-many` is one call to the runtime; a compare-and-swap is one).
 //! Issue 12, item 5: Add Version at most 9 calls (8 + the rate counter), GET version 4
 //! (the targeted 3 would need the version to carry its markers, whose source of truth is
-//! the image).
+//! the image). Our host counts one more for each compare-and-swap: the component reads
+//! `current()` before it swaps (R1), so Add Version is 10 there, GET version 4.
 
 use super::*;
 use crate::store::{CasOutcome, KeyValue, StoreError};
