@@ -25,9 +25,11 @@
 //!   finds no slot 1 (its elector is slow or died) signals too. So every written entry has a
 //!   signal written no later than itself; duplicate signals are harmless.
 //! - **Shard state** `due/r/{s}/state` ([`ShardState`], created once through an elected
-//!   claim, R1): the ring cursor `(bucket, done)`; the *ready list* of orgs with readable
-//!   work `[{org, bucket, done, upto}]` (O's queue is read from slot `done + 1` of `bucket`
-//!   through the end of bucket `upto`); the round-robin `turn`; and a `lease {holder, until}`.
+//!   claim, R1, which a scheduler makes sure of before it writes a signal; an entry that
+//!   writes no signal relies on its slot 1's signaller): the ring cursor `(bucket, done)`;
+//!   the *ready list* of orgs with readable work `[{org, bucket, done, upto}]` (O's queue is
+//!   read from slot `done + 1` of `bucket` through the end of bucket `upto`); the
+//!   round-robin `turn`; and a `lease {holder, until}`.
 //!   If the elected creator dies before writing it, a tick re-creates it once it has been
 //!   seen missing for a whole period ([`shards::recover_state`]), its ring starting far
 //!   enough back to find what was signalled meanwhile.

@@ -35,6 +35,14 @@ pub struct Stored<T> {
     pub token: String,
 }
 
+/// A record as read together with the bytes stored (what a later compare-and-swap from
+/// this read expects, [`Store::update_from`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen<T> {
+    pub stored: Stored<T>,
+    pub raw: Vec<u8>,
+}
+
 /// What an [`Store::update`] closure decides after seeing the current value.
 #[derive(Debug)]
 pub enum Change<T, E> {
@@ -222,6 +230,17 @@ impl<'a> Store<'a> {
         }
     }
 
+    /// Reads a record with its stored bytes.
+    pub fn get_seen<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Seen<T>>, StoreError> {
+        match retry(self.env, || self.kv.get(key))? {
+            None => Ok(None),
+            Some(raw) => Ok(Some(Seen {
+                stored: decode(key, &raw)?,
+                raw,
+            })),
+        }
+    }
+
     /// Reads many records; absent keys are `None`, in order. (The port reads them one by one
     /// on every backend: Spin's Redis `get-many` is broken, R8.)
     pub fn get_many<T: DeserializeOwned>(
@@ -247,6 +266,26 @@ impl<'a> Store<'a> {
         Ok(token)
     }
 
+    /// A new record under `key` with a fresh write token, encoded for [`Store::put_many`].
+    pub fn new_entry<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<(String, Vec<u8>), StoreError> {
+        Ok((key.to_owned(), encode(value, &self.fresh_token())?))
+    }
+
+    /// Writes new records in one store call (`set_many`), under the rule of
+    /// [`Store::put_new`]. The writes land in any order and a failure may leave any subset
+    /// written, so the caller batches only records whose order does not matter.
+    pub fn put_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        match entries {
+            [] => Ok(()),
+            [(key, bytes)] => retry(self.env, || self.kv.set(key, bytes)),
+            _ => retry(self.env, || self.kv.set_many(entries)),
+        }
+    }
+
     /// Deletes a key (absent keys are fine).
     pub fn delete(&self, key: &str) -> Result<(), StoreError> {
         retry(self.env, || self.kv.delete(key))
@@ -261,25 +300,54 @@ impl<'a> Store<'a> {
     pub fn update<T, E>(
         &self,
         key: &str,
+        f: impl FnMut(&T) -> Change<T, E>,
+    ) -> Result<Stored<T>, UpdateError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        self.update_from(key, None, f)
+    }
+
+    /// [`Store::update`] whose first round starts from `seen`, bytes this request already
+    /// read under `key`, instead of reading them again: one store call less when the record
+    /// did not change meanwhile. If it did, the swap from stale bytes is not applied (a
+    /// conflict, or on Redis an `Unknown` the read-back settles, R2) and the next round
+    /// reads the record as usual; `f` decides from what it sees, so stale bytes never write.
+    pub fn update_from<T, E>(
+        &self,
+        key: &str,
+        mut seen: Option<Vec<u8>>,
         mut f: impl FnMut(&T) -> Change<T, E>,
     ) -> Result<Stored<T>, UpdateError<E>>
     where
         T: Serialize + DeserializeOwned,
     {
         let (kv, env) = (self.kv, self.env);
+        let mut stale = false;
         for round in 0..CAS_ROUNDS {
-            if round > 0 {
+            if round > 0 && !stale {
                 // A lost race: wait a random, growing while before the next round, so that
                 // many writers of one hot record (50 Add Version calls on one image) spread
                 // out instead of colliding again in lockstep.
                 env.pause_ms(contention_pause_ms(env, round));
             }
-            let Some(raw) = retry(env, || kv.get(key))? else {
-                return Err(UpdateError::NotFound);
+            // A round from `seen` that does not land shows only that the earlier read was
+            // stale: the next round reads at once, without a contention pause.
+            let from_seen = seen.is_some();
+            stale = from_seen;
+            let raw = match seen.take() {
+                Some(raw) => raw,
+                None => match retry(env, || kv.get(key))? {
+                    Some(raw) => raw,
+                    None => return Err(UpdateError::NotFound),
+                },
             };
             let current: Stored<T> = decode(key, &raw)?;
             let new = match f(&current.value) {
                 Change::Write(v) => v,
+                // Only a fresh read may end the update without a write: a refusal or "no
+                // change" decided on earlier bytes is decided again on the record as it is.
+                _ if from_seen => continue,
                 Change::Unchanged => return Ok(current),
                 Change::Abort(e) => return Err(UpdateError::Aborted(e)),
             };
@@ -353,220 +421,4 @@ mod contention_tests {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::env::FakeEnv;
-    use crate::store::MemoryKv;
-    use serde::Deserialize;
-
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct Rec {
-        n: u32,
-    }
-
-    fn env() -> FakeEnv {
-        FakeEnv::at(1_700_000_000_000)
-    }
-
-    #[test]
-    fn put_then_get_returns_value_and_token() {
-        let (kv, env) = (MemoryKv::new(), env());
-        let token = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-        let got = Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap();
-        assert_eq!(got.value, Rec { n: 1 });
-        assert_eq!(got.token, token);
-        assert_eq!(Store::new(&kv, &env).get::<Rec>("absent").unwrap(), None);
-    }
-
-    #[test]
-    fn update_writes_with_a_new_token() {
-        let (kv, env) = (MemoryKv::new(), env());
-        let t0 = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-        let s = Store::new(&kv, &env)
-            .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
-            .unwrap();
-        assert_eq!(s.value.n, 2);
-        assert_ne!(s.token, t0);
-        assert_eq!(Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap(), s);
-    }
-
-    #[test]
-    fn update_never_creates() {
-        let (kv, env) = (MemoryKv::new(), env());
-        let r = Store::new(&kv, &env).update::<Rec, ()>("k", |_| Change::Write(Rec { n: 9 }));
-        assert_eq!(r, Err(UpdateError::NotFound));
-        assert!(kv.keys().is_empty());
-    }
-
-    #[test]
-    fn unchanged_and_abort_write_nothing() {
-        let (kv, env) = (MemoryKv::new(), env());
-        let t0 = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-        let s = Store::new(&kv, &env)
-            .update::<Rec, ()>("k", |_| Change::Unchanged)
-            .unwrap();
-        assert_eq!(s.token, t0);
-        let r = Store::new(&kv, &env).update::<Rec, &str>("k", |_| Change::Abort("no"));
-        assert_eq!(r, Err(UpdateError::Aborted("no")));
-        assert_eq!(
-            Store::new(&kv, &env)
-                .get::<Rec>("k")
-                .unwrap()
-                .unwrap()
-                .token,
-            t0
-        );
-    }
-
-    #[test]
-    fn redis_quirk_is_settled_by_reading_the_token_back() {
-        let (kv, env) = (MemoryKv::with_redis_cas_quirk(), env());
-        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-        let mut calls = 0;
-        let s = Store::new(&kv, &env)
-            .update::<Rec, ()>("k", |r| {
-                calls += 1;
-                Change::Write(Rec { n: r.n + 1 })
-            })
-            .unwrap();
-        // One call: the swap landed although the store said "failed"; no double increment.
-        assert_eq!(calls, 1);
-        assert_eq!(s.value.n, 2);
-        assert_eq!(
-            Store::new(&kv, &env)
-                .get::<Rec>("k")
-                .unwrap()
-                .unwrap()
-                .value
-                .n,
-            2
-        );
-    }
-
-    #[test]
-    fn a_lost_race_reruns_the_closure_on_the_new_value() {
-        // A store whose first swap loses to a concurrent writer.
-        struct Racy {
-            inner: MemoryKv,
-            raced: std::cell::Cell<bool>,
-        }
-        impl KeyValue for Racy {
-            fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-                self.inner.get(k)
-            }
-            fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
-                self.inner.set(k, v)
-            }
-            fn delete(&self, k: &str) -> Result<(), StoreError> {
-                self.inner.delete(k)
-            }
-            fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
-                self.inner.increment(k, d)
-            }
-            fn compare_and_swap(
-                &self,
-                k: &str,
-                e: &[u8],
-                n: &[u8],
-            ) -> Result<CasOutcome, StoreError> {
-                if !self.raced.replace(true) {
-                    let env = FakeEnv::at(0);
-                    Store::new(&self.inner, &env)
-                        .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
-                        .map_err(|_| StoreError::Transient("race".into()))?;
-                }
-                self.inner.compare_and_swap(k, e, n)
-            }
-        }
-        let env = env();
-        let kv = Racy {
-            inner: MemoryKv::new(),
-            raced: std::cell::Cell::new(false),
-        };
-        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-        let mut seen = vec![];
-        let s = Store::new(&kv, &env)
-            .update::<Rec, ()>("k", |r| {
-                seen.push(r.n);
-                Change::Write(Rec { n: r.n + 1 })
-            })
-            .unwrap();
-        assert_eq!(seen, vec![1, 11]);
-        assert_eq!(s.value.n, 12);
-    }
-
-    #[test]
-    fn transient_errors_are_retried_with_backoff_then_returned() {
-        let (kv, env) = (MemoryKv::new(), env());
-        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-        kv.fail_next(2);
-        assert!(Store::new(&kv, &env).get::<Rec>("k").unwrap().is_some());
-        assert_eq!(env.paused_ms(), STORE_BACKOFF_MS * 3);
-        kv.fail_next(STORE_ATTEMPTS);
-        assert!(matches!(
-            Store::new(&kv, &env).get::<Rec>("k"),
-            Err(StoreError::Transient(_))
-        ));
-    }
-
-    #[test]
-    fn transient_failure_around_a_swap_never_double_applies() {
-        // Fail exactly the k-th store call, for every k an update makes: the value moves by
-        // exactly one, never two, never zero.
-        for fail_at in 1..=6 {
-            let (kv, env) = (crate::testutil::FlakyKv::redis_quirk(), env());
-            Store::new(&kv, &env).put_new("k", &Rec { n: 0 }).unwrap();
-            kv.fail_call(fail_at);
-            let r =
-                Store::new(&kv, &env).update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }));
-            assert!(r.is_ok(), "fail_at {fail_at}: {r:?}");
-            assert_eq!(
-                Store::new(&kv, &env)
-                    .get::<Rec>("k")
-                    .unwrap()
-                    .unwrap()
-                    .value
-                    .n,
-                1
-            );
-        }
-    }
-
-    #[test]
-    fn counters_elect_distinct_numbers() {
-        let (kv, env) = (MemoryKv::new(), env());
-        assert_eq!(Store::new(&kv, &env).counter_read("c").unwrap(), 0);
-        assert_eq!(Store::new(&kv, &env).counter_next("c").unwrap(), 1);
-        assert_eq!(Store::new(&kv, &env).counter_next("c").unwrap(), 2);
-        assert_eq!(Store::new(&kv, &env).counter_read("c").unwrap(), 2);
-    }
-
-    #[test]
-    fn ids_have_prefix_and_twenty_hex_digits() {
-        let env = env();
-        let a = Store::new(&MemoryKv::new(), &env).new_id("img-");
-        let b = Store::new(&MemoryKv::new(), &env).new_id("img-");
-        assert_ne!(a, b);
-        let hex = a.strip_prefix("img-").unwrap();
-        assert_eq!(hex.len(), 20);
-        assert!(
-            hex.bytes()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
-    }
-
-    #[test]
-    fn unreadable_records_are_an_error_not_a_panic() {
-        let (kv, env) = (MemoryKv::new(), env());
-        kv.set("k", b"not json").unwrap();
-        assert!(
-            Store::new(&kv, &env)
-                .get::<Rec>("k")
-                .is_err_and(|e| matches!(e, StoreError::Corrupt(_)))
-        );
-        assert!(matches!(
-            Store::new(&kv, &env).update::<Rec, ()>("k", |_| Change::Unchanged),
-            Err(UpdateError::Store(_))
-        ));
-    }
-}
+mod tests;

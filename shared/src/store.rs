@@ -91,4 +91,10 @@ pub trait KeyValue {
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         keys.iter().map(|k| self.get(k)).collect()
     }
+    /// Writes many keys in one call (`wasi:keyvalue/batch.set-many`, which works on every
+    /// backend, R8). Not atomic on every backend: the model treats it as these `set`s in any
+    /// order, of which a failure (or a crash) may leave any subset written.
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        entries.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
 }

@@ -5,7 +5,7 @@ use crate::store::{CasOutcome, KeyValue, MemoryKv, StoreError};
 use std::cell::Cell;
 
 /// Wraps [`MemoryKv`]; call number `fail_call(n)` (1-based, counted from that moment) fails
-/// transiently. Writes (`set`, `compare_and_swap`, `increment`, `delete`) fail *after*
+/// transiently. Writes (`set`, `set_many`, `compare_and_swap`, `increment`, `delete`) fail *after*
 /// applying, reads before.
 pub struct FlakyKv {
     pub inner: MemoryKv,
@@ -74,6 +74,11 @@ impl KeyValue for FlakyKv {
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         let fail = self.should_fail();
         self.inner.delete(key)?;
+        if fail { Err(Self::err()) } else { Ok(()) }
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let fail = self.should_fail();
+        self.inner.set_many(entries)?;
         if fail { Err(Self::err()) } else { Ok(()) }
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {

@@ -1,8 +1,9 @@
 //! The model's ports implemented over Spin, shared by every component.
 //!
-//! Key-value goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics): Spin implements
-//! it on every backend and, unlike `fermyon:spin/key-value`, it has `increment` and
-//! compare-and-swap. `batch.get-many` is never called: Spin's Redis backend implements it
+//! Key-value goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch): Spin
+//! implements it on every backend and, unlike `fermyon:spin/key-value`, it has `increment`
+//! and compare-and-swap. `batch.set-many` works on every backend (R8) and carries
+//! [`KeyValue::set_many`]; `batch.get-many` is never called: Spin's Redis backend implements it
 //! with `KEYS` instead of `MGET` (docs/runtime-facts.md, R8), and a component cannot tell
 //! which backend the runtime config chose, so [`KeyValue::get_many`] keeps the port's
 //! default of one `get` per key. Time and randomness come from WASI, so the local
@@ -10,7 +11,7 @@
 
 use catalog_model::env::{Env, Millis};
 use catalog_model::store::{CasOutcome, KeyValue, StoreError};
-use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 
 /// The store label every component uses (`key_value_stores = ["default"]`).
 pub const STORE_LABEL: &str = "default";
@@ -53,6 +54,10 @@ impl KeyValue for SpinKv {
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.bucket.delete(key).map_err(map_error)
+    }
+
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        batch::set_many(&self.bucket, entries).map_err(map_error)
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {

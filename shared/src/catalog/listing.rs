@@ -23,7 +23,7 @@ use super::index::View;
 pub use super::index::{index_image, mark_deleting, slot_counter, unindex_image};
 use super::{Image, Version};
 use crate::keys;
-use crate::records::Store;
+use crate::records::{Seen, Store};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 
@@ -33,6 +33,34 @@ pub struct Ctx<'a, S> {
     pub st: Store<'a>,
     pub settings: &'a S,
     pub org: String,
+    /// An image this request already read, for the door's next read of it.
+    pub handed: Handed,
+}
+
+/// An image read once and handed on: the REST door's access check reads the image its
+/// operation then works on, so the operation takes that read instead of repeating it
+/// (`crate::imagemgmt::shared::access`). Taken once: any later read of the request reads
+/// the store, as before.
+#[derive(Default)]
+pub struct Handed(std::cell::RefCell<Option<(String, Seen<Image>)>>);
+
+impl Handed {
+    /// Hands on `seen`, read under `key`.
+    pub fn hand(&self, key: String, seen: Seen<Image>) {
+        *self.0.borrow_mut() = Some((key, seen));
+    }
+
+    /// The image read under `key`, if one was handed on (and not taken yet).
+    pub fn take(&self, key: &str) -> Option<Seen<Image>> {
+        let mut slot = self.0.borrow_mut();
+        match slot.take() {
+            Some((k, seen)) if k == key => Some(seen),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
 }
 
 impl<S> Ctx<'_, S> {

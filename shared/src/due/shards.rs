@@ -129,7 +129,8 @@ impl ShardState {
 }
 
 /// Makes sure shard `shard`'s state exists (its creator elected with `increment`, R1). One
-/// store call when it does: the claim is only read.
+/// store call when it does: the claim is only read. A scheduler calls it before it writes a
+/// signal, so that every signal has a state to be pulled into.
 pub fn ensure_shard_state(
     st: &Store<'_>,
     settings: &Settings,
@@ -156,8 +157,22 @@ pub fn schedule_operation(
     org: &str,
     id: &str,
 ) -> Result<(), StoreError> {
+    schedule_operation_with(st, settings, at_ms, org, id, Vec::new())
+}
+
+/// [`schedule_operation`] that writes the entry in one store call (`set_many`) with `along`:
+/// new records under keys elected unique (R1) whose writes may land in any order with the
+/// entry's, and of which a failure may leave any subset written (the caller says why that
+/// is safe). The signal, when one is due, is still written on its own before them all.
+pub fn schedule_operation_with(
+    st: &Store<'_>,
+    settings: &Settings,
+    at_ms: Millis,
+    org: &str,
+    id: &str,
+    mut along: Vec<(String, Vec<u8>)>,
+) -> Result<(), StoreError> {
     let shard = shard_of(org, settings.due_shards);
-    ensure_shard_state(st, settings, shard)?;
     let at = at_ms.max(st.now_ms());
     let bucket = bucket_of(settings, at);
     let n = st.counter_next(&keys::due_queue_count(org, bucket))?;
@@ -170,19 +185,21 @@ pub fn schedule_operation(
             .retry(|| st.kv().get(&keys::due_queue_slot(org, bucket, 1)))?
             .is_some();
     if !signalled {
+        // Only a signaller needs the shard's state: an entry without its own signal is
+        // behind slot 1, whose elector made sure of the state before it signalled. So a
+        // bucket's later entries skip the claim's read.
+        ensure_shard_state(st, settings, shard)?;
         signal(st, shard, bucket, org)?;
     }
-    st.put_new(
-        &keys::due_queue_slot(org, bucket, n),
-        &DueEntry {
-            at: Timestamp(at),
-            kind: DueKind::Operation {
-                org: org.to_owned(),
-                id: id.to_owned(),
-            },
+    let entry = DueEntry {
+        at: Timestamp(at),
+        kind: DueKind::Operation {
+            org: org.to_owned(),
+            id: id.to_owned(),
         },
-    )?;
-    Ok(())
+    };
+    along.push(st.new_entry(&keys::due_queue_slot(org, bucket, n), &entry)?);
+    st.put_many(&along)
 }
 
 /// Writes a signal for `org` in shard `shard`'s ring bucket `bucket`, in a slot elected by

@@ -171,3 +171,31 @@ fn position_keys_name_every_lane_and_shard() {
     assert_eq!(p.len(), 2 * Lane::ALL.len() + 2 * 3);
     assert!(p.contains(&keys::due_shard_state(2)));
 }
+
+#[test]
+fn only_a_signaller_reads_the_shard_claim() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(100_000), Settings::default());
+    let st = Store::new(&kv, &env);
+    let op = |id: &str| DueKind::Operation {
+        org: "o1".into(),
+        id: id.into(),
+    };
+    // Slot 1: the bucket's counter, the shard's claim (and, the first time, its state),
+    // the signal's slot and write, the entry.
+    schedule(&st, &s, 105_000, &op("a")).unwrap();
+    let shard = shard_of("o1", s.due_shards);
+    assert!(
+        st.get::<ShardState>(&keys::due_shard_state(shard))
+            .unwrap()
+            .is_some()
+    );
+    let before = kv.ops();
+    schedule(&st, &s, 105_000, &op("b")).unwrap();
+    // Slot 2: the bucket's counter, slot 1's read (it proves the signal, and the state),
+    // the entry.
+    assert_eq!(kv.ops() - before, 3);
+    let before = kv.ops();
+    schedule(&st, &s, 205_000, &op("c")).unwrap();
+    // A new bucket's slot 1: the counter, the claim, the signal's slot and write, the entry.
+    assert_eq!(kv.ops() - before, 5);
+}

@@ -238,6 +238,7 @@ pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiRespo
         st: *st,
         settings,
         org,
+        handed: Default::default(),
     };
     let idem_claim = if route.writes() && matches!(method.as_str(), "POST" | "PATCH") {
         let key = match idem::key_of(req) {

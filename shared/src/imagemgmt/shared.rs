@@ -30,12 +30,14 @@ pub fn access(
     writes: bool,
     copies: bool,
 ) -> Result<Access, Problem> {
-    let own = ctx
+    let key = keys::image(&ctx.org, image_id);
+    let seen = ctx
         .st
-        .get::<Image>(&keys::image(&ctx.org, image_id))
-        .map_err(|e| Problem::store(&e))?
-        .is_some_and(|s| s.value.org_id == ctx.org);
-    if own {
+        .get_seen::<Image>(&key)
+        .map_err(|e| Problem::store(&e))?;
+    if let Some(seen) = seen.filter(|s| s.stored.value.org_id == ctx.org) {
+        // The operation works on this read rather than reading the image again.
+        ctx.handed.hand(key, seen);
         return Ok(Access::Own);
     }
     match crate::catalog::platform::image(&ctx.st, image_id)
@@ -63,5 +65,6 @@ pub fn platform_ctx<'a>(ctx: &Ctx<'a>) -> Ctx<'a> {
         st: ctx.st,
         settings: ctx.settings,
         org: crate::catalog::platform::ORG.to_owned(),
+        handed: Default::default(),
     }
 }

@@ -92,6 +92,28 @@ pub fn start(
     Ok(op)
 }
 
+/// [`start`] that writes the operation, its due entry and `along` in one store call
+/// (`set_many`), so in any order, and a failure may leave any subset written. Only for an
+/// operation that nothing visible names yet, with `along` records that nothing visible
+/// names yet either (the caller makes them visible after this returned): cut short, the
+/// batch leaves an operation without its entry (it never advances, and no client knows its
+/// id) or an entry or operation whose records are missing (skipped, or met as gone, as
+/// after a refused request discards its records).
+pub fn start_with(
+    st: &Store<'_>,
+    settings: &Settings,
+    id: &str,
+    org: &str,
+    kind: OpKind,
+    target: Target,
+    mut along: Vec<(String, Vec<u8>)>,
+) -> Result<Operation, StoreError> {
+    let op = Operation::first(id, org, kind, target, settings, st.now());
+    along.push(st.new_entry(&keys::operation(org, id), &op)?);
+    due::shards::schedule_operation_with(st, settings, op.due_at.0, org, id, along)?;
+    Ok(op)
+}
+
 /// Reads an operation of an org.
 pub fn get(st: &Store<'_>, org: &str, id: &str) -> Result<Option<Operation>, StoreError> {
     Ok(st

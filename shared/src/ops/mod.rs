@@ -15,7 +15,9 @@ mod tests;
 
 // `Settings` has its own module (so `due` need not import `ops`); named here as it always was.
 pub use crate::settings::Settings;
-pub use lifecycle::{Outcome, View, fan_out_subjects, get, new_op_id, start, transition, view};
+pub use lifecycle::{
+    Outcome, View, fan_out_subjects, get, new_op_id, start, start_with, transition, view,
+};
 pub use steps::{EndDef, KindDef, StepDef, initial_statuses, kind_def};
 
 use crate::time::Timestamp;

@@ -81,6 +81,15 @@ impl KeyValue for MemoryKv {
         Ok(())
     }
 
+    /// One call, as `set-many` is one call to the runtime.
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut st = self.begin()?;
+        for (k, v) in entries {
+            st.data.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         let mut st = self.begin()?;
         let current = match st.data.get(key) {
@@ -165,6 +174,15 @@ mod tests {
         assert_eq!(kv.increment("c", 0).unwrap(), 2);
         kv.set("s", b"text").unwrap();
         assert!(kv.increment("s", 1).is_err());
+    }
+
+    #[test]
+    fn set_many_writes_every_entry_in_one_call() {
+        let kv = MemoryKv::new();
+        kv.set_many(&[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])
+            .unwrap();
+        assert_eq!(kv.ops(), 1);
+        assert_eq!(kv.keys(), vec!["a", "b"]);
     }
 
     #[test]

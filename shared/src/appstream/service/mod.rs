@@ -181,6 +181,7 @@ fn handle_inner(
         st: *st,
         settings,
         org: verified.owner,
+        handed: Default::default(),
     };
     Ok(match request {
         RpcRequest::CreateImageByInstance(r) => {

@@ -66,6 +66,29 @@ impl Built {
         .map(drop)
     }
 
+    /// Writes the asset, the version, the operation and its due entry in one store call
+    /// (`ops::start_with`). Their order does not matter: nothing visible names any of them
+    /// until the image lists the version ([`attach_version`], after this returned), so a
+    /// batch cut short leaves only records no client reaches.
+    pub fn put_and_start(&self, ctx: &Ctx<'_>) -> Result<(), StoreError> {
+        let along = vec![
+            ctx.st
+                .new_entry(&keys::asset(&ctx.org, &self.asset.id), &self.asset)?,
+            ctx.st
+                .new_entry(&keys::version(&ctx.org, &self.version.id), &self.version)?,
+        ];
+        ops::start_with(
+            &ctx.st,
+            ctx.settings,
+            &self.op_id,
+            &ctx.org,
+            self.kind,
+            self.target.clone(),
+            along,
+        )
+        .map(drop)
+    }
+
     /// Removes what [`Built::put`] wrote, for a refused request (best effort: the records
     /// are not indexed anywhere).
     pub fn discard(&self, ctx: &Ctx<'_>) {
@@ -282,7 +305,8 @@ pub(super) fn taken_marker<'m>(img: &Image, markers: &'m [MarkerName]) -> Option
         .find(|m| img.markers.iter().any(|x| x.name == m.as_str()))
 }
 
-/// Appends a written version to its image (and places `markers` on it) by compare-and-swap;
+/// Appends a written version to its image (and places `markers` on it) by compare-and-swap,
+/// the first swap from `seen` (the image's bytes as this request read them) when given;
 /// refuses a `DELETING`/`DISABLED` image or a taken marker name.
 pub(super) fn attach_version(
     ctx: &Ctx<'_>,
@@ -290,9 +314,10 @@ pub(super) fn attach_version(
     version_id: &str,
     markers: &[MarkerName],
     now: Timestamp,
+    seen: Option<Vec<u8>>,
 ) -> Result<Stored<Image>, RestError> {
     ctx.st
-        .update::<Image, RestError>(&keys::image(&ctx.org, image_id), |img| {
+        .update_from::<Image, RestError>(&keys::image(&ctx.org, image_id), seen, |img| {
             // Idempotent: a swap reported failed that had landed (R2) and was then built
             // upon by another writer is retried here; the version is already attached.
             if img.version_ids.iter().any(|v| v == version_id) {

@@ -24,7 +24,7 @@ pub use versions::{
 use crate::catalog::{Image, Version};
 use crate::keys;
 use crate::ops::Settings;
-use crate::records::Stored;
+use crate::records::{Seen, Stored};
 use crate::store::StoreError;
 use serde_json::Value;
 
@@ -72,10 +72,19 @@ impl Reply {
 pub type Ctx<'a> = crate::catalog::Ctx<'a, Settings>;
 
 impl Ctx<'_> {
-    fn image(&self, id: &str) -> Result<Option<Stored<Image>>, StoreError> {
-        let s = self.st.get::<Image>(&keys::image(&self.org, id))?;
+    /// The image with its stored bytes: the one the access check handed on, else read.
+    fn image_seen(&self, id: &str) -> Result<Option<Seen<Image>>, StoreError> {
+        let key = keys::image(&self.org, id);
+        let s = match self.handed.take(&key) {
+            Some(seen) => Some(seen),
+            None => self.st.get_seen::<Image>(&key)?,
+        };
         // Keys are org-scoped; the check keeps a foreign record hidden even if one leaked in.
-        Ok(s.filter(|s| s.value.org_id == self.org))
+        Ok(s.filter(|s| s.stored.value.org_id == self.org))
+    }
+
+    fn image(&self, id: &str) -> Result<Option<Stored<Image>>, StoreError> {
+        Ok(self.image_seen(id)?.map(|s| s.stored))
     }
 
     fn version(&self, image_id: &str, id: &str) -> Result<Option<Stored<Version>>, StoreError> {
@@ -86,6 +95,11 @@ impl Ctx<'_> {
     /// The image, or 404 `IMAGE_NOT_FOUND`.
     fn found_image(&self, id: &str) -> Result<Stored<Image>, RestError> {
         self.image(id)?.ok_or(RestError::NotFound("image"))
+    }
+
+    /// [`Ctx::found_image`] with the bytes read, for a compare-and-swap from this read.
+    fn found_image_seen(&self, id: &str) -> Result<Seen<Image>, RestError> {
+        self.image_seen(id)?.ok_or(RestError::NotFound("image"))
     }
 
     /// The image and one of its versions, or 404 naming the first that is missing.

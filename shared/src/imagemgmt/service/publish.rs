@@ -336,7 +336,14 @@ fn clone_version(
     }
     let b = build_version(ctx, image_id, number, new);
     b.put(ctx)?;
-    let img = match attach_version(ctx, image_id, &b.version.id, &[], b.version.created_at) {
+    let img = match attach_version(
+        ctx,
+        image_id,
+        &b.version.id,
+        &[],
+        b.version.created_at,
+        None,
+    ) {
         Ok(i) => i.value,
         Err(e) => {
             b.discard(ctx);

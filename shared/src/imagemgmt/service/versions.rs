@@ -113,10 +113,11 @@ pub fn add_version(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply,
 
 fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Reply, RestError> {
     let req = VersionCreateTO::parse(body).map_err(RestError::Invalid)?;
-    let img = ctx.found_image(image_id)?.value;
-    check_add_rules(&img, &req)?;
+    let seen = ctx.found_image_seen(image_id)?;
+    let img = &seen.stored.value;
+    check_add_rules(img, &req)?;
     let partner_image = partner::resolve(&ctx.st, &ctx.org, &req.source)?;
-    let source = source_of(ctx, image_id, &img, req.source_version_id.as_ref())?;
+    let source = source_of(ctx, image_id, img, req.source_version_id.as_ref())?;
     let number = elect_number(ctx, image_id, &req.numbering, source.as_ref())?;
     let mut history = source
         .as_ref()
@@ -144,7 +145,7 @@ fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Repl
         partner_image,
     };
     let b = build_version(ctx, image_id, number, new);
-    let img = record_added(ctx, image_id, &b, &req.markers)?;
+    let img = record_added(ctx, image_id, &b, &req.markers, seen.raw)?;
     let body = added_version_json(&ctx.org, &img, &b.version, &b.asset, &b.op_id);
     Ok(Reply::started(201, body, b.op_id))
 }
@@ -200,23 +201,24 @@ fn source_of(
     })
 }
 
-/// Writes a built version, starts its operation, then attaches it to its image; returns
-/// the image as written.
+/// Writes a built version, starts its operation, then attaches it to its image (swapping
+/// from `seen`, the image's bytes as read at the start); returns the image as written.
 fn record_added(
     ctx: &Ctx<'_>,
     image_id: &str,
     b: &Built,
     markers: &[MarkerName],
+    seen: Vec<u8>,
 ) -> Result<Image, RestError> {
-    b.put(ctx)?;
-    // The operation is recorded before the version is attached to its image: a version
-    // that clients can see always has its operation (a failure in between leaves only an
-    // unlisted version, never a listed one nothing advances).
-    if let Err(e) = b.start(ctx) {
+    // The operation is recorded with the version, before the version is attached to its
+    // image: a version that clients can see always has its operation (a failure before the
+    // attach leaves only unlisted records, never a listed version nothing advances).
+    if let Err(e) = b.put_and_start(ctx) {
         b.discard(ctx);
         return Err(e.into());
     }
-    match attach_version(ctx, image_id, &b.version.id, markers, b.version.created_at) {
+    let at = b.version.created_at;
+    match attach_version(ctx, image_id, &b.version.id, markers, at, Some(seen)) {
         Ok(img) => Ok(img.value),
         // A store failure leaves the outcome unknown (the swap may have landed, R2/R4):
         // keep the records, the image may list the version. Only a refusal discards them.

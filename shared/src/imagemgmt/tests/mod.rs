@@ -6,6 +6,8 @@
 //! the fixture ([`World`]) and the helpers they share.
 
 mod concurrency;
+mod costs;
+mod cut_short;
 mod edge;
 mod images;
 mod openapi;
@@ -43,7 +45,12 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
+        Self::on(MemoryKv::new())
+    }
+
+    /// The world over `kv` (e.g. [`MemoryKv::with_redis_cas_quirk`]).
+    fn on(kv: MemoryKv) -> Self {
+        let env = FakeEnv::at(T0);
         let token = auth::mint_token(&Store::new(&kv, &env), "o1").unwrap();
         let w = World {
             kv,

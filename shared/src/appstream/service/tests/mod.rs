@@ -149,6 +149,7 @@ impl World {
             st: self.st(),
             settings: &self.settings,
             org: org.into(),
+            handed: Default::default(),
         }
     }
 

@@ -1,0 +1,224 @@
+//! What a request costs in store calls, through [`handle`] as a client calls it: every call
+//! of the door counts (the token's read, the org's rate-limit counter, the idempotency
+//! records when a key is sent), each a call of the port (`set_many` is one call, as
+//! `wasi:keyvalue/batch.set-many` is one call to the runtime; a compare-and-swap is one).
+//! Issue 12, item 5: Add Version at most 9 calls (8 + the rate counter), GET version 4
+//! (the targeted 3 would need the version to carry its markers, whose source of truth is
+//! the image). Our host counts one more for each compare-and-swap: the component reads
+//! `current()` before it swaps (R1), so Add Version is 10 there, GET version 4.
+
+use super::*;
+use crate::store::{CasOutcome, KeyValue, StoreError};
+use std::sync::Mutex;
+
+/// [`MemoryKv`] (or its Redis flavour), with each call written down as `op key`.
+struct Counted<'a> {
+    inner: &'a MemoryKv,
+    log: Mutex<Vec<String>>,
+}
+
+impl Counted<'_> {
+    fn note(&self, op: &str, key: &str) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{op} {key}"));
+    }
+}
+
+impl KeyValue for Counted<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.note("get", key);
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.note("set", key);
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.note("delete", key);
+        self.inner.delete(key)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.note("increment", key);
+        self.inner.increment(key, delta)
+    }
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+    ) -> Result<CasOutcome, StoreError> {
+        self.note("swap", key);
+        self.inner.compare_and_swap(key, expected, new)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.note("get_many", &keys.join(","));
+        self.inner.get_many(keys)
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        self.note("set_many", &keys.join(","));
+        self.inner.set_many(entries)
+    }
+}
+
+/// The store calls of one request, as `op key` lines.
+fn calls(w: &World, method: &str, target: &str, body: Option<Value>) -> Vec<String> {
+    let kv = Counted {
+        inner: &w.kv,
+        log: Mutex::new(Vec::new()),
+    };
+    let r = handle(
+        &Store::new(&kv, &w.env),
+        &w.settings,
+        &w.req(method, target, body),
+    );
+    assert!(r.status < 300, "{method} {target}: {:?}", r.json_body());
+    kv.log.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Add Version's body without `mspOrgId` (the partner check reads two more records).
+fn plain_version() -> Value {
+    json!({
+        "sourceType": "AZURE_SIG", "versionType": "MAJOR", "providerInstanceId": "pi-1",
+        "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}
+    })
+}
+
+fn add_version_calls(w: &World, image: &str, body: Value) -> Vec<String> {
+    calls(w, "POST", &format!("/images/{image}/versions"), Some(body))
+}
+
+/// Whether an op is in the calls (e.g. no `get_many`, R8).
+fn has(calls: &[String], op: &str) -> bool {
+    calls.iter().any(|c| c.split(' ').next() == Some(op))
+}
+
+#[test]
+fn add_version_costs_nine_store_calls_in_a_signalled_bucket() {
+    let w = World::new();
+    let (image, _) = first_version(&w.sig_image("cost"));
+    // The image's own operation took slot 1 of the org's due bucket: Add Version's entry
+    // goes behind it. The token, the rate counter, the image (read once, swapped from that
+    // read), the newest version (its history), the major counter, the bucket's slot and
+    // slot 1's read, one batch (asset, version, operation, entry), the image's swap.
+    let c = add_version_calls(&w, &image, plain_version());
+    assert_eq!(c.len(), 9, "{c:#?}");
+    assert!(!has(&c, "get_many"), "{c:#?}");
+    let batch = c.iter().find(|l| l.starts_with("set_many ")).unwrap();
+    assert_eq!(batch.split(',').count(), 4, "{batch}");
+    // With `mspOrgId`, the partner check reads the org and the gallery image.
+    let c = add_version_calls(&w, &image, sig_version("MAJOR"));
+    assert_eq!(c.len(), 11, "{c:#?}");
+}
+
+#[test]
+fn add_version_in_a_fresh_bucket_adds_the_signal() {
+    let w = World::new();
+    let (image, _) = first_version(&w.sig_image("cost"));
+    // A later bucket of the org's queue: the elector of its slot 1 checks the shard's
+    // state (one read of its claim) and writes the signal (a slot and its write) before
+    // its entry, instead of reading slot 1.
+    w.env
+        .advance_ms(i64::try_from(w.settings.bucket_ms).unwrap());
+    let c = add_version_calls(&w, &image, plain_version());
+    assert_eq!(c.len(), 11, "{c:#?}");
+}
+
+#[test]
+fn add_version_on_redis_reads_its_swap_back() {
+    let w = World::on(MemoryKv::with_redis_cas_quirk());
+    let (image, _) = first_version(&w.sig_image("cost"));
+    // Every swap answers "failed" on Redis (R2): the image is read back once.
+    let c = add_version_calls(&w, &image, plain_version());
+    assert_eq!(c.len(), 10, "{c:#?}");
+}
+
+#[test]
+fn an_image_changed_since_the_access_check_costs_one_read_more() {
+    let w = World::new();
+    let (image, _) = first_version(&w.sig_image("cost"));
+    let kv = Counted {
+        inner: &w.kv,
+        log: Mutex::new(Vec::new()),
+    };
+    // A writer changes the image between the door's read and its swap: the swap from the
+    // stale bytes does not land, the image is read again and the version still attached.
+    struct Racing<'a> {
+        counted: &'a Counted<'a>,
+        w: &'a World,
+        image: String,
+    }
+    impl KeyValue for Racing<'_> {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.counted.get(key)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.counted.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.counted.delete(key)
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.counted.increment(key, delta)
+        }
+        fn compare_and_swap(
+            &self,
+            key: &str,
+            expected: &[u8],
+            new: &[u8],
+        ) -> Result<CasOutcome, StoreError> {
+            let first = !self
+                .counted
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("swap "));
+            if first && key == keys::image("o1", &self.image) {
+                self.w
+                    .edit_image(&self.image, |i| i.description = Some("meanwhile".into()));
+            }
+            self.counted.compare_and_swap(key, expected, new)
+        }
+        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+            self.counted.set_many(entries)
+        }
+    }
+    let racing = Racing {
+        counted: &kv,
+        w: &w,
+        image: image.clone(),
+    };
+    let r = handle(
+        &Store::new(&racing, &w.env),
+        &w.settings,
+        &w.req(
+            "POST",
+            &format!("/images/{image}/versions"),
+            Some(plain_version()),
+        ),
+    );
+    assert_eq!(r.status, 201, "{:?}", r.json_body());
+    let c = kv.log.into_inner().unwrap();
+    assert_eq!(c.len(), 11, "{c:#?}");
+    let img = w.stored_image(&image);
+    assert_eq!(img.description.as_deref(), Some("meanwhile"));
+    assert_eq!(img.version_ids.len(), 2);
+    assert_eq!(img.version_ids[1], r.json_body()["versionId"]);
+}
+
+#[test]
+fn get_version_costs_four_store_calls() {
+    let w = World::new();
+    let (image, v1) = first_version(&w.sig_image("cost"));
+    // The token, the rate counter, the image (read once: its markers are the version's),
+    // the version.
+    let c = calls(&w, "GET", &format!("/images/{image}/versions/{v1}"), None);
+    assert_eq!(c.len(), 4, "{c:#?}");
+    // GET image: the token, the rate counter, the image once.
+    let c = calls(&w, "GET", &format!("/images/{image}"), None);
+    assert_eq!(c.len(), 3, "{c:#?}");
+}

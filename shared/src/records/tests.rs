@@ -1,0 +1,297 @@
+//! The record operations over `MemoryKv`: tokens, updates, races, counters.
+
+use super::*;
+use crate::env::FakeEnv;
+use crate::store::MemoryKv;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Rec {
+    n: u32,
+}
+
+fn env() -> FakeEnv {
+    FakeEnv::at(1_700_000_000_000)
+}
+
+#[test]
+fn put_then_get_returns_value_and_token() {
+    let (kv, env) = (MemoryKv::new(), env());
+    let token = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let got = Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap();
+    assert_eq!(got.value, Rec { n: 1 });
+    assert_eq!(got.token, token);
+    assert_eq!(Store::new(&kv, &env).get::<Rec>("absent").unwrap(), None);
+}
+
+#[test]
+fn update_writes_with_a_new_token() {
+    let (kv, env) = (MemoryKv::new(), env());
+    let t0 = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
+        .unwrap();
+    assert_eq!(s.value.n, 2);
+    assert_ne!(s.token, t0);
+    assert_eq!(Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap(), s);
+}
+
+#[test]
+fn update_never_creates() {
+    let (kv, env) = (MemoryKv::new(), env());
+    let r = Store::new(&kv, &env).update::<Rec, ()>("k", |_| Change::Write(Rec { n: 9 }));
+    assert_eq!(r, Err(UpdateError::NotFound));
+    assert!(kv.keys().is_empty());
+}
+
+#[test]
+fn unchanged_and_abort_write_nothing() {
+    let (kv, env) = (MemoryKv::new(), env());
+    let t0 = Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |_| Change::Unchanged)
+        .unwrap();
+    assert_eq!(s.token, t0);
+    let r = Store::new(&kv, &env).update::<Rec, &str>("k", |_| Change::Abort("no"));
+    assert_eq!(r, Err(UpdateError::Aborted("no")));
+    assert_eq!(
+        Store::new(&kv, &env)
+            .get::<Rec>("k")
+            .unwrap()
+            .unwrap()
+            .token,
+        t0
+    );
+}
+
+#[test]
+fn redis_quirk_is_settled_by_reading_the_token_back() {
+    let (kv, env) = (MemoryKv::with_redis_cas_quirk(), env());
+    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let mut calls = 0;
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |r| {
+            calls += 1;
+            Change::Write(Rec { n: r.n + 1 })
+        })
+        .unwrap();
+    // One call: the swap landed although the store said "failed"; no double increment.
+    assert_eq!(calls, 1);
+    assert_eq!(s.value.n, 2);
+    assert_eq!(
+        Store::new(&kv, &env)
+            .get::<Rec>("k")
+            .unwrap()
+            .unwrap()
+            .value
+            .n,
+        2
+    );
+}
+
+#[test]
+fn a_lost_race_reruns_the_closure_on_the_new_value() {
+    // A store whose first swap loses to a concurrent writer.
+    struct Racy {
+        inner: MemoryKv,
+        raced: std::cell::Cell<bool>,
+    }
+    impl KeyValue for Racy {
+        fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.get(k)
+        }
+        fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+            self.inner.set(k, v)
+        }
+        fn delete(&self, k: &str) -> Result<(), StoreError> {
+            self.inner.delete(k)
+        }
+        fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+            self.inner.increment(k, d)
+        }
+        fn compare_and_swap(&self, k: &str, e: &[u8], n: &[u8]) -> Result<CasOutcome, StoreError> {
+            if !self.raced.replace(true) {
+                let env = FakeEnv::at(0);
+                Store::new(&self.inner, &env)
+                    .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
+                    .map_err(|_| StoreError::Transient("race".into()))?;
+            }
+            self.inner.compare_and_swap(k, e, n)
+        }
+    }
+    let env = env();
+    let kv = Racy {
+        inner: MemoryKv::new(),
+        raced: std::cell::Cell::new(false),
+    };
+    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let mut seen = vec![];
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |r| {
+            seen.push(r.n);
+            Change::Write(Rec { n: r.n + 1 })
+        })
+        .unwrap();
+    assert_eq!(seen, vec![1, 11]);
+    assert_eq!(s.value.n, 12);
+}
+
+#[test]
+fn transient_errors_are_retried_with_backoff_then_returned() {
+    let (kv, env) = (MemoryKv::new(), env());
+    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    kv.fail_next(2);
+    assert!(Store::new(&kv, &env).get::<Rec>("k").unwrap().is_some());
+    assert_eq!(env.paused_ms(), STORE_BACKOFF_MS * 3);
+    kv.fail_next(STORE_ATTEMPTS);
+    assert!(matches!(
+        Store::new(&kv, &env).get::<Rec>("k"),
+        Err(StoreError::Transient(_))
+    ));
+}
+
+#[test]
+fn transient_failure_around_a_swap_never_double_applies() {
+    // Fail exactly the k-th store call, for every k an update makes: the value moves by
+    // exactly one, never two, never zero.
+    for fail_at in 1..=6 {
+        let (kv, env) = (crate::testutil::FlakyKv::redis_quirk(), env());
+        Store::new(&kv, &env).put_new("k", &Rec { n: 0 }).unwrap();
+        kv.fail_call(fail_at);
+        let r = Store::new(&kv, &env).update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }));
+        assert!(r.is_ok(), "fail_at {fail_at}: {r:?}");
+        assert_eq!(
+            Store::new(&kv, &env)
+                .get::<Rec>("k")
+                .unwrap()
+                .unwrap()
+                .value
+                .n,
+            1
+        );
+    }
+}
+
+#[test]
+fn counters_elect_distinct_numbers() {
+    let (kv, env) = (MemoryKv::new(), env());
+    assert_eq!(Store::new(&kv, &env).counter_read("c").unwrap(), 0);
+    assert_eq!(Store::new(&kv, &env).counter_next("c").unwrap(), 1);
+    assert_eq!(Store::new(&kv, &env).counter_next("c").unwrap(), 2);
+    assert_eq!(Store::new(&kv, &env).counter_read("c").unwrap(), 2);
+}
+
+#[test]
+fn ids_have_prefix_and_twenty_hex_digits() {
+    let env = env();
+    let a = Store::new(&MemoryKv::new(), &env).new_id("img-");
+    let b = Store::new(&MemoryKv::new(), &env).new_id("img-");
+    assert_ne!(a, b);
+    let hex = a.strip_prefix("img-").unwrap();
+    assert_eq!(hex.len(), 20);
+    assert!(
+        hex.bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+}
+
+#[test]
+fn unreadable_records_are_an_error_not_a_panic() {
+    let (kv, env) = (MemoryKv::new(), env());
+    kv.set("k", b"not json").unwrap();
+    assert!(
+        Store::new(&kv, &env)
+            .get::<Rec>("k")
+            .is_err_and(|e| matches!(e, StoreError::Corrupt(_)))
+    );
+    assert!(matches!(
+        Store::new(&kv, &env).update::<Rec, ()>("k", |_| Change::Unchanged),
+        Err(UpdateError::Store(_))
+    ));
+}
+
+/// Bytes read under `k` now, for `update_from`.
+fn raw(kv: &MemoryKv, k: &str) -> Vec<u8> {
+    kv.get(k).unwrap().unwrap()
+}
+
+#[test]
+fn an_update_from_current_bytes_costs_only_the_swap() {
+    // The swap; on Redis also the read-back that settles it (R2).
+    for (kv, calls) in [(MemoryKv::new(), 1), (MemoryKv::with_redis_cas_quirk(), 2)] {
+        let env = env();
+        let st = Store::new(&kv, &env);
+        st.put_new("k", &Rec { n: 1 }).unwrap();
+        let seen = st.get_seen::<Rec>("k").unwrap().unwrap();
+        assert_eq!(seen.stored.value, Rec { n: 1 });
+        let before = kv.ops();
+        let s = st
+            .update_from::<Rec, ()>("k", Some(seen.raw), |r| Change::Write(Rec { n: r.n + 1 }))
+            .unwrap();
+        assert_eq!(kv.ops() - before, calls);
+        assert_eq!(s.value.n, 2);
+        assert_eq!(st.get::<Rec>("k").unwrap().unwrap(), s);
+    }
+}
+
+#[test]
+fn an_update_from_stale_bytes_decides_again_on_the_record_as_it_is() {
+    for kv in [MemoryKv::new(), MemoryKv::with_redis_cas_quirk()] {
+        let env = env();
+        let st = Store::new(&kv, &env);
+        st.put_new("k", &Rec { n: 1 }).unwrap();
+        let stale = raw(&kv, "k");
+        st.update::<Rec, ()>("k", |_| Change::Write(Rec { n: 10 }))
+            .unwrap();
+        let s = st
+            .update_from::<Rec, ()>("k", Some(stale.clone()), |r| {
+                Change::Write(Rec { n: r.n + 1 })
+            })
+            .unwrap();
+        assert_eq!(s.value.n, 11);
+        // A refusal or "no change" seen on stale bytes is decided again.
+        let r = st.update_from::<Rec, &str>("k", Some(stale.clone()), |r| {
+            if r.n == 1 {
+                Change::Abort("stale")
+            } else {
+                Change::Unchanged
+            }
+        });
+        assert_eq!(r.unwrap().value.n, 11);
+        let r = st.update_from::<Rec, &str>("k", Some(stale), |r| {
+            if r.n == 1 {
+                Change::Unchanged
+            } else {
+                Change::Abort("fresh")
+            }
+        });
+        assert_eq!(r, Err(UpdateError::Aborted("fresh")));
+    }
+}
+
+#[test]
+fn an_update_from_bytes_of_a_deleted_record_finds_nothing() {
+    let (kv, env) = (MemoryKv::new(), env());
+    let st = Store::new(&kv, &env);
+    st.put_new("k", &Rec { n: 1 }).unwrap();
+    let stale = raw(&kv, "k");
+    st.delete("k").unwrap();
+    let r = st.update_from::<Rec, ()>("k", Some(stale), |_| Change::Write(Rec { n: 2 }));
+    assert_eq!(r, Err(UpdateError::NotFound));
+    assert!(kv.keys().is_empty());
+}
+
+#[test]
+fn put_many_writes_new_records_in_one_call() {
+    let (kv, env) = (MemoryKv::new(), env());
+    let st = Store::new(&kv, &env);
+    let entries = vec![
+        st.new_entry("a", &Rec { n: 1 }).unwrap(),
+        st.new_entry("b", &Rec { n: 2 }).unwrap(),
+    ];
+    st.put_many(&entries).unwrap();
+    assert_eq!(kv.ops(), 1);
+    assert_eq!(st.get::<Rec>("b").unwrap().unwrap().value, Rec { n: 2 });
+    st.put_many(&[]).unwrap();
+    assert_eq!(kv.ops(), 2, "nothing to write costs nothing");
+}
