@@ -27,7 +27,7 @@ pub use projection::project;
 use crate::due::{self, DueEntry, DueKind, Lane};
 use crate::keys;
 use crate::ops::{self, Operation};
-use crate::records::{Change, Store};
+use crate::records::{self, Change, Store};
 use crate::settings::Settings;
 use crate::sim::{Provider, Simulation, Simulator};
 use crate::store::StoreError;
@@ -147,10 +147,10 @@ pub fn advance_one(
     id: &str,
 ) -> Result<bool, StoreError> {
     let key = keys::operation(org, id);
-    let Some(stored) = st.get::<Operation>(&key)? else {
+    let Some(raw) = st.retry(|| st.kv().get(&key))? else {
         return Ok(false);
     };
-    let op = stored.value;
+    let op = records::decode::<Operation>(&key, &raw)?.value;
     let now = st.now_ms();
     if op.status.is_terminal() || op.due_at.0 > now {
         return Ok(false);
@@ -173,7 +173,9 @@ pub fn advance_one(
     }
     let from = (op.seq, op.status);
     // `Abort(None)` is a lost race; `Some` (after `lift`) a store failure.
-    let r = st.update::<Operation, Option<StoreError>>(&key, |cur| {
+    // Swapped from the bytes read above (one read less); if another advancer moved the
+    // operation meanwhile, that swap does not land and the next round reads it afresh.
+    let r = st.update_from::<Operation, Option<StoreError>>(&key, Some(raw), |cur| {
         // Re-check the state this transition starts from: anything else means another
         // advancer already moved it.
         if (cur.seq, cur.status) == from {
