@@ -131,3 +131,70 @@ impl crate::env::Env for SharedEnv {
     }
     fn pause_ms(&self, _ms: u64) {}
 }
+
+/// Which store call a [`Hooked`] store is about to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Get,
+    Set,
+    Delete,
+    Increment,
+    Swap,
+    /// A batch is one call (as `wasi:keyvalue/batch` is one call to the runtime); its keys
+    /// come joined by commas.
+    GetMany,
+    SetMany,
+}
+
+impl Call {
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::Get => "get",
+            Call::Set => "set",
+            Call::Delete => "delete",
+            Call::Increment => "increment",
+            Call::Swap => "swap",
+            Call::GetMany => "get_many",
+            Call::SetMany => "set_many",
+        }
+    }
+}
+
+/// A store that runs `before(call, key)` ahead of every call it passes on to `inner`: a
+/// second replica cutting in at a chosen call, or store calls that take (fake) time.
+pub struct Hooked<'a, F: Fn(Call, &str)> {
+    pub inner: &'a dyn KeyValue,
+    pub before: F,
+}
+
+impl<F: Fn(Call, &str)> KeyValue for Hooked<'_, F> {
+    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (self.before)(Call::Get, k);
+        self.inner.get(k)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+        (self.before)(Call::Set, k);
+        self.inner.set(k, v)
+    }
+    fn delete(&self, k: &str) -> Result<(), StoreError> {
+        (self.before)(Call::Delete, k);
+        self.inner.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+        (self.before)(Call::Increment, k);
+        self.inner.increment(k, d)
+    }
+    fn compare_and_swap(&self, k: &str, e: &[u8], n: &[u8]) -> Result<CasOutcome, StoreError> {
+        (self.before)(Call::Swap, k);
+        self.inner.compare_and_swap(k, e, n)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        (self.before)(Call::GetMany, &keys.join(","));
+        self.inner.get_many(keys)
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        (self.before)(Call::SetMany, &keys.join(","));
+        self.inner.set_many(entries)
+    }
+}

@@ -7,7 +7,7 @@ use crate::env::{Env, FakeEnv};
 use crate::ops::{Event, OpKind, OpStatus, Target};
 use crate::sim::{FailRule, GalleryImage, Vm};
 use crate::store::{KeyValue, MemoryKv};
-use crate::testutil::{FlakyKv, SharedEnv};
+use crate::testutil::{Call, FlakyKv, Hooked, SharedEnv};
 use crate::vocab::*;
 
 const ORG: &str = "org1";

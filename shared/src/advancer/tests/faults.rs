@@ -38,31 +38,13 @@ impl Interleaved<'_> {
     }
 }
 
-impl KeyValue for Interleaved<'_> {
-    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.maybe_race();
-        self.inner.get(k)
-    }
-    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
-        self.maybe_race();
-        self.inner.set(k, v)
-    }
-    fn delete(&self, k: &str) -> Result<(), StoreError> {
-        self.maybe_race();
-        self.inner.delete(k)
-    }
-    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
-        self.maybe_race();
-        self.inner.increment(k, d)
-    }
-    fn compare_and_swap(
-        &self,
-        k: &str,
-        e: &[u8],
-        n: &[u8],
-    ) -> Result<crate::store::CasOutcome, StoreError> {
-        self.maybe_race();
-        self.inner.compare_and_swap(k, e, n)
+impl<'a> Interleaved<'a> {
+    /// The store the first advancer uses: every call goes through [`Self::maybe_race`].
+    fn store(&'a self) -> Hooked<'a, impl Fn(Call, &str) + 'a> {
+        Hooked {
+            inner: self.inner,
+            before: move |_, _| self.maybe_race(),
+        }
     }
 }
 
@@ -88,7 +70,7 @@ fn interleaved_run(base: &dyn KeyValue, at: u64) -> (Operation, Version) {
             at,
             busy: std::cell::Cell::new(false),
         };
-        tick(&Store::new(&kv, &env), &s, s.tick_cap);
+        tick(&Store::new(&kv.store(), &env), &s, s.tick_cap);
         if op(&Store::new(base, &env), &id).status.is_terminal() {
             break;
         }
@@ -423,7 +405,7 @@ fn interleaved_shards_run(base: &MemoryKv, at: u64) -> (Vec<Steps>, u64) {
         at,
         busy: std::cell::Cell::new(false),
     };
-    tick(&Store::new(&kv, &env), &s, s.tick_cap);
+    tick(&Store::new(&kv.store(), &env), &s, s.tick_cap);
     let calls = kv.calls.get();
     for _ in 0..120 {
         env.advance_ms(1000);

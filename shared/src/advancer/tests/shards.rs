@@ -56,11 +56,7 @@ fn fair_run(s: &Settings, burst: usize, b_shard: u32) -> FairRun {
     let mut first_move_tick = None;
     // Every store call takes 1 ms, so the time budget, not the cap, ends a busy tick, as
     // on a real runtime.
-    let slow = Slow {
-        inner: &kv,
-        env: &env,
-        ms: 1,
-    };
+    let slow = slow(&kv, &env, 1);
     for _ in 0..200 {
         env.advance_ms(PERIOD);
         let r = tick(&Store::new(&slow, &env), s, s.tick_cap);
@@ -226,38 +222,20 @@ fn a_dead_holders_shard_waits_for_its_lease_to_expire_then_is_taken_over() {
     assert_eq!(state.lease, None, "released after the tick");
 }
 
-/// A store that runs `hook` once, at the first read of an org queue's slot or counter (so
-/// while the first tick holds a shard's lease and works it).
-struct InShard<'a> {
-    inner: &'a MemoryKv,
-    hook: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
-}
-
-impl KeyValue for InShard<'_> {
-    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(k)
-    }
-    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
-        self.inner.set(k, v)
-    }
-    fn delete(&self, k: &str) -> Result<(), StoreError> {
-        self.inner.delete(k)
-    }
-    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
-        if k.starts_with("due/q/")
-            && let Some(hook) = self.hook.borrow_mut().take()
-        {
-            hook();
-        }
-        self.inner.increment(k, d)
-    }
-    fn compare_and_swap(
-        &self,
-        k: &str,
-        e: &[u8],
-        n: &[u8],
-    ) -> Result<crate::store::CasOutcome, StoreError> {
-        self.inner.compare_and_swap(k, e, n)
+/// A store that runs `hook` once, at the first read of an org queue's counter (so while
+/// the first tick holds a shard's lease and works it).
+fn in_shard<'a>(inner: &'a MemoryKv, hook: impl FnOnce() + 'a) -> Hooked<'a, impl Fn(Call, &str)> {
+    let hook = RefCell::new(Some(hook));
+    Hooked {
+        inner,
+        before: move |call, k| {
+            if call == Call::Increment
+                && k.starts_with("due/q/")
+                && let Some(hook) = hook.borrow_mut().take()
+            {
+                hook();
+            }
+        },
     }
 }
 
@@ -278,12 +256,9 @@ fn replicas_ticking_together_work_different_shards_and_never_the_same_one() {
         .collect();
     env.advance_ms(readable_at(&s, T0) - T0);
     let second = Cell::new(None);
-    let kv1 = InShard {
-        inner: &kv,
-        hook: RefCell::new(Some(Box::new(|| {
-            second.set(Some(tick(&Store::new(&kv, &env), &s, s.tick_cap)));
-        }))),
-    };
+    let kv1 = in_shard(&kv, || {
+        second.set(Some(tick(&Store::new(&kv, &env), &s, s.tick_cap)));
+    });
     let first = tick(&Store::new(&kv1, &env), &s, s.tick_cap);
     let second = second.take().expect("the second replica ticked");
     assert_eq!((second.leased, second.shards), (1, 1), "{second:?}");
@@ -327,37 +302,10 @@ fn transitions_per_period_grow_with_the_replicas() {
 }
 
 /// A store whose every call takes `ms` of (fake) time.
-struct Slow<'a> {
-    inner: &'a MemoryKv,
-    env: &'a FakeEnv,
-    ms: i64,
-}
-
-impl KeyValue for Slow<'_> {
-    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.env.advance_ms(self.ms);
-        self.inner.get(k)
-    }
-    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
-        self.env.advance_ms(self.ms);
-        self.inner.set(k, v)
-    }
-    fn delete(&self, k: &str) -> Result<(), StoreError> {
-        self.env.advance_ms(self.ms);
-        self.inner.delete(k)
-    }
-    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
-        self.env.advance_ms(self.ms);
-        self.inner.increment(k, d)
-    }
-    fn compare_and_swap(
-        &self,
-        k: &str,
-        e: &[u8],
-        n: &[u8],
-    ) -> Result<crate::store::CasOutcome, StoreError> {
-        self.env.advance_ms(self.ms);
-        self.inner.compare_and_swap(k, e, n)
+fn slow<'a>(inner: &'a MemoryKv, env: &'a FakeEnv, ms: i64) -> Hooked<'a, impl Fn(Call, &str)> {
+    Hooked {
+        inner,
+        before: move |_, _| env.advance_ms(ms),
     }
 }
 
@@ -372,11 +320,7 @@ fn a_tick_keeps_to_its_time_budget_and_the_next_ones_carry_on() {
     let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
     let ids = copies(&Store::new(&kv, &env), &s, ORG, 300);
     env.advance_ms(readable_at(&s, T0) - T0);
-    let slow = Slow {
-        inner: &kv,
-        env: &env,
-        ms: 5,
-    };
+    let slow = slow(&kv, &env, 5);
     let start = env.now_ms();
     let r = tick(&Store::new(&slow, &env), &s, 10_000);
     let spent = env.now_ms() - start;
@@ -535,11 +479,7 @@ fn a_lone_busy_shard_gets_about_the_whole_budget() {
             1_000,
         );
         env.advance_ms(readable_at(&s, T0) - T0);
-        let slow = Slow {
-            inner: &kv,
-            env: &env,
-            ms: 1,
-        };
+        let slow = slow(&kv, &env, 1);
         tick(&Store::new(&slow, &env), &s, s.tick_cap).advanced
     };
     let (alone, among_four) = (advanced(1), advanced(4));

@@ -8,66 +8,19 @@
 //! `current()` before it swaps (R1), so Add Version is 10 there, GET version 4.
 
 use super::*;
-use crate::store::{CasOutcome, KeyValue, StoreError};
+use crate::testutil::{Call, Hooked};
 use std::sync::Mutex;
-
-/// [`MemoryKv`] (or its Redis flavour), with each call written down as `op key`.
-struct Counted<'a> {
-    inner: &'a MemoryKv,
-    log: Mutex<Vec<String>>,
-}
-
-impl Counted<'_> {
-    fn note(&self, op: &str, key: &str) {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(format!("{op} {key}"));
-    }
-}
-
-impl KeyValue for Counted<'_> {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.note("get", key);
-        self.inner.get(key)
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.note("set", key);
-        self.inner.set(key, value)
-    }
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.note("delete", key);
-        self.inner.delete(key)
-    }
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        self.note("increment", key);
-        self.inner.increment(key, delta)
-    }
-    fn compare_and_swap(
-        &self,
-        key: &str,
-        expected: &[u8],
-        new: &[u8],
-    ) -> Result<CasOutcome, StoreError> {
-        self.note("swap", key);
-        self.inner.compare_and_swap(key, expected, new)
-    }
-    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        self.note("get_many", &keys.join(","));
-        self.inner.get_many(keys)
-    }
-    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-        self.note("set_many", &keys.join(","));
-        self.inner.set_many(entries)
-    }
-}
 
 /// The store calls of one request, as `op key` lines.
 fn calls(w: &World, method: &str, target: &str, body: Option<Value>) -> Vec<String> {
-    let kv = Counted {
+    let log = Mutex::new(Vec::new());
+    let kv = Hooked {
         inner: &w.kv,
-        log: Mutex::new(Vec::new()),
+        before: |call: Call, key: &str| {
+            log.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(format!("{} {key}", call.name()));
+        },
     };
     let r = handle(
         &Store::new(&kv, &w.env),
@@ -75,7 +28,7 @@ fn calls(w: &World, method: &str, target: &str, body: Option<Value>) -> Vec<Stri
         &w.req(method, target, body),
     );
     assert!(r.status < 300, "{method} {target}: {:?}", r.json_body());
-    kv.log.into_inner().unwrap_or_else(|e| e.into_inner())
+    log.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Add Version's body without `mspOrgId` (the partner check reads two more records).
@@ -140,57 +93,20 @@ fn add_version_on_redis_reads_its_swap_back() {
 fn an_image_changed_since_the_access_check_costs_one_read_more() {
     let w = World::new();
     let (image, _) = first_version(&w.sig_image("cost"));
-    let kv = Counted {
-        inner: &w.kv,
-        log: Mutex::new(Vec::new()),
-    };
     // A writer changes the image between the door's read and its swap: the swap from the
     // stale bytes does not land, the image is read again and the version still attached.
-    struct Racing<'a> {
-        counted: &'a Counted<'a>,
-        w: &'a World,
-        image: String,
-    }
-    impl KeyValue for Racing<'_> {
-        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.counted.get(key)
-        }
-        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-            self.counted.set(key, value)
-        }
-        fn delete(&self, key: &str) -> Result<(), StoreError> {
-            self.counted.delete(key)
-        }
-        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-            self.counted.increment(key, delta)
-        }
-        fn compare_and_swap(
-            &self,
-            key: &str,
-            expected: &[u8],
-            new: &[u8],
-        ) -> Result<CasOutcome, StoreError> {
-            let first = !self
-                .counted
-                .log
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.starts_with("swap "));
-            if first && key == keys::image("o1", &self.image) {
-                self.w
-                    .edit_image(&self.image, |i| i.description = Some("meanwhile".into()));
+    let log = Mutex::new(Vec::<String>::new());
+    let image_key = keys::image("o1", &image);
+    let racing = Hooked {
+        inner: &w.kv,
+        before: |call: Call, key: &str| {
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            let first_swap = !log.iter().any(|l| l.starts_with("swap "));
+            if call == Call::Swap && first_swap && key == image_key {
+                w.edit_image(&image, |i| i.description = Some("meanwhile".into()));
             }
-            self.counted.compare_and_swap(key, expected, new)
-        }
-        fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
-            self.counted.set_many(entries)
-        }
-    }
-    let racing = Racing {
-        counted: &kv,
-        w: &w,
-        image: image.clone(),
+            log.push(format!("{} {key}", call.name()));
+        },
     };
     let r = handle(
         &Store::new(&racing, &w.env),
@@ -202,7 +118,7 @@ fn an_image_changed_since_the_access_check_costs_one_read_more() {
         ),
     );
     assert_eq!(r.status, 201, "{:?}", r.json_body());
-    let c = kv.log.into_inner().unwrap();
+    let c = log.into_inner().unwrap_or_else(|e| e.into_inner());
     assert_eq!(c.len(), 11, "{c:#?}");
     let img = w.stored_image(&image);
     assert_eq!(img.description.as_deref(), Some("meanwhile"));
