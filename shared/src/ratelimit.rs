@@ -30,8 +30,9 @@
 //!   ([`due::schedule_purge`]) for the window's end plus one more window, so a replica whose
 //!   clock lags by less than a window does not see its count reset. That costs three store
 //!   calls once per org, door and window, and one purge entry for the advancer: with the
-//!   default window of 10 s at most 0.2 entries a second per busy org, against the 25 a
-//!   second the advancer takes at its default cap (50 per 2-second tick). A counter counted
+//!   default window of 10 s at most 0.2 entries a second per busy org, in the housekeeping
+//!   lane, which the advancer works to `tick_cap` a tick and never less than 32 a second
+//!   (`crate::due`, "A tick over the shards"). A counter counted
 //!   again after its purge (a replica lagging by more than a window) counts 1 and schedules
 //!   its own purge. If the scheduling fails, that one counter stays behind (a few bytes,
 //!   never read again); the request is not refused for it.
