@@ -153,6 +153,12 @@ pub fn rpc_captures_claim(org: &str) -> String {
 pub const LAST_TICK: &str = "health:last-tick";
 /// How many ticks ran, through `increment` only (R3).
 pub const TICK_COUNT: &str = "health:tick-count";
+/// Transitions the advancer made since the store was created (the sum of every tick's
+/// `advanced`), through `increment` only (R3).
+pub const ENGINE_ADVANCED: &str = "health:engine-advanced";
+/// Purge entries the advancer carried out since the store was created, through `increment`
+/// only (R3).
+pub const ENGINE_PURGED: &str = "health:engine-purged";
 
 /// Whether `id` may be a key segment of a caller-chosen id (orgs, inventory, shared images):
 /// 1–128 of letters, digits, `.`, `_`, `-` — never `/`, so no id can reach another's keys.

@@ -1,5 +1,7 @@
-//! `GET /healthz`: the app's name and version, the store it sees, and the advancer's
-//! last tick (so an operator sees at a glance that the cron trigger is alive).
+//! `GET /healthz`: the app's name and version, the store it sees, the advancer's last tick
+//! (so an operator sees at a glance that the cron trigger is alive) and its cumulative work
+//! (`engine`: transitions and purges since the store was created). Each key is read on its
+//! own (never `get_many`, R8).
 
 use catalog_model::api::{ApiResponse, Problem};
 use catalog_platform::http::{Received, json as json_response, serve};
@@ -18,12 +20,16 @@ fn answer(req: &Received) -> ApiResponse {
         let problem = Problem::new(405, "METHOD_NOT_ALLOWED", "/healthz answers GET only");
         return ApiResponse::from(problem).header("allow", "GET, HEAD");
     }
-    let store = SpinKv::open_default().and_then(|kv| catalog_model::health::last_tick(&kv));
-    let (status, store_json, cron_json) = match store {
-        Ok(last_tick) => (
+    let store = SpinKv::open_default().and_then(|kv| {
+        let last_tick = catalog_model::health::last_tick(&kv)?;
+        Ok((last_tick, catalog_model::health::engine(&kv)?))
+    });
+    let (status, store_json, cron_json, engine_json) = match store {
+        Ok((last_tick, engine)) => (
             200,
             json!({"label": STORE_LABEL, "reachable": true}),
             json!({"lastTick": last_tick}),
+            json!(engine),
         ),
         Err(e) => {
             // The store's own words go to the log (Spin keeps component stderr), not to
@@ -33,6 +39,7 @@ fn answer(req: &Received) -> ApiResponse {
                 503,
                 json!({"label": STORE_LABEL, "reachable": false, "error": "STORE_UNREACHABLE"}),
                 json!({"lastTick": null}),
+                json!(null),
             )
         }
     };
@@ -45,6 +52,7 @@ fn answer(req: &Received) -> ApiResponse {
             "status": if status == 200 { "ok" } else { "degraded" },
             "store": store_json,
             "cron": cron_json,
+            "engine": engine_json,
         }),
     )
 }
