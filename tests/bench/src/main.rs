@@ -8,9 +8,11 @@
 //! cost of an idle cron tick with few and with many settled versions; and each
 //! component's size. Absolute numbers depend on the machine; the ratios are what to
 //! compare. `--spin` measures request rows on the real Spin runtime instead
-//! ([`on_spin`]).
+//! ([`on_spin`]); `--engine` the background engine's throughput with 1, 2 and 3 replicas and
+//! its fairness between orgs, on real Spin and on our host ([`engine`]).
 
 mod bigorg;
+mod engine;
 mod kvops;
 mod loadgen;
 mod on_spin;
@@ -35,6 +37,8 @@ struct Config {
     out: Option<PathBuf>,
     /// The request rows on real Spin and on our host in spin-compat mode ([`on_spin`]).
     spin: bool,
+    /// The engine's throughput with replicas and its fairness, on both runtimes ([`engine`]).
+    engine: bool,
     /// The app to measure (default: the repository's `spin.toml`); its relative
     /// component paths are relative to its directory.
     manifest: PathBuf,
@@ -50,6 +54,7 @@ fn main() {
         ticks_only: false,
         out: None,
         spin: false,
+        engine: false,
         manifest: repo().join("spin.toml"),
     };
     let mut args = std::env::args().skip(1);
@@ -77,6 +82,7 @@ fn main() {
             }
             "--out" => cfg.out = args.next().map(PathBuf::from),
             "--spin" => cfg.spin = true,
+            "--engine" => cfg.engine = true,
             "--manifest" => match args.next() {
                 Some(m) => cfg.manifest = PathBuf::from(m),
                 None => {
@@ -86,13 +92,15 @@ fn main() {
             },
             _ => {
                 eprintln!(
-                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--manifest PATH] [--out FILE]"
+                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--engine] [--manifest PATH] [--out FILE]"
                 );
                 std::process::exit(2);
             }
         }
     }
-    let result = if cfg.spin {
+    let result = if cfg.engine {
+        engine::run(&cfg)
+    } else if cfg.spin {
         on_spin::run(&cfg)
     } else {
         run(&cfg)

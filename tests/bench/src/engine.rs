@@ -1,0 +1,518 @@
+//! `bench --engine [--quick] [--out FILE]`: the background engine's throughput with 1, 2 and 3
+//! replicas on one Redis, and its fairness between orgs, on real Spin and on our host in
+//! `--spin-compat` mode (issue 12).
+//!
+//! **Throughput.** For each runtime, three replicas (each its own process with its own cron
+//! every 2 s, as `spin.toml` says) serve one fresh `redis-server`; runs with k = 1, 2, 3 active
+//! replicas follow one another on it, the others paused (`SIGSTOP`: a paused replica neither
+//! ticks nor serves; each start compiles every component, which on our host takes longer
+//! than a run). Each run writes a backlog of `k × per_replica` gallery copies spread over 16
+//! orgs, 4 in each of the 4 shards (`shard_of`), through our host in-process on the same
+//! Redis with its clock frozen a few seconds ahead and `step_ms` = 1: every operation's first
+//! transition is due at that one instant, in one bucket, so nothing is due while the backlog
+//! is written. The replicas run with `step_ms`, `poll_ms` and `backoff_ms` of an hour, so
+//! each operation makes exactly one transition in the window, and with `tick_cap` raised so
+//! the tick's time budget (`tick_budget_ms`, 1.5 s of the 2 s period) bounds a busy tick
+//! rather than the cap. The bench polls the first replica's `/healthz` every 50 ms for the
+//! cumulative `engine.advanced` (added up by every replica's ticks) until it grew by the
+//! backlog, then checks a tick later that it did not grow past it (nothing advanced twice).
+//! Transitions a second: what was advanced after the first count was seen, over the time
+//! from that first count to the last (each count lands at the end of a tick, so the first
+//! tick's work and time are both left out).
+//!
+//! The same runs go again with the replicas reaching Redis through [`proxy::DelayProxy`]
+//! (each chunk delayed [`DELAY`] each way): a store across a network, where a replica waits
+//! on the store rather than the CPU. The machine of BENCHMARKS.md has 2 vCPUs, so CPU-bound
+//! replicas cannot add up to 3×; latency-bound ones can.
+//!
+//! `--quick` (a smoke run that fails on any error) stops at 2 replicas, 1 000 operations a
+//! replica, skips the proxy and queues 200 operations in the fairness run.
+//! `BENCH_ENGINE_ONLY=spin` (or `host`) runs one runtime only, `BENCH_ENGINE_PARTS=throughput`
+//! (or `fairness`) one part only.
+//!
+//! Beside the figures: the machine's CPU use over each window (from `/proc/stat`, every
+//! process on it), which tells a CPU-bound run from a latency-bound one, and the mean round
+//! trip of a Redis `PING` sent every 20 ms during the window to the address the replicas
+//! use (the proxy's, or Redis itself), which is the latency they actually had.
+//!
+//! **Fairness** ([`fairness`]): one replica with the default timings of `spin.toml`.
+
+mod fairness;
+mod proxy;
+mod replicas;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use catalog_e2e::demo;
+use catalog_e2e::real_spin::RealSpin;
+use catalog_model::due::shard_of;
+use spin_local_host::{App, AppOptions, BackendConfig, KvSetup};
+use spin_local_kv::testing::RedisServer;
+
+use crate::{ADMIN, Config, bench_manifest};
+use replicas::{Replica, Runtime, engine_counts};
+
+/// The delay the proxy adds to each chunk, each way.
+const DELAY: Duration = Duration::from_micros(500);
+/// Shards of the operations index (the default of `spin.toml`).
+const SHARDS: u32 = 4;
+/// Orgs of the backlog in each shard.
+const ORGS_PER_SHARD: usize = 4;
+/// `tick_cap` of the replicas: high enough that the time budget ends a busy tick.
+const TICK_CAP: &str = "100000";
+/// Threads writing the backlog.
+const WRITERS: usize = 4;
+/// A run fails when the counter has not moved for this long.
+const STALL: Duration = Duration::from_secs(60);
+
+/// The replicas' variables: one transition per operation in the window, the cap lifted.
+fn replica_variables() -> Vec<(String, String)> {
+    [
+        ("admin_token", ADMIN),
+        ("step_ms", "3600000"),
+        ("poll_ms", "3600000"),
+        ("backoff_ms", "3600000"),
+        ("step_timeout_ms", "7200000"),
+        ("tick_cap", TICK_CAP),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// One throughput run.
+struct Run {
+    replicas: usize,
+    ops: usize,
+    /// Transitions a second, from the first count seen to the last.
+    rate: Option<f64>,
+    /// Counts seen (ticks that reported work, as observed).
+    steps: usize,
+    /// From the first count seen to the last.
+    window: Duration,
+    /// Ticks that stopped on an error (from the replicas' logs).
+    errors: usize,
+    /// The machine's CPU busy share over the window (every process; `None` off Linux).
+    cpu: Option<f64>,
+    /// The mean Redis round trip the replicas' address gave a `PING` during the window.
+    rtt: Duration,
+}
+
+/// `/proc/stat`'s total and idle jiffies (idle and iowait) over every CPU.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total = v.iter().take(8).sum();
+    Some((total, v.get(3)? + v.get(4)?))
+}
+
+fn busy_between(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<f64> {
+    let ((t0, i0), (t1, i1)) = (a?, b?);
+    let total = t1.checked_sub(t0).filter(|t| *t > 0)?;
+    Some(1.0 - (i1.saturating_sub(i0)) as f64 / total as f64)
+}
+
+pub fn run(cfg: &Config) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        RealSpin::binary().is_some(),
+        "no real Spin: set SPIN_BIN (SPIN_BIN=$(/work/shared/runtime/install)) or put spin with trigger-cron on PATH"
+    );
+    let dir = std::env::temp_dir().join(format!("catalog-bench-engine-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let manifest = bench_manifest(&dir, &cfg.manifest, false)?;
+    let orgs = backlog_orgs();
+    // `BENCH_ENGINE_ONLY=spin|host` runs one runtime (when iterating on the bench itself).
+    let only = std::env::var("BENCH_ENGINE_ONLY").unwrap_or_default();
+    let runtimes: Vec<Runtime> = [Runtime::Spin, Runtime::Host]
+        .into_iter()
+        .filter(|r| only.is_empty() || format!("{r:?}").eq_ignore_ascii_case(&only))
+        .collect();
+    // `BENCH_ENGINE_PARTS=throughput` (or `fairness`) runs one part only.
+    let parts = std::env::var("BENCH_ENGINE_PARTS").unwrap_or_default();
+    let part = |name: &str| parts.is_empty() || parts == name;
+    let stores: Vec<Option<Duration>> = if cfg.quick {
+        vec![None]
+    } else {
+        vec![None, Some(DELAY)]
+    };
+    let mut out = format!(
+        "Machine: {} vCPUs. Throughput replicas: `tick_cap` {TICK_CAP}, `tick_budget_ms` {}, `due_shards` {}, cron every 2 s; backlog over {} orgs ({ORGS_PER_SHARD} a shard).\n\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        fairness::manifest_default(&manifest, "tick_budget_ms"),
+        fairness::manifest_default(&manifest, "due_shards"),
+        orgs.len()
+    );
+    if let Some(delay) = stores
+        .iter()
+        .flatten()
+        .next()
+        .filter(|_| part("throughput"))
+    {
+        out.push_str(&proxy_rtt(*delay)?);
+    }
+    for &runtime in runtimes.iter().filter(|_| part("throughput")) {
+        for delay in &stores {
+            let per_replica = match (cfg.quick, delay) {
+                (true, _) => 1000,
+                (false, None) => 4000,
+                (false, Some(_)) => 1000,
+            };
+            // `--quick` (a smoke run) stops at 2 replicas: each start compiles every component.
+            let most = if cfg.quick { 2 } else { 3 };
+            eprintln!("engine: {}, store {}", runtime.name(), store_name(*delay));
+            let runs = throughput(runtime, *delay, most, per_replica, &manifest, &dir, &orgs)
+                .map_err(|e| e.context(format!("throughput on {}", runtime.name())))?;
+            out.push_str(&render_runs(runtime, *delay, &runs));
+            // The smoke run fails on a tick that stopped on an error, too.
+            let failed: usize = runs.iter().map(|r| r.errors).sum();
+            anyhow::ensure!(
+                !cfg.quick || failed == 0,
+                "{failed} tick(s) on {} stopped on an error:\n{out}",
+                runtime.name()
+            );
+        }
+    }
+    let fair_n = if cfg.quick { 200 } else { 2000 };
+    let mut fair = Vec::new();
+    for &runtime in runtimes.iter().filter(|_| part("fairness")) {
+        eprintln!("engine: fairness on {}", runtime.name());
+        fair.push((
+            runtime,
+            fairness::run(runtime, &manifest, &dir.join("fair"), fair_n)
+                .map_err(|e| e.context(format!("fairness on {}", runtime.name())))?,
+        ));
+    }
+    if !fair.is_empty() {
+        out.push_str(&fairness::render(&fair, fair_n, &manifest));
+    }
+    println!("{out}");
+    if let Some(path) = &cfg.out {
+        std::fs::write(path, &out)?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A line on what the proxy adds: the mean `PING` round trip direct and through it.
+fn proxy_rtt(delay: Duration) -> anyhow::Result<String> {
+    let redis = RedisServer::try_start().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let upstream: SocketAddr = ([127, 0, 0, 1], redis.port).into();
+    let proxy = proxy::DelayProxy::start(upstream, delay)?;
+    let direct = proxy::ping_rtt(upstream, 2_000)?;
+    let through = proxy::ping_rtt(([127, 0, 0, 1], proxy.port).into(), 2_000)?;
+    Ok(format!(
+        "Delay proxy: {:.1} ms each way a chunk; a Redis `PING` round trip takes {:.3} ms direct, {:.3} ms through it.\n\n",
+        delay.as_secs_f64() * 1e3,
+        direct.as_secs_f64() * 1e3,
+        through.as_secs_f64() * 1e3
+    ))
+}
+
+fn store_name(delay: Option<Duration>) -> String {
+    match delay {
+        None => "Redis on loopback".into(),
+        Some(d) => format!(
+            "Redis behind a {:.1} ms-each-way delay proxy",
+            d.as_secs_f64() * 1e3
+        ),
+    }
+}
+
+fn describe(r: &Run) -> String {
+    format!(
+        "{} ops: {} in {:.2} s over {} counts, CPU {}, PING {:.2} ms, {} failed ticks",
+        r.ops,
+        r.rate
+            .map_or("n/a (one tick)".to_owned(), |x| format!("{x:.0}/s")),
+        r.window.as_secs_f64(),
+        r.steps,
+        r.cpu
+            .map_or("n/a".to_owned(), |c| format!("{:.0} %", c * 100.0)),
+        r.rtt.as_secs_f64() * 1e3,
+        r.errors
+    )
+}
+
+/// 16 orgs, 4 in each shard.
+fn backlog_orgs() -> Vec<String> {
+    let mut per = vec![0usize; SHARDS as usize];
+    let mut orgs = Vec::new();
+    for i in 0.. {
+        let org = format!("eng-{i}");
+        let s = shard_of(&org, SHARDS) as usize;
+        if per[s] < ORGS_PER_SHARD {
+            per[s] += 1;
+            orgs.push(org);
+        }
+        if orgs.len() == SHARDS as usize * ORGS_PER_SHARD {
+            break;
+        }
+    }
+    orgs
+}
+
+/// The runs with 1 to `most` active replicas of `runtime` on one Redis (behind the delay
+/// proxy if `delay`), `k × per_replica` operations each.
+fn throughput(
+    runtime: Runtime,
+    delay: Option<Duration>,
+    most: usize,
+    per_replica: usize,
+    manifest: &Path,
+    dir: &Path,
+    orgs: &[String],
+) -> anyhow::Result<Vec<Run>> {
+    let redis = RedisServer::try_start().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let upstream: SocketAddr = ([127, 0, 0, 1], redis.port).into();
+    let proxy = delay
+        .map(|d| proxy::DelayProxy::start(upstream, d))
+        .transpose()?;
+    let url = proxy.as_ref().map_or(redis.url.clone(), |p| p.url());
+    let replica_store: SocketAddr = proxy
+        .as_ref()
+        .map_or(upstream, |p| ([127, 0, 0, 1], p.port).into());
+    let starting = Instant::now();
+    let tag = format!("{runtime:?}-{}", delay.map_or(0, |d| d.as_micros()));
+    // The replicas, started side by side (each start compiles every component).
+    let reps: Vec<Replica> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..most)
+            .map(|i| {
+                let (url, rdir) = (&url, dir.join(format!("{tag}-{i}")));
+                s.spawn(move || Replica::start(runtime, manifest, url, &replica_variables(), &rdir))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a replica's start panicked")))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    })?;
+    let seeder = Seeder::start(&redis.url, manifest, orgs)?;
+    eprintln!(
+        "  {most} replicas and the writer up in {:.1} s",
+        starting.elapsed().as_secs_f64()
+    );
+    let mut seed_per_s = 150.0;
+    let mut runs = Vec::new();
+    for k in 1..=most {
+        for (i, r) in reps.iter().enumerate() {
+            r.set_paused(i >= k);
+        }
+        let n = k * per_replica;
+        let run = measure(replica_store, &reps[..k], &seeder, n, &mut seed_per_s)
+            .map_err(|e| e.context(format!("{k} replica(s), {n} operations")))?;
+        eprintln!("  {k} replica(s): {}", describe(&run));
+        runs.push(run);
+    }
+    seeder.app.shutdown();
+    drop(reps);
+    drop(proxy);
+    Ok(runs)
+}
+
+/// One run: the backlog written (due a few seconds later), then the active replicas work it.
+fn measure(
+    store: SocketAddr,
+    reps: &[Replica],
+    seeder: &Seeder,
+    n: usize,
+    seed_per_s: &mut f64,
+) -> anyhow::Result<Run> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = reps[0].base_url();
+    let (start, _) = engine_counts(&http, &base)?;
+    // The backlog's one due instant: after it is written.
+    let lead = n as f64 / *seed_per_s * 1.8 + 3.0;
+    let due = SystemTime::now() + Duration::from_secs_f64(lead);
+    let seeded = seeder.write(n, due)?;
+    *seed_per_s = n as f64 / seeded.as_secs_f64().max(1e-3);
+    let (before, _) = engine_counts(&http, &base)?;
+    anyhow::ensure!(
+        before == start && SystemTime::now() < due,
+        "the backlog became due before it was written (lead {lead:.1} s too short)"
+    );
+    let logs = || {
+        reps.iter()
+            .map(|r| r.log_tail(15))
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    };
+    // The backlog is readable once its bucket ended and `skew_ms` passed: a stall counts from
+    // then at the earliest.
+    let readable = Instant::now()
+        + due.duration_since(SystemTime::now()).unwrap_or_default()
+        + Duration::from_secs(5);
+    let mut first: Option<(Instant, i64)> = None;
+    let mut cpu_start = None;
+    let mut probe = None;
+    let mut last_seen = (Instant::now(), 0i64);
+    let mut steps = 0;
+    let target = i64::try_from(n)?;
+    let end = loop {
+        let (a, _) = engine_counts(&http, &base)?;
+        let a = a - start;
+        let now = Instant::now();
+        if a != last_seen.1 {
+            steps += 1;
+            last_seen = (now, a);
+            if first.is_none() {
+                first = Some((now, a));
+                cpu_start = cpu_times();
+                probe = Some(proxy::RttProbe::start(store));
+            }
+        }
+        if a >= target {
+            break now;
+        }
+        if now.duration_since(last_seen.0.max(readable)) > STALL {
+            anyhow::bail!(
+                "stalled at {a} of {n} transitions for {STALL:?}; logs:\n{}",
+                logs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let cpu = busy_between(cpu_start, cpu_times());
+    let rtt = match probe {
+        Some(p) => p.finish()?,
+        None => proxy::ping_rtt(store, 50)?,
+    };
+    // A tick later: nothing was advanced twice.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let (after, _) = engine_counts(&http, &base)?;
+    anyhow::ensure!(
+        after - start == target,
+        "{} transitions counted for a backlog of {n}: some were repeated",
+        after - start
+    );
+    let errors = reps.iter().map(|r| r.log_count("tick stopped early")).sum();
+    let (t1, a1) = first.unwrap_or((end, target));
+    let window = end.duration_since(t1);
+    let rate = (a1 < target && window > Duration::ZERO)
+        .then(|| (target - a1) as f64 / window.as_secs_f64());
+    Ok(Run {
+        replicas: reps.len(),
+        ops: n,
+        rate,
+        steps,
+        window,
+        errors,
+        cpu,
+        rtt,
+    })
+}
+
+/// Our host in-process on the replicas' Redis, with `step_ms` = 1, writing backlogs.
+struct Seeder {
+    app: App,
+    tokens: Vec<String>,
+    /// Backlogs written so far (their images get distinct names).
+    runs: std::cell::Cell<usize>,
+}
+
+impl Seeder {
+    fn start(redis_url: &str, manifest: &Path, orgs: &[String]) -> anyhow::Result<Seeder> {
+        let mut options = AppOptions::new(manifest);
+        options.kv = KvSetup::Backend(BackendConfig::Redis {
+            url: redis_url.to_owned(),
+        });
+        for (name, value) in [
+            ("admin_token", ADMIN),
+            ("step_ms", "1"),
+            ("rest_rate_limit", "0"),
+            ("rpc_rate_limit", "0"),
+        ] {
+            options.variables.insert(name.into(), value.into());
+        }
+        let app = App::start(options)?;
+        let http = reqwest::blocking::Client::new();
+        let base = app.base_url();
+        let tokens = orgs
+            .iter()
+            .map(|org| {
+                demo::seed(&http, &base, ADMIN, org)
+                    .map(|c| c.token)
+                    .map_err(anyhow::Error::msg)
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Seeder {
+            app,
+            tokens,
+            runs: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Writes `n` gallery copies (one operation each) over the orgs, the clock frozen at
+    /// `due`: every first transition is due at `due` (`step_ms` = 1), in one bucket. Returns
+    /// how long the writing took.
+    fn write(&self, n: usize, due: SystemTime) -> anyhow::Result<Duration> {
+        let run = self.runs.get();
+        self.runs.set(run + 1);
+        self.app.clock().set(due);
+        let base = self.app.base_url();
+        let http = reqwest::blocking::Client::new();
+        let tokens = &self.tokens;
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..WRITERS)
+                .map(|w| {
+                    let (base, http) = (&base, &http);
+                    s.spawn(move || -> anyhow::Result<()> {
+                        for i in (w..n).step_by(WRITERS) {
+                            let token = &tokens[i % tokens.len()];
+                            crate::sig_image(http, base, token, &format!("e{run}-{i}"))?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer panicked")))
+                })
+                .collect::<anyhow::Result<Vec<()>>>()
+        })?;
+        Ok(started.elapsed())
+    }
+}
+
+fn render_runs(runtime: Runtime, delay: Option<Duration>, runs: &[Run]) -> String {
+    let mut s = format!(
+        "### Throughput: {}, {}\n\n| replicas | operations | transitions/s | vs 1 replica | window | counts seen | machine CPU busy | store round trip | failed ticks |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        runtime.name(),
+        store_name(delay)
+    );
+    let one = runs.first().and_then(|r| r.rate);
+    for r in runs {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} s | {} | {} | {:.2} ms | {} |\n",
+            r.replicas,
+            r.ops,
+            r.rate.map_or("n/a".to_owned(), |x| format!("{x:.0}")),
+            match (r.rate, one) {
+                (Some(x), Some(o)) => format!("{:.2}x", x / o),
+                _ => "n/a".into(),
+            },
+            r.window.as_secs_f64(),
+            r.steps,
+            r.cpu
+                .map_or("n/a".to_owned(), |c| format!("{:.0} %", c * 100.0)),
+            r.rtt.as_secs_f64() * 1e3,
+            r.errors
+        ));
+    }
+    s.push('\n');
+    s
+}
