@@ -34,6 +34,11 @@ pub fn image_index_claim(org: &str) -> String {
 pub fn version(org: &str, id: &str) -> String {
     format!("org/{org}/version/{id}")
 }
+/// A sealed page of an image's versions (`catalog::pages`), named after the version whose
+/// addition sealed it.
+pub fn version_page(org: &str, image: &str, page: &str) -> String {
+    format!("org/{org}/image/{image}/page/{page}")
+}
 /// An asset record.
 pub fn asset(org: &str, id: &str) -> String {
     format!("org/{org}/asset/{id}")

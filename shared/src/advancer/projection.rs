@@ -1,12 +1,14 @@
 //! Projection: what an operation's state shows on its version(s), assets and image, written
 //! idempotently so that any advancer, winner or loser of a race, converges on one state.
 
+use crate::catalog::pages::Moved;
 use crate::catalog::{self, Asset, AssetError, Image, RegionDistribution, StatusEntry, Version};
 use crate::keys;
 use crate::ops::{self, OpKind, OpStatus, Operation};
 use crate::records::{Change, Store, UpdateError};
 use crate::store::StoreError;
-use crate::vocab::{ImageStatus, VersionStatus};
+use crate::time::Timestamp;
+use crate::vocab::ImageStatus;
 
 /// The end of a projection's update. A record that is gone has nothing to show (`None`);
 /// a store failure, or an abort carrying one (`Some`), stops the projection. Contention is
@@ -29,15 +31,19 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
     let version_ids: Vec<String> = match &op.target.version_id {
         Some(v) => vec![v.clone()],
         None => match st.get::<Image>(&image_key)? {
-            Some(img) => img.value.version_ids,
+            Some(img) => catalog::pages::all_ids(st, org, &img.value)?,
             None => vec![],
         },
     };
 
     if view.gone {
+        // When each version was made: how a version already moved out of the tail is
+        // found in its page once its record is gone.
+        let mut made: Vec<(String, Option<Timestamp>)> = Vec::new();
         for vid in &version_ids {
             let vkey = keys::version(org, vid);
-            if let Some(v) = st.get::<Version>(&vkey)? {
+            let seen = st.get::<Version>(&vkey)?;
+            if let Some(v) = &seen {
                 for aid in &v.value.asset_ids {
                     st.delete(&keys::asset(org, aid))?;
                 }
@@ -46,22 +52,51 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
                 st.delete(&keys::asset(org, aid))?;
             }
             st.delete(&vkey)?;
+            made.push((vid.clone(), seen.map(|v| v.value.created_at)));
         }
-        let gone: Vec<String> = version_ids.clone();
+        let mut emptied = Vec::new();
         let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
+            let paged: Vec<Moved<'_>> = made
+                .iter()
+                .filter(|(id, _)| !img.version_ids.contains(id))
+                .map(|(id, at)| Moved {
+                    id,
+                    status: None,
+                    created_at: *at,
+                })
+                .collect();
             let mut img = img.clone();
-            img.version_ids.retain(|v| !gone.contains(v));
-            img.distributed_version_ids.retain(|v| !gone.contains(v));
-            img.version_count = u32::try_from(img.version_ids.len()).unwrap_or(u32::MAX);
+            img.version_ids.retain(|v| !version_ids.contains(v));
+            img.version_statuses.retain(|v, _| !version_ids.contains(v));
+            img.distributed_version_ids
+                .retain(|v| !version_ids.contains(v));
+            if !whole_image && !paged.is_empty() {
+                let pages = &mut img.version_pages;
+                match catalog::pages::refresh(st, org, &op.target.image_id, pages, &paged) {
+                    Ok(e) => emptied = e,
+                    Err(e) => return Change::Abort(Some(e)),
+                }
+            }
+            img.version_count = catalog::pages::count(&img);
             img.updated_at = op.updated_at;
             Change::Write(img)
         });
+        if r.is_ok() {
+            catalog::pages::drop_pages(st, org, &op.target.image_id, &emptied);
+        }
         match r {
-            Ok(img) if whole_image || img.value.version_ids.is_empty() => {
-                // The last version takes its image with it: first its index slot and
-                // counters (so a retry after a crash still finds the image, and them), then
-                // the record.
+            Ok(img) if whole_image || catalog::pages::count(&img.value) == 0 => {
+                // The last version takes its image with it: first its index slot, counters
+                // and pages (so a retry after a crash still finds the image, and them),
+                // then the record.
                 catalog::deletion::release_image(st, org, &img.value.id)?;
+                let pages: Vec<String> = img
+                    .value
+                    .version_pages
+                    .iter()
+                    .map(|p| p.id.clone())
+                    .collect();
+                catalog::pages::drop_pages(st, org, &img.value.id, &pages);
                 st.delete(&image_key)?;
             }
             Ok(_) => refresh_image(st, op, &[])?,
@@ -110,7 +145,7 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
             let entry_asset = view.asset_status;
             let last = v.status_history.last().map(|e| (e.status, e.asset_status));
             if last != Some((v.status, entry_asset)) {
-                v.status_history.push(StatusEntry {
+                v.record_status(StatusEntry {
                     status: v.status,
                     asset_status: entry_asset,
                     at: op.updated_at,
@@ -191,6 +226,9 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
     // the org's index directory follows, so `ListImage` neither shows nor counts an image
     // being deleted (`catalog::index`). Set by the last run of the closure, the one written.
     let mut flip: Option<bool> = None;
+    // Touched versions that left the tail are shown in their pages from inside the swap (a
+    // page swap is idempotent, so a retried round repeats it harmlessly).
+    let mut emptied = Vec::new();
     let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
         flip = None;
         let deleting = if whole_image_delete {
@@ -203,11 +241,21 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
             .iter()
             .filter(|id| touched.contains(id) || !img.version_statuses.contains_key(*id))
             .collect();
-        let keys: Vec<String> = stale.iter().map(|v| keys::version(org, v)).collect();
-        let fresh = match st.get_many::<Version>(&keys) {
+        let paged: Vec<&String> = touched
+            .iter()
+            .filter(|id| !img.version_ids.contains(id))
+            .filter(|_| !img.version_pages.is_empty())
+            .collect();
+        let keys: Vec<String> = stale
+            .iter()
+            .chain(paged.iter())
+            .map(|v| keys::version(org, v))
+            .collect();
+        let mut fresh = match st.get_many::<Version>(&keys) {
             Ok(v) => v,
             Err(e) => return Change::Abort(Some(e)),
         };
+        let fresh_paged = fresh.split_off(stale.len());
         let mut known = img.version_statuses.clone();
         for (id, v) in stale.into_iter().zip(fresh) {
             match v {
@@ -222,16 +270,34 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
         }
         let listed: std::collections::HashSet<&String> = img.version_ids.iter().collect();
         known.retain(|id, _| listed.contains(id));
-        let statuses: Vec<VersionStatus> = img
-            .version_ids
-            .iter()
-            .filter_map(|id| known.get(id).copied())
-            .collect();
-        let status = catalog::derive_image_status(deleting, &statuses);
-        if status == img.status && known == img.version_statuses {
-            return Change::Unchanged;
+        let mut pages = img.version_pages.clone();
+        if !paged.is_empty() {
+            let moved: Vec<Moved<'_>> = paged
+                .iter()
+                .zip(&fresh_paged)
+                .map(|(id, v)| {
+                    let v = v.as_ref().filter(|v| v.value.stream_id == img.id);
+                    Moved {
+                        id,
+                        status: v.map(|v| v.value.status),
+                        created_at: v.map(|v| v.value.created_at),
+                    }
+                })
+                .collect();
+            match catalog::pages::refresh(st, org, &img.id, &mut pages, &moved) {
+                Ok(e) => emptied = e,
+                Err(e) => return Change::Abort(Some(e)),
+            }
         }
         let mut img = img.clone();
+        let unchanged_lists = known == img.version_statuses && pages == img.version_pages;
+        img.version_statuses = known;
+        img.version_pages = pages;
+        let summary = catalog::pages::summary(&img, &img.version_statuses);
+        let status = catalog::derive_status(deleting, &summary);
+        if status == img.status && unchanged_lists {
+            return Change::Unchanged;
+        }
         if status != img.status {
             let was = img.status == ImageStatus::Deleting;
             let is = status == ImageStatus::Deleting;
@@ -239,9 +305,12 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
             img.status = status;
             img.updated_at = op.updated_at;
         }
-        img.version_statuses = known;
+        img.version_count = catalog::pages::count(&img);
         Change::Write(img)
     });
+    if r.is_ok() {
+        catalog::pages::drop_pages(st, org, &op.target.image_id, &emptied);
+    }
     let written = r.is_ok();
     finish(r)?;
     if let Some(on) = flip.filter(|_| written) {

@@ -120,6 +120,8 @@ fn start_in(
         version_ids: vec![version_id.clone()],
         version_statuses: Default::default(),
         distributed_version_ids: vec![],
+        tail_span: None,
+        version_pages: vec![],
         tags: vec![],
         extra: Default::default(),
     };

@@ -57,7 +57,7 @@ pub fn start_image_deletion(
             Change::Write(img)
         })
         .map_err(|e| e.lift(|| DeleteRefusal::NotFound))?;
-    for vid in &img.value.version_ids {
+    for vid in &super::pages::all_ids(st, org, &img.value)? {
         mark_version_deleting(st, org, vid, &op_id, now)?;
     }
     let target = Target {
@@ -121,7 +121,7 @@ pub fn deleting(v: &Version, op_id: &str, now: Timestamp) -> Version {
     v.operation_id = Some(op_id.to_owned());
     v.op_seq = 0;
     v.allowed_actions = allowed_actions(v.status);
-    v.status_history.push(StatusEntry {
+    v.record_status(StatusEntry {
         status: VersionStatus::Deleting,
         asset_status: Some(AssetStatus::Deleting),
         at: now,

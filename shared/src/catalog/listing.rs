@@ -227,10 +227,10 @@ impl<T, F: FnMut(&T, &T) -> std::cmp::Ordering> Window<T, F> {
     }
 }
 
-/// The versions of `img` that still exist, oldest first, in one batched read per hundred.
+/// The versions of `img` that still exist, oldest first, in one batched read per hundred
+/// (after one read of its pages).
 pub fn image_versions(st: &Store<'_>, org: &str, img: &Image) -> Result<Vec<Version>, StoreError> {
-    let keys: Vec<String> = img
-        .version_ids
+    let keys: Vec<String> = super::pages::all_ids(st, org, img)?
         .iter()
         .map(|v| keys::version(org, v))
         .collect();

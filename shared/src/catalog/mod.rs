@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 pub mod deletion;
 pub mod index;
 pub mod listing;
+pub mod pages;
 pub mod platform;
 pub mod write;
 
@@ -50,16 +51,26 @@ pub struct Image {
     pub version_count: u32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
-    /// Addition: ids of the image's versions, oldest first (listing without key scans).
+    /// Addition: ids of the image's newest versions (the tail, at most [`pages::PAGE`]),
+    /// oldest first; older ones are in [`Image::version_pages`] (listing without key scans).
     #[serde(default)]
     pub version_ids: Vec<String>,
-    /// Addition: each version's status as of the advancer's last refresh of this image, so
-    /// its status and the RPC listing never read every version (an image may have
-    /// thousands). A version without an entry (just attached) is read when next refreshed.
+    /// Addition: each tail version's status as of the advancer's last refresh of this image,
+    /// so its status and the RPC listing never read every version. A version without an
+    /// entry (just attached) is read when next refreshed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub version_statuses: BTreeMap<String, VersionStatus>,
+    /// Addition: the oldest and newest `createdAt` of the tail's versions (a page's span
+    /// when sealed). Absent on records older than pages: their first page spans all time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_span: Option<[Timestamp; 2]>,
+    /// Addition: the sealed pages of older versions, oldest first (at most
+    /// [`pages::MAX_PAGES`]), each with a summary of its statuses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub version_pages: Vec<pages::PageRef>,
     /// Addition: the versions the RPC door has distributed to regions (ListImage reads
-    /// these for `ImageRegionDistributeList`, not every version).
+    /// these for `ImageRegionDistributeList`, not every version), at most
+    /// [`MAX_DISTRIBUTED`], the most recently distributed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub distributed_version_ids: Vec<String>,
     /// Addition: free-form tags (the RPC door's `TagList`).
@@ -69,6 +80,9 @@ pub struct Image {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Versions an image lists as distributed (a bound on its record's size).
+pub const MAX_DISTRIBUTED: usize = 64;
 
 /// A key/value tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +141,22 @@ pub struct Version {
     /// idempotence guard). Start at 0.
     #[serde(default)]
     pub op_seq: u32,
+}
+
+/// Entries a version's `statusHistory` keeps: the newest (a bound on its record's size,
+/// however often it is republished).
+pub const MAX_STATUS_HISTORY: usize = 64;
+
+/// Markers an image holds (a bound on its record's size).
+pub const MAX_MARKERS: usize = 64;
+
+impl Version {
+    /// Appends to `statusHistory`, dropping the oldest entries past [`MAX_STATUS_HISTORY`].
+    pub fn record_status(&mut self, entry: StatusEntry) {
+        self.status_history.push(entry);
+        let over = self.status_history.len().saturating_sub(MAX_STATUS_HISTORY);
+        self.status_history.drain(..over);
+    }
 }
 
 /// A partner-prepared gallery image's data, copied into a version (Add Version rule 3).
@@ -294,33 +324,41 @@ pub fn allowed_actions(status: VersionStatus) -> Vec<String> {
 /// `PENDING` while the first version has not started and `IN_PROGRESS` while it is made.
 /// `versions` is oldest first.
 pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageStatus {
+    let mut summary = pages::Summary::default();
+    for (i, s) in versions.iter().enumerate() {
+        summary.push(&i.to_string(), *s);
+    }
+    derive_status(deleting, &summary)
+}
+
+/// [`derive_image_status`] from a summary of the versions (`catalog::pages`), so an image
+/// of thousands of versions is judged from a bounded record.
+pub fn derive_status(deleting: bool, v: &pages::Summary) -> ImageStatus {
     use VersionStatus as V;
-    if deleting || (!versions.is_empty() && versions.iter().all(|s| *s == V::Deleting)) {
+    let total = v.total();
+    let all = |statuses: &[V]| total > 0 && v.count(statuses) == total;
+    if deleting || all(&[V::Deleting]) {
         return ImageStatus::Deleting;
     }
-    if versions.contains(&V::Available) {
+    if v.count(&[V::Available]) > 0 {
         return ImageStatus::Available;
     }
-    let newest_usable = versions
-        .iter()
-        .rev()
-        .find(|s| !version_is_failed(**s) && !matches!(s, V::Deleting | V::Disabled));
-    if newest_usable == Some(&V::ImportComplete) {
+    if v.newest_usable == Some(V::ImportComplete) {
         return ImageStatus::ImportComplete;
     }
-    if versions.contains(&V::PartiallyAvailable) {
+    if v.count(&[V::PartiallyAvailable]) > 0 {
         return ImageStatus::PartiallyAvailable;
     }
-    if versions.contains(&V::ImportComplete) {
+    if v.count(&[V::ImportComplete]) > 0 {
         return ImageStatus::ImportComplete;
     }
-    if !versions.is_empty() && versions.iter().all(|s| version_is_failed(*s)) {
+    if all(&[V::Failed, V::FailedUnrecoverable, V::ValidationFailed]) {
         return ImageStatus::Failed;
     }
-    if !versions.is_empty() && versions.iter().all(|s| *s == V::Disabled) {
+    if all(&[V::Disabled]) {
         return ImageStatus::Disabled;
     }
-    match versions.first() {
+    match v.first {
         None | Some(V::Pending) => ImageStatus::Pending,
         Some(_) => ImageStatus::InProgress,
     }

@@ -118,6 +118,8 @@ pub fn put(st: &Store<'_>, s: &SharedImage) -> Result<(Image, bool), StoreError>
         version_ids: vec![version.id.clone()],
         version_statuses: [(version.id.clone(), status)].into_iter().collect(),
         distributed_version_ids: vec![],
+        tail_span: Some([version.created_at; 2]),
+        version_pages: vec![],
         tags: vec![],
         extra: Default::default(),
     };

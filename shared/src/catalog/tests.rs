@@ -27,6 +27,8 @@ pub(super) fn sample_image() -> Image {
         version_ids: vec!["ver-1".into()],
         version_statuses: Default::default(),
         distributed_version_ids: vec![],
+        tail_span: None,
+        version_pages: vec![],
         tags: vec![],
         extra: Default::default(),
     }

@@ -86,6 +86,8 @@ fn image(org: &str, id: &str, i: usize, now: i64) -> Image {
         version_ids: vec![],
         version_statuses: Default::default(),
         distributed_version_ids: vec![],
+        tail_span: None,
+        version_pages: vec![],
         tags: vec![],
         extra: Default::default(),
     }

@@ -38,8 +38,8 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
 }
 
 /// The cron tick with 100, 10 000 and 100 000 settled versions in the store (quick: up to
-/// 10 000), all belonging to [`DUE`] images (each image's record lists its versions and
-/// their statuses, as the app keeps them: up to 1 000 versions an image): idle (nothing
+/// 10 000), all belonging to [`DUE`] images (up to 1 000 versions an image, in sealed pages
+/// as the app keeps them: the image record names the pages and their summaries): idle (nothing
 /// due), and with [`DUE`] operations due at once, an Add Version on each of those images, so
 /// every transition refreshes an image with thousands of versions. The due index must keep
 /// the idle tick independent of the store's size; the image's recorded version statuses
@@ -156,7 +156,9 @@ fn attach_settled_versions(
     from: usize,
     to: usize,
 ) -> anyhow::Result<()> {
+    use catalog_model::catalog::pages;
     use catalog_model::keys;
+    use catalog_model::vocab::VersionStatus;
     let store = app.store("default")?;
     let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
     let (version, op) = match template {
@@ -166,6 +168,9 @@ fn attach_settled_versions(
         ),
         _ => anyhow::bail!("the settled template needs a version and its operation"),
     };
+    // The pages' creation span: the template's (every copy has its `createdAt`).
+    let made =
+        serde_json::from_value::<catalog_model::catalog::Version>(version["v"].clone())?.created_at;
     let mut added: Vec<Vec<String>> = vec![Vec::new(); images.len()];
     let mut batch = Vec::new();
     for n in from..to {
@@ -194,17 +199,42 @@ fn attach_settled_versions(
             .ok_or_else(|| anyhow::anyhow!("{key} is gone"))?;
         let mut rec: Value = serde_json::from_slice(&raw)?;
         let v = &mut rec["v"];
-        // Older than the image's own versions: prepend, as if made before them.
-        let mut all: Vec<Value> = ids.iter().map(|i| json!(i)).collect();
-        all.extend(v["versionIds"].as_array().cloned().unwrap_or_default());
-        v["versionCount"] = json!(all.len());
-        v["versionIds"] = Value::Array(all);
-        if !v["versionStatuses"].is_object() {
-            v["versionStatuses"] = json!({});
+        // Older than the image's own versions, so in sealed pages before its own (as the
+        // app keeps an image of many versions: `catalog::pages`).
+        let mut refs: Vec<Value> = Vec::new();
+        for chunk in ids.chunks(pages::PAGE) {
+            let page_id = format!("{}-{img}", chunk[0]);
+            let statuses = chunk
+                .iter()
+                .map(|id| (id.clone(), VersionStatus::Available))
+                .collect();
+            let page = pages::VersionPage {
+                ids: chunk.to_vec(),
+                statuses,
+                rev: 0,
+            };
+            let summary = pages::Summary::of(&page.ids, &page.statuses);
+            let envelope = json!({"t": "bench", "v": page});
+            let page_key = keys::version_page("bench", img, &page_id);
+            store
+                .set(&page_key, &serde_json::to_vec(&envelope)?)
+                .map_err(err)?;
+            refs.push(serde_json::to_value(pages::PageRef {
+                id: page_id,
+                rev: 0,
+                count: u32::try_from(chunk.len())?,
+                span: [made, made],
+                summary,
+            })?);
         }
-        for id in &ids {
-            v["versionStatuses"][id] = json!("AVAILABLE");
-        }
+        refs.extend(v["versionPages"].as_array().cloned().unwrap_or_default());
+        let paged: usize = refs
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap_or(0) as usize)
+            .sum();
+        let tail = v["versionIds"].as_array().map_or(0, Vec::len);
+        v["versionCount"] = json!(paged + tail);
+        v["versionPages"] = Value::Array(refs);
         rec["t"] = json!(format!("bench-{to}"));
         store.set(&key, &serde_json::to_vec(&rec)?).map_err(err)?;
     }

@@ -221,6 +221,8 @@ fn build_capture(
         version_ids: vec![version_id.clone()],
         version_statuses: Default::default(),
         distributed_version_ids: vec![],
+        tail_span: Some([now; 2]),
+        version_pages: vec![],
         tags: to_tags(&r.tags),
         extra,
     };

@@ -37,9 +37,10 @@ fn version_of(
 ) -> Result<Version, RpcError> {
     let version_id = match &r.version_id {
         Some(v) => v.clone(),
-        None => img.version_ids.last().cloned().unwrap_or_default(),
+        None => crate::catalog::pages::newest_id(&ctx.st, &ctx.org, img)?.unwrap_or_default(),
     };
-    let version = if img.version_ids.contains(&version_id) && valid_id(&version_id) {
+    // The version record names its image: no need to look through the image's pages.
+    let version = if valid_id(&version_id) {
         ctx.st
             .get::<Version>(&keys::version(&ctx.org, &version_id))?
             .map(|s| s.value)
@@ -126,6 +127,11 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
             let mut i = i.clone();
             i.updated_at = now;
             if !i.distributed_version_ids.contains(&version.id) {
+                // Bounded (`catalog::MAX_DISTRIBUTED`): the oldest distributed version
+                // leaves ListImage's region list first.
+                if i.distributed_version_ids.len() >= crate::catalog::MAX_DISTRIBUTED {
+                    i.distributed_version_ids.remove(0);
+                }
                 i.distributed_version_ids.push(version.id.clone());
             }
             Change::Write(i)

@@ -94,22 +94,15 @@ fn wanted(img: &Image) -> Option<Wanted> {
     {
         return None;
     }
+    // Every version of the tail deleted while older pages remain: rare, read them all.
     let latest = img.version_ids.last().cloned();
-    let online = img
-        .version_ids
-        .iter()
-        .rev()
-        .find(|id| {
-            img.version_statuses
-                .get(*id)
-                .is_some_and(|s| rpc_version_status(*s) == "AVAILABLE")
-        })
-        .cloned();
+    if latest.is_none() && !img.version_pages.is_empty() {
+        return None;
+    }
+    // The newest AVAILABLE one may be in an older page: the summaries name it.
+    let online = crate::catalog::pages::summary(img, &img.version_statuses).newest_online;
     let mut ids: Vec<String> = Vec::new();
-    let distributed = img
-        .distributed_version_ids
-        .iter()
-        .filter(|id| img.version_ids.contains(id));
+    let distributed = img.distributed_version_ids.iter();
     for id in latest.iter().chain(online.iter()).chain(distributed) {
         if !ids.contains(id) {
             ids.push(id.clone());

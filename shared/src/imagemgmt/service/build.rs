@@ -4,6 +4,7 @@
 
 use super::render::{image_json, version_json};
 use super::{Ctx, RestError};
+use crate::catalog::pages::{self, Sealing};
 use crate::catalog::{Asset, AssetDetails, Image, Marker, PartnerImage, Version, write};
 use crate::imagemgmt::input::*;
 use crate::keys;
@@ -195,6 +196,8 @@ pub(super) fn pending_image(
         version_ids: vec![],
         version_statuses: Default::default(),
         distributed_version_ids: vec![],
+        tail_span: None,
+        version_pages: vec![],
         tags: vec![],
         extra: Default::default(),
     }
@@ -215,6 +218,7 @@ pub(super) fn write_new_image(
     };
     let b = build_version(ctx, &image.id, number, first);
     image.version_ids = vec![b.version.id.clone()];
+    image.tail_span = Some([b.version.created_at; 2]);
     image.version_count = 1;
     let new = write::NewImage {
         org: &ctx.org,
@@ -320,7 +324,7 @@ pub(super) fn attach_version(
         .update_from::<Image, RestError>(&keys::image(&ctx.org, image_id), seen, |img| {
             // Idempotent: a swap reported failed that had landed (R2) and was then built
             // upon by another writer is retried here; the version is already attached.
-            if img.version_ids.iter().any(|v| v == version_id) {
+            if pages::lists_recent(img, version_id) {
                 return Change::Unchanged;
             }
             if let Err(e) = check_writable(img.status) {
@@ -329,9 +333,19 @@ pub(super) fn attach_version(
             if let Some(m) = taken_marker(img, markers) {
                 return Change::Abort(RestError::MarkerTaken(m.to_string()));
             }
-            let mut img = img.clone();
+            if img.markers.len() + markers.len() > crate::catalog::MAX_MARKERS {
+                return Change::Abort(RestError::TooManyMarkers);
+            }
+            let mut img = match pages::seal_if_full(&ctx.st, img, version_id) {
+                Ok(sealed) => sealed.unwrap_or_else(|| img.clone()),
+                Err(Sealing::Full(_)) => {
+                    return Change::Abort(RestError::TooManyVersions);
+                }
+                Err(Sealing::Store(e)) => return Change::Abort(e.into()),
+            };
             img.version_ids.push(version_id.to_owned());
-            img.version_count = u32::try_from(img.version_ids.len()).unwrap_or(u32::MAX);
+            pages::widen_tail(&mut img, now);
+            img.version_count = pages::count(&img);
             for m in markers {
                 let marker = new_marker(&img, version_id, m.as_str(), now);
                 img.markers.push(marker);

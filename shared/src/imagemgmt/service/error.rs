@@ -28,6 +28,10 @@ pub enum RestError {
     ImageAlreadyDeleting,
     /// 409: the image is `DELETING`/`DISABLED`, no version can be added.
     ImageNotWritable(ImageStatus),
+    /// 409: the image would hold more than `catalog::MAX_MARKERS` markers.
+    TooManyMarkers,
+    /// 409: the image lists as many versions as its record can (`catalog::pages`).
+    TooManyVersions,
     /// 400, Add Version rule 1: the image's own source type does not take new versions.
     ImageSourceType(SourceType),
     /// 400: `osType`/`gpuType` differ from the image's: (field, image's value, given value).
@@ -107,6 +111,22 @@ impl From<RestError> for Problem {
                 409,
                 "IMAGE_NOT_WRITABLE",
                 format!("the image is {s}: no version can be added"),
+            ),
+            E::TooManyMarkers => Problem::new(
+                409,
+                "MARKER_LIMIT_REACHED",
+                format!(
+                    "markers: an image holds at most {} markers; delete or move some first",
+                    crate::catalog::MAX_MARKERS
+                ),
+            ),
+            E::TooManyVersions => Problem::new(
+                409,
+                "VERSION_LIMIT_REACHED",
+                format!(
+                    "the image holds its most versions (about {}); delete old versions first",
+                    crate::catalog::pages::PAGE * crate::catalog::pages::MAX_PAGES
+                ),
             ),
             E::ImageSourceType(t) => Problem::field(
                 "sourceType",

@@ -168,7 +168,7 @@ fn start_publish(
                 v.description = Some(d.to_string());
             }
             v.allowed_actions = allowed_actions(status);
-            v.status_history.push(StatusEntry {
+            v.record_status(StatusEntry {
                 status,
                 asset_status,
                 at: now,

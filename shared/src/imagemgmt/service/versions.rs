@@ -10,7 +10,7 @@ use super::render::{added_version_json, asset_json, version_json};
 use super::{Ctx, Reply, RestError, check_if_match};
 use crate::api::Problem;
 use crate::catalog::deletion::{self, DeleteRefusal};
-use crate::catalog::{Asset, Image, Marker, Version, allowed_actions};
+use crate::catalog::{Asset, Image, MAX_MARKERS, Marker, Version, allowed_actions};
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
@@ -194,8 +194,8 @@ fn source_of(
                 .ok_or(RestError::SourceVersionNotFound)?
                 .value,
         ),
-        None => match img.version_ids.last() {
-            Some(newest) => ctx.version(image_id, newest)?.map(|s| s.value),
+        None => match crate::catalog::pages::newest_id(&ctx.st, &ctx.org, img)? {
+            Some(newest) => ctx.version(image_id, &newest)?.map(|s| s.value),
             None => None,
         },
     })
@@ -316,6 +316,9 @@ fn place_markers(
                         changed = true;
                     }
                 }
+            }
+            if img.markers.len() > MAX_MARKERS {
+                return Change::Abort(RestError::TooManyMarkers);
             }
             if !changed {
                 return Change::Unchanged;

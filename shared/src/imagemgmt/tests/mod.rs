@@ -11,6 +11,7 @@ mod cut_short;
 mod edge;
 mod images;
 mod openapi;
+mod pages;
 mod partner_images;
 mod publish;
 mod vendor_values;

@@ -1,0 +1,334 @@
+//! Bounded version lists (issue 12, item 4): an image record lists only its newest versions
+//! (the *tail*, at most [`PAGE`]), with their statuses; older versions live in sealed
+//! *pages* of their own records, and the image keeps one small [`PageRef`] per page: its
+//! key, a revision, the span of its versions' creation times and a [`Summary`] of their
+//! statuses. Summaries compose, so the image status is derived from at most
+//! [`MAX_PAGES`] summaries and the tail, and a transition rewrites a bounded number of bytes
+//! however many versions the image has.
+//!
+//! - Add Version seals a full tail into a page (written under a key named after the version
+//!   being added, so only that request ever writes it before the image names it) and swaps
+//!   the image to name the page; an image with [`MAX_PAGES`] pages and a full tail refuses
+//!   new versions ([`Full`]): a bound of 4 096 to 4 160 versions an image. A page whose
+//!   versions are all deleted is dropped, and frees its place.
+//! - A transition of a version in a page swaps the page (status, `rev + 1`), then the image
+//!   takes the page's summary if its revision is newer than the one it holds: concurrent
+//!   swaps of one page converge on the newest.
+//! - A version is found in the pages whose creation span holds its `createdAt` (usually
+//!   one; spans of concurrent adds may overlap).
+
+use super::Image;
+use crate::keys;
+use crate::records::{Change, Store, UpdateError};
+use crate::store::StoreError;
+use crate::time::Timestamp;
+use crate::vocab::{VersionStatus, rpc_version_status};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Versions in the tail, and in a page.
+pub const PAGE: usize = 64;
+/// Sealed pages an image may hold.
+pub const MAX_PAGES: usize = 64;
+
+/// The image holds [`MAX_PAGES`] pages and a full tail: no version can be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Full;
+
+/// What the image status needs to know of a run of versions (oldest first), composable.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The oldest version's status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first: Option<VersionStatus>,
+    /// The newest status that is neither failed, disabled nor deleting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_usable: Option<VersionStatus>,
+    /// The newest version whose RPC status is `AVAILABLE` (the RPC listing's `OnlineVersion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_online: Option<String>,
+    /// Versions per status.
+    #[serde(default)]
+    pub counts: BTreeMap<VersionStatus, u32>,
+}
+
+impl Summary {
+    /// Adds a version newer than every one counted so far.
+    pub fn push(&mut self, id: &str, s: VersionStatus) {
+        self.first.get_or_insert(s);
+        if !super::version_is_failed(s)
+            && !matches!(s, VersionStatus::Deleting | VersionStatus::Disabled)
+        {
+            self.newest_usable = Some(s);
+        }
+        if rpc_version_status(s) == "AVAILABLE" {
+            self.newest_online = Some(id.to_owned());
+        }
+        *self.counts.entry(s).or_default() += 1;
+    }
+
+    /// The summary of the known statuses of `ids` (oldest first).
+    pub fn of(ids: &[String], statuses: &BTreeMap<String, VersionStatus>) -> Summary {
+        let mut s = Summary::default();
+        for id in ids {
+            if let Some(st) = statuses.get(id) {
+                s.push(id, *st);
+            }
+        }
+        s
+    }
+
+    /// `self` followed by the newer run `later`.
+    pub fn then(mut self, later: &Summary) -> Summary {
+        self.first = self.first.or(later.first);
+        if later.newest_usable.is_some() {
+            self.newest_usable = later.newest_usable;
+        }
+        if later.newest_online.is_some() {
+            self.newest_online.clone_from(&later.newest_online);
+        }
+        for (s, n) in &later.counts {
+            *self.counts.entry(*s).or_default() += n;
+        }
+        self
+    }
+
+    pub fn total(&self) -> u32 {
+        self.counts.values().sum()
+    }
+
+    /// Versions in any of `statuses`.
+    pub fn count(&self, statuses: &[VersionStatus]) -> u32 {
+        statuses
+            .iter()
+            .map(|s| self.counts.get(s).copied().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// The image's reference to one sealed page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageRef {
+    /// The page's key suffix: the id of the version whose addition sealed it.
+    pub id: String,
+    /// The page revision `summary` reflects.
+    pub rev: u32,
+    /// Versions in the page.
+    pub count: u32,
+    /// The oldest and newest `createdAt` of its versions (as sealed).
+    pub span: [Timestamp; 2],
+    pub summary: Summary,
+}
+
+/// A sealed page of versions, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionPage {
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub statuses: BTreeMap<String, VersionStatus>,
+    #[serde(default)]
+    pub rev: u32,
+}
+
+/// The whole-image summary: the pages, oldest first, then the tail's known statuses.
+pub fn summary(img: &Image, tail_statuses: &BTreeMap<String, VersionStatus>) -> Summary {
+    img.version_pages
+        .iter()
+        .fold(Summary::default(), |acc, p| acc.then(&p.summary))
+        .then(&Summary::of(&img.version_ids, tail_statuses))
+}
+
+/// Versions the image lists, tail and pages.
+pub fn count(img: &Image) -> u32 {
+    let paged: u32 = img.version_pages.iter().map(|p| p.count).sum();
+    paged.saturating_add(u32::try_from(img.version_ids.len()).unwrap_or(u32::MAX))
+}
+
+/// Every version id of `img`, oldest first (reads its pages: one call for up to [`MAX_PAGES`]).
+pub fn all_ids(st: &Store<'_>, org: &str, img: &Image) -> Result<Vec<String>, StoreError> {
+    let keys: Vec<String> = img
+        .version_pages
+        .iter()
+        .map(|p| keys::version_page(org, &img.id, &p.id))
+        .collect();
+    let mut ids = Vec::new();
+    for page in st.get_many::<VersionPage>(&keys)?.into_iter().flatten() {
+        ids.extend(page.value.ids);
+    }
+    ids.extend(img.version_ids.iter().cloned());
+    Ok(ids)
+}
+
+/// The newest version id of `img`, reading the newest page only when the tail is empty.
+pub fn newest_id(st: &Store<'_>, org: &str, img: &Image) -> Result<Option<String>, StoreError> {
+    if let Some(id) = img.version_ids.last() {
+        return Ok(Some(id.clone()));
+    }
+    for p in img.version_pages.iter().rev() {
+        let page = st.get::<VersionPage>(&keys::version_page(org, &img.id, &p.id))?;
+        if let Some(id) = page.and_then(|p| p.value.ids.last().cloned()) {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `img` lists `id` in its tail, or named a page after it (it sealed one).
+pub fn lists_recent(img: &Image, id: &str) -> bool {
+    img.version_ids.iter().any(|v| v == id) || img.version_pages.iter().any(|p| p.id == id)
+}
+
+/// Makes room in the tail for the version `adding` (created at `at`): when the tail is full,
+/// writes it as a page named after `adding` and returns the image naming it, to be swapped
+/// in by the caller. Versions the tail has no status for yet are read first.
+pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<Image>, Sealing> {
+    if img.version_ids.len() < PAGE {
+        return Ok(None);
+    }
+    if img.version_pages.len() >= MAX_PAGES {
+        return Err(Sealing::Full(Full));
+    }
+    let org = img.org_id.as_str();
+    let missing: Vec<&String> = img
+        .version_ids
+        .iter()
+        .filter(|id| !img.version_statuses.contains_key(*id))
+        .collect();
+    let mut statuses = img.version_statuses.clone();
+    let keys: Vec<String> = missing.iter().map(|v| keys::version(org, v)).collect();
+    let read = st
+        .get_many::<super::Version>(&keys)
+        .map_err(Sealing::Store)?;
+    for (id, v) in missing.into_iter().zip(read) {
+        if let Some(v) = v.filter(|v| v.value.stream_id == img.id) {
+            statuses.insert(id.clone(), v.value.status);
+        }
+    }
+    statuses.retain(|id, _| img.version_ids.contains(id));
+    let page = VersionPage {
+        ids: img.version_ids.clone(),
+        statuses,
+        rev: 0,
+    };
+    // Only this request writes this key until the image names it (the key is the new
+    // version's fresh id), so a blind write is safe; a lost swap rewrites it on the retry.
+    st.put_new(&keys::version_page(org, &img.id, adding), &page)
+        .map_err(Sealing::Store)?;
+    let mut out = img.clone();
+    out.version_pages.push(PageRef {
+        id: adding.to_owned(),
+        rev: 0,
+        count: u32::try_from(page.ids.len()).unwrap_or(u32::MAX),
+        span: img.tail_span.unwrap_or([Timestamp(0), Timestamp(i64::MAX)]),
+        summary: Summary::of(&page.ids, &page.statuses),
+    });
+    out.version_ids.clear();
+    out.version_statuses.clear();
+    out.tail_span = None;
+    Ok(Some(out))
+}
+
+/// Why sealing failed.
+#[derive(Debug)]
+pub enum Sealing {
+    Full(Full),
+    Store(StoreError),
+}
+
+/// Widens the tail's creation span to take a version created at `at`.
+pub fn widen_tail(img: &mut Image, at: Timestamp) {
+    img.tail_span = Some(match img.tail_span {
+        None => [at, at],
+        Some([a, b]) => [a.min(at), b.max(at)],
+    });
+}
+
+/// A version that left (or may have left) the tail, as the refresh knows it: its current
+/// status (`None` once gone) and its creation time when known.
+pub struct Moved<'a> {
+    pub id: &'a str,
+    pub status: Option<VersionStatus>,
+    pub created_at: Option<Timestamp>,
+}
+
+/// Shows each of `moved` in the page holding it (status, or removal once gone) and updates
+/// `pages` (the image's refs, swapped in by the caller) with each page's newest summary.
+/// Returns the ids of pages left empty: the caller drops their records once its swap lands.
+pub fn refresh(
+    st: &Store<'_>,
+    org: &str,
+    image_id: &str,
+    pages: &mut Vec<PageRef>,
+    moved: &[Moved<'_>],
+) -> Result<Vec<String>, StoreError> {
+    for m in moved {
+        let candidates: Vec<String> = pages
+            .iter()
+            .rev()
+            .filter(|p| {
+                m.created_at
+                    .is_none_or(|t| p.span[0] <= t && t <= p.span[1])
+            })
+            .map(|p| p.id.clone())
+            .collect();
+        for page_id in candidates {
+            let key = keys::version_page(org, image_id, &page_id);
+            let r = st.update::<VersionPage, ()>(&key, |page| {
+                if !page.ids.iter().any(|v| v == m.id) {
+                    return Change::Abort(());
+                }
+                let mut page = page.clone();
+                match m.status {
+                    Some(s) if page.statuses.get(m.id) == Some(&s) => return Change::Unchanged,
+                    Some(s) => {
+                        page.statuses.insert(m.id.to_owned(), s);
+                    }
+                    None => {
+                        page.ids.retain(|v| v != m.id);
+                        page.statuses.remove(m.id);
+                    }
+                }
+                page.rev += 1;
+                Change::Write(page)
+            });
+            match r {
+                Ok(page) => {
+                    if let Some(p) = pages.iter_mut().find(|p| p.id == page_id)
+                        && page.value.rev >= p.rev
+                    {
+                        p.rev = page.value.rev;
+                        p.count = u32::try_from(page.value.ids.len()).unwrap_or(u32::MAX);
+                        p.summary = Summary::of(&page.value.ids, &page.value.statuses);
+                    }
+                    break;
+                }
+                // Not in this page (or the page is gone): try the next candidate.
+                Err(UpdateError::Aborted(()) | UpdateError::NotFound) => {}
+                Err(UpdateError::Store(e)) => return Err(e),
+                Err(UpdateError::Contended) => return Err(StoreError::contended()),
+            }
+        }
+    }
+    let emptied: Vec<String> = pages
+        .iter()
+        .filter(|p| p.count == 0)
+        .map(|p| p.id.clone())
+        .collect();
+    pages.retain(|p| p.count > 0);
+    Ok(emptied)
+}
+
+/// Drops the records of pages no image names any more (best effort: a leftover page is an
+/// unlisted record, never a listed version).
+pub fn drop_pages(st: &Store<'_>, org: &str, image_id: &str, ids: &[String]) {
+    for id in ids {
+        let _ = st.delete(&keys::version_page(org, image_id, id));
+    }
+}
+
+#[cfg(test)]
+#[path = "pages_tests.rs"]
+mod tests;

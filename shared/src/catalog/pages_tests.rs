@@ -1,0 +1,85 @@
+use super::*;
+use crate::catalog::{derive_image_status, derive_status};
+use crate::vocab::VersionStatus as V;
+
+/// A fixed pseudo-random run of statuses (xorshift), so every split is tried on many shapes.
+fn statuses(seed: u64, n: usize) -> Vec<V> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            V::ALL[(x % V::ALL.len() as u64) as usize]
+        })
+        .collect()
+}
+
+fn summary_of(run: &[V], from: usize) -> Summary {
+    let mut s = Summary::default();
+    for (i, st) in run.iter().enumerate() {
+        s.push(&format!("v{}", from + i), *st);
+    }
+    s
+}
+
+#[test]
+fn summaries_of_pages_compose_into_the_summary_of_every_version() {
+    for seed in 1..200u64 {
+        let run = statuses(seed, (seed % 9) as usize + 1);
+        let whole = summary_of(&run, 0);
+        for cut in 0..=run.len() {
+            let (a, b) = run.split_at(cut);
+            let parts = summary_of(a, 0).then(&summary_of(b, cut));
+            assert_eq!(parts, whole, "seed {seed} cut {cut}");
+            for deleting in [false, true] {
+                assert_eq!(
+                    derive_status(deleting, &parts),
+                    derive_image_status(deleting, &run),
+                    "seed {seed} cut {cut}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_available_version_in_an_old_page_keeps_the_image_available_and_online() {
+    let old = summary_of(&[V::Available, V::Failed], 0);
+    let tail = summary_of(&[V::Failed, V::Deleting], 2);
+    let all = old.then(&tail);
+    assert_eq!(
+        derive_status(false, &all),
+        crate::vocab::ImageStatus::Available
+    );
+    assert_eq!(all.newest_online.as_deref(), Some("v0"));
+    assert_eq!(all.total(), 4);
+}
+
+#[test]
+fn unknown_statuses_are_not_counted() {
+    let ids: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+    let statuses = [("b".to_owned(), V::ImportComplete)].into_iter().collect();
+    let s = Summary::of(&ids, &statuses);
+    assert_eq!(s.total(), 1);
+    assert_eq!(s.first, Some(V::ImportComplete));
+}
+
+#[test]
+fn a_version_keeps_only_its_newest_status_history() {
+    let mut v: crate::catalog::Version = serde_json::from_value(serde_json::json!({
+        "id": "v", "streamId": "i", "orgId": "o", "name": "1.0.0", "versionType": "MAJOR",
+        "sourceType": "AZURE_SIG", "state": "NOT_READY", "status": "PENDING",
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"
+    }))
+    .unwrap();
+    for n in 0..(crate::catalog::MAX_STATUS_HISTORY as i64 + 10) {
+        v.record_status(crate::catalog::StatusEntry {
+            status: V::Available,
+            asset_status: None,
+            at: Timestamp(n),
+        });
+    }
+    assert_eq!(v.status_history.len(), crate::catalog::MAX_STATUS_HISTORY);
+    assert_eq!(v.status_history[0].at, Timestamp(10));
+}

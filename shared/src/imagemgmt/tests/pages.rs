@@ -1,0 +1,142 @@
+//! Images of many versions: the record stays bounded (`catalog::pages`), what a client
+//! sees does not change.
+
+use super::*;
+use crate::catalog::pages::{MAX_PAGES, PAGE, PageRef, Summary, VersionPage};
+use crate::time::Timestamp;
+
+/// Adds `n` MAJOR versions to `img`, moving the clock so no rate limit is met; their ids.
+fn add_many(w: &World, img: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            w.env.advance_ms(700);
+            w.major_version(img)
+        })
+        .collect()
+}
+
+fn total(w: &World, img: &str) -> u64 {
+    let r = w.call("GET", &format!("/images/{img}/versions?size=1"), None);
+    assert_eq!(r.status, 200, "{}", r.json_body());
+    r.json_body()["totalElements"].as_u64().unwrap()
+}
+
+#[test]
+fn an_image_of_many_versions_keeps_a_bounded_record_and_lists_them_all() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let added = add_many(&w, &img, 2 * PAGE + 10);
+    let newest = added.last().unwrap().clone();
+    assert!(w.reaches(
+        400,
+        &format!("/images/{img}/versions/{newest}"),
+        "AVAILABLE"
+    ));
+    assert!(w.reaches(50, &format!("/images/{img}/versions/{v1}"), "AVAILABLE"));
+
+    let stored = w.stored_image(&img);
+    assert_eq!(stored.version_pages.len(), 2);
+    assert!(stored.version_ids.len() <= PAGE);
+    assert_eq!(stored.version_count as usize, 2 * PAGE + 11);
+    let bytes = serde_json::to_vec(&stored).unwrap().len();
+    assert!(bytes < 16 * 1024, "image record of {bytes} bytes");
+    assert_eq!(total(&w, &img), 2 * PAGE as u64 + 11);
+    let body = w.call("GET", &format!("/images/{img}"), None).json_body();
+    assert_eq!(body["status"], "AVAILABLE", "{body}");
+
+    // The oldest version lives in the first page: deleting it shrinks that page.
+    let r = w.call("DELETE", &format!("/images/{img}/versions/{v1}"), None);
+    assert_eq!(r.status, 202, "{}", r.json_body());
+    assert!(w.gone(50, &format!("/images/{img}/versions/{v1}")));
+    let stored = w.stored_image(&img);
+    assert_eq!(stored.version_pages[0].count as usize, PAGE - 1);
+    assert_eq!(stored.version_count as usize, 2 * PAGE + 10);
+    assert_eq!(total(&w, &img), 2 * PAGE as u64 + 10);
+    // MAJOR without a source still finds the newest version.
+    let b = w.add_version(&img, sig_version("MAJOR")).json_body();
+    assert_eq!(b["versionHistory"].as_array().unwrap().len(), 2 * PAGE + 11);
+}
+
+#[test]
+fn a_page_whose_versions_are_all_deleted_is_dropped() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let added = add_many(&w, &img, PAGE);
+    let newest = added.last().unwrap().clone();
+    assert!(w.reaches(
+        300,
+        &format!("/images/{img}/versions/{newest}"),
+        "AVAILABLE"
+    ));
+    let stored = w.stored_image(&img);
+    assert_eq!(stored.version_pages.len(), 1);
+    let page_id = stored.version_pages[0].id.clone();
+    let paged: Vec<String> = std::iter::once(v1)
+        .chain(added[..PAGE - 1].to_vec())
+        .collect();
+    for v in &paged {
+        w.env.advance_ms(700);
+        let r = w.call("DELETE", &format!("/images/{img}/versions/{v}"), None);
+        assert_eq!(r.status, 202, "{}", r.json_body());
+    }
+    let last = paged.last().unwrap();
+    assert!(w.gone(100, &format!("/images/{img}/versions/{last}")));
+    assert!(w.run_until(20, |w| w.stored_image(&img).version_pages.is_empty()));
+    let page_key = keys::version_page("o1", &img, &page_id);
+    assert!(w.st().get::<VersionPage>(&page_key).unwrap().is_none());
+    assert_eq!(w.stored_image(&img).version_count, 1);
+    assert_eq!(total(&w, &img), 1);
+}
+
+#[test]
+fn a_full_image_refuses_a_new_version_with_409_and_keeps_nothing() {
+    let w = World::new();
+    let (img, _) = first_version(&w.sig_image("win"));
+    w.edit_image(&img, |i| {
+        i.version_ids = (0..PAGE).map(|n| format!("v-{n}")).collect();
+        i.version_pages = (0..MAX_PAGES)
+            .map(|n| PageRef {
+                id: format!("p-{n}"),
+                rev: 0,
+                count: PAGE as u32,
+                span: [Timestamp(0); 2],
+                summary: Summary::default(),
+            })
+            .collect();
+    });
+    let before = w.stored_image(&img);
+    let r = w.add_version(&img, sig_version("MAJOR"));
+    assert_eq!(problem(&r), (409, "VERSION_LIMIT_REACHED".to_owned()));
+    assert_eq!(w.stored_image(&img), before);
+}
+
+#[test]
+fn markers_past_the_bound_are_refused_with_409() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let names: Vec<String> = (0..crate::catalog::MAX_MARKERS)
+        .map(|n| format!("m{n}"))
+        .collect();
+    let r = w.call(
+        "PATCH",
+        &format!("/images/{img}/versions/{v1}"),
+        Some(json!({"markers": names})),
+    );
+    assert!(r.status < 300, "{}", r.status);
+    let r = w.call(
+        "PATCH",
+        &format!("/images/{img}/versions/{v1}"),
+        Some(json!({"markers": ["one-more"]})),
+    );
+    assert_eq!(problem(&r), (409, "MARKER_LIMIT_REACHED".to_owned()));
+    let mut body = sig_version("MAJOR");
+    body["markers"] = json!(["another"]);
+    assert_eq!(
+        problem(&w.add_version(&img, body)),
+        (409, "MARKER_LIMIT_REACHED".to_owned())
+    );
+    assert_eq!(
+        w.stored_image(&img).markers.len(),
+        crate::catalog::MAX_MARKERS
+    );
+}
