@@ -83,3 +83,85 @@ fn a_version_keeps_only_its_newest_status_history() {
     assert_eq!(v.status_history.len(), crate::catalog::MAX_STATUS_HISTORY);
     assert_eq!(v.status_history[0].at, Timestamp(10));
 }
+
+mod refresh {
+    use super::*;
+    use crate::env::FakeEnv;
+    use crate::store::MemoryKv;
+
+    fn page_ref(id: &str, span: [i64; 2], page: &VersionPage) -> PageRef {
+        PageRef {
+            id: id.into(),
+            rev: page.rev,
+            count: page.ids.len() as u32,
+            span: [Timestamp(span[0]), Timestamp(span[1])],
+            summary: Summary::of(&page.ids, &page.statuses),
+        }
+    }
+
+    fn page(ids: &[&str], s: V) -> VersionPage {
+        VersionPage {
+            ids: ids.iter().map(|i| (*i).to_owned()).collect(),
+            statuses: ids.iter().map(|i| ((*i).to_owned(), s)).collect(),
+            rev: 0,
+        }
+    }
+
+    #[test]
+    fn a_moved_version_is_shown_in_the_page_holding_it_and_its_summary() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let st = Store::new(&kv, &env);
+        let (a, b) = (
+            page(&["a1", "a2"], V::Available),
+            page(&["b1"], V::Available),
+        );
+        st.put_new(&keys::version_page("o", "i", "pa"), &a).unwrap();
+        st.put_new(&keys::version_page("o", "i", "pb"), &b).unwrap();
+        // Overlapping spans: both pages are candidates for a version made at 15.
+        let mut refs = vec![page_ref("pa", [0, 20], &a), page_ref("pb", [10, 30], &b)];
+        let moved = [Moved {
+            id: "a2",
+            status: Some(V::Failed),
+            created_at: Some(Timestamp(15)),
+        }];
+        let emptied = refresh(&st, "o", "i", &mut refs, &moved).unwrap();
+        assert!(emptied.is_empty());
+        let stored: VersionPage = st
+            .get(&keys::version_page("o", "i", "pa"))
+            .unwrap()
+            .unwrap()
+            .value;
+        assert_eq!(stored.statuses["a2"], V::Failed);
+        assert_eq!((refs[0].rev, refs[0].summary.count(&[V::Failed])), (1, 1));
+        assert_eq!(refs[1].rev, 0);
+
+        // Gone (no creation time known): removed from its page; an emptied page is dropped.
+        let gone = [Moved {
+            id: "b1",
+            status: None,
+            created_at: None,
+        }];
+        let emptied = refresh(&st, "o", "i", &mut refs, &gone).unwrap();
+        assert_eq!(emptied, vec!["pb".to_owned()]);
+        assert_eq!(refs.len(), 1);
+    }
+
+    #[test]
+    fn an_older_revision_never_replaces_a_newer_summary() {
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let st = Store::new(&kv, &env);
+        let a = page(&["a1"], V::Available);
+        st.put_new(&keys::version_page("o", "i", "pa"), &a).unwrap();
+        let mut refs = vec![page_ref("pa", [0, 20], &a)];
+        // The image already holds a newer summary than the page will give.
+        refs[0].rev = 5;
+        refs[0].summary = Summary::default();
+        let moved = [Moved {
+            id: "a1",
+            status: Some(V::Disabled),
+            created_at: Some(Timestamp(1)),
+        }];
+        refresh(&st, "o", "i", &mut refs, &moved).unwrap();
+        assert_eq!((refs[0].rev, refs[0].summary.total()), (5, 0));
+    }
+}

@@ -140,3 +140,34 @@ fn markers_past_the_bound_are_refused_with_409() {
         crate::catalog::MAX_MARKERS
     );
 }
+
+#[test]
+fn deleting_an_image_of_many_versions_deletes_every_version_and_page() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let added = add_many(&w, &img, PAGE + 1);
+    let newest = added.last().unwrap().clone();
+    assert!(w.reaches(
+        300,
+        &format!("/images/{img}/versions/{newest}"),
+        "AVAILABLE"
+    ));
+    let page_id = w.stored_image(&img).version_pages[0].id.clone();
+    let r = w.call("DELETE", &format!("/images/{img}"), None);
+    assert_eq!(r.status, 202, "{}", r.status);
+    assert!(w.gone(100, &format!("/images/{img}")));
+    let st = w.st();
+    assert!(
+        st.get::<VersionPage>(&keys::version_page("o1", &img, &page_id))
+            .unwrap()
+            .is_none()
+    );
+    for v in std::iter::once(&v1).chain(&added) {
+        assert!(
+            st.get::<Version>(&keys::version("o1", v))
+                .unwrap()
+                .is_none(),
+            "{v}"
+        );
+    }
+}
