@@ -9,7 +9,13 @@ use serde_json::{Value, json};
 pub fn image_json(img: &Image) -> Value {
     let mut v = serde_json::to_value(img).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        for internal in ["versionIds", "versionStatuses", "distributedVersionIds"] {
+        for internal in [
+            "versionIds",
+            "versionStatuses",
+            "distributedVersionIds",
+            "tailSpan",
+            "versionPages",
+        ] {
             o.remove(internal);
         }
         // A name from the RPC door that the REST rules refuse is shown mapped (`names`).
