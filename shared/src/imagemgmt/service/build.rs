@@ -320,7 +320,11 @@ pub(super) fn attach_version(
     now: Timestamp,
     seen: Option<Vec<u8>>,
 ) -> Result<Stored<Image>, RestError> {
-    ctx.st
+    // Whether a round sealed the tail into a page named after this version: a round that
+    // lost its swap to another sealer leaves that page unnamed, and it is dropped below.
+    let mut sealed = false;
+    let r = ctx
+        .st
         .update_from::<Image, RestError>(&keys::image(&ctx.org, image_id), seen, |img| {
             // Idempotent: a swap reported failed that had landed (R2) and was then built
             // upon by another writer is retried here; the version is already attached.
@@ -337,7 +341,11 @@ pub(super) fn attach_version(
                 return Change::Abort(RestError::TooManyMarkers);
             }
             let mut img = match pages::seal_if_full(&ctx.st, img, version_id) {
-                Ok(sealed) => sealed.unwrap_or_else(|| img.clone()),
+                Ok(Some(with_page)) => {
+                    sealed = true;
+                    with_page
+                }
+                Ok(None) => img.clone(),
                 Err(Sealing::Full(_)) => {
                     return Change::Abort(RestError::TooManyVersions);
                 }
@@ -353,5 +361,21 @@ pub(super) fn attach_version(
             img.updated_at = now;
             Change::Write(img)
         })
-        .map_err(|e| e.lift(|| RestError::NotFound("image")))
+        .map_err(|e| e.lift(|| RestError::NotFound("image")));
+    if sealed {
+        let names = |i: &Image| i.version_pages.iter().any(|p| p.id == version_id);
+        // After a failure the swap may still have landed: look, and keep the page unless
+        // the image is known not to name it (a leftover page is harmless, a lost one not).
+        let unnamed = match &r {
+            Ok(i) => !names(&i.value),
+            Err(_) => matches!(
+                ctx.st.get::<Image>(&keys::image(&ctx.org, image_id)),
+                Ok(found) if !found.as_ref().is_some_and(|i| names(&i.value))
+            ),
+        };
+        if unnamed {
+            pages::drop_pages(&ctx.st, &ctx.org, image_id, &[version_id.to_owned()]);
+        }
+    }
+    r
 }

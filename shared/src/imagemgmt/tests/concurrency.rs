@@ -68,3 +68,54 @@ fn fifty_concurrent_add_versions_get_fifty_distinct_numbers() {
     assert_eq!(image.version_count, 51);
     assert_eq!(image.version_ids.len(), 51);
 }
+
+#[test]
+fn concurrent_add_versions_across_a_page_seal_lose_none_and_leave_no_stray_page() {
+    use crate::catalog::pages;
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let env = SharedEnv {
+        seed: std::sync::atomic::AtomicU64::new(11),
+    };
+    let made = std::sync::Mutex::new(vec![v1]);
+    std::thread::scope(|s| {
+        for _ in 0..5 {
+            let (kv, settings, token) = (&w.kv, &w.settings, &w.token);
+            let (env, made, img) = (&env, &made, &img);
+            s.spawn(move || {
+                for _ in 0..20 {
+                    let req = ApiRequest {
+                        method: "POST".into(),
+                        path: format!("{BASE}/images/{img}/versions"),
+                        query: String::new(),
+                        headers: vec![("authorization".into(), format!("Bearer {token}"))],
+                        body: sig_version("MAJOR").to_string().into_bytes(),
+                    };
+                    let st = &Store::new(kv, env);
+                    let mut r = handle(st, settings, &req);
+                    while r.status == 503 {
+                        r = handle(st, settings, &req);
+                    }
+                    assert_eq!(r.status, 201, "{}", r.status);
+                    let id = r.json_body()["versionId"].as_str().unwrap().to_owned();
+                    made.lock().unwrap().push(id);
+                }
+            });
+        }
+    });
+    let mut made = made.into_inner().unwrap();
+    let image = w.stored_image(&img);
+    let mut listed = pages::all_ids(&w.st(), "o1", &image).unwrap();
+    assert_eq!(image.version_count, 101);
+    assert_eq!(image.version_pages.len(), 1);
+    made.sort();
+    listed.sort();
+    assert_eq!(listed, made);
+    let prefix = format!("org/o1/image/{img}/page/");
+    let stored_pages =
+        w.kv.keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .count();
+    assert_eq!(stored_pages, 1);
+}

@@ -173,3 +173,42 @@ fn deleting_an_image_of_many_versions_deletes_every_version_and_page() {
         );
     }
 }
+
+#[test]
+fn a_sealer_that_loses_its_swap_leaves_no_stray_page() {
+    use crate::testutil::{Call, Hooked};
+    let w = World::new();
+    let (img, _) = first_version(&w.sig_image("win"));
+    add_many(&w, &img, PAGE - 1);
+    let image_key = keys::image("o1", &img);
+    let cut_in = std::cell::Cell::new(true);
+    // Another Add Version seals the same full tail and wins, just before this one swaps.
+    let hooked = Hooked {
+        inner: &w.kv,
+        before: |call: Call, key: &str| {
+            if call == Call::Swap && key == image_key && cut_in.replace(false) {
+                assert_eq!(w.add_version(&img, sig_version("MAJOR")).status, 201);
+            }
+        },
+    };
+    let req = w.req(
+        "POST",
+        &format!("/images/{img}/versions"),
+        Some(sig_version("MAJOR")),
+    );
+    let r = handle(&Store::new(&hooked, &w.env), &w.settings, &req);
+    assert_eq!(r.status, 201, "{}", r.status);
+    assert!(!cut_in.get(), "the other request never cut in");
+    let image = w.stored_image(&img);
+    assert_eq!(
+        (image.version_count as usize, image.version_pages.len()),
+        (PAGE + 2, 1)
+    );
+    let prefix = format!("org/o1/image/{img}/page/");
+    let stored_pages =
+        w.kv.keys()
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+            .count();
+    assert_eq!(stored_pages, 1);
+}
