@@ -23,43 +23,60 @@ impl Env for SharedEnv {
     fn pause_ms(&self, _: u64) {}
 }
 
-#[test]
-fn fifty_concurrent_add_versions_get_fifty_distinct_numbers() {
-    let w = World::new();
-    let (img, v1) = first_version(&w.sig_image("win"));
+/// `threads` clients each sending `per` Add Versions to `img` at once (body `body(t, i)`),
+/// retrying a 503 as `Retry-After` says; every 201 body.
+fn add_concurrently(
+    w: &World,
+    img: &str,
+    (threads, per): (usize, usize),
+    seed: u64,
+    body: impl Fn(usize, usize) -> Value + Sync,
+) -> Vec<Value> {
     let env = SharedEnv {
-        seed: std::sync::atomic::AtomicU64::new(7),
+        seed: std::sync::atomic::AtomicU64::new(seed),
     };
-    let names = std::sync::Mutex::new(Vec::<String>::new());
+    let made = std::sync::Mutex::new(Vec::new());
+    // The world's own clock is not shared between threads; its store, settings and token are.
+    let (kv, settings, token) = (&w.kv, &w.settings, &w.token);
     std::thread::scope(|s| {
-        for t in 0..5 {
-            let (kv, settings, token) = (&w.kv, &w.settings, &w.token);
-            let (env, names, img, v1) = (&env, &names, &img, &v1);
+        for t in 0..threads {
+            let (env, made, body) = (&env, &made, &body);
             s.spawn(move || {
-                for i in 0..10 {
-                    let mut body = sig_version(if (t + i) % 2 == 0 { "MAJOR" } else { "MINOR" });
-                    body["sourceVersionId"] = json!(v1);
+                for i in 0..per {
                     let req = ApiRequest {
                         method: "POST".into(),
                         path: format!("{BASE}/images/{img}/versions"),
                         query: String::new(),
                         headers: vec![("authorization".into(), format!("Bearer {token}"))],
-                        body: body.to_string().into_bytes(),
+                        body: body(t, i).to_string().into_bytes(),
                     };
-                    // A client retries a 503 (contended record), as Retry-After says.
                     let st = &Store::new(kv, env);
                     let mut r = handle(st, settings, &req);
                     while r.status == 503 {
                         r = handle(st, settings, &req);
                     }
                     assert_eq!(r.status, 201, "{}", r.json_body());
-                    let n = r.json_body()["versionName"].as_str().unwrap().to_owned();
-                    names.lock().unwrap().push(n);
+                    made.lock().unwrap().push(r.json_body());
                 }
             });
         }
     });
-    let mut names = names.into_inner().unwrap();
+    made.into_inner().unwrap()
+}
+
+#[test]
+fn fifty_concurrent_add_versions_get_fifty_distinct_numbers() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    let made = add_concurrently(&w, &img, (5, 10), 7, |t, i| {
+        let mut body = sig_version(if (t + i) % 2 == 0 { "MAJOR" } else { "MINOR" });
+        body["sourceVersionId"] = json!(v1);
+        body
+    });
+    let mut names: Vec<String> = made
+        .iter()
+        .map(|b| b["versionName"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names.len(), 50);
     names.sort();
     names.dedup();
@@ -74,36 +91,12 @@ fn concurrent_add_versions_across_a_page_seal_lose_none_and_leave_no_stray_page(
     use crate::catalog::pages;
     let w = World::new();
     let (img, v1) = first_version(&w.sig_image("win"));
-    let env = SharedEnv {
-        seed: std::sync::atomic::AtomicU64::new(11),
-    };
-    let made = std::sync::Mutex::new(vec![v1]);
-    std::thread::scope(|s| {
-        for _ in 0..5 {
-            let (kv, settings, token) = (&w.kv, &w.settings, &w.token);
-            let (env, made, img) = (&env, &made, &img);
-            s.spawn(move || {
-                for _ in 0..20 {
-                    let req = ApiRequest {
-                        method: "POST".into(),
-                        path: format!("{BASE}/images/{img}/versions"),
-                        query: String::new(),
-                        headers: vec![("authorization".into(), format!("Bearer {token}"))],
-                        body: sig_version("MAJOR").to_string().into_bytes(),
-                    };
-                    let st = &Store::new(kv, env);
-                    let mut r = handle(st, settings, &req);
-                    while r.status == 503 {
-                        r = handle(st, settings, &req);
-                    }
-                    assert_eq!(r.status, 201, "{}", r.status);
-                    let id = r.json_body()["versionId"].as_str().unwrap().to_owned();
-                    made.lock().unwrap().push(id);
-                }
-            });
-        }
-    });
-    let mut made = made.into_inner().unwrap();
+    let made = add_concurrently(&w, &img, (5, 20), 11, |_, _| sig_version("MAJOR"));
+    let mut made: Vec<String> = made
+        .iter()
+        .map(|b| b["versionId"].as_str().unwrap().to_owned())
+        .chain([v1])
+        .collect();
     let image = w.stored_image(&img);
     let mut listed = pages::all_ids(&w.st(), "o1", &image).unwrap();
     assert_eq!(image.version_count, 101);
@@ -111,11 +104,5 @@ fn concurrent_add_versions_across_a_page_seal_lose_none_and_leave_no_stray_page(
     made.sort();
     listed.sort();
     assert_eq!(listed, made);
-    let prefix = format!("org/o1/image/{img}/page/");
-    let stored_pages =
-        w.kv.keys()
-            .into_iter()
-            .filter(|k| k.starts_with(&prefix))
-            .count();
-    assert_eq!(stored_pages, 1);
+    assert_eq!(w.stored_pages(&img), 1);
 }

@@ -182,6 +182,16 @@ impl World {
             .value
     }
 
+    /// Page records stored for `image` (`catalog::pages`), named by its record or not.
+    fn stored_pages(&self, image: &str) -> usize {
+        let prefix = keys::version_page("o1", image, "");
+        self.kv
+            .keys()
+            .iter()
+            .filter(|k| k.starts_with(&prefix))
+            .count()
+    }
+
     /// Changes a stored record behind the door's back.
     fn edit<T: Clone + Serialize + DeserializeOwned>(&self, key: &str, f: impl Fn(&mut T)) {
         self.st()
