@@ -16,6 +16,7 @@ mod engine;
 mod kvops;
 mod loadgen;
 mod on_spin;
+mod pages;
 mod ticks;
 mod verify;
 

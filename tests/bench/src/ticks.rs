@@ -156,9 +156,7 @@ fn attach_settled_versions(
     from: usize,
     to: usize,
 ) -> anyhow::Result<()> {
-    use catalog_model::catalog::pages;
     use catalog_model::keys;
-    use catalog_model::vocab::VersionStatus;
     let store = app.store("default")?;
     let err = |e: spin_local_host::KvError| anyhow::anyhow!("{e}");
     let (version, op) = match template {
@@ -192,51 +190,8 @@ fn attach_settled_versions(
     }
     store.set_many(&batch).map_err(err)?;
     for (img, ids) in images.iter().zip(added) {
-        let key = keys::image("bench", img);
-        let raw = store
-            .get(&key)
-            .map_err(err)?
-            .ok_or_else(|| anyhow::anyhow!("{key} is gone"))?;
-        let mut rec: Value = serde_json::from_slice(&raw)?;
-        let v = &mut rec["v"];
-        // Older than the image's own versions, so in sealed pages before its own (as the
-        // app keeps an image of many versions: `catalog::pages`).
-        let mut refs: Vec<Value> = Vec::new();
-        for chunk in ids.chunks(pages::PAGE) {
-            let page_id = format!("{}-{img}", chunk[0]);
-            let statuses = chunk
-                .iter()
-                .map(|id| (id.clone(), VersionStatus::Available))
-                .collect();
-            let page = pages::VersionPage {
-                ids: chunk.to_vec(),
-                statuses,
-                rev: 0,
-            };
-            let summary = pages::Summary::of(&page.ids, &page.statuses);
-            let envelope = json!({"t": "bench", "v": page});
-            let page_key = keys::version_page("bench", img, &page_id);
-            store
-                .set(&page_key, &serde_json::to_vec(&envelope)?)
-                .map_err(err)?;
-            refs.push(serde_json::to_value(pages::PageRef {
-                id: page_id,
-                rev: 0,
-                count: u32::try_from(chunk.len())?,
-                span: [made, made],
-                summary,
-            })?);
-        }
-        refs.extend(v["versionPages"].as_array().cloned().unwrap_or_default());
-        let paged: usize = refs
-            .iter()
-            .map(|r| r["count"].as_u64().unwrap_or(0) as usize)
-            .sum();
-        let tail = v["versionIds"].as_array().map_or(0, Vec::len);
-        v["versionCount"] = json!(paged + tail);
-        v["versionPages"] = Value::Array(refs);
-        rec["t"] = json!(format!("bench-{to}"));
-        store.set(&key, &serde_json::to_vec(&rec)?).map_err(err)?;
+        // Older than the image's own versions, so in sealed pages before its own.
+        crate::pages::page_in(store.as_ref(), "bench", img, &ids, made)?;
     }
     Ok(())
 }
