@@ -5,20 +5,22 @@
 //! **Throughput.** For each runtime, three replicas (each its own process with its own cron
 //! every 2 s, as `spin.toml` says) serve one fresh `redis-server`; runs with k = 1, 2, 3 active
 //! replicas follow one another on it, the others paused (`SIGSTOP`: a paused replica neither
-//! ticks nor serves; each start compiles every component, which on our host takes longer
-//! than a run). Each run writes a backlog of `k × per_replica` gallery copies spread over 16
-//! orgs, 4 in each of the 4 shards (`shard_of`), through our host in-process on the same
-//! Redis with its clock frozen a few seconds ahead and `step_ms` = 1: every operation's first
-//! transition is due at that one instant, in one bucket, so nothing is due while the backlog
-//! is written. The replicas run with `step_ms`, `poll_ms` and `backoff_ms` of an hour, so
-//! each operation makes exactly one transition in the window, and with `tick_cap` raised so
-//! the tick's time budget (`tick_budget_ms`, 1.5 s of the 2 s period) bounds a busy tick
-//! rather than the cap. The bench polls the first replica's `/healthz` every 50 ms for the
-//! cumulative `engine.advanced` (added up by every replica's ticks) until it grew by the
-//! backlog, then checks a tick later that it did not grow past it (nothing advanced twice).
-//! Transitions a second: what was advanced after the first count was seen, over the time
-//! from that first count to the last (each count lands at the end of a tick, so the first
-//! tick's work and time are both left out).
+//! ticks nor serves; each start compiles every component, which on our host takes longer than a
+//! run). Each run writes a backlog of `k × per_replica` gallery copies spread over 16 orgs, 4
+//! in each of the 4 shards (`shard_of`), through our host in-process on the same Redis with its
+//! clock frozen a few seconds ahead and `step_ms` = 1: every operation's first transition is
+//! due at that one instant, in one bucket, so nothing is due while the backlog is written (the
+//! lead comes from the writer's last measured rate; a writer that falls behind it stops, and
+//! once the replicas worked off what it wrote the backlog is written again with a longer lead).
+//! The replicas run with `step_ms`, `poll_ms` and `backoff_ms` of an hour, so each operation
+//! makes exactly one transition in the window, and with `tick_cap` raised so the tick's time
+//! budget (`tick_budget_ms`, 1.5 s of the 2 s period) bounds a busy tick rather than the cap.
+//! The bench polls the first replica's `/healthz` every 50 ms for the cumulative
+//! `engine.advanced` (added up by every replica's ticks) until it grew by the backlog, then
+//! checks a tick later that it did not grow past it (nothing advanced twice). Transitions a
+//! second: what was advanced after the first count was seen, over the time from that first
+//! count to the last (each count lands at the end of a tick, so the first tick's work and time
+//! are both left out).
 //!
 //! The same runs go again with the replicas reaching Redis through [`proxy::DelayProxy`]
 //! (each chunk delayed [`DELAY`] each way): a store across a network, where a replica waits
@@ -40,19 +42,19 @@
 mod fairness;
 mod proxy;
 mod replicas;
+mod seeder;
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use catalog_e2e::demo;
 use catalog_e2e::real_spin::RealSpin;
 use catalog_model::due::shard_of;
-use spin_local_host::{App, AppOptions, BackendConfig, KvSetup};
 use spin_local_kv::testing::RedisServer;
 
 use crate::{ADMIN, Config, bench_manifest};
 use replicas::{Replica, Runtime, engine_counts};
+use seeder::Seeder;
 
 /// The delay the proxy adds to each chunk, each way.
 const DELAY: Duration = Duration::from_micros(500);
@@ -62,10 +64,10 @@ const SHARDS: u32 = 4;
 const ORGS_PER_SHARD: usize = 4;
 /// `tick_cap` of the replicas: high enough that the time budget ends a busy tick.
 const TICK_CAP: &str = "100000";
-/// Threads writing the backlog.
-const WRITERS: usize = 4;
 /// A run fails when the counter has not moved for this long.
 const STALL: Duration = Duration::from_secs(60);
+/// Tries at writing a backlog before it is due (each with a longer lead).
+const TRIES: usize = 3;
 
 /// The replicas' variables: one transition per operation in the window, the cap lifted.
 fn replica_variables() -> Vec<(String, String)> {
@@ -330,58 +332,49 @@ fn measure(
         .timeout(Duration::from_secs(10))
         .build()?;
     let base = reps[0].base_url();
-    let (start, _) = engine_counts(&http, &base)?;
-    // The backlog's one due instant: after it is written.
-    let lead = n as f64 / *seed_per_s * 1.8 + 3.0;
-    let due = SystemTime::now() + Duration::from_secs_f64(lead);
-    let seeded = seeder.write(n, due)?;
-    *seed_per_s = n as f64 / seeded.as_secs_f64().max(1e-3);
+    let (mut start, _) = engine_counts(&http, &base)?;
+    // The backlog's one due instant must come after it is written, however loaded the machine.
+    // The lead comes from the last write's rate with a margin; a write that finds it would not
+    // make it stops early (`Seeder::write`), the replicas work off what it wrote (not
+    // measured), and the next try takes the rate just measured with twice the margin.
+    let mut margin = 1.8;
+    let mut tries = 1;
+    let (lead, due) = loop {
+        let lead = n as f64 / *seed_per_s * margin + 3.0;
+        let due = SystemTime::now() + Duration::from_secs_f64(lead);
+        let written = seeder.write(n, due)?;
+        *seed_per_s = written.rate();
+        if written.ops == n {
+            break (lead, due);
+        }
+        let what = format!(
+            "lead {lead:.1} s, {} of {n} written at {:.0}/s",
+            written.ops, *seed_per_s
+        );
+        anyhow::ensure!(
+            tries < TRIES,
+            "the backlog could not be written before it was due in {TRIES} tries ({what})"
+        );
+        eprintln!("  the writer stopped early ({what}); again once the replicas worked those");
+        let target = i64::try_from(written.ops)?;
+        count_until(&http, &base, start, target, due, None, reps)?;
+        start += target;
+        margin *= 2.0;
+        tries += 1;
+    };
     let (before, _) = engine_counts(&http, &base)?;
     anyhow::ensure!(
         before == start && SystemTime::now() < due,
         "the backlog became due before it was written (lead {lead:.1} s too short)"
     );
-    let logs = || {
-        reps.iter()
-            .map(|r| r.log_tail(15))
-            .collect::<Vec<_>>()
-            .join("\n---\n")
-    };
-    // The backlog is readable once its bucket ended and `skew_ms` passed: a stall counts from
-    // then at the earliest.
-    let readable = Instant::now()
-        + due.duration_since(SystemTime::now()).unwrap_or_default()
-        + Duration::from_secs(5);
-    let mut first: Option<(Instant, i64)> = None;
-    let mut cpu_start = None;
-    let mut probe = None;
-    let mut last_seen = (Instant::now(), 0i64);
-    let mut steps = 0;
     let target = i64::try_from(n)?;
-    let end = loop {
-        let (a, _) = engine_counts(&http, &base)?;
-        let a = a - start;
-        let now = Instant::now();
-        if a != last_seen.1 {
-            steps += 1;
-            last_seen = (now, a);
-            if first.is_none() {
-                first = Some((now, a));
-                cpu_start = cpu_times();
-                probe = Some(proxy::RttProbe::start(store));
-            }
-        }
-        if a >= target {
-            break now;
-        }
-        if now.duration_since(last_seen.0.max(readable)) > STALL {
-            anyhow::bail!(
-                "stalled at {a} of {n} transitions for {STALL:?}; logs:\n{}",
-                logs()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let Counted {
+        first,
+        end,
+        steps,
+        cpu_start,
+        probe,
+    } = count_until(&http, &base, start, target, due, Some(store), reps)?;
     let cpu = busy_between(cpu_start, cpu_times());
     let rtt = match probe {
         Some(p) => p.finish()?,
@@ -412,79 +405,71 @@ fn measure(
     })
 }
 
-/// Our host in-process on the replicas' Redis, with `step_ms` = 1, writing backlogs.
-struct Seeder {
-    app: App,
-    tokens: Vec<String>,
-    /// Backlogs written so far (their images get distinct names).
-    runs: std::cell::Cell<usize>,
+/// What [`count_until`] saw: the first count (when, how many), when the target was reached,
+/// the counts seen, and what was started at the first count (CPU times, the store probe).
+struct Counted {
+    first: Option<(Instant, i64)>,
+    end: Instant,
+    steps: usize,
+    cpu_start: Option<(u64, u64)>,
+    probe: Option<proxy::RttProbe>,
 }
 
-impl Seeder {
-    fn start(redis_url: &str, manifest: &Path, orgs: &[String]) -> anyhow::Result<Seeder> {
-        let mut options = AppOptions::new(manifest);
-        options.kv = KvSetup::Backend(BackendConfig::Redis {
-            url: redis_url.to_owned(),
-        });
-        for (name, value) in [
-            ("admin_token", ADMIN),
-            ("step_ms", "1"),
-            ("rest_rate_limit", "0"),
-            ("rpc_rate_limit", "0"),
-        ] {
-            options.variables.insert(name.into(), value.into());
+/// Polls the first replica's `/healthz` every 50 ms until `engine.advanced` grew from `start`
+/// by `target` (a backlog due at `due`); starts a round-trip probe of `store` at the first
+/// count, if given.
+fn count_until(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    start: i64,
+    target: i64,
+    due: SystemTime,
+    store: Option<SocketAddr>,
+    reps: &[Replica],
+) -> anyhow::Result<Counted> {
+    // The backlog is readable once its bucket ended and `skew_ms` passed: a stall counts from
+    // then at the earliest.
+    let readable = Instant::now()
+        + due.duration_since(SystemTime::now()).unwrap_or_default()
+        + Duration::from_secs(5);
+    let mut first: Option<(Instant, i64)> = None;
+    let mut cpu_start = None;
+    let mut probe = None;
+    let mut last_seen = (Instant::now(), 0i64);
+    let mut steps = 0;
+    loop {
+        let (a, _) = engine_counts(http, base)?;
+        let a = a - start;
+        let now = Instant::now();
+        if a != last_seen.1 {
+            steps += 1;
+            last_seen = (now, a);
+            if first.is_none() {
+                first = Some((now, a));
+                cpu_start = cpu_times();
+                probe = store.map(proxy::RttProbe::start);
+            }
         }
-        let app = App::start(options)?;
-        let http = reqwest::blocking::Client::new();
-        let base = app.base_url();
-        let tokens = orgs
-            .iter()
-            .map(|org| {
-                demo::seed(&http, &base, ADMIN, org)
-                    .map(|c| c.token)
-                    .map_err(anyhow::Error::msg)
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Seeder {
-            app,
-            tokens,
-            runs: std::cell::Cell::new(0),
-        })
-    }
-
-    /// Writes `n` gallery copies (one operation each) over the orgs, the clock frozen at
-    /// `due`: every first transition is due at `due` (`step_ms` = 1), in one bucket. Returns
-    /// how long the writing took.
-    fn write(&self, n: usize, due: SystemTime) -> anyhow::Result<Duration> {
-        let run = self.runs.get();
-        self.runs.set(run + 1);
-        self.app.clock().set(due);
-        let base = self.app.base_url();
-        let http = reqwest::blocking::Client::new();
-        let tokens = &self.tokens;
-        let started = Instant::now();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..WRITERS)
-                .map(|w| {
-                    let (base, http) = (&base, &http);
-                    s.spawn(move || -> anyhow::Result<()> {
-                        for i in (w..n).step_by(WRITERS) {
-                            let token = &tokens[i % tokens.len()];
-                            crate::sig_image(http, base, token, &format!("e{run}-{i}"))?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a writer panicked")))
-                })
-                .collect::<anyhow::Result<Vec<()>>>()
-        })?;
-        Ok(started.elapsed())
+        if a >= target {
+            return Ok(Counted {
+                first,
+                end: now,
+                steps,
+                cpu_start,
+                probe,
+            });
+        }
+        if now.duration_since(last_seen.0.max(readable)) > STALL {
+            if let Some(p) = probe {
+                let _ = p.finish();
+            }
+            let logs: Vec<String> = reps.iter().map(|r| r.log_tail(15)).collect();
+            anyhow::bail!(
+                "stalled at {a} of {target} transitions for {STALL:?}; logs:\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

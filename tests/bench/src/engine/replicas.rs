@@ -201,12 +201,13 @@ impl Drop for Replica {
     }
 }
 
-/// `spin-local`, built beside this bench (`cargo build --release -p spin-local-host`).
+/// `spin-local`, built beside this bench (`cargo build [--release] -p spin-local-host`, the
+/// bench's own profile).
 fn host_binary() -> anyhow::Result<PathBuf> {
     let bin = std::env::current_exe()?.with_file_name("spin-local");
     anyhow::ensure!(
         bin.exists(),
-        "{} is missing: cargo build --release -p spin-local-host",
+        "{} is missing: cargo build -p spin-local-host in the bench's profile (--release for a full run)",
         bin.display()
     );
     Ok(bin)
