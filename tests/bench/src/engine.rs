@@ -37,9 +37,13 @@
 //! trip of a Redis `PING` sent every 20 ms during the window to the address the replicas
 //! use (the proxy's, or Redis itself), which is the latency they actually had.
 //!
+//! **Images of many versions** ([`images`]): one replica's transitions a second on Add
+//! Versions onto images of 1 version and of 1 000, in turns (issue 12, item 4).
+//!
 //! **Fairness** ([`fairness`]): one replica with the default timings of `spin.toml`.
 
 mod fairness;
+mod images;
 mod proxy;
 mod replicas;
 mod seeder;
@@ -135,7 +139,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         .into_iter()
         .filter(|r| only.is_empty() || format!("{r:?}").eq_ignore_ascii_case(&only))
         .collect();
-    // `BENCH_ENGINE_PARTS=throughput` (or `fairness`) runs one part only.
+    // `BENCH_ENGINE_PARTS=throughput` (or `images`, `fairness`) runs one part only.
     let parts = std::env::var("BENCH_ENGINE_PARTS").unwrap_or_default();
     let part = |name: &str| parts.is_empty() || parts == name;
     let stores: Vec<Option<Duration>> = if cfg.quick {
@@ -179,6 +183,13 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
                 runtime.name()
             );
         }
+    }
+    for &runtime in runtimes.iter().filter(|_| part("images")) {
+        eprintln!("engine: images of many versions on {}", runtime.name());
+        let (n, rounds) = if cfg.quick { (600, 1) } else { (2000, 2) };
+        let runs = images::run(runtime, &manifest, &dir, &orgs, n, rounds)
+            .map_err(|e| e.context(format!("images of many versions on {}", runtime.name())))?;
+        out.push_str(&images::render(runtime, &runs));
     }
     let fair_n = if cfg.quick { 200 } else { 2000 };
     let mut fair = Vec::new();

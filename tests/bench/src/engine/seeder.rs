@@ -18,9 +18,12 @@ const GUARD: Duration = Duration::from_secs(2);
 /// Our host in-process on the replicas' Redis, with `step_ms` = 1, writing backlogs.
 pub struct Seeder {
     pub app: App,
-    tokens: Vec<String>,
+    pub tokens: Vec<String>,
     /// Backlogs written so far (their images get distinct names).
     runs: std::cell::Cell<usize>,
+    /// When set, a backlog is Add Versions dealt round-robin to these images (an index
+    /// into `tokens`, the image id) rather than new images.
+    pub onto: std::cell::RefCell<Option<Vec<(usize, String)>>>,
 }
 
 impl Seeder {
@@ -52,6 +55,7 @@ impl Seeder {
             app,
             tokens,
             runs: std::cell::Cell::new(0),
+            onto: std::cell::RefCell::new(None),
         })
     }
 
@@ -70,6 +74,8 @@ impl Seeder {
         let base = self.app.base_url();
         let http = reqwest::blocking::Client::new();
         let tokens = &self.tokens;
+        let onto = self.onto.borrow().clone();
+        let onto = &onto;
         let started = Instant::now();
         let deadline = (started + due.duration_since(SystemTime::now()).unwrap_or_default())
             .checked_sub(GUARD)
@@ -96,8 +102,16 @@ impl Seeder {
                                 stop.store(true, Ordering::SeqCst);
                                 break;
                             }
-                            let token = &tokens[i % tokens.len()];
-                            crate::sig_image(http, base, token, &format!("e{run}-{i}"))?;
+                            match onto {
+                                None => {
+                                    let token = &tokens[i % tokens.len()];
+                                    crate::sig_image(http, base, token, &format!("e{run}-{i}"))?;
+                                }
+                                Some(images) => {
+                                    let (t, image) = &images[i % images.len()];
+                                    add_version(http, base, &tokens[*t], image)?;
+                                }
+                            }
                             done.fetch_add(1, Ordering::SeqCst);
                         }
                         Ok(())
@@ -132,4 +146,20 @@ impl Written {
     pub fn rate(&self) -> f64 {
         self.ops.max(1) as f64 / self.took.as_secs_f64().max(1e-3)
     }
+}
+
+/// One Add Version (a gallery copy) onto `image`.
+fn add_version(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    token: &str,
+    image: &str,
+) -> anyhow::Result<()> {
+    let r = http
+        .post(format!("{base}/imagemgmt/v1/images/{image}/versions"))
+        .bearer_auth(token)
+        .json(&crate::add_version_body())
+        .send()?;
+    anyhow::ensure!(r.status().as_u16() == 201, "Add Version: {}", r.status());
+    Ok(())
 }
