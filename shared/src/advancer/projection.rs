@@ -73,7 +73,12 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
             if !whole_image && !paged.is_empty() {
                 let pages = &mut img.version_pages;
                 match catalog::pages::refresh(st, org, &op.target.image_id, pages, &paged) {
-                    Ok(e) => emptied = e,
+                    Ok(r) => {
+                        emptied = r.emptied;
+                        if let Some(s) = r.paged_summary {
+                            img.paged_summary = s;
+                        }
+                    }
                     Err(e) => return Change::Abort(Some(e)),
                 }
             }
@@ -271,6 +276,7 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
         let listed: std::collections::HashSet<&String> = img.version_ids.iter().collect();
         known.retain(|id, _| listed.contains(id));
         let mut pages = img.version_pages.clone();
+        let mut paged_summary = img.paged_summary.clone();
         if !paged.is_empty() {
             let moved: Vec<Moved<'_>> = paged
                 .iter()
@@ -285,14 +291,20 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
                 })
                 .collect();
             match catalog::pages::refresh(st, org, &img.id, &mut pages, &moved) {
-                Ok(e) => emptied = e,
+                Ok(r) => {
+                    emptied = r.emptied;
+                    paged_summary = r.paged_summary.unwrap_or(paged_summary);
+                }
                 Err(e) => return Change::Abort(Some(e)),
             }
         }
         let mut img = img.clone();
-        let unchanged_lists = known == img.version_statuses && pages == img.version_pages;
+        let unchanged_lists = known == img.version_statuses
+            && pages == img.version_pages
+            && paged_summary == img.paged_summary;
         img.version_statuses = known;
         img.version_pages = pages;
+        img.paged_summary = paged_summary;
         let summary = catalog::pages::summary(&img, &img.version_statuses);
         let status = catalog::derive_status(deleting, &summary);
         if status == img.status && unchanged_lists {

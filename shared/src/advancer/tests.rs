@@ -122,6 +122,7 @@ fn start_in(
         distributed_version_ids: vec![],
         tail_span: None,
         version_pages: vec![],
+        paged_summary: Default::default(),
         tags: vec![],
         extra: Default::default(),
     };

@@ -68,6 +68,9 @@ pub struct Image {
     /// [`pages::MAX_PAGES`]), each with a summary of its statuses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub version_pages: Vec<pages::PageRef>,
+    /// Addition: the summary of every paged version's status, oldest page first.
+    #[serde(default, skip_serializing_if = "pages::Summary::is_empty")]
+    pub paged_summary: pages::Summary,
     /// Addition: the versions the RPC door has distributed to regions (ListImage reads
     /// these for `ImageRegionDistributeList`, not every version), at most
     /// [`MAX_DISTRIBUTED`], the most recently distributed.

@@ -1,19 +1,21 @@
 //! Bounded version lists (issue 12, item 4): an image record lists only its newest versions
 //! (the *tail*, at most [`PAGE`]), with their statuses; older versions live in sealed
-//! *pages* of their own records, and the image keeps one small [`PageRef`] per page: its
-//! key, a revision, the span of its versions' creation times and a [`Summary`] of their
-//! statuses. Summaries compose, so the image status is derived from at most
-//! [`MAX_PAGES`] summaries and the tail, and a transition rewrites a bounded number of bytes
-//! however many versions the image has.
+//! *pages* of their own records. The image keeps one small [`PageRef`] per page (its key,
+//! its count, the span of its versions' creation times) and one [`Summary`] of every paged
+//! version's status (`Image::paged_summary`). Summaries compose, so the image status is
+//! derived from that summary and the tail, and a transition rewrites a small, bounded
+//! record however many versions the image has (about 100 bytes a page: the per-page
+//! summaries stay in the pages, where only the rare change of a paged version reads them).
 //!
 //! - Add Version seals a full tail into a page (written under a key named after the version
 //!   being added, so only that request ever writes it before the image names it) and swaps
 //!   the image to name the page; an image with [`MAX_PAGES`] pages and a full tail refuses
 //!   new versions ([`Full`]): a bound of 4 096 to 4 160 versions an image. A page whose
 //!   versions are all deleted is dropped, and frees its place.
-//! - A transition of a version in a page swaps the page (status, `rev + 1`), then the image
-//!   takes the page's summary if its revision is newer than the one it holds: concurrent
-//!   swaps of one page converge on the newest.
+//! - A transition of a version in a page swaps the page, then, inside the image's swap,
+//!   reads every page afresh and recomputes `paged_summary`: a page written before an image
+//!   swap that lands is always counted (whoever writes a page swaps the image after), so
+//!   concurrent changes of pages converge.
 //! - A version is found in the pages whose creation span holds its `createdAt` (usually
 //!   one; spans of concurrent adds may overlap).
 
@@ -94,6 +96,10 @@ impl Summary {
         self
     }
 
+    pub fn is_empty(&self) -> bool {
+        *self == Summary::default()
+    }
+
     pub fn total(&self) -> u32 {
         self.counts.values().sum()
     }
@@ -119,7 +125,6 @@ pub struct PageRef {
     pub count: u32,
     /// The oldest and newest `createdAt` of its versions (as sealed).
     pub span: [Timestamp; 2],
-    pub summary: Summary,
 }
 
 /// A sealed page of versions, oldest first.
@@ -133,11 +138,10 @@ pub struct VersionPage {
     pub rev: u32,
 }
 
-/// The whole-image summary: the pages, oldest first, then the tail's known statuses.
+/// The whole-image summary: the pages, then the tail's known statuses.
 pub fn summary(img: &Image, tail_statuses: &BTreeMap<String, VersionStatus>) -> Summary {
-    img.version_pages
-        .iter()
-        .fold(Summary::default(), |acc, p| acc.then(&p.summary))
+    img.paged_summary
+        .clone()
         .then(&Summary::of(&img.version_ids, tail_statuses))
 }
 
@@ -223,8 +227,11 @@ pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<
         rev: 0,
         count: u32::try_from(page.ids.len()).unwrap_or(u32::MAX),
         span: img.tail_span.unwrap_or([Timestamp(0), Timestamp(i64::MAX)]),
-        summary: Summary::of(&page.ids, &page.statuses),
     });
+    out.paged_summary = img
+        .paged_summary
+        .clone()
+        .then(&Summary::of(&page.ids, &page.statuses));
     out.version_ids.clear();
     out.version_statuses.clear();
     out.tail_span = None;
@@ -254,16 +261,25 @@ pub struct Moved<'a> {
     pub created_at: Option<Timestamp>,
 }
 
-/// Shows each of `moved` in the page holding it (status, or removal once gone) and updates
-/// `pages` (the image's refs, swapped in by the caller) with each page's newest summary.
-/// Returns the ids of pages left empty: the caller drops their records once its swap lands.
+/// What [`refresh`] changed: the pages left empty (the caller drops their records once its
+/// swap lands) and, when any page changed, the summary of every page as now stored.
+#[derive(Debug, Default)]
+pub struct Refreshed {
+    pub emptied: Vec<String>,
+    pub paged_summary: Option<Summary>,
+}
+
+/// Shows each of `moved` in the page holding it (status, or removal once gone), updates
+/// `pages` (the image's refs, swapped in by the caller) and, if a page changed, reads every
+/// page to summarize them afresh. Called inside the image's swap, after the page swaps.
 pub fn refresh(
     st: &Store<'_>,
     org: &str,
     image_id: &str,
     pages: &mut Vec<PageRef>,
     moved: &[Moved<'_>],
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Refreshed, StoreError> {
+    let mut changed = false;
     for m in moved {
         let candidates: Vec<String> = pages
             .iter()
@@ -296,13 +312,11 @@ pub fn refresh(
             });
             match r {
                 Ok(page) => {
-                    if let Some(p) = pages.iter_mut().find(|p| p.id == page_id)
-                        && page.value.rev >= p.rev
-                    {
-                        p.rev = page.value.rev;
+                    if let Some(p) = pages.iter_mut().find(|p| p.id == page_id) {
+                        p.rev = p.rev.max(page.value.rev);
                         p.count = u32::try_from(page.value.ids.len()).unwrap_or(u32::MAX);
-                        p.summary = Summary::of(&page.value.ids, &page.value.statuses);
                     }
+                    changed = true;
                     break;
                 }
                 // Not in this page (or the page is gone): try the next candidate.
@@ -318,7 +332,26 @@ pub fn refresh(
         .map(|p| p.id.clone())
         .collect();
     pages.retain(|p| p.count > 0);
-    Ok(emptied)
+    let paged_summary = if changed {
+        let keys: Vec<String> = pages
+            .iter()
+            .map(|p| keys::version_page(org, image_id, &p.id))
+            .collect();
+        let read = st.get_many::<VersionPage>(&keys)?;
+        let whole = read
+            .into_iter()
+            .flatten()
+            .fold(Summary::default(), |acc, p| {
+                acc.then(&Summary::of(&p.value.ids, &p.value.statuses))
+            });
+        Some(whole)
+    } else {
+        None
+    };
+    Ok(Refreshed {
+        emptied,
+        paged_summary,
+    })
 }
 
 /// Drops the records of pages no image names any more (best effort: a leftover page is an

@@ -95,7 +95,6 @@ mod refresh {
             rev: page.rev,
             count: page.ids.len() as u32,
             span: [Timestamp(span[0]), Timestamp(span[1])],
-            summary: Summary::of(&page.ids, &page.statuses),
         }
     }
 
@@ -108,7 +107,7 @@ mod refresh {
     }
 
     #[test]
-    fn a_moved_version_is_shown_in_the_page_holding_it_and_its_summary() {
+    fn a_moved_version_is_shown_in_the_page_holding_it_and_every_page_is_summarized_afresh() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         let st = Store::new(&kv, &env);
         let (a, b) = (
@@ -124,16 +123,18 @@ mod refresh {
             status: Some(V::Failed),
             created_at: Some(Timestamp(15)),
         }];
-        let emptied = refresh(&st, "o", "i", &mut refs, &moved).unwrap();
-        assert!(emptied.is_empty());
+        let r = refresh(&st, "o", "i", &mut refs, &moved).unwrap();
+        assert!(r.emptied.is_empty());
         let stored: VersionPage = st
             .get(&keys::version_page("o", "i", "pa"))
             .unwrap()
             .unwrap()
             .value;
         assert_eq!(stored.statuses["a2"], V::Failed);
-        assert_eq!((refs[0].rev, refs[0].summary.count(&[V::Failed])), (1, 1));
-        assert_eq!(refs[1].rev, 0);
+        let whole = r.paged_summary.unwrap();
+        assert_eq!((whole.count(&[V::Failed]), whole.total()), (1, 3));
+        assert_eq!(whole.newest_online.as_deref(), Some("b1"));
+        assert_eq!((refs[0].rev, refs[1].rev), (1, 0));
 
         // Gone (no creation time known): removed from its page; an emptied page is dropped.
         let gone = [Moved {
@@ -141,27 +142,26 @@ mod refresh {
             status: None,
             created_at: None,
         }];
-        let emptied = refresh(&st, "o", "i", &mut refs, &gone).unwrap();
-        assert_eq!(emptied, vec!["pb".to_owned()]);
+        let r = refresh(&st, "o", "i", &mut refs, &gone).unwrap();
+        assert_eq!(r.emptied, vec!["pb".to_owned()]);
         assert_eq!(refs.len(), 1);
+        assert_eq!(r.paged_summary.unwrap().total(), 2);
     }
 
     #[test]
-    fn an_older_revision_never_replaces_a_newer_summary() {
+    fn a_version_in_no_page_changes_nothing() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         let st = Store::new(&kv, &env);
         let a = page(&["a1"], V::Available);
         st.put_new(&keys::version_page("o", "i", "pa"), &a).unwrap();
         let mut refs = vec![page_ref("pa", [0, 20], &a)];
-        // The image already holds a newer summary than the page will give.
-        refs[0].rev = 5;
-        refs[0].summary = Summary::default();
         let moved = [Moved {
-            id: "a1",
+            id: "elsewhere",
             status: Some(V::Disabled),
-            created_at: Some(Timestamp(1)),
+            created_at: None,
         }];
-        refresh(&st, "o", "i", &mut refs, &moved).unwrap();
-        assert_eq!((refs[0].rev, refs[0].summary.total()), (5, 0));
+        let r = refresh(&st, "o", "i", &mut refs, &moved).unwrap();
+        assert!(r.paged_summary.is_none() && r.emptied.is_empty());
+        assert_eq!(refs[0].rev, 0);
     }
 }

@@ -120,6 +120,7 @@ pub fn put(st: &Store<'_>, s: &SharedImage) -> Result<(Image, bool), StoreError>
         distributed_version_ids: vec![],
         tail_span: Some([version.created_at; 2]),
         version_pages: vec![],
+        paged_summary: Default::default(),
         tags: vec![],
         extra: Default::default(),
     };

@@ -29,6 +29,7 @@ pub(super) fn sample_image() -> Image {
         distributed_version_ids: vec![],
         tail_span: None,
         version_pages: vec![],
+        paged_summary: Default::default(),
         tags: vec![],
         extra: Default::default(),
     }

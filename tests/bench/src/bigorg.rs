@@ -88,6 +88,7 @@ fn image(org: &str, id: &str, i: usize, now: i64) -> Image {
         distributed_version_ids: vec![],
         tail_span: None,
         version_pages: vec![],
+        paged_summary: Default::default(),
         tags: vec![],
         extra: Default::default(),
     }

@@ -31,6 +31,7 @@ pub fn page_in(
     let mut rec: Value = serde_json::from_slice(&raw)?;
     let v = &mut rec["v"];
     let mut refs: Vec<Value> = Vec::new();
+    let mut older = Summary::default();
     for chunk in ids.chunks(PAGE) {
         let page_id = format!("{}-{img}", chunk[0]);
         let statuses = chunk
@@ -42,7 +43,7 @@ pub fn page_in(
             statuses,
             rev: 0,
         };
-        let summary = Summary::of(&page.ids, &page.statuses);
+        older = older.then(&Summary::of(&page.ids, &page.statuses));
         let envelope = json!({"t": "bench", "v": page});
         let page_key = keys::version_page(org, img, &page_id);
         store
@@ -53,7 +54,6 @@ pub fn page_in(
             rev: 0,
             count: u32::try_from(chunk.len())?,
             span: [made, made],
-            summary,
         })?);
     }
     refs.extend(v["versionPages"].as_array().cloned().unwrap_or_default());
@@ -61,6 +61,9 @@ pub fn page_in(
     let tail = v["versionIds"].as_array().map_or(0, Vec::len) as u64;
     v["versionCount"] = json!(paged + tail);
     v["versionPages"] = Value::Array(refs);
+    // The new pages are older than those the image had.
+    let had: Summary = serde_json::from_value(v["pagedSummary"].take()).unwrap_or_default();
+    v["pagedSummary"] = serde_json::to_value(older.then(&had))?;
     // A fresh write token: the app's next swap of the record must see it changed.
     rec["t"] = json!(format!("bench-paged-{}", ids.len()));
     store.set(&key, &serde_json::to_vec(&rec)?).map_err(err)?;

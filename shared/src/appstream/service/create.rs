@@ -223,6 +223,7 @@ fn build_capture(
         distributed_version_ids: vec![],
         tail_span: Some([now; 2]),
         version_pages: vec![],
+        paged_summary: Default::default(),
         tags: to_tags(&r.tags),
         extra,
     };

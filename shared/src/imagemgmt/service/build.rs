@@ -198,6 +198,7 @@ pub(super) fn pending_image(
         distributed_version_ids: vec![],
         tail_span: None,
         version_pages: vec![],
+        paged_summary: Default::default(),
         tags: vec![],
         extra: Default::default(),
     }

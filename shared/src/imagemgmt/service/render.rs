@@ -15,6 +15,7 @@ pub fn image_json(img: &Image) -> Value {
             "distributedVersionIds",
             "tailSpan",
             "versionPages",
+            "pagedSummary",
         ] {
             o.remove(internal);
         }

@@ -2,7 +2,7 @@
 //! sees does not change.
 
 use super::*;
-use crate::catalog::pages::{MAX_PAGES, PAGE, PageRef, Summary, VersionPage};
+use crate::catalog::pages::{MAX_PAGES, PAGE, PageRef, VersionPage};
 use crate::time::Timestamp;
 
 /// Adds `n` MAJOR versions to `img`, moving the clock so no rate limit is met; their ids.
@@ -44,7 +44,10 @@ fn an_image_of_many_versions_keeps_a_bounded_record_and_lists_them_all() {
     let body = w.call("GET", &format!("/images/{img}"), None).json_body();
     assert_eq!(body["status"], "AVAILABLE");
     // The pages are the record's own business.
-    assert!(body.get("versionPages").is_none() && body.get("tailSpan").is_none());
+    for internal in ["versionPages", "tailSpan", "pagedSummary"] {
+        assert!(body.get(internal).is_none(), "{internal}");
+    }
+    assert_eq!(stored.paged_summary.total() as usize, 2 * PAGE);
 
     // The oldest version lives in the first page: deleting it shrinks that page.
     let r = w.call("DELETE", &format!("/images/{img}/versions/{v1}"), None);
@@ -102,7 +105,6 @@ fn a_full_image_refuses_a_new_version_with_409_and_keeps_nothing() {
                 rev: 0,
                 count: PAGE as u32,
                 span: [Timestamp(0); 2],
-                summary: Summary::default(),
             })
             .collect();
     });
