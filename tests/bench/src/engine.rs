@@ -186,7 +186,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
     }
     for &runtime in runtimes.iter().filter(|_| part("images")) {
         eprintln!("engine: images of many versions on {}", runtime.name());
-        let (n, rounds) = if cfg.quick { (600, 1) } else { (2000, 2) };
+        let (n, rounds) = if cfg.quick { (600, 1) } else { (2000, 3) };
         let runs = images::run(runtime, &manifest, &dir, &orgs, n, rounds)
             .map_err(|e| e.context(format!("images of many versions on {}", runtime.name())))?;
         out.push_str(&images::render(runtime, &runs));

@@ -90,18 +90,31 @@ pub fn render(runtime: Runtime, runs: &[(usize, Run)]) -> String {
         runtime.name()
     );
     let mut one = None;
+    let mut ratios = Vec::new();
     for (versions, r) in runs {
         if *versions == SIZES[0] {
             one = r.rate;
         }
         let ratio = match (r.rate, one) {
-            (Some(x), Some(o)) => format!("{:.2}x", x / o),
+            (Some(x), Some(o)) => {
+                if *versions != SIZES[0] {
+                    ratios.push(x / o);
+                }
+                format!("{:.2}x", x / o)
+            }
             _ => "n/a".into(),
         };
         let rate = r.rate.map_or("n/a".to_owned(), |x| format!("{x:.0}"));
         s.push_str(&format!(
             "| {versions} | {} | {rate} | {ratio} | {} |\n",
             r.ops, r.errors
+        ));
+    }
+    ratios.sort_by(f64::total_cmp);
+    if let Some(mid) = ratios.get(ratios.len() / 2) {
+        s.push_str(&format!(
+            "\nMedian over the rounds: images of {} versions advance at {mid:.2}x the rate of images of 1.\n",
+            SIZES[1]
         ));
     }
     s.push('\n');
