@@ -185,9 +185,9 @@ pub fn lists_recent(img: &Image, id: &str) -> bool {
     img.version_ids.iter().any(|v| v == id) || img.version_pages.iter().any(|p| p.id == id)
 }
 
-/// Makes room in the tail for the version `adding` (created at `at`): when the tail is full,
-/// writes it as a page named after `adding` and returns the image naming it, to be swapped
-/// in by the caller. Versions the tail has no status for yet are read first.
+/// Makes room in the tail for the version `adding`: when the tail is full, writes it as a
+/// page named after `adding` and returns the image naming it, to be swapped in by the
+/// caller. Versions the tail has no status for yet are read first.
 pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<Image>, Sealing> {
     if img.version_ids.len() < PAGE {
         return Ok(None);
@@ -218,7 +218,8 @@ pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<
         rev: 0,
     };
     // Only this request writes this key until the image names it (the key is the new
-    // version's fresh id), so a blind write is safe; a lost swap rewrites it on the retry.
+    // version's fresh id), so a blind write is safe. A round that loses its swap rewrites
+    // it, or drops it once another request sealed that tail (`attach_version`).
     st.put_new(&keys::version_page(org, &img.id, adding), &page)
         .map_err(Sealing::Store)?;
     let mut out = img.clone();
