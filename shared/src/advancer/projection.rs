@@ -56,6 +56,7 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
         }
         let mut emptied = Vec::new();
         let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
+            emptied.clear();
             let paged: Vec<Moved<'_>> = made
                 .iter()
                 .filter(|(id, _)| !img.version_ids.contains(id))
@@ -71,14 +72,8 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
             img.distributed_version_ids
                 .retain(|v| !version_ids.contains(v));
             if !whole_image && !paged.is_empty() {
-                let pages = &mut img.version_pages;
-                match catalog::pages::refresh(st, org, &op.target.image_id, pages, &paged) {
-                    Ok(r) => {
-                        emptied = r.emptied;
-                        if let Some(s) = r.paged_summary {
-                            img.paged_summary = s;
-                        }
-                    }
+                match catalog::pages::refresh(st, &mut img, &paged) {
+                    Ok(e) => emptied = e,
                     Err(e) => return Change::Abort(Some(e)),
                 }
             }
@@ -232,10 +227,12 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
     // being deleted (`catalog::index`). Set by the last run of the closure, the one written.
     let mut flip: Option<bool> = None;
     // Touched versions that left the tail are shown in their pages from inside the swap (a
-    // page swap is idempotent, so a retried round repeats it harmlessly).
+    // page swap is idempotent, so a retried round repeats it harmlessly). The pages left
+    // empty by the round that was written.
     let mut emptied = Vec::new();
     let r = st.update::<Image, Option<StoreError>>(&image_key, |img| {
         flip = None;
+        emptied.clear();
         let deleting = if whole_image_delete {
             !op.status.is_terminal() || op.status == OpStatus::Succeeded
         } else {
@@ -275,8 +272,8 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
         }
         let listed: std::collections::HashSet<&String> = img.version_ids.iter().collect();
         known.retain(|id, _| listed.contains(id));
-        let mut pages = img.version_pages.clone();
-        let mut paged_summary = img.paged_summary.clone();
+        let mut new = img.clone();
+        new.version_statuses = known;
         if !paged.is_empty() {
             let moved: Vec<Moved<'_>> = paged
                 .iter()
@@ -290,23 +287,16 @@ fn refresh_image(st: &Store<'_>, op: &Operation, touched: &[String]) -> Result<(
                     }
                 })
                 .collect();
-            match catalog::pages::refresh(st, org, &img.id, &mut pages, &moved) {
-                Ok(r) => {
-                    emptied = r.emptied;
-                    paged_summary = r.paged_summary.unwrap_or(paged_summary);
-                }
+            match catalog::pages::refresh(st, &mut new, &moved) {
+                Ok(e) => emptied = e,
                 Err(e) => return Change::Abort(Some(e)),
             }
         }
-        let mut img = img.clone();
-        let unchanged_lists = known == img.version_statuses
-            && pages == img.version_pages
-            && paged_summary == img.paged_summary;
-        img.version_statuses = known;
-        img.version_pages = pages;
-        img.paged_summary = paged_summary;
-        let summary = catalog::pages::summary(&img, &img.version_statuses);
-        let status = catalog::derive_status(deleting, &summary);
+        let unchanged_lists = new.version_statuses == img.version_statuses
+            && new.version_pages == img.version_pages
+            && new.paged_summary == img.paged_summary;
+        let mut img = new;
+        let status = catalog::derive_status(deleting, &catalog::pages::summary(&img));
         if status == img.status && unchanged_lists {
             return Change::Unchanged;
         }

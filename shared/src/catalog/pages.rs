@@ -10,12 +10,12 @@
 //! - Add Version seals a full tail into a page (written under a key named after the version
 //!   being added, so only that request ever writes it before the image names it) and swaps
 //!   the image to name the page; an image with [`MAX_PAGES`] pages and a full tail refuses
-//!   new versions ([`Full`]): a bound of 4 096 to 4 160 versions an image. A page whose
+//!   new versions ([`Sealing::Full`]): a bound of 4 096 to 4 160 versions an image. A page whose
 //!   versions are all deleted is dropped, and frees its place.
 //! - A transition of a version in a page swaps the page, then, inside the image's swap,
-//!   reads every page afresh and recomputes `paged_summary`: a page written before an image
-//!   swap that lands is always counted (whoever writes a page swaps the image after), so
-//!   concurrent changes of pages converge.
+//!   reads every page afresh and recomputes the page counts and `paged_summary`: a page
+//!   written before an image swap that lands is always counted (whoever writes a page swaps
+//!   the image after), so concurrent changes of pages converge.
 //! - A version is found in the pages whose creation span holds its `createdAt` (usually
 //!   one; spans of concurrent adds may overlap).
 
@@ -32,10 +32,6 @@ use std::collections::BTreeMap;
 pub const PAGE: usize = 64;
 /// Sealed pages an image may hold.
 pub const MAX_PAGES: usize = 64;
-
-/// The image holds [`MAX_PAGES`] pages and a full tail: no version can be added.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Full;
 
 /// What the image status needs to know of a run of versions (oldest first), composable.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -58,26 +54,36 @@ pub struct Summary {
 impl Summary {
     /// Adds a version newer than every one counted so far.
     pub fn push(&mut self, id: &str, s: VersionStatus) {
+        self.push_status(s);
+        if rpc_version_status(s) == "AVAILABLE" {
+            self.newest_online = Some(id.to_owned());
+        }
+    }
+
+    /// [`Summary::push`] but for `newest_online`.
+    fn push_status(&mut self, s: VersionStatus) {
         self.first.get_or_insert(s);
         if !super::version_is_failed(s)
             && !matches!(s, VersionStatus::Deleting | VersionStatus::Disabled)
         {
             self.newest_usable = Some(s);
         }
-        if rpc_version_status(s) == "AVAILABLE" {
-            self.newest_online = Some(id.to_owned());
-        }
         *self.counts.entry(s).or_default() += 1;
     }
 
-    /// The summary of the known statuses of `ids` (oldest first).
+    /// The summary of the known statuses of `ids` (oldest first). On every refresh of an
+    /// image (its tail), so the newest online id is found from the end, not cloned at each.
     pub fn of(ids: &[String], statuses: &BTreeMap<String, VersionStatus>) -> Summary {
+        let online = |id: &&String| {
+            statuses
+                .get(*id)
+                .is_some_and(|s| rpc_version_status(*s) == "AVAILABLE")
+        };
         let mut s = Summary::default();
-        for id in ids {
-            if let Some(st) = statuses.get(id) {
-                s.push(id, *st);
-            }
+        for st in ids.iter().filter_map(|id| statuses.get(id)) {
+            s.push_status(*st);
         }
+        s.newest_online = ids.iter().rev().find(online).cloned();
         s
     }
 
@@ -119,8 +125,6 @@ impl Summary {
 pub struct PageRef {
     /// The page's key suffix: the id of the version whose addition sealed it.
     pub id: String,
-    /// The page revision `summary` reflects.
-    pub rev: u32,
     /// Versions in the page.
     pub count: u32,
     /// The oldest and newest `createdAt` of its versions (as sealed).
@@ -134,15 +138,13 @@ pub struct VersionPage {
     pub ids: Vec<String>,
     #[serde(default)]
     pub statuses: BTreeMap<String, VersionStatus>,
-    #[serde(default)]
-    pub rev: u32,
 }
 
 /// The whole-image summary: the pages, then the tail's known statuses.
-pub fn summary(img: &Image, tail_statuses: &BTreeMap<String, VersionStatus>) -> Summary {
+pub fn summary(img: &Image) -> Summary {
     img.paged_summary
         .clone()
-        .then(&Summary::of(&img.version_ids, tail_statuses))
+        .then(&Summary::of(&img.version_ids, &img.version_statuses))
 }
 
 /// Versions the image lists, tail and pages.
@@ -193,7 +195,7 @@ pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<
         return Ok(None);
     }
     if img.version_pages.len() >= MAX_PAGES {
-        return Err(Sealing::Full(Full));
+        return Err(Sealing::Full);
     }
     let org = img.org_id.as_str();
     let missing: Vec<&String> = img
@@ -215,7 +217,6 @@ pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<
     let page = VersionPage {
         ids: img.version_ids.clone(),
         statuses,
-        rev: 0,
     };
     // Only this request writes this key until the image names it (the key is the new
     // version's fresh id), so a blind write is safe. A round that loses its swap rewrites
@@ -225,7 +226,6 @@ pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<
     let mut out = img.clone();
     out.version_pages.push(PageRef {
         id: adding.to_owned(),
-        rev: 0,
         count: u32::try_from(page.ids.len()).unwrap_or(u32::MAX),
         span: img.tail_span.unwrap_or([Timestamp(0), Timestamp(i64::MAX)]),
     });
@@ -242,7 +242,8 @@ pub fn seal_if_full(st: &Store<'_>, img: &Image, adding: &str) -> Result<Option<
 /// Why sealing failed.
 #[derive(Debug)]
 pub enum Sealing {
-    Full(Full),
+    /// The image holds [`MAX_PAGES`] pages and a full tail: no version can be added.
+    Full,
     Store(StoreError),
 }
 
@@ -262,27 +263,21 @@ pub struct Moved<'a> {
     pub created_at: Option<Timestamp>,
 }
 
-/// What [`refresh`] changed: the pages left empty (the caller drops their records once its
-/// swap lands) and, when any page changed, the summary of every page as now stored.
-#[derive(Debug, Default)]
-pub struct Refreshed {
-    pub emptied: Vec<String>,
-    pub paged_summary: Option<Summary>,
-}
-
-/// Shows each of `moved` in the page holding it (status, or removal once gone), updates
-/// `pages` (the image's refs, swapped in by the caller) and, if a page changed, reads every
-/// page to summarize them afresh. Called inside the image's swap, after the page swaps.
+/// Shows each of `moved` in the page holding it (status, or removal once gone), then reads
+/// every page afresh to set `img`'s page counts and `paged_summary` (`img` is swapped in by
+/// the caller): an earlier round that swapped a page but lost the image's swap is counted
+/// too. Called inside the image's swap, after the page swaps. Returns the pages left empty
+/// (or gone), which `img` no longer names: the caller drops their records once its swap
+/// lands.
 pub fn refresh(
     st: &Store<'_>,
-    org: &str,
-    image_id: &str,
-    pages: &mut Vec<PageRef>,
+    img: &mut Image,
     moved: &[Moved<'_>],
-) -> Result<Refreshed, StoreError> {
-    let mut changed = false;
+) -> Result<Vec<String>, StoreError> {
+    let (org, image_id) = (img.org_id.clone(), img.id.clone());
     for m in moved {
-        let candidates: Vec<String> = pages
+        let candidates: Vec<String> = img
+            .version_pages
             .iter()
             .rev()
             .filter(|p| {
@@ -292,7 +287,7 @@ pub fn refresh(
             .map(|p| p.id.clone())
             .collect();
         for page_id in candidates {
-            let key = keys::version_page(org, image_id, &page_id);
+            let key = keys::version_page(&org, &image_id, &page_id);
             let r = st.update::<VersionPage, ()>(&key, |page| {
                 if !page.ids.iter().any(|v| v == m.id) {
                     return Change::Abort(());
@@ -308,18 +303,10 @@ pub fn refresh(
                         page.statuses.remove(m.id);
                     }
                 }
-                page.rev += 1;
                 Change::Write(page)
             });
             match r {
-                Ok(page) => {
-                    if let Some(p) = pages.iter_mut().find(|p| p.id == page_id) {
-                        p.rev = p.rev.max(page.value.rev);
-                        p.count = u32::try_from(page.value.ids.len()).unwrap_or(u32::MAX);
-                    }
-                    changed = true;
-                    break;
-                }
+                Ok(_) => break,
                 // Not in this page (or the page is gone): try the next candidate.
                 Err(UpdateError::Aborted(()) | UpdateError::NotFound) => {}
                 Err(UpdateError::Store(e)) => return Err(e),
@@ -327,32 +314,29 @@ pub fn refresh(
             }
         }
     }
-    let emptied: Vec<String> = pages
+    let keys: Vec<String> = img
+        .version_pages
+        .iter()
+        .map(|p| keys::version_page(&org, &image_id, &p.id))
+        .collect();
+    let read = st.get_many::<VersionPage>(&keys)?;
+    let mut whole = Summary::default();
+    for (p, page) in img.version_pages.iter_mut().zip(&read) {
+        let page = page.as_ref().map(|s| &s.value);
+        p.count = page.map_or(0, |g| u32::try_from(g.ids.len()).unwrap_or(u32::MAX));
+        if let Some(g) = page {
+            whole = whole.then(&Summary::of(&g.ids, &g.statuses));
+        }
+    }
+    img.paged_summary = whole;
+    let emptied: Vec<String> = img
+        .version_pages
         .iter()
         .filter(|p| p.count == 0)
         .map(|p| p.id.clone())
         .collect();
-    pages.retain(|p| p.count > 0);
-    let paged_summary = if changed {
-        let keys: Vec<String> = pages
-            .iter()
-            .map(|p| keys::version_page(org, image_id, &p.id))
-            .collect();
-        let read = st.get_many::<VersionPage>(&keys)?;
-        let whole = read
-            .into_iter()
-            .flatten()
-            .fold(Summary::default(), |acc, p| {
-                acc.then(&Summary::of(&p.value.ids, &p.value.statuses))
-            });
-        Some(whole)
-    } else {
-        None
-    };
-    Ok(Refreshed {
-        emptied,
-        paged_summary,
-    })
+    img.version_pages.retain(|p| p.count > 0);
+    Ok(emptied)
 }
 
 /// Drops the records of pages no image names any more (best effort: a leftover page is an

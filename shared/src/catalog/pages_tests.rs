@@ -92,7 +92,6 @@ mod refresh {
     fn page_ref(id: &str, span: [i64; 2], page: &VersionPage) -> PageRef {
         PageRef {
             id: id.into(),
-            rev: page.rev,
             count: page.ids.len() as u32,
             span: [Timestamp(span[0]), Timestamp(span[1])],
         }
@@ -102,8 +101,25 @@ mod refresh {
         VersionPage {
             ids: ids.iter().map(|i| (*i).to_owned()).collect(),
             statuses: ids.iter().map(|i| ((*i).to_owned(), s)).collect(),
-            rev: 0,
         }
+    }
+
+    /// An image of org `o` with id `i` naming `refs`.
+    fn image(refs: Vec<PageRef>) -> Image {
+        let mut img: Image = serde_json::from_value(serde_json::json!({
+            "id": "i", "orgId": "o", "name": "n", "osType": "WINDOWS", "gpuType": "NONE",
+            "sourceType": "AZURE_SIG", "status": "AVAILABLE",
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        img.version_pages = refs;
+        img
+    }
+
+    fn stored(st: &Store<'_>, page: &str) -> Option<VersionPage> {
+        st.get(&keys::version_page("o", "i", page))
+            .unwrap()
+            .map(|s| s.value)
     }
 
     #[test]
@@ -117,24 +133,26 @@ mod refresh {
         st.put_new(&keys::version_page("o", "i", "pa"), &a).unwrap();
         st.put_new(&keys::version_page("o", "i", "pb"), &b).unwrap();
         // Overlapping spans: both pages are candidates for a version made at 15.
-        let mut refs = vec![page_ref("pa", [0, 20], &a), page_ref("pb", [10, 30], &b)];
+        let mut img = image(vec![
+            page_ref("pa", [0, 20], &a),
+            page_ref("pb", [10, 30], &b),
+        ]);
         let moved = [Moved {
             id: "a2",
             status: Some(V::Failed),
             created_at: Some(Timestamp(15)),
         }];
-        let r = refresh(&st, "o", "i", &mut refs, &moved).unwrap();
-        assert!(r.emptied.is_empty());
-        let stored: VersionPage = st
-            .get(&keys::version_page("o", "i", "pa"))
-            .unwrap()
-            .unwrap()
-            .value;
-        assert_eq!(stored.statuses["a2"], V::Failed);
-        let whole = r.paged_summary.unwrap();
+        let emptied = refresh(&st, &mut img, &moved).unwrap();
+        assert!(emptied.is_empty());
+        assert_eq!(stored(&st, "pa").unwrap().statuses["a2"], V::Failed);
+        assert_eq!(
+            stored(&st, "pb"),
+            Some(b),
+            "the other candidate is left as it was"
+        );
+        let whole = &img.paged_summary;
         assert_eq!((whole.count(&[V::Failed]), whole.total()), (1, 3));
         assert_eq!(whole.newest_online.as_deref(), Some("b1"));
-        assert_eq!((refs[0].rev, refs[1].rev), (1, 0));
 
         // Gone (no creation time known): removed from its page; an emptied page is dropped.
         let gone = [Moved {
@@ -142,26 +160,49 @@ mod refresh {
             status: None,
             created_at: None,
         }];
-        let r = refresh(&st, "o", "i", &mut refs, &gone).unwrap();
-        assert_eq!(r.emptied, vec!["pb".to_owned()]);
-        assert_eq!(refs.len(), 1);
-        assert_eq!(r.paged_summary.unwrap().total(), 2);
+        let emptied = refresh(&st, &mut img, &gone).unwrap();
+        assert_eq!(emptied, vec!["pb".to_owned()]);
+        assert_eq!(img.version_pages.len(), 1);
+        assert_eq!(img.paged_summary.total(), 2);
     }
 
     #[test]
-    fn a_version_in_no_page_changes_nothing() {
+    fn a_version_in_no_page_changes_no_page() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         let st = Store::new(&kv, &env);
         let a = page(&["a1"], V::Available);
         st.put_new(&keys::version_page("o", "i", "pa"), &a).unwrap();
-        let mut refs = vec![page_ref("pa", [0, 20], &a)];
+        let mut img = image(vec![page_ref("pa", [0, 20], &a)]);
         let moved = [Moved {
             id: "elsewhere",
             status: Some(V::Disabled),
             created_at: None,
         }];
-        let r = refresh(&st, "o", "i", &mut refs, &moved).unwrap();
-        assert!(r.paged_summary.is_none() && r.emptied.is_empty());
-        assert_eq!(refs[0].rev, 0);
+        let emptied = refresh(&st, &mut img, &moved).unwrap();
+        assert!(emptied.is_empty());
+        assert_eq!(stored(&st, "pa"), Some(a));
+        let counted = (img.version_pages[0].count, img.paged_summary.total());
+        assert_eq!(counted, (1, 1));
+    }
+
+    #[test]
+    fn counts_come_from_the_pages_as_stored() {
+        // An earlier round removed `a2` from its page and lost the image's swap: the image
+        // still counts it, and a retry finds it in no page.
+        let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+        let st = Store::new(&kv, &env);
+        let before = page(&["a1", "a2"], V::Available);
+        let after = page(&["a1"], V::Available);
+        st.put_new(&keys::version_page("o", "i", "pa"), &after)
+            .unwrap();
+        let mut img = image(vec![page_ref("pa", [0, 20], &before)]);
+        let gone = [Moved {
+            id: "a2",
+            status: None,
+            created_at: None,
+        }];
+        refresh(&st, &mut img, &gone).unwrap();
+        let counted = (img.version_pages[0].count, img.paged_summary.total());
+        assert_eq!(counted, (1, 1));
     }
 }

@@ -41,7 +41,6 @@ pub fn page_in(
         let page = VersionPage {
             ids: chunk.to_vec(),
             statuses,
-            rev: 0,
         };
         older = older.then(&Summary::of(&page.ids, &page.statuses));
         let envelope = json!({"t": "bench", "v": page});
@@ -51,7 +50,6 @@ pub fn page_in(
             .map_err(err)?;
         refs.push(serde_json::to_value(PageRef {
             id: page_id,
-            rev: 0,
             count: u32::try_from(chunk.len())?,
             span: [made, made],
         })?);

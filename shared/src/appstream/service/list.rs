@@ -100,7 +100,7 @@ fn wanted(img: &Image) -> Option<Wanted> {
         return None;
     }
     // The newest AVAILABLE one may be in an older page: the summaries name it.
-    let online = crate::catalog::pages::summary(img, &img.version_statuses).newest_online;
+    let online = crate::catalog::pages::summary(img).newest_online;
     let mut ids: Vec<String> = Vec::new();
     let distributed = img.distributed_version_ids.iter();
     for id in latest.iter().chain(online.iter()).chain(distributed) {

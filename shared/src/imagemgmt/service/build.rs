@@ -303,6 +303,14 @@ pub(super) fn check_writable(status: ImageStatus) -> Result<(), RestError> {
     Ok(())
 }
 
+/// 409 when an image would hold `markers` markers, more than `catalog::MAX_MARKERS`.
+pub(super) fn check_marker_room(markers: usize) -> Result<(), RestError> {
+    if markers > crate::catalog::MAX_MARKERS {
+        return Err(RestError::TooManyMarkers);
+    }
+    Ok(())
+}
+
 /// The first of `markers` whose name the image already uses.
 pub(super) fn taken_marker<'m>(img: &Image, markers: &'m [MarkerName]) -> Option<&'m MarkerName> {
     markers
@@ -338,8 +346,8 @@ pub(super) fn attach_version(
             if let Some(m) = taken_marker(img, markers) {
                 return Change::Abort(RestError::MarkerTaken(m.to_string()));
             }
-            if img.markers.len() + markers.len() > crate::catalog::MAX_MARKERS {
-                return Change::Abort(RestError::TooManyMarkers);
+            if let Err(e) = check_marker_room(img.markers.len() + markers.len()) {
+                return Change::Abort(e);
             }
             let mut img = match pages::seal_if_full(&ctx.st, img, version_id) {
                 Ok(Some(with_page)) => {
@@ -347,9 +355,7 @@ pub(super) fn attach_version(
                     with_page
                 }
                 Ok(None) => img.clone(),
-                Err(Sealing::Full(_)) => {
-                    return Change::Abort(RestError::TooManyVersions);
-                }
+                Err(Sealing::Full) => return Change::Abort(RestError::TooManyVersions),
                 Err(Sealing::Store(e)) => return Change::Abort(e.into()),
             };
             img.version_ids.push(version_id.to_owned());

@@ -102,7 +102,6 @@ fn a_full_image_refuses_a_new_version_with_409_and_keeps_nothing() {
         i.version_pages = (0..MAX_PAGES)
             .map(|n| PageRef {
                 id: format!("p-{n}"),
-                rev: 0,
                 count: PAGE as u32,
                 span: [Timestamp(0); 2],
             })
