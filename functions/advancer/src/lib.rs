@@ -20,9 +20,9 @@ impl Guest for Advancer {
     fn handle_cron_event(metadata: Metadata) -> Result<(), Error> {
         let settings = settings().map_err(Error::Other)?;
         let kv = SpinKv::open_default().map_err(|e| Error::Other(e.to_string()))?;
-        catalog_model::health::record_tick(&Store::new(&kv, &SpinEnv), metadata.timestamp)
-            .map_err(|e| Error::Other(e.to_string()))?;
         let st = Store::new(&kv, &SpinEnv);
+        catalog_model::health::record_tick(&st, metadata.timestamp)
+            .map_err(|e| Error::Other(e.to_string()))?;
         let report = catalog_model::advancer::tick(&st, &settings, settings.tick_cap);
         // What the tick did is counted even when it stopped early.
         let counted = catalog_model::health::record_work(&st, &report);

@@ -65,7 +65,7 @@ pub struct Image {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail_span: Option<[Timestamp; 2]>,
     /// Addition: the sealed pages of older versions, oldest first (at most
-    /// [`pages::MAX_PAGES`]), each with a summary of its statuses.
+    /// [`pages::MAX_PAGES`]): each page's key, count and creation span.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub version_pages: Vec<pages::PageRef>,
     /// Addition: the summary of every paged version's status, oldest page first.
@@ -320,22 +320,13 @@ pub fn allowed_actions(status: VersionStatus) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// The image status its versions imply (docs/contract/lifecycle.md): `DELETING` while deleted (or while its
-/// only remaining versions are being deleted: the last one takes the image along); `AVAILABLE`
-/// if any version is; `IMPORT_COMPLETE` if its newest usable version is;
-/// `PARTIALLY_AVAILABLE` if any version is; `FAILED` if every version failed; otherwise
-/// `PENDING` while the first version has not started and `IN_PROGRESS` while it is made.
-/// `versions` is oldest first.
-pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageStatus {
-    let mut summary = pages::Summary::default();
-    for (i, s) in versions.iter().enumerate() {
-        summary.push(&i.to_string(), *s);
-    }
-    derive_status(deleting, &summary)
-}
-
-/// [`derive_image_status`] from a summary of the versions (`catalog::pages`), so an image
-/// of thousands of versions is judged from a bounded record.
+/// The image status its versions imply (docs/contract/lifecycle.md), from a summary of their
+/// statuses (`catalog::pages`, so an image of thousands of versions is judged from a bounded
+/// record): `DELETING` while deleted (or while its only remaining versions are being
+/// deleted: the last one takes the image along); `AVAILABLE` if any version is;
+/// `IMPORT_COMPLETE` if its newest usable version is; `PARTIALLY_AVAILABLE` if any version
+/// is; `FAILED` if every version failed; otherwise `PENDING` while the first version has not
+/// started and `IN_PROGRESS` while it is made.
 pub fn derive_status(deleting: bool, v: &pages::Summary) -> ImageStatus {
     use VersionStatus as V;
     let total = v.total();
@@ -365,6 +356,17 @@ pub fn derive_status(deleting: bool, v: &pages::Summary) -> ImageStatus {
         None | Some(V::Pending) => ImageStatus::Pending,
         Some(_) => ImageStatus::InProgress,
     }
+}
+
+/// [`derive_status`] of the statuses of `versions`, oldest first (the tests state the rule
+/// over lists).
+#[cfg(test)]
+pub fn derive_image_status(deleting: bool, versions: &[VersionStatus]) -> ImageStatus {
+    let mut summary = pages::Summary::default();
+    for (i, s) in versions.iter().enumerate() {
+        summary.push(&i.to_string(), *s);
+    }
+    derive_status(deleting, &summary)
 }
 
 #[cfg(test)]

@@ -2,15 +2,15 @@
 //! (14) and operations (15).
 
 use super::build::{
-    Built, NewVersion, attach_version, build_version, check_writable, elect_number, kind_for,
-    new_marker, taken_marker,
+    Built, NewVersion, attach_version, build_version, check_marker_room, check_writable,
+    elect_number, kind_for, new_marker, taken_marker,
 };
 use super::images::start_image_deletion;
 use super::render::{added_version_json, asset_json, version_json};
 use super::{Ctx, Reply, RestError, check_if_match};
 use crate::api::Problem;
 use crate::catalog::deletion::{self, DeleteRefusal};
-use crate::catalog::{Asset, Image, MAX_MARKERS, Marker, Version, allowed_actions};
+use crate::catalog::{Asset, Image, Marker, Version, allowed_actions};
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
@@ -317,8 +317,8 @@ fn place_markers(
                     }
                 }
             }
-            if img.markers.len() > MAX_MARKERS {
-                return Change::Abort(RestError::TooManyMarkers);
+            if let Err(e) = check_marker_room(img.markers.len()) {
+                return Change::Abort(e);
             }
             if !changed {
                 return Change::Unchanged;
