@@ -106,6 +106,28 @@ struct Run {
     rtt: Duration,
 }
 
+impl Run {
+    /// Transitions a second for a table, `n/a` when one tick did the whole backlog.
+    fn rate_text(&self) -> String {
+        self.rate.map_or("n/a".to_owned(), |x| format!("{x:.0}"))
+    }
+
+    /// This run's rate over `base`, if both were measured.
+    fn ratio(&self, base: Option<f64>) -> Option<f64> {
+        Some(self.rate? / base?)
+    }
+
+    fn cpu_text(&self) -> String {
+        self.cpu
+            .map_or("n/a".to_owned(), |c| format!("{:.0} %", c * 100.0))
+    }
+}
+
+/// A ratio for a table (`1.04x`), `n/a` when it was not measured.
+fn ratio_text(ratio: Option<f64>) -> String {
+    ratio.map_or("n/a".to_owned(), |x| format!("{x:.2}x"))
+}
+
 /// `/proc/stat`'s total and idle jiffies (idle and iowait) over every CPU.
 fn cpu_times() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -245,8 +267,7 @@ fn describe(r: &Run) -> String {
             .map_or("n/a (one tick)".to_owned(), |x| format!("{x:.0}/s")),
         r.window.as_secs_f64(),
         r.steps,
-        r.cpu
-            .map_or("n/a".to_owned(), |c| format!("{:.0} %", c * 100.0)),
+        r.cpu_text(),
         r.rtt.as_secs_f64() * 1e3,
         r.errors
     )
@@ -496,15 +517,11 @@ fn render_runs(runtime: Runtime, delay: Option<Duration>, runs: &[Run]) -> Strin
             "| {} | {} | {} | {} | {:.2} s | {} | {} | {:.2} ms | {} |\n",
             r.replicas,
             r.ops,
-            r.rate.map_or("n/a".to_owned(), |x| format!("{x:.0}")),
-            match (r.rate, one) {
-                (Some(x), Some(o)) => format!("{:.2}x", x / o),
-                _ => "n/a".into(),
-            },
+            r.rate_text(),
+            ratio_text(r.ratio(one)),
             r.window.as_secs_f64(),
             r.steps,
-            r.cpu
-                .map_or("n/a".to_owned(), |c| format!("{:.0} %", c * 100.0)),
+            r.cpu_text(),
             r.rtt.as_secs_f64() * 1e3,
             r.errors
         ));

@@ -12,7 +12,7 @@ use spin_local_kv::testing::RedisServer;
 
 use super::replicas::{Replica, Runtime, engine_counts};
 use super::seeder::Seeder;
-use super::{Run, count_until, measure, replica_variables};
+use super::{Run, count_until, measure, ratio_text, replica_variables};
 
 /// Images of each size.
 const IMAGES: usize = 100;
@@ -95,19 +95,16 @@ pub fn render(runtime: Runtime, runs: &[(usize, Run)]) -> String {
         if *versions == SIZES[0] {
             one = r.rate;
         }
-        let ratio = match (r.rate, one) {
-            (Some(x), Some(o)) => {
-                if *versions != SIZES[0] {
-                    ratios.push(x / o);
-                }
-                format!("{:.2}x", x / o)
-            }
-            _ => "n/a".into(),
-        };
-        let rate = r.rate.map_or("n/a".to_owned(), |x| format!("{x:.0}"));
+        let ratio = r.ratio(one);
+        if *versions != SIZES[0] {
+            ratios.extend(ratio);
+        }
         s.push_str(&format!(
-            "| {versions} | {} | {rate} | {ratio} | {} |\n",
-            r.ops, r.errors
+            "| {versions} | {} | {} | {} | {} |\n",
+            r.ops,
+            r.rate_text(),
+            ratio_text(ratio),
+            r.errors
         ));
     }
     ratios.sort_by(f64::total_cmp);
