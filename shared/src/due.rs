@@ -64,8 +64,9 @@
 //!    an empty bucket), so nothing is lost and, thanks to `advance_one`'s compare-and-swap,
 //!    nothing is repeated.
 //!
-//! So N replicas work up to N shards side by side (leases are for throughput; correctness
-//! under racing replicas comes from `advance_one`), and within a shard an org's burst holds
+//! So N ticks work up to N shards side by side (leases are for throughput; correctness under
+//! racing replicas comes from `advance_one`; a replica runs two ticks each period, since a
+//! tick mostly waits on the store, `spin.toml`), and within a shard an org's burst holds
 //! another org back by at most one turn. `tick_cap` bounds one shard's work per tick, not
 //! the whole tick's: a cap shared by the shards would let the first shard visited (the one
 //! with the burst) eat it and hold back the orgs of every other shard, and in tests, where
@@ -85,9 +86,10 @@
 //! the one new ring bucket's counter (reading creates it, R3), move the ring cursor (one
 //! swap; on Spin's Redis backend read back, R2: 5). A shard whose state was never created
 //! costs 2 (the read, the claim's counter). With the two cursor lanes (5 calls each, 6 on
-//! Redis) an idle tick costs `4 × due_shards + 10` calls, 26 with the default 4 shards
-//! (`5 × due_shards + 12` on Redis, 32), whatever the store holds; before the shards it was
-//! 10. A busy shard adds the lease: a swap to take it and one to release it.
+//! Redis) an idle tick costs `4 × due_shards + 10` calls, 42 with the default 8 shards
+//! (`5 × due_shards + 12` on Redis, 52), whatever the store holds; before the shards it was
+//! 10. A busy shard adds the lease: a swap to take it and one to release it. A replica runs
+//! two ticks each cron period (`spin.toml`), so an idle replica makes twice that.
 //!
 //! **Late writers.** A scheduler that stalls between electing a slot and writing it for
 //! longer than the index tolerates (an operation's next entry is at least a step, 2 s,

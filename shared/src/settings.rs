@@ -60,9 +60,10 @@ pub const DEFAULT_RPC_RATE_LIMIT: u64 = 10_000;
 /// Default of `tick_budget_ms`: 1.5 s of the 2 s cron period, so a tick (and its lease,
 /// which outlives the budget by `crate::due::LEASE_MARGIN_MS`) ends before the next one.
 pub const DEFAULT_TICK_BUDGET_MS: u64 = 1_500;
-/// Default of `due_shards`: 4, so up to four replicas advance operations side by side; an
-/// idle tick costs a handful of store calls per shard, so more shards cost idle calls.
-pub const DEFAULT_DUE_SHARDS: u32 = 4;
+/// Default of `due_shards`: 8, so up to eight ticks advance operations side by side (each
+/// replica runs two, `spin.toml`); an idle tick costs a handful of store calls per shard, so
+/// more shards cost idle calls.
+pub const DEFAULT_DUE_SHARDS: u32 = 8;
 
 impl Default for Settings {
     fn default() -> Self {

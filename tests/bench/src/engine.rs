@@ -6,12 +6,13 @@
 //! every 2 s, as `spin.toml` says) serve one fresh `redis-server`; runs with k = 1, 2, 3 active
 //! replicas follow one another on it, the others paused (`SIGSTOP`: a paused replica neither
 //! ticks nor serves; each start compiles every component, which on our host takes longer than a
-//! run). Each run writes a backlog of `k × per_replica` gallery copies spread over 16 orgs, 4
-//! in each of the 4 shards (`shard_of`), through our host in-process on the same Redis with its
+//! run). Each run writes a backlog of `k × per_replica` gallery copies spread over 4 orgs in
+//! each of the 8 shards (`shard_of`), through our host in-process on the same Redis with its
 //! clock frozen a few seconds ahead and `step_ms` = 1: every operation's first transition is
 //! due at that one instant, in one bucket, so nothing is due while the backlog is written (the
 //! lead comes from the writer's last measured rate; a writer that falls behind it stops, and
 //! once the replicas worked off what it wrote the backlog is written again with a longer lead).
+//! Each replica runs two ticks a cron period, as `spin.toml` says (two cron triggers).
 //! The replicas run with `step_ms`, `poll_ms` and `backoff_ms` of an hour, so each operation
 //! makes exactly one transition in the window, and with `tick_cap` raised so the tick's time
 //! budget (`tick_budget_ms`, 1.5 s of the 2 s period) bounds a busy tick rather than the cap.
@@ -63,7 +64,7 @@ use seeder::Seeder;
 /// The delay the proxy adds to each chunk, each way.
 const DELAY: Duration = Duration::from_micros(500);
 /// Shards of the operations index (the default of `spin.toml`).
-const SHARDS: u32 = 4;
+const SHARDS: u32 = catalog_model::settings::DEFAULT_DUE_SHARDS;
 /// Orgs of the backlog in each shard.
 const ORGS_PER_SHARD: usize = 4;
 /// `tick_cap` of the replicas: high enough that the time budget ends a busy tick.
@@ -170,7 +171,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         vec![None, Some(DELAY)]
     };
     let mut out = format!(
-        "Machine: {} vCPUs. Throughput replicas: `tick_cap` {TICK_CAP}, `tick_budget_ms` {}, `due_shards` {}, cron every 2 s; backlog over {} orgs ({ORGS_PER_SHARD} a shard).\n\n",
+        "Machine: {} vCPUs. Throughput replicas: `tick_cap` {TICK_CAP}, `tick_budget_ms` {}, `due_shards` {}, two ticks a replica every 2 s; backlog over {} orgs ({ORGS_PER_SHARD} a shard).\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         fairness::manifest_default(&manifest, "tick_budget_ms"),
         fairness::manifest_default(&manifest, "due_shards"),
@@ -273,7 +274,7 @@ fn describe(r: &Run) -> String {
     )
 }
 
-/// 16 orgs, 4 in each shard.
+/// [`ORGS_PER_SHARD`] orgs in each shard.
 fn backlog_orgs() -> Vec<String> {
     let mut per = vec![0usize; SHARDS as usize];
     let mut orgs = Vec::new();

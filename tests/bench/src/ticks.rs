@@ -197,9 +197,10 @@ fn attach_settled_versions(
 }
 
 /// At most this many KV calls make an idle tick (a tick with one transition costs more):
-/// the heartbeat (2), four calls for each of the 4 shards of the due index, and 5 for each
-/// cursor lane, 28 in all (`catalog_model::due`, "Idle cost"), with room for Redis' read-back.
-const IDLE_MAX_OPS: u64 = 36;
+/// the heartbeat (2), four calls for each shard of the due index (8 by default), and 5 for
+/// each of the two cursor lanes (`catalog_model::due`, "Idle cost"), with room for Redis'
+/// read-back.
+const IDLE_MAX_OPS: u64 = 2 + 5 * catalog_model::settings::DEFAULT_DUE_SHARDS as u64 + 12;
 
 /// Ticks until the store has nothing due (time moves; nothing sleeps): an idle tick
 /// costs the same few KV calls every time, so three equal small ticks in a row end it.
