@@ -67,9 +67,8 @@ pub fn record_work(st: &Store<'_>, report: &TickReport) -> Result<(), StoreError
     Ok(())
 }
 
-/// The cumulative counters, read one key at a time (never `get_many`, R8) with `increment`
-/// by 0 (R3: a counter is never read with `get`; on Spin, reading an absent one creates it at
-/// 0, which is what it counts).
+/// The cumulative counters, read with `increment` by 0 (R3: a counter is never read with
+/// `get`; on Spin, reading an absent one creates it at 0, which is what it counts).
 pub fn engine(kv: &dyn KeyValue) -> Result<Engine, StoreError> {
     Ok(Engine {
         advanced: kv.increment(keys::ENGINE_ADVANCED, 0)?,
@@ -77,11 +76,42 @@ pub fn engine(kv: &dyn KeyValue) -> Result<Engine, StoreError> {
     })
 }
 
+/// What `GET /healthz` shows of the store: the latest tick and the engine's counters. Each
+/// read retries a transient error as every record read does (SQLite's "database is
+/// locked" comes and goes while the advancer writes, R4): a busy store is not an
+/// unreachable one. Every read here changes nothing, so a retry is always safe.
+pub fn read(st: &Store<'_>) -> Result<(Option<Tick>, Engine), StoreError> {
+    let tick = st.retry(|| last_tick(st.kv()))?;
+    let engine = st.retry(|| engine(st.kv()))?;
+    Ok((tick, engine))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::env::FakeEnv;
     use crate::store::MemoryKv;
+
+    #[test]
+    fn a_store_busy_for_a_moment_is_read_through() {
+        use crate::testutil::FlakyKv;
+        let kv = FlakyKv::redis_quirk();
+        let env = FakeEnv::at(1_000);
+        record_tick(&Store::new(&kv.inner, &env), 1).unwrap();
+        // The tick's read, then the counter's, each fail once, as SQLite's "database is
+        // locked" (R4) does while the advancer writes.
+        kv.fail_call(1);
+        let st = Store::new(&kv, &env);
+        let tick = st.retry(|| last_tick(st.kv()));
+        assert_eq!(tick.unwrap().map(|t| t.count), Some(1));
+        kv.fail_call(1);
+        assert_eq!(read(&st).unwrap().0.map(|t| t.count), Some(1));
+        kv.fail_call(2);
+        assert_eq!(read(&st).unwrap().1, Engine::default());
+        // A store that stays down is reported.
+        kv.fail_rate(1000, 7);
+        assert!(read(&st).is_err());
+    }
 
     #[test]
     fn ticks_are_counted_and_the_latest_is_kept() {

@@ -241,8 +241,8 @@ impl<'a> Store<'a> {
         }
     }
 
-    /// Reads many records; absent keys are `None`, in order. (The port reads them one by one
-    /// on every backend: Spin's Redis `get-many` is broken, R8.)
+    /// Reads many records; absent keys are `None`, in order. One call of the port (on Spin,
+    /// one `get-many` where the backend's works, else one `get` per key: R8).
     pub fn get_many<T: DeserializeOwned>(
         &self,
         keys: &[String],
@@ -255,6 +255,14 @@ impl<'a> Store<'a> {
             .zip(keys)
             .map(|(bytes, key)| bytes.map(|b| decode(key, &b)).transpose())
             .collect()
+    }
+
+    /// Reads many keys in one call of the port, undecoded; absent keys are `None`, in order.
+    pub fn get_many_raw(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        retry(self.env, || self.kv.get_many(keys))
     }
 
     /// Writes a record blindly with a fresh write token. Only for keys whose creator is

@@ -42,6 +42,43 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// A `get-many` answer in the order asked. The answer names each key it answers: a backend
+/// may leave absent keys out or answer in its own order, so a key it leaves out is absent
+/// (and a key asked twice gets its value twice).
+pub fn answer_in_order(
+    keys: &[String],
+    answer: Vec<(String, Option<Vec<u8>>)>,
+) -> Vec<Option<Vec<u8>>> {
+    let found: std::collections::HashMap<String, Option<Vec<u8>>> = answer.into_iter().collect();
+    keys.iter()
+        .map(|k| found.get(k).cloned().flatten())
+        .collect()
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::answer_in_order;
+
+    #[test]
+    fn a_batch_answer_comes_back_in_the_order_asked_with_absent_keys_as_none() {
+        let keys: Vec<String> = ["b", "missing", "a", "b"].map(String::from).to_vec();
+        let answer = vec![
+            ("a".to_owned(), Some(b"1".to_vec())),
+            ("b".to_owned(), Some(b"2".to_vec())),
+            ("gone".to_owned(), None),
+        ];
+        assert_eq!(
+            answer_in_order(&keys, answer),
+            vec![
+                Some(b"2".to_vec()),
+                None,
+                Some(b"1".to_vec()),
+                Some(b"2".to_vec())
+            ]
+        );
+    }
+}
+
 /// What a compare-and-swap reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CasOutcome {

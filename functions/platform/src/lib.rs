@@ -3,15 +3,24 @@
 //! Key-value goes through `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch): Spin
 //! implements it on every backend and, unlike `fermyon:spin/key-value`, it has `increment`
 //! and compare-and-swap. `batch.set-many` works on every backend (R8) and carries
-//! [`KeyValue::set_many`]; `batch.get-many` is never called: Spin's Redis backend implements it
-//! with `KEYS` instead of `MGET` (docs/runtime-facts.md, R8), and a component cannot tell
-//! which backend the runtime config chose, so [`KeyValue::get_many`] keeps the port's
-//! default of one `get` per key. Time and randomness come from WASI, so the local
-//! host's test clock reaches the model unchanged.
+//! [`KeyValue::set_many`]. `batch.get-many` carries [`KeyValue::get_many`] of two or more
+//! keys where it works (SQLite, the default store); Spin's Redis backend implements it with
+//! `KEYS` instead of `MGET` (docs/runtime-facts.md, R8), and a component cannot tell which
+//! backend the runtime config chose. So:
+//! - the variable `store_batch_reads` (default `true`) turns it off: set it to `false` with
+//!   a Redis store, and every batch read is one `get` per key;
+//! - one key is always a plain `get` (a one-key `get-many` panics Spin's Redis host);
+//! - a failed `get-many` falls back to one `get` per key and turns batch reads off for the
+//!   rest of the instance (one request or one tick): a Redis store left at the default
+//!   costs one refused call per instance, never a failed request.
+//!
+//! Time and randomness come from WASI, so the local host's test clock reaches the model
+//! unchanged.
 
 use catalog_model::env::{Env, Millis};
-use catalog_model::store::{CasOutcome, KeyValue, StoreError};
+use catalog_model::store::{CasOutcome, KeyValue, StoreError, answer_in_order};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+use std::cell::Cell;
 
 /// The store label every component uses (`key_value_stores = ["default"]`).
 pub const STORE_LABEL: &str = "default";
@@ -19,17 +28,33 @@ pub const STORE_LABEL: &str = "default";
 /// `wasi:keyvalue` bucket as the model's [`KeyValue`] port.
 pub struct SpinKv {
     bucket: store::Bucket,
+    /// Whether [`KeyValue::get_many`] may call `batch.get-many` (module docs).
+    batch_reads: Cell<bool>,
 }
+
+/// The variable that turns batch reads off (module docs); absent or anything but `false`
+/// or `0`: on.
+pub const BATCH_READS_VARIABLE: &str = "store_batch_reads";
 
 impl SpinKv {
     pub fn open(label: &str) -> Result<Self, StoreError> {
+        let batch_reads = spin_sdk::variables::get(BATCH_READS_VARIABLE)
+            .map(|v| !matches!(v.trim(), "false" | "0"))
+            .unwrap_or(true);
         store::open(label)
-            .map(|bucket| Self { bucket })
+            .map(|bucket| Self {
+                bucket,
+                batch_reads: Cell::new(batch_reads),
+            })
             .map_err(map_error)
     }
 
     pub fn open_default() -> Result<Self, StoreError> {
         Self::open(STORE_LABEL)
+    }
+
+    fn get_each(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(k)).collect()
     }
 }
 
@@ -54,6 +79,21 @@ impl KeyValue for SpinKv {
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.bucket.delete(key).map_err(map_error)
+    }
+
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.len() < 2 || !self.batch_reads.get() {
+            return self.get_each(keys);
+        }
+        match batch::get_many(&self.bucket, keys) {
+            Ok(answer) => Ok(answer_in_order(keys, answer)),
+            // Spin's Redis backend (R8), or a store failing now: the gets retry or fail
+            // as reads do.
+            Err(_) => {
+                self.batch_reads.set(false);
+                self.get_each(keys)
+            }
+        }
     }
 
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {

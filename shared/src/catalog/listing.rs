@@ -9,10 +9,11 @@
 //! created after another's creation was answered is listed after it (two creations that
 //! overlap are listed in the order they were indexed, whatever their `createdAt`). The
 //! newest-first order ([`Order::Reverse`]) is its exact reverse. A page in either order
-//! ([`page`]) costs `2 + 2s` store calls for `s` of the org's images, plus `2 + 2P` for the
-//! `P` shared images (read whole: there are few, and none is ever deleted), and its total
-//! is exact without reading any record: it does not grow with the org's images, live or
-//! deleted.
+//! ([`page`]) costs `2 + 2s` record reads for `s` of the org's images, plus `2 + 2P` for
+//! the `P` shared images (read whole: there are few, and none is ever deleted), and its
+//! total is exact without reading any record: it does not grow with the org's images, live
+//! or deleted. The slots and the images are each one batch read, so with batch reads on
+//! (`store_batch_reads`, off on Redis: R8) that is 4 + 4 store calls whatever the page size.
 //!
 //! Any other order or filter reads every listed image of the org ([`for_each_listed`]: one
 //! slot and one image read per live image, never a deleted one) and keeps in memory only
@@ -23,7 +24,7 @@ use super::index::View;
 pub use super::index::{index_image, mark_deleting, slot_counter, unindex_image};
 use super::{Image, Version};
 use crate::keys;
-use crate::records::{Seen, Store};
+use crate::records::{Seen, Store, Stored};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 
@@ -37,29 +38,49 @@ pub struct Ctx<'a, S> {
     pub handed: Handed,
 }
 
-/// An image read once and handed on: the REST door's access check reads the image its
-/// operation then works on, so the operation takes that read instead of repeating it
-/// (`crate::imagemgmt::shared::access`). Taken once: any later read of the request reads
-/// the store, as before.
+/// Records read once and handed on: the REST door's access check reads the image its
+/// operation then works on (and, for a route naming a version, that version in the same
+/// batch read), so the operation takes those reads instead of repeating them
+/// (`crate::imagemgmt::shared::access`). Each is taken once: any later read of the request
+/// reads the store, as before.
 #[derive(Default)]
-pub struct Handed(std::cell::RefCell<Option<(String, Seen<Image>)>>);
+pub struct Handed {
+    image: std::cell::RefCell<Option<(String, Seen<Image>)>>,
+    version: std::cell::RefCell<Option<(String, Option<Stored<Version>>)>>,
+}
+
+/// Takes what `slot` holds if it was read under `key`.
+fn take_from<T>(slot: &std::cell::RefCell<Option<(String, T)>>, key: &str) -> Option<T> {
+    let mut slot = slot.borrow_mut();
+    match slot.take() {
+        Some((k, v)) if k == key => Some(v),
+        other => {
+            *slot = other;
+            None
+        }
+    }
+}
 
 impl Handed {
     /// Hands on `seen`, read under `key`.
     pub fn hand(&self, key: String, seen: Seen<Image>) {
-        *self.0.borrow_mut() = Some((key, seen));
+        *self.image.borrow_mut() = Some((key, seen));
     }
 
     /// The image read under `key`, if one was handed on (and not taken yet).
     pub fn take(&self, key: &str) -> Option<Seen<Image>> {
-        let mut slot = self.0.borrow_mut();
-        match slot.take() {
-            Some((k, seen)) if k == key => Some(seen),
-            other => {
-                *slot = other;
-                None
-            }
-        }
+        take_from(&self.image, key)
+    }
+
+    /// Hands on what was read under the version key `key` (`None`: no record).
+    pub fn hand_version(&self, key: String, read: Option<Stored<Version>>) {
+        *self.version.borrow_mut() = Some((key, read));
+    }
+
+    /// What was read under the version key `key`, if handed on: `Some(None)` is a read
+    /// that found no record.
+    pub fn take_version(&self, key: &str) -> Option<Option<Stored<Version>>> {
+        take_from(&self.version, key)
     }
 }
 

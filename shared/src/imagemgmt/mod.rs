@@ -306,7 +306,16 @@ fn route_access(
         && pairs
             .iter()
             .any(|(k, v)| k == "action" && v == "clone-image");
-    shared::access(ctx, image, route.writes(), copies)
+    // Routes whose operation reads the named version next read it with the image.
+    let version = match route {
+        Route::GetVersion(_, v)
+        | Route::PatchVersion(_, v)
+        | Route::DeleteVersion(_, v)
+        | Route::VersionAction(_, v)
+        | Route::Copies(_, v) => Some(v.as_str()),
+        _ => None,
+    };
+    shared::access(ctx, image, version, route.writes(), copies)
 }
 
 fn respond<E: Into<Problem>>(r: Result<Reply, E>) -> ApiResponse {

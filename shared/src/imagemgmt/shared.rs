@@ -5,9 +5,10 @@
 //! is a 403 `SHARED_IMAGE_READ_ONLY`. An image id the org owns is always its own.
 
 use crate::api::Problem;
-use crate::catalog::Image;
+use crate::catalog::{Image, Version};
 use crate::imagemgmt::service::Ctx;
 use crate::keys;
+use crate::records::{Seen, decode};
 use crate::store::StoreError;
 
 /// The problem's stable code.
@@ -23,18 +24,21 @@ pub enum Access {
 }
 
 /// Decides for a request naming `image_id`: `writes` when it would change the image,
-/// `copies` for `clone-image`.
+/// `copies` for `clone-image`. `version_id`: the version the operation reads next, read in
+/// the same batch as the image and handed on with it (one call of the store for both).
 pub fn access(
     ctx: &Ctx<'_>,
     image_id: &str,
+    version_id: Option<&str>,
     writes: bool,
     copies: bool,
 ) -> Result<Access, Problem> {
     let key = keys::image(&ctx.org, image_id);
-    let seen = ctx
-        .st
-        .get_seen::<Image>(&key)
-        .map_err(|e| Problem::store(&e))?;
+    let seen = match version_id {
+        None => ctx.st.get_seen::<Image>(&key),
+        Some(v) => read_with_version(ctx, &key, keys::version(&ctx.org, v)),
+    }
+    .map_err(|e| Problem::store(&e))?;
     if let Some(seen) = seen.filter(|s| s.stored.value.org_id == ctx.org) {
         // The operation works on this read rather than reading the image again.
         ctx.handed.hand(key, seen);
@@ -47,6 +51,35 @@ pub fn access(
         Some(_) if !writes || copies => Ok(Access::Shared),
         Some(img) => Err(read_only(&img.id)),
     }
+}
+
+/// The image under `key` and the version under `version_key` in one batch read; the
+/// version's read is handed on (decoded when the operation takes it: a record that does not
+/// decode fails that operation as its own read would, not the access check).
+fn read_with_version(
+    ctx: &Ctx<'_>,
+    key: &str,
+    version_key: String,
+) -> Result<Option<Seen<Image>>, StoreError> {
+    let mut raw = ctx
+        .st
+        .get_many_raw(&[key.to_owned(), version_key.clone()])?
+        .into_iter();
+    let (image, version) = (raw.next().flatten(), raw.next().flatten());
+    match version.map(|bytes| decode::<Version>(&version_key, &bytes)) {
+        None => ctx.handed.hand_version(version_key, None),
+        Some(Ok(v)) => ctx.handed.hand_version(version_key, Some(v)),
+        // Not handed on: the operation reads it again and reports it as its own read would.
+        Some(Err(_)) => {}
+    }
+    image
+        .map(|raw| {
+            Ok(Seen {
+                stored: decode(key, &raw)?,
+                raw,
+            })
+        })
+        .transpose()
 }
 
 pub fn read_only(id: &str) -> Problem {

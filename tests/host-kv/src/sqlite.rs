@@ -195,6 +195,13 @@ impl KvStore for SqliteStore {
             out.push((k.clone(), Self::read(&tx, &self.label, k)?));
         }
         tx.commit().map_err(err)?;
+        if self.compat {
+            // As Spin's SQLite backend (docs/runtime-facts.md): missing keys left out,
+            // duplicates removed, its own order (here: the keys sorted).
+            out.retain(|(_, v)| v.is_some());
+            out.sort_by(|a, b| a.0.cmp(&b.0));
+            out.dedup_by(|a, b| a.0 == b.0);
+        }
         Ok(out)
     }
 

@@ -280,3 +280,28 @@ fn compat_successful_swaps_report_success_off_redis() {
         assert_eq!(s.get("k").unwrap(), Some(b"v2".to_vec()));
     }
 }
+
+/// Spin's SQLite `get-many` (docs/runtime-facts.md, beside R8): missing keys left out,
+/// duplicates removed, its own order; the app reorders by key (`answer_in_order`).
+#[test]
+fn sqlite_get_many_answers_as_spin_in_compat_mode() {
+    let f = Fixture::new(Kind::Sqlite);
+    let s = f.compat(&Faults::new());
+    s.set("a", b"1").unwrap();
+    s.set("b", b"2").unwrap();
+    assert_eq!(
+        s.get_many(&keys(&["b", "missing", "a", "b"])).unwrap(),
+        vec![
+            ("a".to_string(), Some(b"1".to_vec())),
+            ("b".to_string(), Some(b"2".to_vec())),
+        ]
+    );
+    // Correct mode answers every asked key, in order.
+    assert_eq!(
+        f.correct()
+            .get_many(&keys(&["b", "missing"]))
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -88,7 +88,11 @@ impl Ctx<'_> {
     }
 
     fn version(&self, image_id: &str, id: &str) -> Result<Option<Stored<Version>>, StoreError> {
-        let s = self.st.get::<Version>(&keys::version(&self.org, id))?;
+        let key = keys::version(&self.org, id);
+        let s = match self.handed.take_version(&key) {
+            Some(read) => read,
+            None => self.st.get::<Version>(&key)?,
+        };
         Ok(s.filter(|s| s.value.org_id == self.org && s.value.stream_id == image_id))
     }
 

@@ -205,3 +205,34 @@ fn unknown_paths_and_methods_and_odd_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_version_read_with_its_image_answers_as_two_reads_would() {
+    let w = World::new();
+    let (image, v1) = first_version(&w.sig_image("one"));
+    let (other, v2) = first_version(&w.sig_image("two"));
+    let get = |i: &str, v: &str| w.call("GET", &format!("/images/{i}/versions/{v}"), None);
+    assert_eq!(get(&image, &v1).json_body()["id"], v1.as_str());
+    // The image decides first, then the version, which must be the image's own.
+    assert_eq!(
+        problem(&get("img-nope", &v1)),
+        (404, "IMAGE_NOT_FOUND".into())
+    );
+    assert_eq!(
+        problem(&get(&image, "ver-nope")),
+        (404, "VERSION_NOT_FOUND".into())
+    );
+    assert_eq!(
+        problem(&get(&image, &v2)),
+        (404, "VERSION_NOT_FOUND".into())
+    );
+    assert_eq!(get(&other, &v2).status, 200);
+    // A version record that does not decode is that version's failure, as its own read.
+    w.st()
+        .kv()
+        .set(&keys::version("o1", &v1), b"{not json")
+        .unwrap();
+    let r = get(&image, &v1);
+    assert_eq!(r.status, 500, "{:?}", r.json_body());
+    assert_eq!(w.call("GET", &format!("/images/{image}"), None).status, 200);
+}
