@@ -257,17 +257,21 @@ fn r8_correct_mode_on_redis_answers_get_many() {
     );
 }
 
+/// Off Redis, `get-many` works in compat mode: on memory in the order asked; on SQLite in
+/// Spin's own shape (`sqlite_get_many_answers_as_spin_in_compat_mode`).
 #[test]
-fn r8_compat_get_many_is_correct_off_redis() {
+fn r8_compat_get_many_works_off_redis() {
     for kind in [Kind::Memory, Kind::Sqlite] {
         let s = Fixture::new(kind).compat(&Faults::new());
         s.set_many(&[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())])
             .unwrap();
         assert_eq!(s.get_many(&keys(&["a"])).unwrap(), vec![kv("a", b"1")]);
-        assert_eq!(
-            s.get_many(&keys(&["b", "a"])).unwrap(),
-            vec![kv("b", b"2"), kv("a", b"1")]
-        );
+        let mut both = s.get_many(&keys(&["b", "a"])).unwrap();
+        if kind == Kind::Memory {
+            assert_eq!(both, vec![kv("b", b"2"), kv("a", b"1")]);
+        }
+        both.sort();
+        assert_eq!(both, vec![kv("a", b"1"), kv("b", b"2")]);
     }
 }
 

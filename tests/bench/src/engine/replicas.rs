@@ -84,6 +84,10 @@ impl Replica {
                 for (name, value) in variables {
                     cmd.arg("--variable").arg(format!("{name}={value}"));
                 }
+                // As the README asks of a Redis store (R8), and as `RealSpin` sets it.
+                if !variables.iter().any(|(n, _)| n == "store_batch_reads") {
+                    cmd.arg("--variable").arg("store_batch_reads=false");
+                }
                 let child = cmd
                     .stdin(Stdio::null())
                     .stdout(log.try_clone()?)
