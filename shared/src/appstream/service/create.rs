@@ -4,7 +4,7 @@
 //! Running captures are tracked per org in one register record (created once, elected with
 //! `increment`, R1; then changed by compare-and-swap), which makes "one capture per instance"
 //! and "at most N per org" a single atomic decision. An entry is released when its operation
-//! ends: the register is pruned of finished operations whenever it is changed.
+//! ends: a claim prunes ended entries when it needs the room ([`claim_capture`]).
 
 use super::{Ctx, errors, valid_id};
 use crate::appstream::RpcError;
@@ -85,29 +85,60 @@ fn still_running(entry: &RunningCapture, ops: &[(String, Option<Operation>)], no
 
 /// Takes a capture slot for `instance_id` (one per instance, `builder_quota` per org) in one
 /// compare-and-swap, pruning entries whose operation has ended.
+///
+/// Ended entries are pruned lazily, so a claim reads only the operations it must to decide:
+/// the one of an entry on the same instance (still running: `TaskExist`), and every one
+/// only when the register is at the quota. So a claim below the quota reads at most one
+/// operation, and the register holds at most `builder_quota` entries, ended or not: its
+/// size and a claim's reads are bounded by the quota, never by the captures an org ever ran.
 pub(super) fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
     ensure_register(ctx)?;
+    match try_claim(ctx, &entry, false)? {
+        Claimed::Yes => Ok(()),
+        // The register filled up after our read: decide again with every entry's operation.
+        Claimed::NeedsEveryOperation => match try_claim(ctx, &entry, true)? {
+            Claimed::Yes => Ok(()),
+            Claimed::NeedsEveryOperation => Err(errors::store_busy("register")),
+        },
+    }
+}
+
+enum Claimed {
+    Yes,
+    NeedsEveryOperation,
+}
+
+/// One claim from one read of the register: `every` reads every entry's operation (else
+/// only those [`claim_capture`] needs).
+fn try_claim(ctx: &Ctx<'_>, entry: &RunningCapture, every: bool) -> Result<Claimed, RpcError> {
     let key = keys::rpc_captures(&ctx.org);
+    let quota = usize::try_from(ctx.settings.builder_quota).unwrap_or(usize::MAX);
     let current = ctx
         .st
         .get::<CaptureRegister>(&key)?
         .map(|s| s.value)
         .unwrap_or_default();
-    let op_keys: Vec<String> = current
+    let every = every || current.running.len() >= quota;
+    let read: Vec<&RunningCapture> = current
         .running
+        .iter()
+        .filter(|e| every || e.instance_id == entry.instance_id)
+        .collect();
+    let op_keys: Vec<String> = read
         .iter()
         .map(|e| keys::operation(&ctx.org, &e.op_id))
         .collect();
-    let ops: Vec<(String, Option<Operation>)> = current
-        .running
+    let ops: Vec<(String, Option<Operation>)> = read
         .iter()
         .map(|e| e.op_id.clone())
         .zip(ctx.get_all::<Operation>(&op_keys)?)
         .collect();
     let now = ctx.st.now_ms();
-    let quota = ctx.settings.builder_quota;
-    ctx.st
+    let mut needs_every = false;
+    let r = ctx
+        .st
         .update::<CaptureRegister, RpcError>(&key, |reg| {
+            needs_every = false;
             let mut running: Vec<RunningCapture> = reg
                 .running
                 .iter()
@@ -117,14 +148,22 @@ pub(super) fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), 
             if running.iter().any(|e| e.instance_id == entry.instance_id) {
                 return Change::Abort(errors::task_exist(&entry.instance_id));
             }
-            if running.len() >= usize::try_from(quota).unwrap_or(usize::MAX) {
-                return Change::Abort(errors::exceed_builder_quota(quota));
+            if running.len() >= quota {
+                // Entries whose operation was not read count as running: refuse only
+                // after reading them all.
+                needs_every = !every;
+                return Change::Abort(errors::exceed_builder_quota(ctx.settings.builder_quota));
             }
             running.push(entry.clone());
             Change::Write(CaptureRegister { running })
         })
         .map(|_| ())
-        .map_err(|e| e.lift(|| errors::store_busy("register")))
+        .map_err(|e| e.lift(|| errors::store_busy("register")));
+    match r {
+        Err(_) if needs_every => Ok(Claimed::NeedsEveryOperation),
+        Err(e) => Err(e),
+        Ok(()) => Ok(Claimed::Yes),
+    }
 }
 
 /// Gives a claim back (best effort) when the capture could not be recorded.

@@ -1,7 +1,7 @@
 //! CreateImageByInstance: the records it writes and lists, the instance checks, one capture
 //! per instance and the builder quota (the capture register), and a write that fails.
 
-use super::super::create::{CLAIM_GRACE_MS, RunningCapture, claim_capture};
+use super::super::create::{CLAIM_GRACE_MS, CaptureRegister, RunningCapture, claim_capture};
 use super::*;
 
 #[test]
@@ -179,6 +179,55 @@ fn the_builder_quota_caps_concurrent_captures_per_org() {
     assert_eq!(s, 200);
     w.settle_available(a["ImageId"].as_str().unwrap());
     w.capture(&q3, "c");
+}
+
+/// Ended captures leave the register only when a claim needs their room, so the register
+/// (and a claim's reads) stay bounded by the quota however many captures an org has run,
+/// and the quota still counts only running captures.
+#[test]
+fn the_register_never_holds_more_than_the_quota() {
+    let w = World::with_quota(3);
+    let register = || {
+        w.st()
+            .get::<CaptureRegister>(&keys::rpc_captures("o1"))
+            .unwrap()
+            .map_or(0, |r| r.value.running.len())
+    };
+    for i in 0..7 {
+        let img = w.capture(&w.desktop(&format!("e-{i}")), &format!("e{i}"));
+        w.settle_available(img["ImageId"].as_str().unwrap());
+        assert!(register() <= 3, "{} entries after {i}", register());
+    }
+    // Three running fill the quota even with ended entries in the register.
+    for i in 0..3 {
+        w.capture(&w.desktop(&format!("r-{i}")), &format!("r{i}"));
+    }
+    assert_eq!(register(), 3);
+    assert_error(
+        capture_err(&w, &w.desktop("r-3"), "CloudDesktop"),
+        400,
+        "ExceedBuilderQuota",
+    );
+}
+
+/// Below the quota a claim reads no other capture's operation, however many ended ones the
+/// register still lists.
+#[test]
+fn a_claim_below_the_quota_reads_no_other_operation() {
+    let w = World::with_quota(20);
+    for i in 0..5 {
+        let img = w.capture(&w.desktop(&format!("e-{i}")), &format!("e{i}"));
+        w.settle_available(img["ImageId"].as_str().unwrap());
+    }
+    w.kv.read.borrow_mut().clear();
+    w.capture(&w.desktop("next"), "next");
+    let ops_read =
+        w.kv.read
+            .borrow()
+            .iter()
+            .filter(|k| k.contains("/op/"))
+            .count();
+    assert_eq!(ops_read, 0, "{:?}", w.kv.read.borrow());
 }
 
 #[test]
