@@ -47,6 +47,10 @@ use serde::de::DeserializeOwned;
 /// for one org's test suite running a dozen quick captures at once (tests/sdk).
 pub const DEFAULT_BUILDER_QUOTA: u32 = 20;
 
+/// Highest `builder_quota` accepted: the org's capture register holds up to that many
+/// entries (about 150 bytes each, so at most about 750 KB), a record every backend holds.
+pub const MAX_BUILDER_QUOTA: u32 = 5_000;
+
 /// The door's settings: the operations' settings plus its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcSettings {
@@ -65,18 +69,18 @@ impl Default for RpcSettings {
 }
 
 impl RpcSettings {
-    /// The operation variables ([`Settings::from_vars`]) plus `builder_quota` (a positive
-    /// integer; absent or empty: [`DEFAULT_BUILDER_QUOTA`]).
+    /// The operation variables ([`Settings::from_vars`]) plus `builder_quota` (an integer
+    /// from 1 to [`MAX_BUILDER_QUOTA`]; absent or empty: [`DEFAULT_BUILDER_QUOTA`]).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<RpcSettings, String> {
         let ops = Settings::from_vars(&var)?;
         let builder_quota = match var("builder_quota") {
             None => DEFAULT_BUILDER_QUOTA,
             Some(v) if v.trim().is_empty() => DEFAULT_BUILDER_QUOTA,
             Some(v) => match v.trim().parse::<u32>() {
-                Ok(n) if n > 0 => n,
+                Ok(n) if (1..=MAX_BUILDER_QUOTA).contains(&n) => n,
                 _ => {
                     return Err(format!(
-                        "variable builder_quota must be a positive integer, got {v:?}"
+                        "variable builder_quota must be an integer from 1 to {MAX_BUILDER_QUOTA}, got {v:?}"
                     ));
                 }
             },

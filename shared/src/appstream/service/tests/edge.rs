@@ -90,5 +90,13 @@ fn settings_read_the_builder_quota_with_a_default() {
     let s = RpcSettings::from_vars(|n| (n == "builder_quota").then(|| "2".into())).unwrap();
     assert_eq!(s.builder_quota, 2);
     assert!(RpcSettings::from_vars(|n| (n == "builder_quota").then(|| "0".into())).is_err());
+    // The register's bound: the most accepted, and one more refused.
+    let quota =
+        |v: u32| RpcSettings::from_vars(move |n| (n == "builder_quota").then(|| v.to_string()));
+    assert_eq!(
+        quota(MAX_BUILDER_QUOTA).unwrap().builder_quota,
+        MAX_BUILDER_QUOTA
+    );
+    assert!(quota(MAX_BUILDER_QUOTA + 1).is_err());
     assert!(RpcSettings::from_vars(|n| (n == "step_ms").then(|| "x".into())).is_err());
 }

@@ -7,7 +7,10 @@
 //! store failures), `create`, `list`, `delete`, `distribute`, `doors` (what both doors
 //! show), `envelopes`, `names`, `optional`, `shared_images`.
 
-use super::{Ctx, DEFAULT_BUILDER_QUOTA, MAX_NAME_CHARS, RpcSettings, authority_of, handle};
+use super::{
+    Ctx, DEFAULT_BUILDER_QUOTA, MAX_BUILDER_QUOTA, MAX_NAME_CHARS, RpcSettings, authority_of,
+    handle,
+};
 use crate::api::{ApiRequest, ApiResponse};
 use crate::appstream::sign::{self, SignedRequest};
 use crate::appstream::{capture, envelope};
