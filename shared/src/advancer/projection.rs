@@ -127,12 +127,23 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
         let err = err.as_ref().filter(|_| view.new_error.is_some());
         update_asset(st, op, aid, *status, err)?;
     }
+    // Whether the image needs a refresh. Not when the one version written was last written
+    // by an earlier transition of this operation (which refreshed the image after it, or
+    // its operation would not have moved on) and the image cannot tell its old status from
+    // its new one (`catalog::same_for_image`). A repeated transition always refreshes: the
+    // round before it may have died between the version and the image.
+    let mut image_unchanged = op.target.version_id.is_some();
     for vid in &version_ids {
         let vkey = keys::version(org, vid);
+        let mut unchanged_for_image = false;
         let r = st.update::<Version, Option<StoreError>>(&vkey, |v| {
-            if v.operation_id.as_deref() == Some(op.id.as_str()) && v.op_seq > op.seq {
+            unchanged_for_image = false;
+            let same_op = v.operation_id.as_deref() == Some(op.id.as_str());
+            if same_op && v.op_seq > op.seq {
                 return Change::Unchanged;
             }
+            let earlier_transition = same_op && (1..op.seq).contains(&v.op_seq);
+            let before = v.status;
             let mut v = v.clone();
             v.operation_id = Some(op.id.clone());
             v.op_seq = op.seq;
@@ -168,11 +179,15 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
                 }
             }
             v.updated_at = op.updated_at;
+            unchanged_for_image = earlier_transition && catalog::same_for_image(before, v.status);
             Change::Write(v)
         });
+        image_unchanged &= r.is_ok() && unchanged_for_image;
         finish(r)?;
     }
-
+    if image_unchanged {
+        return Ok(());
+    }
     refresh_image(st, op, &version_ids)
 }
 

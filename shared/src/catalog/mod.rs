@@ -358,6 +358,23 @@ pub fn derive_status(deleting: bool, v: &pages::Summary) -> ImageStatus {
     }
 }
 
+/// Whether the image can tell a version in status `a` from one in `b`: the in-progress
+/// statuses are one to every image rule ([`derive_status`] counts none of them, compares
+/// `first` with `PENDING` only and `newest_usable` with `IMPORT_COMPLETE` only; the RPC
+/// door shows each as `CREATING`). A transition between two statuses the image cannot tell
+/// apart leaves the image record as it is, so it skips the image's refresh (the record
+/// then keeps the earlier of the two).
+pub fn same_for_image(a: VersionStatus, b: VersionStatus) -> bool {
+    use VersionStatus::*;
+    let in_progress = |s| {
+        matches!(
+            s,
+            ImportInProgress | PublishInProgress | ReplicationInProgress | ValidationInProgress
+        )
+    };
+    a == b || (in_progress(a) && in_progress(b))
+}
+
 /// [`derive_status`] of the statuses of `versions`, oldest first (the tests state the rule
 /// over lists).
 #[cfg(test)]

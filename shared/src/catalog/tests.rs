@@ -205,6 +205,55 @@ fn image_status_follows_its_versions() {
     );
 }
 
+/// Every image rule gives the same answer when a version's status changes to one it cannot
+/// tell apart (every list of up to three versions, every position, both `deleting` flags),
+/// and the rule does tell apart the statuses the image shows differently.
+#[test]
+fn statuses_the_image_cannot_tell_apart_change_nothing_it_shows() {
+    use crate::vocab::rpc_version_status;
+    let mut lists: Vec<Vec<V>> = V::ALL.iter().map(|s| vec![*s]).collect();
+    for _ in 0..2 {
+        let longer: Vec<Vec<V>> = lists
+            .iter()
+            .flat_map(|l| V::ALL.iter().map(move |s| [l.clone(), vec![*s]].concat()))
+            .collect();
+        lists.extend(longer.into_iter().filter(|l| l.len() <= 3));
+    }
+    let shown = |deleting: bool, l: &[V]| {
+        let mut summary = pages::Summary::default();
+        for (i, s) in l.iter().enumerate() {
+            summary.push(&i.to_string(), *s);
+        }
+        (derive_status(deleting, &summary), summary.newest_online)
+    };
+    let mut swaps = 0;
+    for list in &lists {
+        for i in 0..list.len() {
+            for b in V::ALL.iter().filter(|b| same_for_image(list[i], **b)) {
+                let mut other = list.clone();
+                other[i] = *b;
+                for deleting in [false, true] {
+                    assert_eq!(
+                        shown(deleting, list),
+                        shown(deleting, &other),
+                        "{list:?} {other:?}"
+                    );
+                }
+                assert_eq!(rpc_version_status(list[i]), rpc_version_status(*b));
+                swaps += 1;
+            }
+        }
+    }
+    assert!(swaps > lists.len(), "{swaps}");
+    assert!(same_for_image(
+        V::ReplicationInProgress,
+        V::ValidationInProgress
+    ));
+    assert!(!same_for_image(V::Pending, V::ReplicationInProgress));
+    assert!(!same_for_image(V::ValidationInProgress, V::Available));
+    assert!(!same_for_image(V::ImportComplete, V::Available));
+}
+
 #[test]
 fn allowed_actions_follow_status() {
     assert!(allowed_actions(V::ImportComplete).contains(&"PUBLISH".to_owned()));

@@ -440,3 +440,149 @@ fn distribute_moves_each_region_to_available() {
         "the version is untouched"
     );
 }
+
+/// A store whose image records fail while `down` is set (reads and swaps alike).
+struct ImagesDown<'a> {
+    inner: &'a MemoryKv,
+    down: std::cell::Cell<bool>,
+}
+
+impl ImagesDown<'_> {
+    fn check(&self, key: &str) -> Result<(), StoreError> {
+        if self.down.get() && key.contains("/image/") {
+            return Err(StoreError::Unavailable("images down".into()));
+        }
+        Ok(())
+    }
+}
+
+impl KeyValue for ImagesDown<'_> {
+    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check(k)?;
+        self.inner.get(k)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+        self.check(k)?;
+        self.inner.set(k, v)
+    }
+    fn delete(&self, k: &str) -> Result<(), StoreError> {
+        self.check(k)?;
+        self.inner.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+        self.inner.increment(k, d)
+    }
+    fn compare_and_swap(
+        &self,
+        k: &str,
+        e: &[u8],
+        n: &[u8],
+    ) -> Result<crate::store::CasOutcome, StoreError> {
+        self.check(k)?;
+        self.inner.compare_and_swap(k, e, n)
+    }
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.inner.get_many(keys)
+    }
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.inner.set_many(entries)
+    }
+}
+
+/// Ticks (a second apart) until operation `id` makes its next transition; the keys of the
+/// image records that tick touched.
+fn next_transition(kv: &dyn KeyValue, env: &FakeEnv, s: &Settings, id: &str) -> Vec<String> {
+    let seq = op(&Store::new(kv, env), id).seq;
+    for _ in 0..60 {
+        env.advance_ms(1000);
+        let touched = std::cell::RefCell::new(Vec::new());
+        let h = Hooked {
+            inner: kv,
+            before: |_: Call, k: &str| {
+                if k.contains("/image/") {
+                    touched.borrow_mut().push(k.to_owned());
+                }
+            },
+        };
+        tick(&Store::new(&h, env), s, s.tick_cap);
+        if op(&Store::new(kv, env), id).seq != seq {
+            return touched.into_inner();
+        }
+    }
+    panic!("operation {id} did not move");
+}
+
+/// A copy's move from replicating to validating changes nothing the image shows, so it
+/// neither reads nor writes the image; the moves before and after it refresh the image.
+#[test]
+fn a_move_the_image_cannot_see_leaves_the_image_alone() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+    let (id, img, ver, _) = start_on_new_version(
+        &Store::new(&kv, &env),
+        &s,
+        OpKind::CopyFromGallery,
+        "gal-1",
+        0,
+    );
+    let st = Store::new(&kv, &env);
+    let steps = [
+        (
+            VersionStatus::ReplicationInProgress,
+            ImageStatus::InProgress,
+            true,
+        ),
+        (
+            VersionStatus::ValidationInProgress,
+            ImageStatus::InProgress,
+            false,
+        ),
+        (VersionStatus::Available, ImageStatus::Available, true),
+    ];
+    for (shows, image_shows, refreshed) in steps {
+        let touched = next_transition(&kv, &env, &s, &id);
+        assert_eq!(version(&st, &ver).unwrap().status, shows);
+        assert_eq!(image(&st, &img).unwrap().status, image_shows, "{shows:?}");
+        assert_eq!(!touched.is_empty(), refreshed, "{shows:?}: {touched:?}");
+    }
+    assert_eq!(op(&st, &id).status, OpStatus::Succeeded);
+}
+
+/// A transition whose image refresh failed is repeated, and the repeat refreshes the image
+/// although the version already shows the status it writes.
+#[test]
+fn a_repeated_transition_refreshes_the_image_it_missed() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+    let (id, img, ver, _) = start_on_new_version(
+        &Store::new(&kv, &env),
+        &s,
+        OpKind::CopyFromGallery,
+        "gal-1",
+        0,
+    );
+    let st = Store::new(&kv, &env);
+    next_transition(&kv, &env, &s, &id);
+    next_transition(&kv, &env, &s, &id);
+    let down = ImagesDown {
+        inner: &kv,
+        down: std::cell::Cell::new(true),
+    };
+    // The last move writes the version, then fails at the image: the operation stays.
+    let seq = op(&st, &id).seq;
+    for _ in 0..60 {
+        if version(&st, &ver).unwrap().status == VersionStatus::Available {
+            break;
+        }
+        env.advance_ms(1000);
+        tick(&Store::new(&down, &env), &s, s.tick_cap);
+    }
+    assert_eq!(version(&st, &ver).unwrap().status, VersionStatus::Available);
+    assert_eq!(op(&st, &id).seq, seq);
+    assert_eq!(image(&st, &img).unwrap().status, ImageStatus::InProgress);
+    down.down.set(false);
+    let touched = next_transition(&down, &env, &s, &id);
+    assert!(!touched.is_empty());
+    assert_eq!(image(&st, &img).unwrap().status, ImageStatus::Available);
+    assert_eq!(op(&st, &id).status, OpStatus::Succeeded);
+}
