@@ -171,10 +171,11 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         vec![None, Some(DELAY)]
     };
     let mut out = format!(
-        "Machine: {} vCPUs. Throughput replicas: `tick_cap` {TICK_CAP}, `tick_budget_ms` {}, `due_shards` {}, two ticks a replica every 2 s; backlog over {} orgs ({ORGS_PER_SHARD} a shard).\n\n",
+        "Machine: {} vCPUs. Throughput replicas: `tick_cap` {TICK_CAP}, `tick_budget_ms` {}, `due_shards` {}, {}; backlog over {} orgs ({ORGS_PER_SHARD} a shard).\n\n",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         fairness::manifest_default(&manifest, "tick_budget_ms"),
         fairness::manifest_default(&manifest, "due_shards"),
+        fairness::manifest_cron(&manifest),
         orgs.len()
     );
     if let Some(delay) = stores

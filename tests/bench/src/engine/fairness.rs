@@ -211,16 +211,37 @@ pub fn manifest_default(manifest: &Path, name: &str) -> String {
         .to_owned()
 }
 
+/// The manifest's cron triggers as the report names them: how many (each is a tick of its
+/// own in every replica) and the first one's schedule, e.g. "2 cron ticks a replica on
+/// `*/2 * * * * *`".
+pub fn manifest_cron(manifest: &Path) -> String {
+    cron_of(&std::fs::read_to_string(manifest).unwrap_or_default())
+}
+
+fn cron_of(text: &str) -> String {
+    let ticks = text
+        .lines()
+        .filter(|l| l.trim() == "[[trigger.cron]]")
+        .count();
+    let schedule = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("cron_expression"))
+        .and_then(|l| l.split('"').nth(1))
+        .unwrap_or("?");
+    format!("{ticks} cron ticks a replica on `{schedule}`")
+}
+
 pub fn render(fair: &[(Runtime, Fair)], n: usize, manifest: &Path) -> String {
     let default = |name: &str| manifest_default(manifest, name);
     let mut s = format!(
-        "### Fairness: org B's gallery copies alone, then right after org A queued {n} (same shard; 1 replica, the defaults of spin.toml: step_ms {}, bucket_ms {}, tick_cap {}, tick_budget_ms {}, cron every 2 s; {SAMPLES} copies of B each time, {:.1} s apart)\n\n\
+        "### Fairness: org B's gallery copies alone, then right after org A queued {n} (same shard; 1 replica, the defaults of spin.toml: step_ms {}, bucket_ms {}, tick_cap {}, tick_budget_ms {}, {}; {SAMPLES} copies of B each time, {:.1} s apart)\n\n\
          | runtime | B alone: min / median / max | B behind A's burst: min / median / max | difference of the maxima | in ticks (2 s) | within own time + 2 ticks | A's burst sent in | A's transitions left when B settled | transitions while B waited |\n\
          |---|---:|---:|---:|---:|---|---:|---:|---:|\n",
         default("step_ms"),
         default("bucket_ms"),
         default("tick_cap"),
         default("tick_budget_ms"),
+        manifest_cron(manifest),
         STAGGER.as_secs_f64()
     );
     for (runtime, f) in fair {
@@ -246,4 +267,17 @@ pub fn render(fair: &[(Runtime, Fair)], n: usize, manifest: &Path) -> String {
     }
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_report_counts_the_manifests_cron_triggers() {
+        let text = "[[trigger.cron]]\ncomponent = \"advancer\"\ncron_expression = \"*/2 * * * * *\"\n\n[[trigger.cron]]\ncron_expression = \"*/2 * * * * *\"\n";
+        assert_eq!(
+            super::cron_of(text),
+            "2 cron ticks a replica on `*/2 * * * * *`"
+        );
+        assert_eq!(super::cron_of(""), "0 cron ticks a replica on `?`");
+    }
 }
