@@ -54,8 +54,8 @@ pub fn access(
 }
 
 /// The image under `key` and the version under `version_key` in one batch read; the
-/// version's read is handed on (decoded when the operation takes it: a record that does not
-/// decode fails that operation as its own read would, not the access check).
+/// version's read is handed on. A version record that does not decode is not handed on: the
+/// operation reads it again and fails as its own read would, not the access check.
 fn read_with_version(
     ctx: &Ctx<'_>,
     key: &str,
