@@ -158,6 +158,14 @@ pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<Stored<T>,
     })
 }
 
+/// Decodes a stored envelope and keeps its bytes (what a later compare-and-swap expects).
+pub fn decode_seen<T: DeserializeOwned>(key: &str, raw: Vec<u8>) -> Result<Seen<T>, StoreError> {
+    Ok(Seen {
+        stored: decode(key, &raw)?,
+        raw,
+    })
+}
+
 /// The pause before CAS round `round` (1, 2, …): uniform in 1..=min(2^round, 64) ms.
 fn contention_pause_ms(env: &dyn Env, round: u32) -> u64 {
     let ceiling = 1u64 << round.min(6);
@@ -232,13 +240,9 @@ impl<'a> Store<'a> {
 
     /// Reads a record with its stored bytes.
     pub fn get_seen<T: DeserializeOwned>(&self, key: &str) -> Result<Option<Seen<T>>, StoreError> {
-        match retry(self.env, || self.kv.get(key))? {
-            None => Ok(None),
-            Some(raw) => Ok(Some(Seen {
-                stored: decode(key, &raw)?,
-                raw,
-            })),
-        }
+        retry(self.env, || self.kv.get(key))?
+            .map(|raw| decode_seen(key, raw))
+            .transpose()
     }
 
     /// Reads many records; absent keys are `None`, in order. One call of the port (on Spin,
@@ -247,11 +251,8 @@ impl<'a> Store<'a> {
         &self,
         keys: &[String],
     ) -> Result<Vec<Option<Stored<T>>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let raw = retry(self.env, || self.kv.get_many(keys))?;
-        raw.into_iter()
+        self.get_many_raw(keys)?
+            .into_iter()
             .zip(keys)
             .map(|(bytes, key)| bytes.map(|b| decode(key, &b)).transpose())
             .collect()

@@ -8,7 +8,7 @@ use crate::api::Problem;
 use crate::catalog::{Image, Version};
 use crate::imagemgmt::service::Ctx;
 use crate::keys;
-use crate::records::{Seen, decode};
+use crate::records::{Seen, decode, decode_seen};
 use crate::store::StoreError;
 
 /// The problem's stable code.
@@ -72,14 +72,7 @@ fn read_with_version(
         // Not handed on: the operation reads it again and reports it as its own read would.
         Some(Err(_)) => {}
     }
-    image
-        .map(|raw| {
-            Ok(Seen {
-                stored: decode(key, &raw)?,
-                raw,
-            })
-        })
-        .transpose()
+    image.map(|raw| decode_seen(key, raw)).transpose()
 }
 
 pub fn read_only(id: &str) -> Problem {
