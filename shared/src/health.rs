@@ -2,9 +2,10 @@
 //! cumulative work (transitions and purges since the store was created), so an operator sees
 //! the engine move and a benchmark can count its throughput on any runtime.
 
-use crate::advancer::TickReport;
+use crate::advancer::{self, TickReport};
 use crate::keys;
 use crate::records::Store;
+use crate::settings::Settings;
 use crate::store::{KeyValue, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,32 @@ pub fn record_work(st: &Store<'_>, report: &TickReport) -> Result<(), StoreError
         }
     }
     Ok(())
+}
+
+/// One tick of the engine exactly as every driver runs it (the cron component, and
+/// `POST /admin/v1/engine/tick` where no cron trigger runs): the heartbeat, one
+/// [`advancer::tick`] of at most `settings.tick_cap` entries per shard and lane, and its
+/// work added to the counters. `timestamp` is the trigger's time in Unix seconds.
+///
+/// The report is what the tick did, even when it stopped early; the `Err` says why it did
+/// (the heartbeat failed and nothing was worked, a store error stopped the tick, or its
+/// work could not be counted). A stopped tick loses nothing: its entries stay due.
+pub fn tick(
+    st: &Store<'_>,
+    settings: &Settings,
+    timestamp: u64,
+) -> (TickReport, Result<(), String>) {
+    if let Err(e) = record_tick(st, timestamp) {
+        return (TickReport::default(), Err(e.to_string()));
+    }
+    let report = advancer::tick(st, settings, settings.tick_cap);
+    let counted = record_work(st, &report);
+    let outcome = match (&report.error, counted) {
+        (Some(e), _) => Err(format!("tick stopped early: {e}")),
+        (None, Err(e)) => Err(format!("counting the tick's work: {e}")),
+        (None, Ok(())) => Ok(()),
+    };
+    (report, outcome)
 }
 
 /// The cumulative counters, read with `increment` by 0 (R3: a counter is never read with

@@ -79,6 +79,106 @@ mod answer_tests {
     }
 }
 
+/// Whether a store error is an `increment` that lost a race and wrote nothing. Spin's
+/// DynamoDB backend (docs/runtime-facts.md R12) increments by reading the counter and
+/// writing it back under the condition that it is unchanged; when another increment landed
+/// in between, the write is refused and the guest gets an error naming DynamoDB's
+/// `ConditionalCheckFailed`. Nothing was written, so that one failure is safe to retry
+/// (unlike any other failed increment, which may have landed).
+pub fn lost_increment_race(e: &StoreError) -> bool {
+    matches!(e, StoreError::Transient(m) if m.contains("ConditionalCheckFailed"))
+}
+
+/// Rounds of an `increment` that keeps losing races ([`lost_increment_race`]) before its
+/// error is reported (and treated as any transient error: a retried request or tick).
+pub const INCREMENT_ROUNDS: u32 = 8;
+
+/// Runs `increment` until it does not lose a race, at most [`INCREMENT_ROUNDS`] times,
+/// with `pause(round)` between rounds (a short, growing pause spreads racing callers).
+pub fn increment_racing(
+    mut increment: impl FnMut() -> Result<i64, StoreError>,
+    mut pause: impl FnMut(u32),
+) -> Result<i64, StoreError> {
+    let mut round = 1;
+    loop {
+        match increment() {
+            Err(e) if lost_increment_race(&e) && round < INCREMENT_ROUNDS => {
+                pause(round);
+                round += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod increment_tests {
+    use super::*;
+
+    fn lost() -> StoreError {
+        StoreError::Transient(
+            "TransactionCanceledException { message: Some(\"Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed]\") }".into(),
+        )
+    }
+
+    #[test]
+    fn only_a_lost_condition_is_a_lost_race() {
+        assert!(lost_increment_race(&lost()));
+        assert!(!lost_increment_race(&StoreError::Transient(
+            "database is locked".into()
+        )));
+        assert!(!lost_increment_race(&StoreError::Unavailable(
+            "ConditionalCheckFailed".into()
+        )));
+    }
+
+    #[test]
+    fn a_lost_race_is_run_again_and_any_other_error_is_not() {
+        let mut calls = 0;
+        let mut pauses = vec![];
+        let r = increment_racing(
+            || {
+                calls += 1;
+                if calls < 3 {
+                    Err(lost())
+                } else {
+                    Ok(41 + calls)
+                }
+            },
+            |round| pauses.push(round),
+        );
+        assert_eq!(r, Ok(44));
+        assert_eq!(pauses, vec![1, 2]);
+        let mut calls = 0;
+        let r = increment_racing(
+            || {
+                calls += 1;
+                Err(StoreError::Transient("database is locked".into()))
+            },
+            |_| {},
+        );
+        assert!(r.is_err());
+        assert_eq!(
+            calls, 1,
+            "an increment that may have landed is never repeated"
+        );
+    }
+
+    #[test]
+    fn a_race_lost_every_round_is_reported_after_the_last_round() {
+        let mut calls = 0;
+        let r = increment_racing(
+            || {
+                calls += 1;
+                Err(lost())
+            },
+            |_| {},
+        );
+        assert!(lost_increment_race(&r.unwrap_err()));
+        assert_eq!(calls, INCREMENT_ROUNDS);
+    }
+}
+
 /// What a compare-and-swap reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CasOutcome {

@@ -1,10 +1,12 @@
 //! The admin API (`/admin/v1/...`): orgs, credentials, the provider simulator's
-//! inventory and settings. Every call needs the `admin_token` Spin variable as bearer.
+//! inventory and settings, the engine view, and the tick route that advances the engine
+//! where no cron trigger runs. Every call needs the `admin_token` Spin variable as bearer
+//! (the tick route also takes `tick_token`).
 
 use catalog_model::api::{ApiResponse, Problem};
 use catalog_model::records::Store;
 use catalog_platform::http::{Received, serve};
-use catalog_platform::{SpinEnv, SpinKv};
+use catalog_platform::{SpinEnv, SpinKv, settings};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
@@ -14,6 +16,10 @@ fn handle(req: IncomingRequest, out: ResponseOutparam) {
 }
 
 fn answer(req: &Received) -> ApiResponse {
+    let settings = match settings() {
+        Ok(s) => s,
+        Err(e) => return Problem::new(500, "BAD_SETTINGS", e).into(),
+    };
     let kv = match SpinKv::open_default() {
         Ok(kv) => kv,
         Err(e) => return Problem::store_at("admin", &e).into(),
@@ -21,15 +27,14 @@ fn answer(req: &Received) -> ApiResponse {
     // No value (or an unresolvable one) means the admin API is closed: the model answers
     // every call with a clear 503 rather than accepting a guessable default.
     let admin_token = spin_sdk::variables::get("admin_token").ok();
-    // Only the engine view reads it; a bad value is the other components' 500 to report.
-    let due_shards = catalog_model::ops::Settings::from_vars(|n| spin_sdk::variables::get(n).ok())
-        .map(|s| s.due_shards)
-        .unwrap_or(catalog_model::settings::DEFAULT_DUE_SHARDS);
+    let tick_token = spin_sdk::variables::get("tick_token").ok();
+    let req = &req.api;
     let config = catalog_model::admin::Config {
         admin_token: admin_token.as_deref(),
-        due_shards,
+        tick_token: tick_token.as_deref(),
+        settings: &settings,
+        query: &req.query,
     };
-    let req = &req.api;
     catalog_model::admin::handle(
         &Store::new(&kv, &SpinEnv),
         &config,

@@ -1,6 +1,8 @@
 //! The cron component: every tick advances the background operations that are due, by
 //! one transition each, and leaves a heartbeat and its cumulative work (transitions and
-//! purges, counted only when a tick did some) that `GET /healthz` shows.
+//! purges, counted only when a tick did some) that `GET /healthz` shows. The tick itself
+//! is `catalog_model::health::tick`, the same one `POST /admin/v1/engine/tick` runs where
+//! no cron trigger exists.
 //!
 //! It exports `handle-cron-event` of `fermyon:spin-cron@2.0.0` (bound here with
 //! wit-bindgen: the plugin's SDK crate is not on crates.io) and uses spin-sdk for the
@@ -21,17 +23,10 @@ impl Guest for Advancer {
         let settings = settings().map_err(Error::Other)?;
         let kv = SpinKv::open_default().map_err(|e| Error::Other(e.to_string()))?;
         let st = Store::new(&kv, &SpinEnv);
-        catalog_model::health::record_tick(&st, metadata.timestamp)
-            .map_err(|e| Error::Other(e.to_string()))?;
-        let report = catalog_model::advancer::tick(&st, &settings, settings.tick_cap);
-        // What the tick did is counted even when it stopped early.
-        let counted = catalog_model::health::record_work(&st, &report);
-        match (report.error, counted) {
-            // The failed entry stays due: the next tick retries it.
-            (Some(e), _) => Err(Error::Other(format!("tick stopped early: {e}"))),
-            (None, Err(e)) => Err(Error::Other(format!("counting the tick's work: {e}"))),
-            (None, Ok(())) => Ok(()),
-        }
+        // The failed entry stays due: the next tick retries it.
+        catalog_model::health::tick(&st, &settings, metadata.timestamp)
+            .1
+            .map_err(Error::Other)
     }
 }
 

@@ -18,7 +18,7 @@
 //! unchanged.
 
 use catalog_model::env::{Env, Millis};
-use catalog_model::store::{CasOutcome, KeyValue, StoreError, answer_in_order};
+use catalog_model::store::{CasOutcome, KeyValue, StoreError, answer_in_order, increment_racing};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 use std::cell::Cell;
 
@@ -101,7 +101,12 @@ impl KeyValue for SpinKv {
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&self.bucket, key, delta).map_err(map_error)
+        // On DynamoDB (R12) an increment that raced another one fails having written
+        // nothing: it is run again, after a pause of a millisecond or two per round.
+        increment_racing(
+            || atomics::increment(&self.bucket, key, delta).map_err(map_error),
+            |round| SpinEnv.pause_ms(u64::from(round) + SpinEnv.random_u64() % 2),
+        )
     }
 
     fn compare_and_swap(

@@ -5,19 +5,25 @@
 //! Admin `PUT`s replace the whole item (a blind set: the admin is the only writer of these
 //! keys, and last-writer-wins is what `PUT` means).
 //!
-//! Map: `ROUTES` (every endpoint, in one table), `orgs` (orgs and their credentials),
-//! `shared_images`, `inventory` (the simulator's items), `simulation`, `body` (reading
-//! bodies), [`AdminError`] (every refusal, and its one conversion into a problem document).
+//! `POST /admin/v1/engine/tick` also opens with the narrower `tick_token` variable (it
+//! opens that route only): a scheduler that drives the engine need not hold the admin token.
+//!
+//! Map: `ROUTES` (every endpoint, in one table), `engine` (the engine view and the tick
+//! route), `orgs` (orgs and their credentials), `shared_images`, `inventory` (the
+//! simulator's items), `simulation`, `body` (reading bodies), [`AdminError`] (every
+//! refusal, and its one conversion into a problem document).
 
 use crate::api::ApiResponse;
 use crate::auth;
 use crate::records::Store;
 use crate::routing::{Method::*, Params, RouteTable};
+use crate::settings::Settings;
 use inventory::Kind;
 use serde::Serialize;
 use serde_json::Value;
 
 mod body;
+mod engine;
 mod error;
 mod inventory;
 mod orgs;
@@ -28,6 +34,7 @@ mod vocab;
 #[cfg(test)]
 mod tests;
 
+pub use engine::{MAX_TICK_SECONDS, TickCall};
 pub use error::AdminError;
 pub use orgs::{Org, org};
 
@@ -44,13 +51,19 @@ type Answer = Result<Response, AdminError>;
 /// An endpoint: the store, the path's parameters and the request body.
 type Handler = fn(&Store<'_>, &Params<'_>, &[u8], &Config<'_>) -> Answer;
 
-/// What the admin API knows of the app's settings.
+/// What the admin API knows of the app's settings, and the request's query string.
 #[derive(Debug, Clone, Copy)]
 pub struct Config<'a> {
     /// The `admin_token` variable (`None`: the API is closed).
     pub admin_token: Option<&'a str>,
-    /// The `due_shards` variable, for `GET /admin/v1/engine`.
-    pub due_shards: u32,
+    /// The `tick_token` variable: also opens `POST /admin/v1/engine/tick`, and only it
+    /// (`None` or blank: only the admin token does).
+    pub tick_token: Option<&'a str>,
+    /// The engine's settings (the due index's shards for the engine view; every timing
+    /// for the tick route).
+    pub settings: &'a Settings,
+    /// The raw query string (only the tick route takes a parameter, `seconds`).
+    pub query: &'a str,
 }
 
 /// The admin API's routes: each path with its methods, in the order a 405's `Allow` lists
@@ -69,7 +82,8 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
         }
     },
     routes: &[
-        ("/admin/v1/engine", &[(Get, engine)]),
+        ("/admin/v1/engine", &[(Get, engine::view)]),
+        ("/admin/v1/engine/tick", &[(Post, engine::tick)]),
         (
             "/admin/v1/simulation",
             &[(Get, simulation::get), (Put, simulation::put)],
@@ -151,10 +165,16 @@ fn answer(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Answer {
-    let expected = config
-        .admin_token
-        .filter(|t| !t.trim().is_empty())
-        .ok_or(AdminError::Disabled)?;
+    fn configured(t: Option<&str>) -> Option<&str> {
+        t.filter(|t| !t.trim().is_empty())
+    }
+    let admin = configured(config.admin_token);
+    let ticker = configured(config.tick_token);
+    let path = path.split('?').next().unwrap_or("");
+    let tick_route = path == TICK_PATH;
+    if admin.is_none() && !(tick_route && ticker.is_some()) {
+        return Err(AdminError::Disabled);
+    }
     let presented = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
@@ -164,23 +184,21 @@ fn answer(
                 .filter(|p| p.eq_ignore_ascii_case("bearer "))
                 .map(|_| v[7..].trim())
         });
-    match presented {
-        Some(t) if auth::constant_time_eq(t.as_bytes(), expected.as_bytes()) => {}
-        _ => return Err(AdminError::Unauthorized),
+    let matches = |expected: Option<&str>| matches!((presented, expected), (Some(t), Some(e)) if auth::constant_time_eq(t.as_bytes(), e.as_bytes()));
+    // Both comparisons always run: which token matched takes no different time.
+    let (is_admin, is_ticker) = (matches(admin), matches(ticker));
+    if !(is_admin || (tick_route && is_ticker)) {
+        return Err(AdminError::Unauthorized);
     }
     if body.len() > MAX_BODY {
         return Err(AdminError::BodyTooLarge);
     }
-    let path = path.split('?').next().unwrap_or("");
     let (endpoint, params) = ROUTES.resolve(method, path)?;
     endpoint(st, &params, body, config)
 }
 
-/// `GET /admin/v1/engine`: the due index's shards (ring, orgs waiting, leases) and lanes.
-fn engine(st: &Store<'_>, _: &Params<'_>, _: &[u8], config: &Config<'_>) -> Answer {
-    let view = crate::due::view::view(st, config.due_shards)?;
-    Ok(Response::json(200, &view))
-}
+/// The one route the `tick_token` opens.
+const TICK_PATH: &str = "/admin/v1/engine/tick";
 
 fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)

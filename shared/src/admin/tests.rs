@@ -21,10 +21,18 @@ pub(super) fn call(st: &Store<'_>, method: &str, path: &str, body: &str) -> Resp
     )
 }
 
+/// Two shards, so the engine view stays short.
+static SETTINGS: std::sync::LazyLock<Settings> = std::sync::LazyLock::new(|| Settings {
+    due_shards: 2,
+    ..Settings::default()
+});
+
 fn config(admin_token: Option<&str>) -> Config<'_> {
     Config {
         admin_token,
-        due_shards: 2,
+        tick_token: None,
+        settings: &SETTINGS,
+        query: "",
     }
 }
 
@@ -518,6 +526,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         ("/admin/v1/orgs/o1/instances/x", "GET, PUT"),
         ("/admin/v1/orgs/o1/regions/x", "GET, PUT"),
         ("/admin/v1/engine", "GET"),
+        ("/admin/v1/engine/tick", "POST"),
     ] {
         let r = call(&Store::new(&kv, &env), "DELETE", path, "");
         assert_eq!(r.status, 405, "{path}");
@@ -525,7 +534,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         assert_eq!(body(&r)["code"], "METHOD_NOT_ALLOWED", "{path}");
         assert_eq!(body(&r)["detail"], format!("use {allow} on this path"));
     }
-    assert_eq!(ROUTES.routes.len(), 11);
+    assert_eq!(ROUTES.routes.len(), 12);
 }
 
 #[test]
