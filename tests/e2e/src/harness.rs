@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use spin_local_host::{App, KvSetup};
 use spin_local_kv::testing::RedisServer;
 
-use crate::target::start_real;
+use crate::real_spin::Pace;
+use crate::target::start_real_driven;
 use crate::{
     ADMIN_TOKEN, Answer, Backend, ORG, OTHER_ORG, Target, demo, http_client, redis_kv, start_app,
 };
@@ -43,7 +44,13 @@ impl Harness {
     /// Starts a `spin up` of its own on `backend` (see [`start_real`]), seeded like
     /// [`Harness::start`].
     pub fn start_real(backend: Backend) -> Harness {
-        let (target, redis) = start_real(backend, &[]);
+        Harness::start_real_driven(backend, None)
+    }
+
+    /// [`Harness::start_real`]; with `Some(pace)`, without the cron trigger, the engine
+    /// driven over HTTP at that pace ([`crate::real_spin::SpinOptions::without_cron`]).
+    pub fn start_real_driven(backend: Backend, without_cron: Option<Pace>) -> Harness {
+        let (target, redis) = start_real_driven(backend, &[], without_cron);
         Harness::seeded(Arc::new(target), redis, ORG, OTHER_ORG)
     }
 

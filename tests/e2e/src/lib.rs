@@ -12,6 +12,7 @@ pub mod demo;
 pub mod kill;
 pub mod real_spin;
 pub mod scenarios;
+pub mod scheduler;
 
 mod apps;
 mod checks;
@@ -28,7 +29,7 @@ pub use checks::{assert_clean_error, check_operation, operation_path};
 pub use harness::{Harness, first_version};
 pub use request::{Answer, http_client, try_send};
 pub use rpc::{form, rpc_headers};
-pub use target::{Target, real_options, start_real};
+pub use target::{Target, real_options, start_real, start_real_driven};
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const ORG: &str = "org-e2e";

@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use crate::scheduler::Pace;
+use crate::scheduler::Scheduler;
+
 /// How long `spin up` may take to answer `/healthz` (it compiles every component first).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a stopped `spin up` may take to end before its group is killed.
@@ -43,6 +46,11 @@ pub struct SpinOptions {
     pub variables: Vec<(String, String)>,
     /// A state directory to use (and keep); `None`: a fresh one, removed on drop.
     pub state_dir: Option<PathBuf>,
+    /// `None`: every component, the cron trigger advancing the engine. `Some(pace)`: every
+    /// component but the cron ones (`spin up --component-id`, what a SpinApp's
+    /// `components` list does on a platform without a cron trigger), the engine driven
+    /// over HTTP by a [`Scheduler`] at that pace, started once the app answers.
+    pub without_cron: Option<Pace>,
 }
 
 impl SpinOptions {
@@ -52,7 +60,14 @@ impl SpinOptions {
             store: SpinStore::Sqlite,
             variables: Vec::new(),
             state_dir: None,
+            without_cron: None,
         }
+    }
+
+    /// The same app with no cron trigger, driven over HTTP at `pace`.
+    pub fn without_cron(mut self, pace: Pace) -> SpinOptions {
+        self.without_cron = Some(pace);
+        self
     }
 
     pub fn variable(mut self, name: &str, value: &str) -> SpinOptions {
@@ -64,6 +79,8 @@ impl SpinOptions {
 /// One `spin up`, stopped (with its trigger processes) on drop.
 pub struct RealSpin {
     child: Option<Child>,
+    /// The external scheduler of an app without cron ([`SpinOptions::without_cron`]).
+    scheduler: Option<Scheduler>,
     base_url: String,
     state_dir: PathBuf,
     owns_state: bool,
@@ -137,6 +154,11 @@ impl RealSpin {
                 value,
             );
         }
+        if opts.without_cron.is_some() {
+            for component in http_components(&opts.manifest)? {
+                cmd.args(["--component-id", &component]);
+            }
+        }
         // Its own process group, so stopping it also stops the trigger processes.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
@@ -147,13 +169,29 @@ impl RealSpin {
             .map_err(|e| anyhow::anyhow!("starting {}: {e}", bin.display()))?;
         let mut spin = RealSpin {
             child: Some(child),
+            scheduler: None,
             base_url,
             state_dir,
             owns_state,
             log,
         };
         spin.wait_ready()?;
+        if let Some(pace) = opts.without_cron {
+            let admin = opts
+                .variables
+                .iter()
+                .find(|(n, _)| n == "admin_token")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            spin.scheduler = Some(Scheduler::start(&[spin.base_url.clone()], &admin, pace));
+        }
         Ok(spin)
+    }
+
+    /// The external scheduler's failed calls (an app without cron; `None` otherwise or
+    /// when every call was answered 200), for the suites to assert on.
+    pub fn scheduler_failure(&self) -> Option<String> {
+        self.scheduler.as_ref().and_then(Scheduler::first_failure)
     }
 
     pub fn base_url(&self) -> String {
@@ -211,15 +249,21 @@ impl RealSpin {
 
     /// Stops `spin up` and its triggers now (also done on drop).
     pub fn stop(&mut self) {
+        self.scheduler = None;
+        if self.child.is_none() {
+            return;
+        }
+        let pids = self.processes();
         let Some(mut child) = self.child.take() else {
             return;
         };
         signal_group(&child, "-TERM");
+        // The whole group gets its grace, not only `spin up`: the cron plugin can outlive
+        // its parent by seconds (docs/runtime-facts.md R13).
         let deadline = Instant::now() + STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
+        let _ = child.try_wait();
+        while Instant::now() < deadline && pids.iter().any(|p| alive(*p)) {
+            let _ = child.try_wait();
             std::thread::sleep(Duration::from_millis(50));
         }
         // Whatever is left of the group (a trigger that ignored TERM) is killed.
@@ -228,6 +272,7 @@ impl RealSpin {
 
     /// Kills `spin up` and its triggers at once (SIGKILL, no grace): a crashed host.
     pub fn kill(&mut self) {
+        self.scheduler = None;
         if let Some(child) = self.child.take() {
             end(child);
         }
@@ -285,6 +330,27 @@ fn process_group(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after) = stat.rsplit_once(')')?;
     after.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Whether `pid` is a live process (a zombie is not).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after) = stat.rsplit_once(')')?;
+            after.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Every component of the manifest with an HTTP trigger: what a platform without a cron
+/// trigger serves.
+pub fn http_components(manifest: &Path) -> anyhow::Result<Vec<String>> {
+    let m = spin_local_host::Manifest::load(manifest)?;
+    let mut names: Vec<String> = m.http.iter().map(|t| t.component.clone()).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// SIGKILL to the group, then reaps the child.

@@ -7,15 +7,20 @@ use serde_json::Value;
 use spin_local_host::App;
 use spin_local_kv::testing::RedisServer;
 
-use crate::real_spin::{RealSpin, SpinOptions, SpinStore};
+use crate::real_spin::{Pace, RealSpin, SpinOptions, SpinStore};
 use crate::{ADMIN_TOKEN, Backend, REAL_DEADLINE, REAL_POLL, REAL_TIMINGS, http_client, manifest};
 
 /// Where the app runs.
 pub enum Target {
     /// Our host: frozen clock moved by the test, cron fired on demand, faults injectable.
     Local(App),
-    /// `spin up`: real time, its own cron trigger, nothing injectable.
+    /// `spin up`: real time, its own cron trigger (or an external scheduler), nothing
+    /// injectable.
     Real(RealSpin),
+    /// An app started by someone else at this base URL (SpinKube's node runtime under
+    /// containerd, `tests/shim/run.sh`), in real time, its engine driven by its own
+    /// scheduler: handled as [`Target::Real`].
+    Remote(String),
 }
 
 impl Target {
@@ -23,18 +28,19 @@ impl Target {
         match self {
             Target::Local(app) => app.base_url(),
             Target::Real(spin) => spin.base_url(),
+            Target::Remote(base) => base.clone(),
         }
     }
 
     pub fn is_real(&self) -> bool {
-        matches!(self, Target::Real(_))
+        !matches!(self, Target::Local(_))
     }
 
     /// The app's clock in Unix seconds (what RPC calls are dated with).
     pub fn now_secs(&self) -> u64 {
         match self {
             Target::Local(app) => app.clock().unix_seconds(),
-            Target::Real(_) => std::time::SystemTime::now()
+            Target::Real(_) | Target::Remote(_) => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default(),
@@ -45,7 +51,7 @@ impl Target {
     pub fn local(&self) -> &App {
         match self {
             Target::Local(app) => app,
-            Target::Real(_) => {
+            Target::Real(_) | Target::Remote(_) => {
                 panic!("this scenario needs our host (moved clock or fault injection)")
             }
         }
@@ -60,7 +66,7 @@ impl Target {
                 app.fire_cron("advancer")
                     .unwrap_or_else(|e| panic!("advancer tick failed: {e:?}"));
             }
-            Target::Real(spin) => wait_for_next_tick(&spin.base_url()),
+            Target::Real(_) | Target::Remote(_) => wait_for_next_tick(&self.base_url()),
         }
     }
 
@@ -78,7 +84,7 @@ impl Target {
                 }
                 done()
             }
-            Target::Real(_) => {
+            Target::Real(_) | Target::Remote(_) => {
                 let deadline = Instant::now() + REAL_DEADLINE;
                 loop {
                     if done() {
@@ -132,9 +138,20 @@ pub fn real_options() -> SpinOptions {
 /// `backend`: a fresh state directory for SQLite, a new `redis-server` for Redis
 /// (returned, to be dropped after the app).
 pub fn start_real(backend: Backend, variables: &[(&str, &str)]) -> (Target, Option<RedisServer>) {
+    start_real_driven(backend, variables, None)
+}
+
+/// [`start_real`], with no cron trigger and the engine driven over HTTP at `pace` when it is
+/// `Some` ([`SpinOptions::without_cron`]).
+pub fn start_real_driven(
+    backend: Backend,
+    variables: &[(&str, &str)],
+    without_cron: Option<Pace>,
+) -> (Target, Option<RedisServer>) {
     RealSpin::require_binary();
     let redis = (backend == Backend::Redis).then(RedisServer::start);
     let mut opts = real_options();
+    opts.without_cron = without_cron;
     for (name, value) in variables {
         opts = opts.variable(name, value);
     }

@@ -27,12 +27,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use catalog_e2e::real_spin::Pace;
 use catalog_e2e::real_spin::RealSpin;
 use catalog_e2e::scenarios::replicas::{self, Cluster};
 use catalog_e2e::scenarios::{
     console, hostile, imagemgmt, leases, platform, ratelimit, signatures,
 };
-use catalog_e2e::{Backend, Harness, Target, start_real};
+use catalog_e2e::{Backend, Harness, Target, start_real, start_real_driven};
 
 /// Scenarios run at once on one backend (most of their time is spent waiting for ticks).
 const WORKERS: usize = 6;
@@ -119,15 +120,22 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 fn log_tail(target: &Target) -> String {
     match target {
         Target::Real(spin) => spin.log_tail(30),
-        Target::Local(_) => String::new(),
+        Target::Local(_) | Target::Remote(_) => String::new(),
     }
 }
 
-/// Runs `job` on a fresh org of `shared`, or on an app of its own; `Err`: why it failed.
-fn run(job: &Job, n: usize, backend: Backend, shared: &Arc<Target>) -> Result<(), String> {
+/// Runs `job` on a fresh org of `shared`, or on an app of its own (driven as `shared` is);
+/// `Err`: why it failed.
+fn run(
+    job: &Job,
+    n: usize,
+    backend: Backend,
+    shared: &Arc<Target>,
+    pace: Option<Pace>,
+) -> Result<(), String> {
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let h = if job.own_app {
-            Harness::start_real(backend)
+            Harness::start_real_driven(backend, pace)
         } else {
             Harness::on(shared.clone(), &format!("s{n}"))
         };
@@ -149,9 +157,16 @@ fn run_suite(backend: Backend) {
     RealSpin::require_binary();
     let started = Instant::now();
     let (target, redis) = start_real(backend, &[]);
-    let shared = Arc::new(target);
     eprintln!("{backend:?}: spin up served in {:?}", started.elapsed());
-    let queue = Mutex::new(jobs().into_iter().enumerate().collect::<Vec<_>>());
+    run_jobs(backend, Arc::new(target), jobs(), None);
+    drop(redis);
+}
+
+/// Runs `jobs` on `shared` (own-app jobs on apps of their own, driven at `pace`),
+/// [`WORKERS`] at a time; fails listing every failed one.
+fn run_jobs(backend: Backend, shared: Arc<Target>, jobs: Vec<Job>, pace: Option<Pace>) {
+    let started = Instant::now();
+    let queue = Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>());
     let results = Mutex::new(Vec::<(&str, Duration, Result<(), String>)>::new());
     std::thread::scope(|s| {
         for _ in 0..WORKERS {
@@ -160,7 +175,7 @@ fn run_suite(backend: Backend) {
                     let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
                     let Some((n, job)) = next else { break };
                     let t = Instant::now();
-                    let outcome = run(&job, n, backend, &shared);
+                    let outcome = run(&job, n, backend, &shared, pace);
                     eprintln!(
                         "{backend:?} {}: {} in {:.1?}",
                         job.name,
@@ -203,8 +218,92 @@ fn run_suite(backend: Backend) {
             failed.join("\n\n")
         );
     }
+    if let Target::Real(spin) = &*shared
+        && let Some(why) = spin.scheduler_failure()
+    {
+        panic!("a tick call of the external scheduler failed on {backend:?}: {why}");
+    }
     drop(shared);
-    drop(redis);
+}
+
+/// The scenarios whose outcome hangs on the engine moving (copies, imports, publishes,
+/// retries, timeouts, deletes), run again without the cron trigger. The others answer the
+/// same whoever drives the engine, and stay in the cron suites only.
+fn engine_jobs() -> Vec<Job> {
+    let mut all = Vec::new();
+    all.extend(jobs!(platform: healthz_shows_a_newer_tick_after_a_tick));
+    all.extend(jobs!(imagemgmt:
+        sig_copy_reaches_available,
+        custom_vm_import_then_publish,
+        deleting_the_last_version_removes_the_image,
+        msp_partner_image_data_is_copied,
+        publish_with_a_failing_replica_is_partially_available,
+        retry_then_success,
+        retries_exhausted_fail_the_version,
+        a_stalled_step_times_out,
+    ));
+    all.sort_by_key(|j| j.own_app);
+    all
+}
+
+/// A platform without a cron trigger (SpinKube, edge platforms) on SQLite: every component
+/// but the cron one, the engine driven by a tight loop of single-tick calls.
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn engine_scenarios_without_cron_on_sqlite() {
+    RealSpin::require_binary();
+    let pace = Some(Pace::SingleTicks);
+    let (target, _redis) = start_real_driven(Backend::Sqlite, &[], pace);
+    run_jobs(Backend::Sqlite, Arc::new(target), engine_jobs(), pace);
+}
+
+/// Two replicas without cron on one Redis, each called once "a minute" with `seconds=55`
+/// (the CronJob of `deploy/spinkube/`, its idle gaps left out): the replicas check loses and
+/// repeats nothing, and every tick call is answered 200.
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn replicas_without_cron_on_one_redis() {
+    let started = Instant::now();
+    let c = Cluster::real_driven(2, &[], Some(Pace::Seconds(55)));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
+        replicas::racing_deletes_of_one_version_start_one_operation(&c);
+        for t in c.targets() {
+            if let Target::Real(spin) = t {
+                assert_eq!(spin.scheduler_failure(), None, "a tick call failed");
+            }
+        }
+    }));
+    eprintln!("replicas without cron: {:.1?}", started.elapsed());
+    if let Err(payload) = outcome {
+        for (i, t) in c.targets().iter().enumerate() {
+            eprintln!("--- replica {i} ---\n{}", log_tail(t));
+        }
+        std::panic::resume_unwind(payload);
+    }
+}
+
+/// The scenarios that share an app, against an app someone else started and drives
+/// (`IMAGE_CATALOG_URL`, with the e2e admin token): SpinKube's node runtime under
+/// containerd in `tests/shim/run.sh`.
+#[test]
+#[ignore = "needs an app at IMAGE_CATALOG_URL: tests/shim/run.sh runs it"]
+fn external_app() {
+    let base = std::env::var("IMAGE_CATALOG_URL")
+        .expect("IMAGE_CATALOG_URL: the base URL of a running app");
+    let token = std::env::var("IMAGE_CATALOG_ADMIN_TOKEN").unwrap_or_default();
+    assert_eq!(
+        token,
+        catalog_e2e::ADMIN_TOKEN,
+        "start the app with the e2e admin token (IMAGE_CATALOG_ADMIN_TOKEN)"
+    );
+    let shared: Vec<Job> = jobs().into_iter().filter(|j| !j.own_app).collect();
+    run_jobs(
+        Backend::Sqlite,
+        Arc::new(Target::Remote(base)),
+        shared,
+        None,
+    );
 }
 
 #[test]

@@ -532,6 +532,9 @@ fn serving_processes(h: &Harness) -> Vec<u32> {
             spin.http_process()
                 .unwrap_or_else(|| panic!("no `spin trigger http` in {:?}", spin.processes())),
         ],
+        crate::Target::Remote(base) => {
+            panic!("the serving process of {base} is not ours to measure")
+        }
     }
 }
 

@@ -91,9 +91,20 @@ impl Cluster {
 
     /// [`Cluster::real`] with Spin variables set in every replica (e.g. `due_shards`).
     pub fn real_with(replicas: usize, variables: &[(&str, &str)]) -> Cluster {
+        Cluster::real_driven(replicas, variables, None)
+    }
+
+    /// [`Cluster::real_with`]; with `Some(pace)`, the replicas run no cron trigger and an
+    /// external scheduler calls each one's tick route at that pace (a platform without cron).
+    pub fn real_driven(
+        replicas: usize,
+        variables: &[(&str, &str)],
+        without_cron: Option<crate::real_spin::Pace>,
+    ) -> Cluster {
         RealSpin::require_binary();
         let redis = RedisServer::start();
         let mut opts = real_options();
+        opts.without_cron = without_cron;
         for (name, value) in variables {
             opts = opts.variable(name, value);
         }
