@@ -2,8 +2,9 @@
 //!
 //! The host (crate `spin-local-host`) maps `fermyon:spin/key-value@2.0.0` and
 //! `wasi:keyvalue@0.2.0-draft2` onto [`KvStore`]. Backends: in-memory (tests), SQLite
-//! (Spin's default `spin` store) and Redis. [`open`] wraps a backend with the
-//! `spin-compat` quirks (R1–R4 and R8 in docs/runtime-facts.md) when asked, and always
+//! (Spin's default `spin` store), Redis, and a local emulation of Spin's `aws_dynamo`
+//! store. [`open`] wraps a backend with the `spin-compat` quirks (R1–R4, R8 and R12 in
+//! docs/runtime-facts.md) when asked, and always
 //! with the fault injector tests drive through [`Faults`].
 //!
 //! CONTRACT (shared with the host crate; change only together):
@@ -14,6 +15,7 @@
 //! - an error for which [`KvError::is_host_panic`] holds is never shown to the guest:
 //!   the host traps the instance, as the real runtime's panic ends the invocation.
 
+mod dynamo;
 mod memory;
 mod redis_store;
 mod sqlite;
@@ -23,6 +25,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+pub use dynamo::{
+    CONDITIONAL_CHECK_FAILED, DUPLICATE_KEYS_MESSAGE, ITEM_TOO_LARGE_MESSAGE, MAX_GET_MANY_KEYS,
+    MAX_ITEM_BYTES,
+};
 
 /// A store failure, as the guest will see it (`error::other(String)` in both WITs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +89,7 @@ pub trait KvStore: Send + Sync {
     fn exists(&self, key: &str) -> Result<bool, KvError>;
     fn get_keys(&self) -> Result<Vec<String>, KvError>;
     /// `atomics::increment`: 0 when absent; the stored encoding is the backend's
-    /// (8 little-endian bytes on SQLite and memory, decimal text on Redis).
+    /// (8 little-endian bytes on SQLite and memory, decimal text on Redis and aws_dynamo).
     fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError>;
     /// `cas::current()`: reads the value a later `swap` compares against.
     fn cas_current(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
@@ -103,6 +111,11 @@ pub enum BackendConfig {
     Redis { url: String },
     /// Not a Spin type: a fresh in-memory store (tests).
     Memory,
+    /// `type = "aws_dynamo"`, `table = "..."` (`region`, `consistent_read` and the
+    /// credentials are accepted and ignored): no DynamoDB client, a local emulation of the
+    /// table in the SQLite file `path` (every label naming `table` shares its keys, as on
+    /// Spin), with R12's behaviour in spin-compat mode.
+    AwsDynamo { path: PathBuf, table: String },
 }
 
 /// How the store behaves.
@@ -114,6 +127,10 @@ pub struct StoreOptions {
     /// "database is locked" (R4); deterministic from `locked_seed`.
     pub locked_rate: f64,
     pub locked_seed: u64,
+    /// In spin-compat mode on `aws_dynamo`, a pause between an `increment`'s read and its
+    /// conditional write, so tests can make two increments race (R12); zero by default
+    /// (the race still happens when calls interleave, only less often).
+    pub dynamo_increment_window: Duration,
 }
 
 /// The label [`open`] uses: Spin's default store.
@@ -319,6 +336,15 @@ pub fn open_labeled(
         BackendConfig::Redis { url } => {
             (Box::new(redis_store::RedisStore::open(url, compat)?), None)
         }
+        BackendConfig::AwsDynamo { path, table } => (
+            Box::new(dynamo::DynamoStore::open(
+                path,
+                table,
+                compat,
+                options.dynamo_increment_window,
+            )?),
+            None,
+        ),
     };
     Ok(Arc::new(Guarded {
         inner,

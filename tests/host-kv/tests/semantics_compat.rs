@@ -137,6 +137,7 @@ fn locked(rate: f64, seed: u64) -> StoreOptions {
         spin_compat: true,
         locked_rate: rate,
         locked_seed: seed,
+        ..StoreOptions::default()
     }
 }
 
@@ -178,6 +179,7 @@ fn r4_only_in_compat_mode_and_only_on_sqlite() {
         spin_compat: false,
         locked_rate: 1.0,
         locked_seed: 1,
+        ..StoreOptions::default()
     };
     assert!(
         pattern(&*sqlite.open_with(&correct, &Faults::new()), 20)

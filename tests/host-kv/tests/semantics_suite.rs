@@ -291,3 +291,4 @@ macro_rules! suite {
 suite!(memory, Kind::Memory);
 suite!(sqlite, Kind::Sqlite);
 suite!(redis, Kind::Redis);
+suite!(aws_dynamo, Kind::Dynamo);

@@ -1,5 +1,7 @@
 //! Spin's runtime config file, key-value part:
-//! `[key_value_store.LABEL] type = "spin" (path = "...")` or `type = "redis", url = "..."`.
+//! `[key_value_store.LABEL] type = "spin" (path = "...")`, `type = "redis", url = "..."`
+//! or `type = "aws_dynamo", region = "...", table = "..."` (emulated locally in
+//! `aws_dynamo.db` in the state directory; no DynamoDB is contacted).
 //! Like Spin, the `default` label exists without any config: a SQLite file
 //! `sqlite_key_value.db` in the state directory (`.spin` beside `spin.toml`).
 use std::collections::BTreeMap;
@@ -28,11 +30,31 @@ enum RawStore {
     },
     #[serde(rename = "redis")]
     Redis { url: String },
+    /// Spin's fields; only `table` matters to the local emulation.
+    #[serde(rename = "aws_dynamo")]
+    #[allow(dead_code)]
+    AwsDynamo {
+        region: String,
+        table: String,
+        #[serde(default)]
+        consistent_read: Option<bool>,
+        #[serde(default)]
+        access_key: Option<String>,
+        #[serde(default)]
+        secret_key: Option<String>,
+        #[serde(default)]
+        token: Option<String>,
+    },
 }
 
 /// The default SQLite file of the `spin` store type in `state_dir`.
 pub fn default_sqlite_path(state_dir: &Path) -> PathBuf {
     state_dir.join("sqlite_key_value.db")
+}
+
+/// The file that holds every emulated `aws_dynamo` table in `state_dir`.
+pub fn aws_dynamo_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("aws_dynamo.db")
 }
 
 /// Reads the runtime config at `file` (if any). Relative `path`s are resolved against
@@ -74,6 +96,10 @@ fn parse(text: &str, base: &Path, state_dir: &Path) -> Result<StoreConfigs> {
                 }
                 BackendConfig::Redis { url }
             }
+            RawStore::AwsDynamo { table, .. } => BackendConfig::AwsDynamo {
+                path: aws_dynamo_path(state_dir),
+                table,
+            },
         };
         stores.insert(label, backend);
     }
@@ -123,6 +149,44 @@ mod tests {
                 path: "/state/sqlite_key_value.db".into()
             }
         );
+    }
+
+    #[test]
+    fn reads_aws_dynamo_stores() {
+        let s = parse(
+            "[key_value_store.default]\ntype = \"aws_dynamo\"\nregion = \"us-east-1\"\n\
+             table = \"image-catalog\"\nconsistent_read = true\n\
+             [key_value_store.keyed]\ntype = \"aws_dynamo\"\nregion = \"eu-west-1\"\n\
+             table = \"other\"\naccess_key = \"a\"\nsecret_key = \"s\"\ntoken = \"t\"\n",
+            Path::new("/cfg"),
+            Path::new("/state"),
+        )
+        .unwrap();
+        assert_eq!(
+            s["default"],
+            BackendConfig::AwsDynamo {
+                path: "/state/aws_dynamo.db".into(),
+                table: "image-catalog".into()
+            }
+        );
+        assert_eq!(
+            s["keyed"],
+            BackendConfig::AwsDynamo {
+                path: "/state/aws_dynamo.db".into(),
+                table: "other".into()
+            }
+        );
+        // region and table are required, as on Spin; unknown fields are refused.
+        for text in [
+            "[key_value_store.x]\ntype = \"aws_dynamo\"\ntable = \"t\"\n",
+            "[key_value_store.x]\ntype = \"aws_dynamo\"\nregion = \"r\"\n",
+            "[key_value_store.x]\ntype = \"aws_dynamo\"\nregion = \"r\"\ntable = \"t\"\nendpoint = \"e\"\n",
+        ] {
+            assert!(
+                parse(text, Path::new("/"), Path::new("/")).is_err(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! `s.get|s.set|s.delete|s.exists|s.keys` (spin_sdk::key_value, first arg the label),
 //! `w.get|w.set|w.delete|w.exists|w.keys|w.inc|w.getmany|w.setmany|w.delmany`
 //! (wasi:keyvalue), `w.cas,L,K,V` (new + current + swap), `w.casread,L,K` /
-//! `w.casnew,L,K` then `w.swap,V` (a CAS split around other ops), `var,NAME`, `now`,
+//! `w.casnew,L,K` then `w.swap,V` (a CAS split around other ops; its bucket stays open
+//! until the swap, as in the app: Spin answers a lost swap whose bucket was dropped with
+//! `no-such-store` instead of `cas-failed`, docs/runtime-facts.md R12), `w.setn,L,K,N` (a
+//! value of N bytes `x`), `w.getlen,L,K` (the length of a value), `var,NAME`, `now`,
 //! `print,TEXT`, `trap`. Lists in batch ops are `;`-separated, pairs `k=v`.
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -115,8 +118,9 @@ fn ok_unit<E>(r: Result<(), E>, f: fn(E) -> String) -> String {
 }
 
 struct Probe {
-    /// A CAS begun by `w.casread`/`w.casnew` and finished by `w.swap`.
-    pending: Option<atomics::Cas>,
+    /// A CAS begun by `w.casread`/`w.casnew` and finished by `w.swap`, with its bucket
+    /// (dropped after the swap).
+    pending: Option<(atomics::Cas, store::Bucket)>,
 }
 
 impl Probe {
@@ -150,10 +154,12 @@ impl Probe {
             };
         }
         if name == "w.swap" {
-            let Some(cas) = self.pending.take() else {
+            let Some((cas, bucket)) = self.pending.take() else {
                 return "err:no pending cas".into();
             };
-            return swap(cas, arg(1));
+            let answer = swap(cas, arg(1));
+            drop(bucket);
+            return answer;
         }
         if let Some(op) = name.strip_prefix("w.") {
             let bucket = match store::open(arg(1)) {
@@ -173,6 +179,17 @@ impl Probe {
                     .map(|v| format!("ok:{}", value(v)))
                     .unwrap_or_else(wasi_err),
                 "set" => ok_unit(bucket.set(arg(2), arg(3).as_bytes()), wasi_err),
+                "setn" => {
+                    let n = arg(3).parse().unwrap_or(0);
+                    ok_unit(bucket.set(arg(2), &vec![b'x'; n]), wasi_err)
+                }
+                "getlen" => bucket
+                    .get(arg(2))
+                    .map(|v| match v {
+                        Some(v) => format!("ok:{}", v.len()),
+                        None => "ok:none".into(),
+                    })
+                    .unwrap_or_else(wasi_err),
                 "delete" => ok_unit(bucket.delete(arg(2)), wasi_err),
                 "exists" => bucket
                     .exists(arg(2))
@@ -209,7 +226,7 @@ impl Probe {
                         } else {
                             "unread".into()
                         };
-                        self.pending = Some(cas);
+                        self.pending = Some((cas, bucket));
                         format!("ok:{seen}")
                     }
                     Err(e) => wasi_err(e),

@@ -13,6 +13,8 @@ pub enum Kind {
     Memory,
     Sqlite,
     Redis,
+    /// The local emulation of Spin's `aws_dynamo` store.
+    Dynamo,
 }
 
 /// One backend instance private to a test (temp file, or its own redis-server).
@@ -38,6 +40,19 @@ impl Fixture {
                 Self {
                     kind,
                     config: BackendConfig::Sqlite { path },
+                    _dir: Some(dir),
+                    _redis: None,
+                }
+            }
+            Kind::Dynamo => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let path = dir.path().join("state").join("aws_dynamo.db");
+                Self {
+                    kind,
+                    config: BackendConfig::AwsDynamo {
+                        path,
+                        table: "image-catalog".into(),
+                    },
                     _dir: Some(dir),
                     _redis: None,
                 }
@@ -76,7 +91,7 @@ impl Fixture {
     pub fn counter_bytes(&self, n: i64) -> Vec<u8> {
         match self.kind {
             Kind::Memory | Kind::Sqlite => n.to_le_bytes().to_vec(),
-            Kind::Redis => n.to_string().into_bytes(),
+            Kind::Redis | Kind::Dynamo => n.to_string().into_bytes(),
         }
     }
 }
