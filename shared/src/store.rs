@@ -91,7 +91,7 @@ pub fn lost_increment_race(e: &StoreError) -> bool {
 
 /// Rounds of an `increment` that keeps losing races ([`lost_increment_race`]) before its
 /// error is reported (and treated as any transient error: a retried request or tick).
-pub const INCREMENT_ROUNDS: u32 = 8;
+pub const INCREMENT_ROUNDS: u32 = 12;
 
 /// Runs `increment` until it does not lose a race, at most [`INCREMENT_ROUNDS`] times,
 /// with `pause(round)` between rounds (a short, growing pause spreads racing callers).

@@ -85,7 +85,15 @@ impl KeyValue for SpinKv {
         if keys.len() < 2 || !self.batch_reads.get() {
             return self.get_each(keys);
         }
-        match batch::get_many(&self.bucket, keys) {
+        // Each key once: DynamoDB refuses a batch that names a key twice (R12); the answer
+        // is matched to the keys by name, so a repeated key still gets its value.
+        let mut distinct = keys.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() < 2 {
+            return self.get_each(keys);
+        }
+        match batch::get_many(&self.bucket, &distinct) {
             Ok(answer) => Ok(answer_in_order(keys, answer)),
             // Spin's Redis backend (R8), or a store failing now: the gets retry or fail
             // as reads do.
@@ -102,10 +110,12 @@ impl KeyValue for SpinKv {
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         // On DynamoDB (R12) an increment that raced another one fails having written
-        // nothing: it is run again, after a pause of a millisecond or two per round.
+        // nothing: it is run again after a random pause that doubles its range each round
+        // (up to 2^round ms), so racing callers (every tick counts itself on one key)
+        // spread out instead of colliding again.
         increment_racing(
             || atomics::increment(&self.bucket, key, delta).map_err(map_error),
-            |round| SpinEnv.pause_ms(u64::from(round) + SpinEnv.random_u64() % 2),
+            |round| SpinEnv.pause_ms(1 + SpinEnv.random_u64() % (1u64 << round.min(8))),
         )
     }
 

@@ -10,6 +10,7 @@
 pub mod bodies;
 pub mod demo;
 pub mod kill;
+pub mod moto;
 pub mod real_spin;
 pub mod scenarios;
 pub mod scheduler;

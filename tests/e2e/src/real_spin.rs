@@ -35,6 +35,9 @@ pub enum SpinStore {
     Sqlite,
     /// `[key_value_store.default] type = "redis"` at this URL.
     Redis { url: String },
+    /// `type = "aws_dynamo"`, the table [`crate::moto::TABLE`] of a local DynamoDB at this
+    /// endpoint (`AWS_ENDPOINT_URL_DYNAMODB`, dummy credentials; R12).
+    Dynamo { endpoint: String },
 }
 
 /// What to serve and how.
@@ -148,6 +151,23 @@ impl RealSpin {
                 cmd.env("SPIN_VARIABLE_STORE_BATCH_READS", "false");
             }
         }
+        if let SpinStore::Dynamo { endpoint } = &opts.store {
+            let config = state_dir.join("runtime-config.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[key_value_store.default]\ntype = \"aws_dynamo\"\nregion = \"us-east-1\"\n\
+                     table = \"{}\"\nconsistent_read = true\n",
+                    crate::moto::TABLE
+                ),
+            )?;
+            cmd.arg("--runtime-config-file").arg(config);
+            cmd.env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test");
+        }
         for (name, value) in &opts.variables {
             cmd.env(
                 format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
@@ -245,6 +265,24 @@ impl RealSpin {
             }
         }
         text
+    }
+
+    /// The lines of `spin up`'s output and of every component log that contain `needle`.
+    pub fn log_lines_with(&self, needle: &str) -> Vec<String> {
+        let mut files = vec![self.log.clone()];
+        if let Ok(entries) = std::fs::read_dir(self.state_dir.join("logs")) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+        files
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .flat_map(|text| {
+                text.lines()
+                    .filter(|l| l.contains(needle))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Stops `spin up` and its triggers now (also done on drop).

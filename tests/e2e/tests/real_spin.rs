@@ -283,6 +283,52 @@ fn replicas_without_cron_on_one_redis() {
     }
 }
 
+/// Three replicas, each with its own cron triggers (two ticks every 2 s), on one local
+/// DynamoDB (moto; R12): the replicas check loses and repeats nothing, and not one tick
+/// fails (a racing increment used to fail about half of them).
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn replicas_on_dynamodb() {
+    let started = Instant::now();
+    let c = Cluster::real_dynamo(3);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
+        replicas::racing_deletes_of_one_version_start_one_operation(&c);
+        for (i, t) in c.targets().iter().enumerate() {
+            let Target::Real(spin) = t else { continue };
+            let failed: Vec<String> = [
+                "tick stopped early",
+                "counting the tick",
+                "ConditionalCheckFailed",
+            ]
+            .iter()
+            .flat_map(|needle| spin.log_lines_with(needle))
+            .collect();
+            assert!(
+                failed.is_empty(),
+                "replica {i}: failed ticks:\n{}",
+                failed.join("\n")
+            );
+            let health = t.base_url() + "/healthz";
+            let ticks = catalog_e2e::http_client()
+                .get(&health)
+                .send()
+                .ok()
+                .and_then(|r| r.json::<serde_json::Value>().ok())
+                .and_then(|v| v["cron"]["lastTick"]["count"].as_i64())
+                .unwrap_or(0);
+            assert!(ticks > 0, "replica {i}: no tick on record");
+        }
+    }));
+    eprintln!("replicas on DynamoDB: {:.1?}", started.elapsed());
+    if let Err(payload) = outcome {
+        for (i, t) in c.targets().iter().enumerate() {
+            eprintln!("--- replica {i} ---\n{}", log_tail(t));
+        }
+        std::panic::resume_unwind(payload);
+    }
+}
+
 /// The scenarios that share an app, against an app someone else started and drives
 /// (`IMAGE_CATALOG_URL`, with the e2e admin token): SpinKube's node runtime under
 /// containerd in `tests/shim/run.sh`.

@@ -33,6 +33,23 @@ pub struct Cluster {
     _store: SharedStore,
 }
 
+/// `replicas` real `spin up` instances of `opts`, started together: each compiles the
+/// components if the cache is cold.
+fn start_together(replicas: usize, opts: &crate::real_spin::SpinOptions) -> Vec<Target> {
+    std::thread::scope(|s| {
+        let starting: Vec<_> = (0..replicas)
+            .map(|_| s.spawn(|| RealSpin::start(opts)))
+            .collect();
+        starting
+            .into_iter()
+            .map(|h| match h.join().expect("starter thread") {
+                Ok(spin) => Target::Real(spin),
+                Err(e) => panic!("spin up did not start ({e:#})"),
+            })
+            .collect()
+    })
+}
+
 /// What the replicas share: a Redis server, or a state directory with one SQLite file
 /// (removed on drop).
 enum SharedStore {
@@ -41,6 +58,10 @@ enum SharedStore {
         _server: RedisServer,
     },
     Sqlite(PathBuf),
+    /// A local DynamoDB (moto), kept only to outlive the apps.
+    Dynamo {
+        _server: crate::moto::MotoServer,
+    },
 }
 
 impl Drop for SharedStore {
@@ -94,6 +115,19 @@ impl Cluster {
         Cluster::real_driven(replicas, variables, None)
     }
 
+    /// `replicas` real `spin up` instances, each with its own cron trigger, on one local
+    /// DynamoDB (moto; R12), batch reads on (the default).
+    pub fn real_dynamo(replicas: usize) -> Cluster {
+        RealSpin::require_binary();
+        let moto = crate::moto::MotoServer::start();
+        let mut opts = real_options();
+        opts.store = SpinStore::Dynamo {
+            endpoint: moto.endpoint.clone(),
+        };
+        let targets = start_together(replicas, &opts);
+        Cluster::seeded(targets, SharedStore::Dynamo { _server: moto })
+    }
+
     /// [`Cluster::real_with`]; with `Some(pace)`, the replicas run no cron trigger and an
     /// external scheduler calls each one's tick route at that pace (a platform without cron).
     pub fn real_driven(
@@ -111,19 +145,7 @@ impl Cluster {
         opts.store = SpinStore::Redis {
             url: redis.url.clone(),
         };
-        // Started together: each compiles the components if the cache is cold.
-        let targets = std::thread::scope(|s| {
-            let starting: Vec<_> = (0..replicas)
-                .map(|_| s.spawn(|| RealSpin::start(&opts)))
-                .collect();
-            starting
-                .into_iter()
-                .map(|h| match h.join().expect("starter thread") {
-                    Ok(spin) => Target::Real(spin),
-                    Err(e) => panic!("spin up did not start ({e:#})"),
-                })
-                .collect()
-        });
+        let targets = start_together(replicas, &opts);
         Cluster::seeded(targets, SharedStore::Redis { _server: redis })
     }
 
