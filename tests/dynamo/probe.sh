@@ -8,7 +8,7 @@
 #   tests/dynamo/probe.sh creds      # credentials from the runtime config, not the env
 #
 # Needs python3 (the venv target/dynamo-venv is made from requirements.txt when missing),
-# curl, and the real Spin from ../shared/runtime/install. Builds the probe guests when
+# curl, and the real Spin in SPIN_BIN (a spin 4.x with trigger-cron). Builds the probe guests when
 # their .wasm is missing. Everything it starts runs in its own process group and is
 # stopped on exit; its files are under target/dynamo-probe.
 set -euo pipefail
@@ -29,7 +29,7 @@ fi
 if [ ! -f "$WASM/guest_probe.wasm" ] || [ ! -f "$WASM/guest_cron_probe.wasm" ]; then
   cargo build --target wasm32-wasip2 --release -p guest-probe -p guest-cron-probe
 fi
-SPIN_BIN=$(../shared/runtime/install)
+SPIN_BIN=${SPIN_BIN:?set SPIN_BIN to a spin 4.x with the trigger-cron plugin}
 
 PGIDS=()
 cleanup() {

@@ -2,7 +2,7 @@
 # The app as an OCI artifact, on the real Spin runtime: pushed to a local registry and run
 # from it, the way a platform that deploys from a registry runs it.
 #
-#   SPIN_BIN=$(../shared/runtime/install) tests/oci/smoke.sh      (from the repository root)
+#   SPIN_BIN=/path/to/spin tests/oci/smoke.sh      (from the repository root; ./dev sets it)
 #
 # Needs the components built (`cargo build --target wasm32-wasip2 --release $(./dev
 # components)`), SPIN_BIN (Spin 4.x with the trigger-cron plugin), curl, python3 and
@@ -32,14 +32,14 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------- prerequisites
 if [ -z "${SPIN_BIN:-}" ]; then
-  echo "SPIN_BIN is not set: SPIN_BIN=\$(../shared/runtime/install) $0" >&2
+  echo "SPIN_BIN is not set: SPIN_BIN=<a spin 4.x with trigger-cron> $0" >&2
   exit 2
 fi
 for tool in curl python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "$tool is missing" >&2; exit 2; }
 done
 if ! "$SPIN_BIN" plugins list --installed 2>/dev/null | grep -q '^trigger-cron'; then
-  echo "$SPIN_BIN has no trigger-cron plugin (../shared/runtime/install installs one)" >&2
+  echo "$SPIN_BIN has no trigger-cron plugin (spin plugins install trigger-cron)" >&2
   exit 2
 fi
 while read -r src; do

@@ -9,7 +9,7 @@
 # or `cargo build --target wasm32-wasip2 --release $(./dev components)`).
 #
 # What it does:
-#  - ../shared/runtime/install-shim (the shim; Debian's containerd and zstd when missing);
+#  - the shim from SHIM_BIN_DIR (./dev installs it, with Debian's containerd and zstd);
 #  - a root folder per container in a temp dir: spin.toml at its root, each component's
 #    .wasm at the relative path its `source` names, /runtime-config.toml for Redis;
 #  - containerd in its own root, state and socket (own process group), then
@@ -86,7 +86,8 @@ if ! command -v redis-server >/dev/null 2>&1 && [ "$store" = redis ]; then
   fi
 fi
 
-B=$(../shared/runtime/install-shim)
+# The folder holding containerd-shim-spin-v2 (./dev sets it from the runtime it installs).
+B=${SHIM_BIN_DIR:?set SHIM_BIN_DIR to the folder that holds containerd-shim-spin-v2 (./dev test does)}
 
 # The SDK suite's virtualenv (as ./dev's venv_with), seed-demo, the e2e test binary.
 venv=target/sdk-venv reqs=tests/sdk/requirements.txt

@@ -150,7 +150,7 @@ fn busy_between(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<f64> {
 pub fn run(cfg: &Config) -> anyhow::Result<()> {
     anyhow::ensure!(
         RealSpin::binary().is_some(),
-        "no real Spin: set SPIN_BIN (SPIN_BIN=$(/work/shared/runtime/install)) or put spin with trigger-cron on PATH"
+        "no real Spin: set SPIN_BIN to a spin 4.x with the trigger-cron plugin, or put one on PATH (./dev test and .ci/run install the one kept beside the repository)"
     );
     let dir = std::env::temp_dir().join(format!("catalog-bench-engine-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
