@@ -82,14 +82,15 @@
 //! so a tick overruns its budget by little and purges keep a pace of at least 32 a second
 //! even when operations spend every budget.
 //!
-//! **Idle cost.** An idle shard costs 4 store calls a tick: read the state, read and delete
-//! the one new ring bucket's counter (reading creates it, R3), move the ring cursor (one
-//! swap; on Spin's Redis backend read back, R2: 5). A shard whose state was never created
-//! costs 2 (the read, the claim's counter). With the two cursor lanes (5 calls each, 6 on
-//! Redis) an idle tick costs `4 × due_shards + 10` calls, 42 with the default 8 shards
-//! (`5 × due_shards + 12` on Redis, 52), whatever the store holds; before the shards it was
-//! 10. A busy shard adds the lease: a swap to take it and one to release it. A replica runs
-//! two ticks each cron period (`spin.toml`), so an idle replica makes twice that.
+//! **Idle cost.** An idle shard costs 3 store calls a tick: read the state, read the one
+//! new ring bucket's counter (a `get`: an empty bucket has no counter and reading creates
+//! none), move the ring cursor (one swap; on Spin's Redis backend read back, R2: 4). A
+//! shard whose state was never created costs 2 (the read, the claim's counter). With the
+//! two cursor lanes (4 calls each, 5 on Redis) an idle tick costs `3 × due_shards + 8`
+//! calls, 32 with the default 8 shards (`4 × due_shards + 10` on Redis, 42), whatever the
+//! store holds; the only writes are the moves. A busy shard adds the lease: a swap to take
+//! it and one to release it. A replica runs two ticks each cron period (`spin.toml`), so an
+//! idle replica makes twice that.
 //!
 //! **Late writers.** A scheduler that stalls between electing a slot and writing it for
 //! longer than the index tolerates (an operation's next entry is at least a step, 2 s,

@@ -6,7 +6,7 @@ use crate::advancer::{self, TickReport};
 use crate::keys;
 use crate::records::Store;
 use crate::settings::Settings;
-use crate::store::{KeyValue, StoreError};
+use crate::store::{KeyValue, StoreError, read_counter};
 use serde::{Deserialize, Serialize};
 
 pub const APP_NAME: &str = "image-catalog";
@@ -94,12 +94,12 @@ pub fn tick(
     (report, outcome)
 }
 
-/// The cumulative counters, read with `increment` by 0 (R3: a counter is never read with
-/// `get`; on Spin, reading an absent one creates it at 0, which is what it counts).
+/// The cumulative counters, read with `get` (`store::read_counter`: a read path writes
+/// nothing); an absent one is 0.
 pub fn engine(kv: &dyn KeyValue) -> Result<Engine, StoreError> {
     Ok(Engine {
-        advanced: kv.increment(keys::ENGINE_ADVANCED, 0)?,
-        purged: kv.increment(keys::ENGINE_PURGED, 0)?,
+        advanced: read_counter(kv, keys::ENGINE_ADVANCED)?,
+        purged: read_counter(kv, keys::ENGINE_PURGED)?,
     })
 }
 

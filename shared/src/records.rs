@@ -7,8 +7,8 @@
 //! - [`Store::put_new`] is a blind `set`: only for a key whose creator was elected unique (a fresh
 //!   random id, or a slot number handed out by `increment`), never to "create if absent" (R1).
 //! - [`Store::update`] is the only read-modify-write: a bounded compare-and-swap loop.
-//! - Counters ([`Store::counter_next`], [`Store::counter_read`]) live under their own keys and are touched
-//!   only through `increment` (R3).
+//! - Counters ([`Store::counter_next`], [`Store::counter_read`]) live under their own keys,
+//!   are written only through `increment` (R3) and read with `get`.
 //! - Transient store errors (R4) are retried a few times with backoff, then returned: the edge
 //!   answers 503 with `Retry-After`.
 
@@ -16,6 +16,9 @@ use crate::env::{Env, Millis};
 use crate::store::{CasOutcome, KeyValue, StoreError};
 use crate::time::Timestamp;
 use serde::{Serialize, de::DeserializeOwned};
+
+/// Keys one batch read may name: DynamoDB refuses more than 100 (R12).
+pub const MAX_BATCH_KEYS: usize = 100;
 
 /// How many times a transient store error is tried in all (first call included). Six
 /// calls wait 20 + 40 + 80 + 160 + 320 ms at most: on real Spin the SQLite file is shared
@@ -167,9 +170,8 @@ pub fn decode_seen<T: DeserializeOwned>(key: &str, raw: Vec<u8>) -> Result<Seen<
 }
 
 /// The pause before CAS round `round` (1, 2, …): uniform in 1..=min(2^round, 64) ms.
-fn contention_pause_ms(env: &dyn Env, round: u32) -> u64 {
-    let ceiling = 1u64 << round.min(6);
-    1 + env.random_u64() % ceiling
+fn contention_pause_ms(env: &dyn Env, round: u32, attempt_ms: u64) -> u64 {
+    crate::store::race_pause_ms(round, attempt_ms, env.random_u64())
 }
 
 /// The storage handle: the key-value port and the environment, with the record operations
@@ -333,13 +335,17 @@ impl<'a> Store<'a> {
     {
         let (kv, env) = (self.kv, self.env);
         let mut stale = false;
+        let mut round_started = env.now_ms();
         for round in 0..CAS_ROUNDS {
             if round > 0 && !stale {
-                // A lost race: wait a random, growing while before the next round, so that
-                // many writers of one hot record (50 Add Version calls on one image) spread
-                // out instead of colliding again in lockstep.
-                env.pause_ms(contention_pause_ms(env, round));
+                // A lost race: wait a random, growing while (scaled by the lost round's own
+                // time) before the next round, so that many writers of one hot record (50
+                // Add Version calls on one image) spread out instead of colliding again in
+                // lockstep.
+                let attempt_ms = u64::try_from(env.now_ms() - round_started).unwrap_or(0);
+                env.pause_ms(contention_pause_ms(env, round, attempt_ms));
             }
+            round_started = env.now_ms();
             // A round from `seen` that does not land shows only that the earlier read was
             // stale: the next round reads at once, without a contention pause.
             let from_seen = seen.is_some();
@@ -390,9 +396,28 @@ impl<'a> Store<'a> {
         retry(self.env, || self.kv.increment(key, 1))
     }
 
-    /// Reads a counter (`increment` by 0, R3); an absent counter reads 0.
+    /// Reads a counter with `get` ([`crate::store::read_counter`]: no write, nothing
+    /// created); an absent counter reads 0.
     pub fn counter_read(&self, key: &str) -> Result<i64, StoreError> {
-        retry(self.env, || self.kv.increment(key, 0))
+        retry(self.env, || crate::store::read_counter(self.kv, key))
+    }
+
+    /// Reads many counters ([`Store::counter_read`]'s format) in calls of at most
+    /// [`MAX_BATCH_KEYS`] keys each (one `get-many` each where the backend's works, R8, R12);
+    /// absent counters read 0, in order.
+    pub fn counters_read(&self, keys: &[String]) -> Result<Vec<i64>, StoreError> {
+        let mut counts = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BATCH_KEYS) {
+            for (key, bytes) in chunk.iter().zip(self.get_many_raw(chunk)?) {
+                let n = match bytes {
+                    None => 0,
+                    Some(b) => crate::store::decode_counter(&b)
+                        .map_err(|what| StoreError::Corrupt(format!("counter {key}: {what}")))?,
+                };
+                counts.push(n);
+            }
+        }
+        Ok(counts)
     }
 
     /// Creates the record under `key` if this caller is the first to count `claim` (R1: a
@@ -420,11 +445,14 @@ mod contention_tests {
     fn contention_pauses_grow_and_stay_bounded() {
         let env = crate::env::FakeEnv::at(0);
         for round in 1..CAS_ROUNDS {
-            let p = contention_pause_ms(&env, round);
+            let p = contention_pause_ms(&env, round, 0);
             assert!(
-                (1..=(1u64 << round.min(6))).contains(&p),
+                (1..=(1u64 << round.min(5))).contains(&p),
                 "round {round}: {p}"
             );
+            // A slow store's rounds pause longer, up to the bound.
+            let slow = contention_pause_ms(&env, round, 40);
+            assert!((1..=(40u64 << round.min(5)).min(1_000)).contains(&slow));
         }
     }
 }

@@ -79,6 +79,57 @@ mod answer_tests {
     }
 }
 
+/// Reads a counter with `get` (an absent one is 0): a read is never a write. Counters are
+/// written only through `increment` (R3), which stores 8 little-endian bytes on SQLite and
+/// decimal text on Redis and DynamoDB (R3, R12); `get` returns either as stored. Reading with
+/// `increment(key, 0)` instead costs a write on every backend (on DynamoDB a read and a
+/// conditional write, R12) and creates the key.
+pub fn read_counter(kv: &dyn KeyValue, key: &str) -> Result<i64, StoreError> {
+    kv.get(key)?
+        .map_or(Ok(0), |bytes| decode_counter(&bytes))
+        .map_err(|what| StoreError::Corrupt(format!("counter {key}: {what}")))
+}
+
+/// A counter's stored bytes as its value: decimal text (Redis, DynamoDB), or 8 little-endian
+/// bytes (SQLite). Eight bytes that are all decimal digits are read as text: as a
+/// little-endian number they would exceed 3.4 · 10^18, a count no store here reaches.
+pub fn decode_counter(bytes: &[u8]) -> Result<i64, String> {
+    let text = std::str::from_utf8(bytes).ok().filter(|t| {
+        let digits = t.strip_prefix('-').unwrap_or(t);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    if let Some(t) = text {
+        return t.parse().map_err(|e| format!("{e}"));
+    }
+    match <[u8; 8]>::try_from(bytes) {
+        Ok(le) => Ok(i64::from_le_bytes(le)),
+        Err(_) => Err(format!("{} bytes that are no counter", bytes.len())),
+    }
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::decode_counter;
+
+    #[test]
+    fn a_counter_reads_in_every_backend_s_format() {
+        for n in [0i64, 1, 7, 48, 255, 256, 1_000_000, -4, i64::MAX] {
+            assert_eq!(decode_counter(&n.to_le_bytes()), Ok(n), "LE {n}");
+            assert_eq!(decode_counter(n.to_string().as_bytes()), Ok(n), "text {n}");
+        }
+        // Eight digits are text, not eight little-endian bytes.
+        assert_eq!(decode_counter(b"12345678"), Ok(12_345_678));
+        assert_eq!(decode_counter(b"-1234567"), Ok(-1_234_567));
+    }
+
+    #[test]
+    fn bytes_that_are_no_counter_are_refused() {
+        for bad in [&b""[..], b"-", b"12a", b"{\"t\":1}", &[1, 2, 3], &[0; 9]] {
+            assert!(decode_counter(bad).is_err(), "{bad:?}");
+        }
+    }
+}
+
 /// Whether a store error is an `increment` that lost a race and wrote nothing. Spin's
 /// DynamoDB backend (docs/runtime-facts.md R12) increments by reading the counter and
 /// writing it back under the condition that it is unchanged; when another increment landed
@@ -90,8 +141,29 @@ pub fn lost_increment_race(e: &StoreError) -> bool {
 }
 
 /// Rounds of an `increment` that keeps losing races ([`lost_increment_race`]) before its
-/// error is reported (and treated as any transient error: a retried request or tick).
-pub const INCREMENT_ROUNDS: u32 = 12;
+/// error is reported (and treated as any transient error: a retried request or tick). As many
+/// as a compare-and-swap gets (`records::CAS_ROUNDS`): 50 Add Versions racing on one image's
+/// counter on DynamoDB all land within them.
+pub const INCREMENT_ROUNDS: u32 = 24;
+
+/// The pause before round `round + 1` of a write that lost a race (an `increment` on
+/// DynamoDB, R12, or any compare-and-swap), from the time the last attempt took
+/// (`attempt_ms`) and 64 random bits: uniform in 1 ..= attempt · 2^round (the exponent
+/// capped at 5, the pause at [`MAX_RACE_PAUSE_MS`]). Scaled by the attempt's own time
+/// because a race is lost within one read-and-write of the store: on a slow store (a
+/// DynamoDB across a network, or moto on a busy machine) fixed pauses of a few milliseconds
+/// keep the racers in step.
+pub fn race_pause_ms(round: u32, attempt_ms: u64, random: u64) -> u64 {
+    let span = attempt_ms
+        .max(1)
+        .saturating_mul(1 << round.min(5))
+        .min(MAX_RACE_PAUSE_MS);
+    1 + random % span
+}
+
+/// The longest pause between two rounds of a contended write: with [`INCREMENT_ROUNDS`] or
+/// `records::CAS_ROUNDS` rounds it bounds the time one contended write can take.
+pub const MAX_RACE_PAUSE_MS: u64 = 1_000;
 
 /// Runs `increment` until it does not lose a race, at most [`INCREMENT_ROUNDS`] times,
 /// with `pause(round)` between rounds (a short, growing pause spreads racing callers).
@@ -162,6 +234,22 @@ mod increment_tests {
             calls, 1,
             "an increment that may have landed is never repeated"
         );
+    }
+
+    #[test]
+    fn the_pause_grows_with_the_round_and_the_store_s_own_time() {
+        for random in [0, 1, 7, 1_000_003, u64::MAX] {
+            for round in 1..INCREMENT_ROUNDS {
+                let p = race_pause_ms(round, 20, random);
+                assert!((1..=20 << round.min(5)).contains(&p), "{round}: {p}");
+                assert!(race_pause_ms(round, 5_000, random) <= MAX_RACE_PAUSE_MS);
+                assert!(race_pause_ms(round, 0, random) <= 1 << round.min(5));
+            }
+        }
+        // Spread: the pauses of racers with different random bits differ.
+        let pauses: std::collections::BTreeSet<u64> =
+            (0..50u64).map(|r| race_pause_ms(3, 20, r * 7919)).collect();
+        assert!(pauses.len() > 20, "{pauses:?}");
     }
 
     #[test]

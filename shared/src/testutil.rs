@@ -66,6 +66,13 @@ impl KeyValue for FlakyKv {
         }
         self.inner.get(key)
     }
+    /// One call, failing as one (a `get-many` is one round trip).
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if self.should_fail() {
+            return Err(Self::err());
+        }
+        self.inner.get_many(keys)
+    }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let fail = self.should_fail();
         self.inner.set(key, value)?;

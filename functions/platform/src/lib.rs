@@ -18,7 +18,9 @@
 //! unchanged.
 
 use catalog_model::env::{Env, Millis};
-use catalog_model::store::{CasOutcome, KeyValue, StoreError, answer_in_order, increment_racing};
+use catalog_model::store::{
+    CasOutcome, KeyValue, StoreError, answer_in_order, increment_racing, race_pause_ms,
+};
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 use std::cell::Cell;
 
@@ -110,12 +112,18 @@ impl KeyValue for SpinKv {
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         // On DynamoDB (R12) an increment that raced another one fails having written
-        // nothing: it is run again after a random pause that doubles its range each round
-        // (up to 2^round ms), so racing callers (every tick counts itself on one key)
+        // nothing: it is run again after a random pause scaled by the attempt's own time
+        // (`race_pause_ms`), so racing callers (every tick counts itself on one key)
         // spread out instead of colliding again.
+        let attempt_ms = Cell::new(0);
         increment_racing(
-            || atomics::increment(&self.bucket, key, delta).map_err(map_error),
-            |round| SpinEnv.pause_ms(1 + SpinEnv.random_u64() % (1u64 << round.min(8))),
+            || {
+                let started = std::time::Instant::now();
+                let r = atomics::increment(&self.bucket, key, delta).map_err(map_error);
+                attempt_ms.set(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+                r
+            },
+            |round| SpinEnv.pause_ms(race_pause_ms(round, attempt_ms.get(), SpinEnv.random_u64())),
         )
     }
 

@@ -46,6 +46,15 @@ pub(super) fn run(
         }
     };
     let last = due::last_readable_bucket(settings, now);
+    // The counters of the buckets this tick may read, in one batch read (readable buckets
+    // get no new entries, so a count read now is final): a lane that fell behind catches up
+    // over empty buckets in one call, not one a bucket.
+    let most = i64::from(settings.max_buckets_per_tick.max(1));
+    let counts = st.counters_read(
+        &(cursor.bucket..=last.min(cursor.bucket.saturating_add(most - 1)))
+            .map(|b| keys::due_count(prefix, b))
+            .collect::<Vec<_>>(),
+    )?;
     let mut pos = cursor;
     let mut processed: u32 = 0;
     let mut buckets: u32 = 0;
@@ -58,7 +67,10 @@ pub(super) fn run(
             report.more = true;
             break;
         }
-        let count = st.counter_read(&keys::due_count(prefix, pos.bucket))?;
+        let count = usize::try_from(pos.bucket - cursor.bucket)
+            .ok()
+            .and_then(|i| counts.get(i).copied())
+            .unwrap_or(0);
         while pos.done < count {
             if stop(processed) {
                 report.more = true;
@@ -110,8 +122,10 @@ pub(super) fn run(
                 }
             }
         }
-        // Bucket finished: its counter is no longer needed.
-        let _ = st.delete(&keys::due_count(prefix, pos.bucket));
+        // Bucket finished: its counter is no longer needed (an empty bucket has none).
+        if count > 0 {
+            let _ = st.delete(&keys::due_count(prefix, pos.bucket));
+        }
         pos = Cursor {
             bucket: pos.bucket + 1,
             done: 0,

@@ -176,8 +176,10 @@ impl Shards<'_, '_> {
     }
 
     /// An idle shard's fast path: how many readable ring buckets from the cursor are empty,
-    /// if all are (their counters, created by reading them, R3, are deleted); `None` as soon
-    /// as one holds a signal (the lease path then reads them again).
+    /// if all are (at most `max_buckets_per_tick`); `None` if one holds a signal (the lease
+    /// path then reads them again). Their counters are read in one batch (one `get-many`
+    /// where the backend's works, else a `get` each; nothing written: an empty bucket's
+    /// counter does not exist), so a shard that fell behind catches up in one call.
     fn empty_ring_buckets(
         &mut self,
         shard: u32,
@@ -185,26 +187,20 @@ impl Shards<'_, '_> {
     ) -> Result<Option<i64>, StoreError> {
         let st = self.st;
         let last = due::last_readable_bucket(self.settings, st.now_ms());
-        let mut empty = Vec::new();
-        let mut b = state.ring.bucket;
-        while b <= last {
-            if empty.len() >= self.settings.max_buckets_per_tick as usize {
-                self.report.more = true;
-                break;
-            }
-            let count_key = keys::due_ring_count(shard, b);
-            if st.counter_read(&count_key)? > 0 {
-                return Ok(None);
-            }
-            empty.push(count_key);
-            b += 1;
+        let most = i64::from(self.settings.max_buckets_per_tick);
+        let end = last.min(state.ring.bucket.saturating_add(most - 1));
+        if end < last {
+            self.report.more = true;
         }
-        for k in &empty {
-            // Reading 0 again after a lost swap is the same answer.
-            let _ = st.delete(k);
+        let keys: Vec<String> = (state.ring.bucket..=end)
+            .map(|b| keys::due_ring_count(shard, b))
+            .collect();
+        if st.counters_read(&keys)?.iter().any(|&n| n > 0) {
+            return Ok(None);
         }
-        self.report.buckets += empty.len() as u32;
-        Ok(Some(empty.len() as i64))
+        let empty = keys.len() as i64;
+        self.report.buckets += u32::try_from(empty).unwrap_or(u32::MAX);
+        Ok(Some(empty))
     }
 
     /// Takes the signals of the readable ring buckets into the ready list (at most
@@ -246,12 +242,9 @@ impl Shards<'_, '_> {
                 pulled.push(slot);
                 state.ring.done = m;
             }
+            // An empty bucket's counter does not exist (reading it created nothing).
             if count > 0 {
                 pulled.push(count_key);
-            } else {
-                // Reading it created it (`increment` by 0, R3); re-reading it after a lost
-                // save reads 0 again, so it may go at once.
-                let _ = st.delete(&count_key);
             }
             state.ring = Cursor {
                 bucket: rb + 1,
@@ -351,8 +344,11 @@ impl Shards<'_, '_> {
                 served += 1;
             }
             // Bucket drained: a readable bucket gets no new entries, and a holder that
-            // re-reads it after a lost save reads 0 (an empty bucket).
-            let _ = st.delete(&count_key);
+            // re-reads it after a lost save reads 0 (an empty bucket). An empty bucket's
+            // counter does not exist.
+            if count > 0 {
+                let _ = st.delete(&count_key);
+            }
             r.bucket += 1;
             r.done = 0;
         }

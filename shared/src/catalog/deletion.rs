@@ -150,7 +150,6 @@ pub fn minor_counter(major: i64) -> String {
 pub fn release_image(st: &Store<'_>, org: &str, id: &str) -> Result<(), StoreError> {
     listing::unindex_image(st, org, id)?;
     let major = keys::image_counter(org, id, MAJOR_COUNTER);
-    // Read with `increment(…, 0)` (R3), which may create it: deleted below in any case.
     let majors = st.counter_read(&major)?;
     for m in 1..=majors {
         st.delete(&keys::image_counter(org, id, &minor_counter(m)))?;

@@ -456,7 +456,7 @@ pub fn unindex_image(st: &Store<'_>, org: &str, id: &str) -> Result<(), StoreErr
             st.delete(&slot)?;
         }
     }
-    // Read above with `increment(…, 0)`, which may have created it: deleted in any case.
+    // Deleted whatever it held: the image's number is never needed again.
     st.delete(&counter)
 }
 
@@ -464,8 +464,6 @@ pub fn unindex_image(st: &Store<'_>, org: &str, id: &str) -> Result<(), StoreErr
 /// shows nor counts it. Best effort for the caller: a missing mark only leaves a page one
 /// short while the image is deleted (the reader drops an image it finds `DELETING`).
 pub fn mark_deleting(st: &Store<'_>, org: &str, id: &str, on: bool) -> Result<(), StoreError> {
-    // Read with `increment(…, 0)` (R3), which may create it at 0: `release_image` deletes
-    // it in any case.
     let n = st.counter_read(&slot_counter(org, id))?;
     if n > 0 {
         set_bit(st, org, n, Bit::Deleting, on)?;

@@ -273,8 +273,7 @@ fn the_store_shrinks_back_once_every_lifetime_is_over() {
         // store, for as long as it runs.
         let due = crate::due::position_keys(&s).contains(k);
         // The org's slot counter: never reset, or it would elect again the numbers of
-        // slots that still hold live images. The platform's (its shared images) likewise,
-        // created at 0 by the first listing's read of it (`increment` by 0, R3).
+        // slots that still hold live images. The platform's (its shared images) likewise.
         let count =
             k == &keys::image_count("o1") || k == &keys::image_count(crate::catalog::platform::ORG);
         // The org's index directory and the counter that elected its creator (R1): it
