@@ -8,7 +8,7 @@ use spin_local_host::{App, KvSetup};
 use spin_local_kv::testing::RedisServer;
 
 use crate::real_spin::Pace;
-use crate::target::start_real_driven;
+use crate::target::{StoreServer, start_real_driven};
 use crate::{
     ADMIN_TOKEN, Answer, Backend, ORG, OTHER_ORG, Target, demo, http_client, redis_kv, start_app,
 };
@@ -24,7 +24,7 @@ pub struct Harness {
     pub other_org: String,
     pub other_token: String,
     // Dropped after the app: the server outlives the host's connections.
-    _redis: Option<RedisServer>,
+    _store: Option<StoreServer>,
 }
 
 impl Harness {
@@ -32,13 +32,18 @@ impl Harness {
     /// orgs ([`ORG`], [`OTHER_ORG`]) with a token each and the demo inventory, and freezes
     /// the clock at [`T0_SECS`](crate::T0_SECS).
     pub fn start(backend: Backend, spin_compat: bool) -> Harness {
+        assert!(
+            backend != Backend::Dynamo,
+            "DynamoDB (moto) runs on the real runtime only"
+        );
         let redis = (backend == Backend::Redis).then(RedisServer::start);
         let kv = match &redis {
             Some(server) => redis_kv(server),
             None => KvSetup::TempSqlite,
         };
         let app = start_app(kv, spin_compat, None);
-        Harness::seeded(Arc::new(Target::Local(app)), redis, ORG, OTHER_ORG)
+        let store = redis.map(StoreServer::Redis);
+        Harness::seeded(Arc::new(Target::Local(app)), store, ORG, OTHER_ORG)
     }
 
     /// Starts a `spin up` of its own on `backend` (see [`start_real`]), seeded like
@@ -50,8 +55,8 @@ impl Harness {
     /// [`Harness::start_real`]; with `Some(pace)`, without the cron trigger, the engine
     /// driven over HTTP at that pace ([`crate::real_spin::SpinOptions::without_cron`]).
     pub fn start_real_driven(backend: Backend, without_cron: Option<Pace>) -> Harness {
-        let (target, redis) = start_real_driven(backend, &[], without_cron);
-        Harness::seeded(Arc::new(target), redis, ORG, OTHER_ORG)
+        let (target, store) = start_real_driven(backend, &[], without_cron);
+        Harness::seeded(Arc::new(target), store, ORG, OTHER_ORG)
     }
 
     /// A harness on an app already running (shared by several scenarios): two fresh orgs
@@ -67,7 +72,7 @@ impl Harness {
 
     fn seeded(
         target: Arc<Target>,
-        redis: Option<RedisServer>,
+        store: Option<StoreServer>,
         org: &str,
         other_org: &str,
     ) -> Harness {
@@ -78,7 +83,7 @@ impl Harness {
             token: String::new(),
             other_org: other_org.to_owned(),
             other_token: String::new(),
-            _redis: redis,
+            _store: store,
         };
         h.token = h.seed_org(org);
         h.other_token = h.seed_org(other_org);

@@ -30,7 +30,7 @@ pub use checks::{assert_clean_error, check_operation, operation_path};
 pub use harness::{Harness, first_version};
 pub use request::{Answer, http_client, try_send};
 pub use rpc::{form, rpc_headers};
-pub use target::{Target, real_options, start_real, start_real_driven};
+pub use target::{StoreServer, Target, real_options, start_real, start_real_driven};
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 pub const ORG: &str = "org-e2e";
@@ -56,6 +56,8 @@ pub const REAL_TIMINGS: [(&str, &str); 5] = [
 pub enum Backend {
     Sqlite,
     Redis,
+    /// A local DynamoDB (moto's server, R12): on the real runtime only.
+    Dynamo,
 }
 
 /// The repository's `spin.toml`.

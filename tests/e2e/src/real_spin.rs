@@ -208,6 +208,13 @@ impl RealSpin {
         Ok(spin)
     }
 
+    /// How many of the external scheduler's calls were cut off ([`Pace::CutOff`]).
+    pub fn scheduler_cuts(&self) -> u64 {
+        self.scheduler
+            .as_ref()
+            .map_or(0, |s| s.tally.cut.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     /// The external scheduler's failed calls (an app without cron; `None` otherwise or
     /// when every call was answered 200), for the suites to assert on.
     pub fn scheduler_failure(&self) -> Option<String> {

@@ -18,15 +18,23 @@ pub enum Pace {
     /// A call with `?seconds=N` after another: a scheduler firing once a minute with
     /// `seconds=55`, its gaps left out.
     Seconds(u32),
+    /// Calls with `?seconds=5` that the client abandons after [`CUT_AFTER`]: every call is
+    /// cut off mid-way (the app goes on ticking for it), and the next starts at once.
+    CutOff,
 }
 
+/// How long a [`Pace::CutOff`] call is waited for before the client goes away.
+pub const CUT_AFTER: Duration = Duration::from_millis(700);
+
 /// What the scheduler saw: calls answered 200, calls answered otherwise (with the first
-/// such answer), and the transitions the answers report.
+/// such answer), calls cut off, and the transitions the answers report.
 #[derive(Debug, Default)]
 pub struct Tally {
     pub ok: AtomicU64,
     pub failed: AtomicU64,
     pub transitions: AtomicU64,
+    /// Calls the client abandoned mid-way ([`Pace::CutOff`]).
+    pub cut: AtomicU64,
     pub first_failure: std::sync::Mutex<Option<String>>,
 }
 
@@ -46,13 +54,19 @@ impl Scheduler {
         let query = match pace {
             Pace::SingleTicks => String::new(),
             Pace::Seconds(n) => format!("?seconds={n}"),
+            Pace::CutOff => "?seconds=5".to_owned(),
+        };
+        let timeout = match pace {
+            Pace::CutOff => CUT_AFTER,
+            // Longer than the longest call (60 s); a single tick answers well within it.
+            _ => Duration::from_secs(90),
         };
         let threads = bases
             .iter()
             .map(|base| {
                 let url = format!("{base}/admin/v1/engine/tick{query}");
                 let (stop, tally, token) = (stop.clone(), tally.clone(), token.to_owned());
-                std::thread::spawn(move || call_until_stopped(&url, &token, &stop, &tally))
+                std::thread::spawn(move || call_until_stopped(&url, &token, timeout, &stop, &tally))
             })
             .collect();
         Scheduler {
@@ -72,10 +86,9 @@ impl Scheduler {
     }
 }
 
-fn call_until_stopped(url: &str, token: &str, stop: &AtomicBool, tally: &Tally) {
-    // Longer than the longest call (60 s); a single tick answers in well under a second.
+fn call_until_stopped(url: &str, token: &str, timeout: Duration, stop: &AtomicBool, tally: &Tally) {
     let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(90))
+        .timeout(timeout)
         .build()
         .expect("an HTTP client");
     while !stop.load(Ordering::SeqCst) {
@@ -83,14 +96,14 @@ fn call_until_stopped(url: &str, token: &str, stop: &AtomicBool, tally: &Tally) 
             .post(url)
             .header("authorization", format!("Bearer {token}"))
             .send()
-            .map_err(|e| e.to_string())
+            .map_err(|e| (e.is_timeout(), e.to_string()))
             .and_then(|r| {
                 let status = r.status().as_u16();
                 let body: Value = r.json().unwrap_or(Value::Null);
                 if status == 200 {
                     Ok(body)
                 } else {
-                    Err(format!("{status} {body}"))
+                    Err((false, format!("{status} {body}")))
                 }
             });
         match answer {
@@ -101,7 +114,11 @@ fn call_until_stopped(url: &str, token: &str, stop: &AtomicBool, tally: &Tally) 
             }
             // A call cut by the app's own stop is not the app's failure.
             Err(_) if stop.load(Ordering::SeqCst) => break,
-            Err(why) => {
+            // A call the client gave up on by design (`Pace::CutOff`).
+            Err((true, _)) if timeout == CUT_AFTER => {
+                tally.cut.fetch_add(1, Ordering::SeqCst);
+            }
+            Err((_, why)) => {
                 tally.failed.fetch_add(1, Ordering::SeqCst);
                 let mut first = tally
                     .first_failure

@@ -7,6 +7,7 @@ use serde_json::Value;
 use spin_local_host::App;
 use spin_local_kv::testing::RedisServer;
 
+use crate::moto::MotoServer;
 use crate::real_spin::{Pace, RealSpin, SpinOptions, SpinStore};
 use crate::{ADMIN_TOKEN, Backend, REAL_DEADLINE, REAL_POLL, REAL_TIMINGS, http_client, manifest};
 
@@ -137,7 +138,7 @@ pub fn real_options() -> SpinOptions {
 /// Starts `spin up` with [`real_options`] (plus `variables`) on a fresh store of
 /// `backend`: a fresh state directory for SQLite, a new `redis-server` for Redis
 /// (returned, to be dropped after the app).
-pub fn start_real(backend: Backend, variables: &[(&str, &str)]) -> (Target, Option<RedisServer>) {
+pub fn start_real(backend: Backend, variables: &[(&str, &str)]) -> (Target, Option<StoreServer>) {
     start_real_driven(backend, variables, None)
 }
 
@@ -147,21 +148,38 @@ pub fn start_real_driven(
     backend: Backend,
     variables: &[(&str, &str)],
     without_cron: Option<Pace>,
-) -> (Target, Option<RedisServer>) {
+) -> (Target, Option<StoreServer>) {
     RealSpin::require_binary();
-    let redis = (backend == Backend::Redis).then(RedisServer::start);
     let mut opts = real_options();
     opts.without_cron = without_cron;
     for (name, value) in variables {
         opts = opts.variable(name, value);
     }
-    if let Some(server) = &redis {
-        opts.store = SpinStore::Redis {
-            url: server.url.clone(),
-        };
-    }
+    let server = match backend {
+        Backend::Sqlite => None,
+        Backend::Redis => {
+            let server = RedisServer::start();
+            opts.store = SpinStore::Redis {
+                url: server.url.clone(),
+            };
+            Some(StoreServer::Redis(server))
+        }
+        Backend::Dynamo => {
+            let server = MotoServer::start();
+            opts.store = SpinStore::Dynamo {
+                endpoint: server.endpoint.clone(),
+            };
+            Some(StoreServer::Moto(server))
+        }
+    };
     let spin = RealSpin::start(&opts).unwrap_or_else(|e| {
         panic!("spin up did not start ({e:#}); build the components first: ./dev test")
     });
-    (Target::Real(spin), redis)
+    (Target::Real(spin), server)
+}
+
+/// The store server a real `spin up` runs on, kept alive until dropped after the app.
+pub enum StoreServer {
+    Redis(RedisServer),
+    Moto(MotoServer),
 }

@@ -34,6 +34,10 @@ impl Limited {
     /// door, the clock frozen at [`T0_SECS`], and seeds two orgs (through the admin API,
     /// which is not limited).
     pub fn start(backend: Backend) -> Limited {
+        assert!(
+            backend != Backend::Dynamo,
+            "DynamoDB (moto) runs on the real runtime only"
+        );
         let redis = (backend == Backend::Redis).then(RedisServer::start);
         let mut options = AppOptions::new(manifest());
         options.kv = match &redis {

@@ -116,11 +116,14 @@ impl Cluster {
     }
 
     /// `replicas` real `spin up` instances, each with its own cron trigger, on one local
-    /// DynamoDB (moto; R12), batch reads on (the default).
-    pub fn real_dynamo(replicas: usize) -> Cluster {
+    /// DynamoDB (moto; R12), batch reads on (the default), with Spin variables set.
+    pub fn real_dynamo(replicas: usize, variables: &[(&str, &str)]) -> Cluster {
         RealSpin::require_binary();
         let moto = crate::moto::MotoServer::start();
         let mut opts = real_options();
+        for (name, value) in variables {
+            opts = opts.variable(name, value);
+        }
         opts.store = SpinStore::Dynamo {
             endpoint: moto.endpoint.clone(),
         };
@@ -228,7 +231,7 @@ impl Cluster {
         done()
     }
 
-    fn door(&self, i: usize) -> &Door {
+    pub fn door(&self, i: usize) -> &Door {
         &self.doors[i % self.doors.len()]
     }
 }
