@@ -25,6 +25,9 @@ failed condition undid the others' writes):
   table is made the table itself (the rollback changes nothing).
 - Requests are served one at a time (a lock around moto's WSGI app), so a transaction's
   check and write are atomic against every other request, as DynamoDB's are.
+
+`GET /__calls` answers the DynamoDB calls served so far by operation (`{"GetItem": 12, …}`):
+the benchmark counts the requests a store call costs (`bench --calls`).
 """
 
 import argparse
@@ -39,6 +42,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import copy  # noqa: E402
+import json  # noqa: E402
 
 import boto3  # noqa: E402
 import moto.dynamodb.models as dynamodb_models  # noqa: E402
@@ -62,10 +66,20 @@ dynamodb_models.copy = _TableSnapshotIsTheTable()
 
 _serial = threading.Lock()
 _dispatch = DomainDispatcherApplication.__call__
+_calls: dict[str, int] = {}
 
 
 def _one_at_a_time(self, environ, start_response):
+    if environ.get("PATH_INFO") == "/__calls":
+        with _serial:
+            body = json.dumps(_calls).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     with _serial:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target:
+            op = target.rsplit(".", 1)[-1]
+            _calls[op] = _calls.get(op, 0) + 1
         # moto builds the whole answer inside the call: the lock covers the request.
         return _dispatch(self, environ, start_response)
 

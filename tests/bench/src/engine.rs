@@ -31,7 +31,7 @@
 //! `--quick` (a smoke run that fails on any error) stops at 2 replicas, 1 000 operations a
 //! replica, skips the proxy and queues 200 operations in the fairness run.
 //! `BENCH_ENGINE_ONLY=spin` (or `host`) runs one runtime only, `BENCH_ENGINE_PARTS=throughput`
-//! (or `fairness`) one part only.
+//! (or `images`, `driven`, `fairness`) one part only.
 //!
 //! Beside the figures: the machine's CPU use over each window (from `/proc/stat`, every
 //! process on it), which tells a CPU-bound run from a latency-bound one, and the mean round
@@ -41,8 +41,12 @@
 //! **Images of many versions** ([`images`]): one replica's transitions a second on Add
 //! Versions onto images of 1 version and of 1 000, in turns (issue 12, item 4).
 //!
+//! **Driven over HTTP** ([`driven`]): one replica's rate with no cron trigger, its engine
+//! driven by the tick route, against the cron (issue 23, item 9).
+//!
 //! **Fairness** ([`fairness`]): one replica with the default timings of `spin.toml`.
 
+mod driven;
 mod fairness;
 mod images;
 mod proxy;
@@ -58,7 +62,7 @@ use catalog_model::due::shard_of;
 use spin_local_kv::testing::RedisServer;
 
 use crate::{ADMIN, Config, bench_manifest};
-use replicas::{Replica, Runtime, engine_counts};
+use replicas::{Driver, Replica, Runtime, engine_counts};
 use seeder::Seeder;
 
 /// The delay the proxy adds to each chunk, each way.
@@ -162,7 +166,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         .into_iter()
         .filter(|r| only.is_empty() || format!("{r:?}").eq_ignore_ascii_case(&only))
         .collect();
-    // `BENCH_ENGINE_PARTS=throughput` (or `images`, `fairness`) runs one part only.
+    // `BENCH_ENGINE_PARTS=throughput` (or `images`, `driven`, `fairness`) runs one part only.
     let parts = std::env::var("BENCH_ENGINE_PARTS").unwrap_or_default();
     let part = |name: &str| parts.is_empty() || parts == name;
     let stores: Vec<Option<Duration>> = if cfg.quick {
@@ -196,8 +200,17 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
             // `--quick` (a smoke run) stops at 2 replicas: each start compiles every component.
             let most = if cfg.quick { 2 } else { 3 };
             eprintln!("engine: {}, store {}", runtime.name(), store_name(*delay));
-            let runs = throughput(runtime, *delay, most, per_replica, &manifest, &dir, &orgs)
-                .map_err(|e| e.context(format!("throughput on {}", runtime.name())))?;
+            let runs = throughput(
+                runtime,
+                *delay,
+                most,
+                per_replica,
+                &manifest,
+                &dir,
+                &orgs,
+                Driver::Cron,
+            )
+            .map_err(|e| e.context(format!("throughput on {}", runtime.name())))?;
             out.push_str(&render_runs(runtime, *delay, &runs));
             // The smoke run fails on a tick that stopped on an error, too.
             let failed: usize = runs.iter().map(|r| r.errors).sum();
@@ -214,6 +227,16 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         let runs = images::run(runtime, &manifest, &dir, &orgs, n, rounds)
             .map_err(|e| e.context(format!("images of many versions on {}", runtime.name())))?;
         out.push_str(&images::render(runtime, &runs));
+    }
+    for &runtime in runtimes.iter().filter(|_| part("driven")) {
+        eprintln!(
+            "engine: driven over HTTP against the cron on {}",
+            runtime.name()
+        );
+        let (n, rounds) = if cfg.quick { (600, 1) } else { (3000, 3) };
+        let runs = driven::run(runtime, &manifest, &dir, &orgs, n, rounds)
+            .map_err(|e| e.context(format!("driven over HTTP on {}", runtime.name())))?;
+        out.push_str(&driven::render(runtime, &runs));
     }
     let fair_n = if cfg.quick { 200 } else { 2000 };
     let mut fair = Vec::new();
@@ -295,6 +318,7 @@ fn backlog_orgs() -> Vec<String> {
 
 /// The runs with 1 to `most` active replicas of `runtime` on one Redis (behind the delay
 /// proxy if `delay`), `k × per_replica` operations each.
+#[allow(clippy::too_many_arguments)]
 fn throughput(
     runtime: Runtime,
     delay: Option<Duration>,
@@ -303,6 +327,7 @@ fn throughput(
     manifest: &Path,
     dir: &Path,
     orgs: &[String],
+    driver: Driver,
 ) -> anyhow::Result<Vec<Run>> {
     let redis = RedisServer::try_start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let upstream: SocketAddr = ([127, 0, 0, 1], redis.port).into();
@@ -320,7 +345,9 @@ fn throughput(
         let handles: Vec<_> = (0..most)
             .map(|i| {
                 let (url, rdir) = (&url, dir.join(format!("{tag}-{i}")));
-                s.spawn(move || Replica::start(runtime, manifest, url, &replica_variables(), &rdir))
+                s.spawn(move || {
+                    Replica::start(runtime, manifest, url, &replica_variables(), &rdir, driver)
+                })
             })
             .collect();
         handles

@@ -9,9 +9,11 @@
 //! component's size. Absolute numbers depend on the machine; the ratios are what to
 //! compare. `--spin` measures request rows on the real Spin runtime instead
 //! ([`on_spin`]); `--engine` the background engine's throughput with 1, 2 and 3 replicas and
-//! its fairness between orgs, on real Spin and on our host ([`engine`]).
+//! its fairness between orgs, on real Spin and on our host ([`engine`]); `--calls` the store
+//! calls per request and per transition on DynamoDB against Redis, on both ([`calls`]).
 
 mod bigorg;
+mod calls;
 mod engine;
 mod kvops;
 mod loadgen;
@@ -40,6 +42,8 @@ struct Config {
     spin: bool,
     /// The engine's throughput with replicas and its fairness, on both runtimes ([`engine`]).
     engine: bool,
+    /// Store calls per request and per transition, DynamoDB against Redis ([`calls`]).
+    calls: bool,
     /// The app to measure (default: the repository's `spin.toml`); its relative
     /// component paths are relative to its directory.
     manifest: PathBuf,
@@ -56,6 +60,7 @@ fn main() {
         out: None,
         spin: false,
         engine: false,
+        calls: false,
         manifest: repo().join("spin.toml"),
     };
     let mut args = std::env::args().skip(1);
@@ -84,6 +89,7 @@ fn main() {
             "--out" => cfg.out = args.next().map(PathBuf::from),
             "--spin" => cfg.spin = true,
             "--engine" => cfg.engine = true,
+            "--calls" => cfg.calls = true,
             "--manifest" => match args.next() {
                 Some(m) => cfg.manifest = PathBuf::from(m),
                 None => {
@@ -93,13 +99,15 @@ fn main() {
             },
             _ => {
                 eprintln!(
-                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--engine] [--manifest PATH] [--out FILE]"
+                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--engine] [--calls] [--manifest PATH] [--out FILE]"
                 );
                 std::process::exit(2);
             }
         }
     }
-    let result = if cfg.engine {
+    let result = if cfg.calls {
+        calls::run(&cfg.manifest, cfg.out.as_deref())
+    } else if cfg.engine {
         engine::run(&cfg)
     } else if cfg.spin {
         on_spin::run(&cfg)

@@ -54,6 +54,9 @@ pub struct SpinOptions {
     /// `components` list does on a platform without a cron trigger), the engine driven
     /// over HTTP by a [`Scheduler`] at that pace, started once the app answers.
     pub without_cron: Option<Pace>,
+    /// How many callers the external scheduler runs at once (1; 2 matches the two cron
+    /// triggers of `spin.toml`).
+    pub callers: usize,
 }
 
 impl SpinOptions {
@@ -64,6 +67,7 @@ impl SpinOptions {
             variables: Vec::new(),
             state_dir: None,
             without_cron: None,
+            callers: 1,
         }
     }
 
@@ -203,7 +207,8 @@ impl RealSpin {
                 .find(|(n, _)| n == "admin_token")
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
-            spin.scheduler = Some(Scheduler::start(&[spin.base_url.clone()], &admin, pace));
+            let bases = vec![spin.base_url.clone(); opts.callers.max(1)];
+            spin.scheduler = Some(Scheduler::start(&bases, &admin, pace));
         }
         Ok(spin)
     }

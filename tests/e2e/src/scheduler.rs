@@ -21,6 +21,9 @@ pub enum Pace {
     /// Calls with `?seconds=5` that the client abandons after [`CUT_AFTER`]: every call is
     /// cut off mid-way (the app goes on ticking for it), and the next starts at once.
     CutOff,
+    /// No scheduler: whoever started the app calls the tick route itself (the benchmark's
+    /// call counts, which must see no tick but their own).
+    Manual,
 }
 
 /// How long a [`Pace::CutOff`] call is waited for before the client goes away.
@@ -52,7 +55,7 @@ impl Scheduler {
         let stop = Arc::new(AtomicBool::new(false));
         let tally = Arc::new(Tally::default());
         let query = match pace {
-            Pace::SingleTicks => String::new(),
+            Pace::SingleTicks | Pace::Manual => String::new(),
             Pace::Seconds(n) => format!("?seconds={n}"),
             Pace::CutOff => "?seconds=5".to_owned(),
         };
@@ -63,6 +66,7 @@ impl Scheduler {
         };
         let threads = bases
             .iter()
+            .filter(|_| pace != Pace::Manual)
             .map(|base| {
                 let url = format!("{base}/admin/v1/engine/tick{query}");
                 let (stop, tally, token) = (stop.clone(), tally.clone(), token.to_owned());

@@ -8,7 +8,7 @@ use spin_local_host::{App, AppOptions, CronMode, KvSetup};
 
 const USAGE: &str = "usage: spin-local up [--from spin.toml] [--listen 127.0.0.1:3000] \
 [--runtime-config-file FILE] [--state-dir DIR] [--variable NAME=VALUE]... \
-[--env NAME=VALUE]... [--spin-compat]";
+[--env NAME=VALUE]... [--spin-compat] [--no-cron]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +51,9 @@ fn parse(args: &[String]) -> anyhow::Result<AppOptions> {
             }
             "--runtime-config-file" => options.runtime_config_file = Some(value(flag)?.into()),
             "--state-dir" => options.state_dir = Some(value(flag)?.into()),
+            // A platform without a cron trigger: the cron components never fire (the
+            // engine is driven over `POST /admin/v1/engine/tick`).
+            "--no-cron" => options.cron = CronMode::Manual,
             "--variable" => {
                 let (k, v) = pair(flag, &value(flag)?)?;
                 variables.insert(k, v);
@@ -125,6 +128,12 @@ mod tests {
         assert_eq!(o.guest_env, vec![("A".to_string(), "1".to_string())]);
         assert!(o.spin_compat);
         assert_eq!(o.cron, CronMode::Scheduled);
+    }
+
+    #[test]
+    fn no_cron_leaves_the_cron_components_unfired() {
+        let o = parse(&args("up --no-cron")).unwrap();
+        assert_eq!(o.cron, CronMode::Manual);
     }
 
     #[test]

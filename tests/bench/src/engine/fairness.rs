@@ -15,7 +15,7 @@ use serde_json::Value;
 use spin_local_kv::testing::RedisServer;
 
 use super::SHARDS;
-use super::replicas::{Replica, Runtime, engine_counts};
+use super::replicas::{Driver, Replica, Runtime, engine_counts};
 use crate::ADMIN;
 
 /// One cron period.
@@ -64,6 +64,7 @@ pub fn run(runtime: Runtime, manifest: &Path, dir: &Path, n: usize) -> anyhow::R
         &redis.url,
         &vars,
         &dir.join(format!("{runtime:?}")),
+        Driver::Cron,
     )?;
     let base = replica.base_url();
     let http = reqwest::blocking::Client::builder()

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use catalog_model::time::Timestamp;
 use spin_local_kv::testing::RedisServer;
 
-use super::replicas::{Replica, Runtime, engine_counts};
+use super::replicas::{Driver, Replica, Runtime, engine_counts};
 use super::seeder::Seeder;
 use super::{Run, count_until, measure, ratio_text, replica_variables};
 
@@ -30,7 +30,14 @@ pub fn run(
 ) -> anyhow::Result<Vec<(usize, Run)>> {
     let redis = RedisServer::try_start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let rdir = dir.join(format!("{runtime:?}-images"));
-    let rep = Replica::start(runtime, manifest, &redis.url, &replica_variables(), &rdir)?;
+    let rep = Replica::start(
+        runtime,
+        manifest,
+        &redis.url,
+        &replica_variables(),
+        &rdir,
+        Driver::Cron,
+    )?;
     let reps = std::slice::from_ref(&rep);
     let seeder = Seeder::start(&redis.url, manifest, orgs)?;
     let http = reqwest::blocking::Client::new();

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use catalog_e2e::real_spin::{RealSpin, SpinOptions, SpinStore};
+use catalog_e2e::real_spin::{Pace, RealSpin, SpinOptions, SpinStore};
+use catalog_e2e::scheduler::Scheduler;
 use serde_json::Value;
 
 /// How long a replica may take to answer `/healthz`.
@@ -30,6 +31,19 @@ impl Runtime {
     }
 }
 
+/// What drives a replica's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// Its own cron triggers (two ticks every 2 s, `spin.toml`).
+    Cron,
+    /// No cron trigger: two callers of `POST /admin/v1/engine/tick` in a tight loop of
+    /// single ticks (two, as the cron's two triggers), as a platform without cron runs it.
+    Http,
+}
+
+/// Concurrent tick callers of a [`Driver::Http`] replica.
+pub const HTTP_CALLERS: usize = 2;
+
 /// One replica, stopped on drop.
 pub enum Replica {
     Spin(Box<RealSpin>),
@@ -37,6 +51,8 @@ pub enum Replica {
         child: Option<Child>,
         base_url: String,
         dir: PathBuf,
+        /// The tick callers of a [`Driver::Http`] replica.
+        scheduler: Option<Scheduler>,
     },
 }
 
@@ -49,6 +65,7 @@ impl Replica {
         redis_url: &str,
         variables: &[(String, String)],
         dir: &Path,
+        driver: Driver,
     ) -> anyhow::Result<Replica> {
         std::fs::create_dir_all(dir)?;
         match runtime {
@@ -58,6 +75,10 @@ impl Replica {
                     url: redis_url.to_owned(),
                 };
                 opts.variables = variables.to_vec();
+                if driver == Driver::Http {
+                    opts.without_cron = Some(Pace::SingleTicks);
+                    opts.callers = HTTP_CALLERS;
+                }
                 Ok(Replica::Spin(Box::new(RealSpin::start(&opts)?)))
             }
             Runtime::Host => {
@@ -81,6 +102,9 @@ impl Replica {
                     .arg("--state-dir")
                     .arg(dir)
                     .arg("--spin-compat");
+                if driver == Driver::Http {
+                    cmd.arg("--no-cron");
+                }
                 for (name, value) in variables {
                     cmd.arg("--variable").arg(format!("{name}={value}"));
                 }
@@ -94,12 +118,25 @@ impl Replica {
                     .stderr(log)
                     .spawn()
                     .map_err(|e| anyhow::anyhow!("starting {}: {e}", bin.display()))?;
+                let base_url = format!("http://127.0.0.1:{port}");
                 let mut replica = Replica::Host {
                     child: Some(child),
-                    base_url: format!("http://127.0.0.1:{port}"),
+                    base_url: base_url.clone(),
                     dir: dir.to_path_buf(),
+                    scheduler: None,
                 };
                 replica.wait_ready()?;
+                if driver == Driver::Http
+                    && let Replica::Host { scheduler, .. } = &mut replica
+                {
+                    let admin = variables
+                        .iter()
+                        .find(|(n, _)| n == "admin_token")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    let bases = vec![base_url; HTTP_CALLERS];
+                    *scheduler = Some(Scheduler::start(&bases, &admin, Pace::SingleTicks));
+                }
                 Ok(replica)
             }
         }
@@ -184,9 +221,14 @@ impl Drop for Replica {
         // A paused process would not act on TERM.
         self.set_paused(false);
         if let Replica::Host {
-            child: Some(child), ..
+            child: Some(child),
+            scheduler,
+            ..
         } = self
         {
+            // The callers first: a call the app's stop cuts is no failure, but stopping
+            // them first keeps their log quiet.
+            drop(scheduler.take());
             // Our own child, by its id: TERM, then KILL if it lingers.
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
