@@ -205,12 +205,7 @@ fn measure(base: &str, count: &dyn Fn() -> anyhow::Result<u64>) -> anyhow::Resul
         rest(
             "POST",
             &format!("/images/{image}/versions"),
-            Some(
-                json!({"osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
-                "versionType": "MAJOR", "providerInstanceId": "pi-1",
-                "assetDetails": {"data": {"sourceImageVersionId": "g-1",
-                    "isClientAccessLicenseApplicable": true, "multiSession": true}}}),
-            ),
+            Some(crate::kvops::add_version_body()),
         )
     })?;
     for i in 1..COPIES {

@@ -4,6 +4,14 @@
 use serde_json::{Value, json};
 use spin_local_host::App;
 
+/// A MAJOR Add Version from the demo gallery image `g-1` onto provider instance `pi-1`.
+pub fn add_version_body() -> Value {
+    json!({"osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
+        "versionType": "MAJOR", "providerInstanceId": "pi-1",
+        "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}})
+}
+
 /// `(endpoint, status, KV operations)` for each of the 16 endpoints.
 pub fn per_endpoint(app: &App, token: &str) -> anyhow::Result<Vec<(String, u16, u64)>> {
     let http = reqwest::blocking::Client::new();
@@ -55,12 +63,7 @@ pub fn per_endpoint(app: &App, token: &str) -> anyhow::Result<Vec<(String, u16, 
         "/images/{id}/versions (Add Version)",
         "POST",
         &format!("/images/{image}/versions"),
-        Some(
-            json!({"osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
-            "versionType": "MAJOR", "providerInstanceId": "pi-1",
-            "assetDetails": {"data": {"sourceImageVersionId": "g-1",
-                "isClientAccessLicenseApplicable": true, "multiSession": true}}}),
-        ),
+        Some(add_version_body()),
     )?;
     let v2 = added["versionId"].as_str().unwrap_or_default().to_owned();
     call(

@@ -322,30 +322,40 @@ fn tick_calls_cut_off_or_killed_lose_nothing() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Two replicas without cron on one Redis, each called once "a minute" with `seconds=55`
-/// (the CronJob of `deploy/spinkube/`, its idle gaps left out): the replicas check loses and
-/// repeats nothing, and every tick call is answered 200.
-#[test]
-#[ignore = "needs the real Spin runtime: ./dev test runs it"]
-fn replicas_without_cron_on_one_redis() {
+/// The replicas check on `c` (`replicas.rs`: mixed traffic through every replica loses and
+/// repeats nothing; racing deletes of one version start one operation), then `also`; on a
+/// failure, every replica's log tail before the panic goes on.
+fn replicas_check(c: &Cluster, label: &str, also: impl Fn(&Cluster)) {
     let started = Instant::now();
-    let c = Cluster::real_driven(2, &[], Some(Pace::Seconds(55)));
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
-        replicas::racing_deletes_of_one_version_start_one_operation(&c);
-        for t in c.targets() {
-            if let Target::Real(spin) = t {
-                assert_eq!(spin.scheduler_failure(), None, "a tick call failed");
-            }
-        }
+        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(c);
+        // After the first has verified its org's whole catalog: its images are its own.
+        replicas::racing_deletes_of_one_version_start_one_operation(c);
+        also(c);
     }));
-    eprintln!("replicas without cron: {:.1?}", started.elapsed());
+    eprintln!("{label}: {:.1?}", started.elapsed());
     if let Err(payload) = outcome {
         for (i, t) in c.targets().iter().enumerate() {
             eprintln!("--- replica {i} ---\n{}", log_tail(t));
         }
         std::panic::resume_unwind(payload);
     }
+}
+
+/// Two replicas without cron on one Redis, each called once "a minute" with `seconds=55`
+/// (the CronJob of `deploy/spinkube/`, its idle gaps left out): the replicas check loses and
+/// repeats nothing, and every tick call is answered 200.
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn replicas_without_cron_on_one_redis() {
+    let c = Cluster::real_driven(2, &[], Some(Pace::Seconds(55)));
+    replicas_check(&c, "replicas without cron", |c| {
+        for t in c.targets() {
+            if let Target::Real(spin) = t {
+                assert_eq!(spin.scheduler_failure(), None, "a tick call failed");
+            }
+        }
+    });
 }
 
 /// On a local DynamoDB (moto's server, `tests/dynamo/moto.py`; R12): the scenarios, then the
@@ -358,11 +368,8 @@ fn replicas_without_cron_on_one_redis() {
 #[ignore = "needs the real Spin runtime: ./dev test runs it"]
 fn scenarios_and_replicas_on_dynamodb() {
     run_suite(Backend::Dynamo);
-    let started = Instant::now();
     let c = Cluster::real_dynamo(3, &[]);
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
-        replicas::racing_deletes_of_one_version_start_one_operation(&c);
+    replicas_check(&c, "replicas on DynamoDB", |c| {
         for (i, t) in c.targets().iter().enumerate() {
             let Target::Real(spin) = t else { continue };
             let failed: Vec<String> = [
@@ -380,14 +387,7 @@ fn scenarios_and_replicas_on_dynamodb() {
                 failed.join("\n")
             );
         }
-    }));
-    eprintln!("replicas on DynamoDB: {:.1?}", started.elapsed());
-    if let Err(payload) = outcome {
-        for (i, t) in c.targets().iter().enumerate() {
-            eprintln!("--- replica {i} ---\n{}", log_tail(t));
-        }
-        std::panic::resume_unwind(payload);
-    }
+    });
 }
 
 /// The scenarios that share an app, against an app someone else started and drives
@@ -431,20 +431,8 @@ fn scenarios_on_redis() {
 #[test]
 #[ignore = "needs the real Spin runtime: ./dev test runs it"]
 fn replicas_on_one_redis() {
-    let started = Instant::now();
     let c = Cluster::real_with(3, &[("store_batch_reads", "true")]);
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        replicas::three_replicas_on_one_store_lose_and_repeat_nothing(&c);
-        // After the first has verified its org's whole catalog: its images are its own.
-        replicas::racing_deletes_of_one_version_start_one_operation(&c);
-    }));
-    eprintln!("replicas: {:.1?}", started.elapsed());
-    if let Err(payload) = outcome {
-        for (i, t) in c.targets().iter().enumerate() {
-            eprintln!("--- replica {i} ---\n{}", log_tail(t));
-        }
-        std::panic::resume_unwind(payload);
-    }
+    replicas_check(&c, "replicas", |_| {});
 }
 
 /// Per-org rate limits on real Spin (`ratelimit::real_time`): an app of its own with low
