@@ -124,6 +124,7 @@ use crate::settings::Settings;
 use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::ops::RangeInclusive;
 
 pub mod shards;
 pub mod view;
@@ -142,6 +143,15 @@ pub fn bucket_of(settings: &Settings, ms: Millis) -> i64 {
 pub fn last_readable_bucket(settings: &Settings, now: Millis) -> i64 {
     let skew = i64::try_from(settings.skew_ms).unwrap_or(0);
     bucket_of(settings, now.saturating_sub(skew)) - 1
+}
+
+/// The buckets one tick may read from `from` on: readable ones only, at most
+/// `max_buckets_per_tick`. The flag says readable buckets are left past the window.
+pub fn tick_window(settings: &Settings, from: i64, now: Millis) -> (RangeInclusive<i64>, bool) {
+    let last = last_readable_bucket(settings, now);
+    let most = i64::from(settings.max_buckets_per_tick);
+    let end = last.min(from.saturating_add(most - 1));
+    (from..=end, end < last)
 }
 
 /// What a due entry asks for.

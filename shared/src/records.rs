@@ -409,12 +409,7 @@ impl<'a> Store<'a> {
         let mut counts = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(MAX_BATCH_KEYS) {
             for (key, bytes) in chunk.iter().zip(self.get_many_raw(chunk)?) {
-                let n = match bytes {
-                    None => 0,
-                    Some(b) => crate::store::decode_counter(&b)
-                        .map_err(|what| StoreError::Corrupt(format!("counter {key}: {what}")))?,
-                };
-                counts.push(n);
+                counts.push(crate::store::counter_value(key, bytes.as_deref())?);
             }
         }
         Ok(counts)

@@ -85,8 +85,14 @@ mod answer_tests {
 /// `increment(key, 0)` instead costs a write on every backend (on DynamoDB a read and a
 /// conditional write, R12) and creates the key.
 pub fn read_counter(kv: &dyn KeyValue, key: &str) -> Result<i64, StoreError> {
-    kv.get(key)?
-        .map_or(Ok(0), |bytes| decode_counter(&bytes))
+    counter_value(key, kv.get(key)?.as_deref())
+}
+
+/// The value of counter `key` from what a read found: an absent counter is 0; bytes that
+/// are no counter are [`StoreError::Corrupt`].
+pub fn counter_value(key: &str, stored: Option<&[u8]>) -> Result<i64, StoreError> {
+    stored
+        .map_or(Ok(0), decode_counter)
         .map_err(|what| StoreError::Corrupt(format!("counter {key}: {what}")))
 }
 

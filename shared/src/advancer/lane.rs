@@ -49,9 +49,9 @@ pub(super) fn run(
     // The counters of the buckets this tick may read, in one batch read (readable buckets
     // get no new entries, so a count read now is final): a lane that fell behind catches up
     // over empty buckets in one call, not one a bucket.
-    let most = i64::from(settings.max_buckets_per_tick.max(1));
+    let (window, _) = due::tick_window(settings, cursor.bucket, now);
     let counts = st.counters_read(
-        &(cursor.bucket..=last.min(cursor.bucket.saturating_add(most - 1)))
+        &window
             .map(|b| keys::due_count(prefix, b))
             .collect::<Vec<_>>(),
     )?;

@@ -186,15 +186,11 @@ impl Shards<'_, '_> {
         state: &ShardState,
     ) -> Result<Option<i64>, StoreError> {
         let st = self.st;
-        let last = due::last_readable_bucket(self.settings, st.now_ms());
-        let most = i64::from(self.settings.max_buckets_per_tick);
-        let end = last.min(state.ring.bucket.saturating_add(most - 1));
-        if end < last {
+        let (window, more) = due::tick_window(self.settings, state.ring.bucket, st.now_ms());
+        if more {
             self.report.more = true;
         }
-        let keys: Vec<String> = (state.ring.bucket..=end)
-            .map(|b| keys::due_ring_count(shard, b))
-            .collect();
+        let keys: Vec<String> = window.map(|b| keys::due_ring_count(shard, b)).collect();
         if st.counters_read(&keys)?.iter().any(|&n| n > 0) {
             return Ok(None);
         }
