@@ -10,10 +10,10 @@
 //! - **Per org, per door, after authentication.** The org is the one the credential
 //!   belongs to, so a request with a forged or unknown credential never spends another
 //!   org's budget (it is refused by authentication first). The check is the first store
-//!   work after authentication. On the RPC door, ACS3 verification has by then recorded the
-//!   request's nonce (and scheduled its purge): it must, or a throttled request could be
-//!   replayed later; so a throttled RPC request still costs verification's writes, and the
-//!   limit bounds everything after them.
+//!   work after authentication. On the RPC door it comes before the request's nonce is
+//!   recorded (`appstream::sign::claim_nonce`): a throttled call records no nonce and
+//!   schedules no purge. Its nonce stays unused, which is safe: the call never took
+//!   effect, so the same signed call sent again runs at most once.
 //! - **A fixed window, one `increment` per request.** Window `w` is `now / rate_window_s`;
 //!   each request adds one to [`keys::rate_counter`]`(org, door, w)` and is refused when the
 //!   count exceeds the limit. No record is read, compared and swapped (R1, R2) and no key is

@@ -18,7 +18,8 @@
 //! 5. `x-acs-content-sha256` equals the body's SHA-256, and the signature matches (constant time);
 //! 6. no parameter name occurs twice, in the query, the body or across both
 //!    ([`Params::parse_checked`]): the value the door reads is the one value signed;
-//! 7. only then the nonce is recorded: unauthenticated callers cannot burn nonces.
+//! 7. only then, and only once the door admits the request ([`claim_nonce`]), the nonce
+//!    is recorded: unauthenticated, throttled or malformed calls leave nothing behind.
 //!
 //! The client half (`sign_form_post`, `sign_hex`: signing a request as the SDK does) is in
 //! `sign/client.rs`, compiled only for tests and with the `testing` feature (the end-to-end
@@ -445,8 +446,22 @@ fn check_unambiguous(req: &SignedRequest<'_>, auth: &Authorization) -> Result<()
     Ok(())
 }
 
-/// Verifies `req` at time `now_ms` against `store` (see the module docs for the order).
+/// Verifies `req` at time `now_ms` against `store` (see the module docs for the order):
+/// [`authenticate`], then [`claim_nonce`].
 pub fn verify<S: AuthStore>(
+    req: &SignedRequest<'_>,
+    now_ms: Millis,
+    store: &S,
+) -> Result<Verified<S::Owner>, AuthError> {
+    let verified = authenticate(req, now_ms, store)?;
+    claim_nonce(store, &verified)?;
+    Ok(verified)
+}
+
+/// Checks 1 to 6 (see the module docs): who signed `req`, and its parameters. Reads the
+/// AccessKey, writes nothing: the door decides whether to admit the request (its rate
+/// limit, its parameters) before [`claim_nonce`] records anything.
+pub fn authenticate<S: AuthStore>(
     req: &SignedRequest<'_>,
     now_ms: Millis,
     store: &S,
@@ -494,16 +509,6 @@ pub fn verify<S: AuthStore>(
     let params = Params::parse_checked(req.raw_query, req.body, req.header("content-type"))
         .map_err(AuthError::Parameter)?;
 
-    let fresh = store
-        .record_nonce(
-            &auth.access_key_id,
-            nonce,
-            date_ms.saturating_add(DATE_WINDOW_MS),
-        )
-        .map_err(AuthError::Store)?;
-    if !fresh {
-        return Err(AuthError::SignatureNonceUsed);
-    }
     Ok(Verified {
         access_key_id: auth.access_key_id,
         owner: key.owner,
@@ -511,6 +516,27 @@ pub fn verify<S: AuthStore>(
         nonce: nonce.to_string(),
         params,
     })
+}
+
+/// Check 7: records the nonce of an authenticated request, or refuses it as a replay. A
+/// request refused before this (throttled, bad parameters) never took effect, so its nonce
+/// stays unused: sent again within the date window it is answered as if it came first.
+pub fn claim_nonce<S: AuthStore>(
+    store: &S,
+    verified: &Verified<S::Owner>,
+) -> Result<(), AuthError> {
+    let fresh = store
+        .record_nonce(
+            &verified.access_key_id,
+            &verified.nonce,
+            verified.date_ms.saturating_add(DATE_WINDOW_MS),
+        )
+        .map_err(AuthError::Store)?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(AuthError::SignatureNonceUsed)
+    }
 }
 
 #[cfg(test)]

@@ -347,3 +347,60 @@ fn the_rpc_door_answers_throttling_user_for_one_org_only() {
     env.advance_ms(10_000);
     assert_eq!(send(&a, 8).0, 200);
 }
+
+#[test]
+fn a_throttled_or_malformed_rpc_call_leaves_nothing_and_its_nonce_unspent() {
+    let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
+    let st = Store::new(&kv, &env);
+    let rpc = RpcSettings {
+        ops: settings(1),
+        ..RpcSettings::default()
+    };
+    let a = crate::auth::mint_access_key(&st, "a").unwrap();
+    let send = |req: &ApiRequest| problem(&crate::appstream::handle(&st, &rpc, req, AUTHORITY));
+    assert_eq!(send(&rpc_list(&env, &a, 1)).0, 200);
+    let before = kv.keys();
+    // 300 throttled calls: no nonce, no purge entry, no record of any kind.
+    for n in 0..300 {
+        assert_eq!(
+            send(&rpc_list(&env, &a, 1_000 + n)).1["Code"],
+            "Throttling.User"
+        );
+    }
+    assert_eq!(kv.keys(), before);
+    // Next window: a malformed call (unknown PageSize) is refused and records nothing.
+    env.advance_ms(10_000);
+    let (headers, body) = sign::sign_form_post(
+        AUTHORITY,
+        &a.access_key_id,
+        &a.access_key_secret,
+        "ListImage",
+        &[("PageSize", "x")],
+        &crate::time::iso8601_s(env.now_ms()),
+        "ratelimit-malformed",
+    );
+    let malformed = ApiRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        query: String::new(),
+        headers,
+        body,
+    };
+    let before = kv.keys();
+    let (status, body) = send(&malformed);
+    assert_eq!(status, 400, "{body}");
+    let added: Vec<String> = kv
+        .keys()
+        .into_iter()
+        .filter(|k| !before.contains(k))
+        .collect();
+    // Only the new window's counter and its purge; no nonce.
+    assert_eq!(added.len(), 3, "{added:?}");
+    assert!(!added.iter().any(|k| k.contains("nonce")), "{added:?}");
+    // A throttled call's nonce was never spent: sent again, it is served once, then a replay.
+    let throttled = rpc_list(&env, &a, 1_000);
+    env.advance_ms(10_000);
+    assert_eq!(send(&throttled).0, 200);
+    env.advance_ms(10_000);
+    assert_eq!(send(&throttled).1["Code"], "SignatureNonceUsed");
+}

@@ -166,7 +166,7 @@ fn handle_inner(
         st: *st,
         settings: &settings.ops,
     };
-    let verified = sign::verify(&signed, st.now_ms(), &store).map_err(errors::refused)?;
+    let verified = sign::authenticate(&signed, st.now_ms(), &store).map_err(errors::refused)?;
     // The org's request limit, before any other store work (`crate::ratelimit`).
     if let Verdict::Throttled { retry_after_s } =
         ratelimit::check(st, &settings.ops, ratelimit::Door::Rpc, &verified.owner)
@@ -174,13 +174,14 @@ fn handle_inner(
         return Err(errors::throttled(retry_after_s));
     }
     // The parameters as verification read them (strictly: a repeated name was refused).
-    let params = verified.params;
     let action = resolve_action(
         req.header("x-acs-action"),
         req.header("x-acs-version"),
-        &params,
+        &verified.params,
     )?;
-    let request = RpcRequest::parse(action, &params)?;
+    let request = RpcRequest::parse(action, &verified.params)?;
+    // Admitted: only now is the nonce spent (a refused call leaves nothing in the store).
+    sign::claim_nonce(&store, &verified).map_err(errors::refused)?;
     let ctx = Ctx {
         st: *st,
         settings,
