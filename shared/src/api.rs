@@ -60,6 +60,22 @@ pub struct ApiRequest {
     pub body: Vec<u8>,
 }
 
+/// The one value of a header that may be sent once (`Authorization`, RFC 9110 §11.6.2):
+/// `Ok(None)` when absent, `Err(())` when sent more than once (a request whose credential is
+/// ambiguous is refused, never read as its first or last copy).
+#[allow(clippy::result_unit_err)]
+pub fn single_header<'a>(
+    headers: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, ()> {
+    let mut found = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+    let first = found.next().map(|(_, v)| v.as_str());
+    match found.next() {
+        Some(_) => Err(()),
+        None => Ok(first),
+    }
+}
+
 impl ApiRequest {
     /// A request with no headers, query or body.
     pub fn new(method: &str, path: &str) -> Self {

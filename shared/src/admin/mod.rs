@@ -175,10 +175,15 @@ fn answer(
     if admin.is_none() && !(tick_route && ticker.is_some()) {
         return Err(AdminError::Disabled);
     }
-    let presented = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, v)| {
+    let presented = crate::api::single_header(headers, "authorization")
+        .map_err(|()| {
+            AdminError::invalid(
+                "Authorization",
+                "DUPLICATE_HEADER",
+                "the Authorization header is sent more than once",
+            )
+        })?
+        .and_then(|v| {
             let v = v.trim();
             v.get(..7)
                 .filter(|p| p.eq_ignore_ascii_case("bearer "))

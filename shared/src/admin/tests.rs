@@ -97,6 +97,28 @@ fn a_missing_or_wrong_token_is_401() {
 }
 
 #[test]
+fn two_authorization_headers_are_refused_even_with_the_admin_token_first() {
+    let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
+    let bearer = |t: &str| ("authorization".to_owned(), format!("Bearer {t}"));
+    let headers = vec![bearer(TOKEN), bearer("nope")];
+    let r = handle(
+        &Store::new(&kv, &env),
+        &config(Some(TOKEN)),
+        "PUT",
+        "/admin/v1/orgs/o1",
+        &headers,
+        b"{}",
+    );
+    assert_eq!(r.status, 400);
+    let text = body(&r).to_string();
+    assert!(
+        text.contains("DUPLICATE_HEADER") && text.contains("Authorization"),
+        "{text}"
+    );
+    assert!(kv.keys().is_empty());
+}
+
+#[test]
 fn orgs_are_created_then_updated() {
     let (kv, env) = setup();
     env.advance_ms(1000);

@@ -167,8 +167,14 @@ fn route(method: &str, path: &str) -> Result<Endpoint, ApiResponse> {
 /// The caller's org from `Authorization: Bearer …`: 401 when missing or unknown.
 fn authenticate(st: &Store<'_>, req: &ApiRequest) -> Result<String, Problem> {
     let unauthorized = |d: &str| Problem::new(401, "UNAUTHORIZED", d);
-    let h = req
-        .header("authorization")
+    let h = crate::api::single_header(&req.headers, "authorization")
+        .map_err(|()| {
+            Problem::new(
+                400,
+                "DUPLICATE_HEADER",
+                "the Authorization header is sent more than once",
+            )
+        })?
         .ok_or_else(|| unauthorized("missing bearer token"))?;
     let token = match h.split_once(' ') {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),

@@ -17,6 +17,32 @@ fn missing_or_unknown_tokens_are_401() {
 }
 
 #[test]
+fn two_authorization_headers_are_refused_whichever_comes_first() {
+    let w = World::new();
+    let good = w.req("GET", "/images", None);
+    assert_eq!(w.send(&good).status, 200);
+    let (name, value) = good
+        .headers
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .cloned()
+        .unwrap();
+    for extra_first in [false, true] {
+        let mut r = good.clone();
+        let extra = (name.to_uppercase(), "Bearer ict_someone_else".to_owned());
+        if extra_first {
+            r.headers.insert(0, extra);
+        } else {
+            r.headers.push(extra);
+        }
+        assert_eq!(problem(&w.send(&r)), (400, "DUPLICATE_HEADER".into()));
+        // Even two copies of the valid token: the field is a singleton.
+        r.headers = vec![(name.clone(), value.clone()), (name.clone(), value.clone())];
+        assert_eq!(w.send(&r).status, 400);
+    }
+}
+
+#[test]
 fn org_mismatch_is_403_and_another_orgs_record_is_404() {
     let w = World::new();
     let img = w.sig_image("win");
