@@ -48,6 +48,23 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         == 0
 }
 
+/// The token of a `Bearer <token>` credential (scheme case-insensitive), else `None`.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let v = value.trim();
+    v.get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .map(|_| v[7..].trim())
+}
+
+/// Whether `presented` is the `configured` secret (compared in constant time); an unset
+/// or blank secret matches nothing.
+pub fn is_secret(presented: Option<&str>, configured: Option<&str>) -> bool {
+    match (presented, configured.filter(|c| !c.trim().is_empty())) {
+        (Some(p), Some(c)) => constant_time_eq(p.as_bytes(), c.as_bytes()),
+        _ => false,
+    }
+}
+
 fn random_hex(env: &dyn Env, words: usize) -> String {
     (0..words)
         .map(|_| format!("{:016x}", env.random_u64()))

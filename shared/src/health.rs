@@ -113,6 +113,77 @@ pub fn read(st: &Store<'_>) -> Result<(Option<Tick>, Engine), StoreError> {
     Ok((tick, engine))
 }
 
+/// Who reads `GET /healthz`: anyone may learn whether the app is up; the engine's figures
+/// (tick times, transitions, purges) are an operator's, shown only with the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    Anonymous,
+    Operator,
+    /// A credential was sent and it is not the admin token (or `Authorization` twice).
+    Refused,
+}
+
+impl Viewer {
+    /// The viewer of a request with these headers, given the configured admin token.
+    pub fn of(headers: &[(String, String)], admin_token: Option<&str>) -> Viewer {
+        match crate::api::single_header(headers, "authorization") {
+            Ok(None) => Viewer::Anonymous,
+            Ok(Some(v)) if crate::auth::is_secret(crate::auth::bearer_token(v), admin_token) => {
+                Viewer::Operator
+            }
+            _ => Viewer::Refused,
+        }
+    }
+}
+
+/// The answer of `GET /healthz` for `viewer`, from what [`read`] returned: `200` with
+/// `status: ok` when the store answers, `503` with `status: degraded` when it does not; the
+/// operator also sees the app, the store, the last tick and the engine's counters. A
+/// refused credential is `401`, as on the admin API.
+pub fn report(
+    viewer: Viewer,
+    read: Result<(Option<Tick>, Engine), StoreError>,
+    store_label: &str,
+    version: &str,
+) -> (u16, serde_json::Value) {
+    use serde_json::json;
+    if viewer == Viewer::Refused {
+        return (
+            401,
+            json!({"type": "about:blank", "title": "Unauthorized", "status": 401,
+                   "code": "UNAUTHORIZED",
+                   "detail": "the details of /healthz need the admin token; send none for the status"}),
+        );
+    }
+    let (status, store, cron, engine) = match read {
+        Ok((last_tick, engine)) => (
+            200,
+            json!({"label": store_label, "reachable": true}),
+            json!({"lastTick": last_tick}),
+            json!(engine),
+        ),
+        Err(_) => (
+            503,
+            json!({"label": store_label, "reachable": false, "error": "STORE_UNREACHABLE"}),
+            json!({"lastTick": null}),
+            json!(null),
+        ),
+    };
+    let word = if status == 200 { "ok" } else { "degraded" };
+    let body = match viewer {
+        Viewer::Operator => json!({
+            "app": APP_NAME,
+            "version": version,
+            "status": word,
+            "store": store,
+            "cron": cron,
+            "engine": engine,
+        }),
+        _ => json!({ "status": word }),
+    };
+    (status, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,5 +275,51 @@ mod tests {
         kv.fail_next(1);
         assert!(record_tick(&Store::new(&kv, &FakeEnv::at(0)), 1).is_err());
         assert_eq!(last_tick(&kv).unwrap(), None);
+    }
+
+    fn headers(auth: &[&str]) -> Vec<(String, String)> {
+        auth.iter()
+            .map(|v| ("authorization".to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn anyone_sees_the_status_only_the_admin_token_sees_the_engine() {
+        let admin = Some("s3cret");
+        let read = || {
+            Ok((
+                None,
+                Engine {
+                    advanced: 7,
+                    purged: 1,
+                },
+            ))
+        };
+        let (status, body) = report(Viewer::of(&[], admin), read(), "default", "1.0");
+        assert_eq!((status, body), (200, serde_json::json!({"status": "ok"})));
+        let op = Viewer::of(&headers(&["bearer s3cret"]), admin);
+        assert_eq!(op, Viewer::Operator);
+        let (status, body) = report(op, read(), "default", "1.0");
+        assert_eq!(status, 200);
+        assert_eq!(body["engine"]["advanced"], 7);
+        assert_eq!(body["app"], APP_NAME);
+        for refused in [
+            headers(&["Bearer nope"]),
+            headers(&["Basic s3cret"]),
+            headers(&["Bearer s3cret", "Bearer s3cret"]),
+        ] {
+            let v = Viewer::of(&refused, admin);
+            assert_eq!(v, Viewer::Refused, "{refused:?}");
+            let (status, body) = report(v, read(), "default", "1.0");
+            assert_eq!(status, 401);
+            assert!(body.get("engine").is_none());
+        }
+        // No admin token configured: nobody is an operator.
+        assert_eq!(Viewer::of(&headers(&["Bearer "]), None), Viewer::Refused);
+        let down = Err(StoreError::Transient("locked".into()));
+        assert_eq!(
+            report(Viewer::Anonymous, down, "default", "1.0"),
+            (503, serde_json::json!({"status": "degraded"}))
+        );
     }
 }

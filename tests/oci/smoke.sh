@@ -182,7 +182,7 @@ done
 say "serving after $((SECONDS - started)) s"
 
 # ---------------------------------------------------------------- 4. the app
-status=$(call GET "$base/healthz" "")
+status=$(call GET "$base/healthz" "$admin")
 is_2xx "$status" || fail "/healthz: $status"
 [ "$(field app)" = image-catalog ] || fail "/healthz is not the app's: $(body)"
 ticks0=$(field cron.lastTick.count)
@@ -217,7 +217,7 @@ say "org, token, image $image created and listed"
 # The cron trigger, from the pulled artifact: its tick count rises.
 deadline=$((SECONDS + TICK_SECONDS))
 while :; do
-  status=$(call GET "$base/healthz" "")
+  status=$(call GET "$base/healthz" "$admin")
   ticks=$(field cron.lastTick.count)
   if is_2xx "$status" && [ -n "$ticks" ] && [ "$ticks" -gt "$ticks0" ]; then break; fi
   [ "$SECONDS" -lt "$deadline" ] || fail "/healthz cron.lastTick.count did not rise in ${TICK_SECONDS}s (was $ticks0, now ${ticks:-none}): $(body)"

@@ -183,15 +183,12 @@ fn answer(
                 "the Authorization header is sent more than once",
             )
         })?
-        .and_then(|v| {
-            let v = v.trim();
-            v.get(..7)
-                .filter(|p| p.eq_ignore_ascii_case("bearer "))
-                .map(|_| v[7..].trim())
-        });
-    let matches = |expected: Option<&str>| matches!((presented, expected), (Some(t), Some(e)) if auth::constant_time_eq(t.as_bytes(), e.as_bytes()));
+        .and_then(auth::bearer_token);
     // Both comparisons always run: which token matched takes no different time.
-    let (is_admin, is_ticker) = (matches(admin), matches(ticker));
+    let (is_admin, is_ticker) = (
+        auth::is_secret(presented, admin),
+        auth::is_secret(presented, ticker),
+    );
     if !(is_admin || (tick_route && is_ticker)) {
         return Err(AdminError::Unauthorized);
     }

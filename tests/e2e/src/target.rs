@@ -101,9 +101,10 @@ impl Target {
     }
 }
 
-/// The count of the last cron tick `/healthz` shows (0: none yet).
+/// The count of the last cron tick `/healthz` shows the admin token (0: none yet).
 fn tick_count(http: &reqwest::blocking::Client, base: &str) -> i64 {
     http.get(format!("{base}/healthz"))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .ok()
         .and_then(|r| r.json::<Value>().ok())

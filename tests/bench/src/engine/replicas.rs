@@ -259,9 +259,12 @@ fn host_binary() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// `GET /healthz`'s `engine` counters: transitions and purges so far.
+/// `GET /healthz`'s `engine` counters (shown to the admin token): transitions and purges so far.
 pub fn engine_counts(http: &reqwest::blocking::Client, base: &str) -> anyhow::Result<(i64, i64)> {
-    let resp = http.get(format!("{base}/healthz")).send()?;
+    let resp = http
+        .get(format!("{base}/healthz"))
+        .bearer_auth(crate::ADMIN)
+        .send()?;
     let status = resp.status();
     let body: Value = resp.json()?;
     anyhow::ensure!(status.as_u16() == 200, "/healthz answered {status}: {body}");

@@ -8,10 +8,17 @@ pub const LOCAL_ONLY: [&str; 2] = [
     "a_failing_store_is_a_clean_503_and_recovers",
 ];
 
-/// On either target: `/healthz` describes the app, and a tick later it shows a newer
-/// heartbeat whose times agree with each other.
+/// On either target: `/healthz` tells anyone the status and describes the app to the
+/// admin token, and a tick later it shows a newer heartbeat whose times agree.
 pub fn healthz_shows_a_newer_tick_after_a_tick(h: &Harness) {
-    let before = h.send("GET", "/healthz", None, &[], None);
+    // Anyone learns the status; the engine's figures are the operator's (the admin token).
+    let anonymous = h.send("GET", "/healthz", None, &[], None);
+    assert_eq!(anonymous.status, 200, "{}", anonymous.body);
+    assert_eq!(anonymous.body, serde_json::json!({"status": "ok"}));
+    let wrong = h.send("GET", "/healthz", Some("not-the-admin-token"), &[], None);
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(wrong.body.get("engine").is_none(), "{}", wrong.body);
+    let before = h.send("GET", "/healthz", Some(crate::ADMIN_TOKEN), &[], None);
     assert_eq!(before.status, 200, "{}", before.body);
     assert_eq!(before.header("content-type"), Some("application/json"));
     assert_eq!(before.body["app"], "image-catalog");
@@ -21,7 +28,7 @@ pub fn healthz_shows_a_newer_tick_after_a_tick(h: &Harness) {
         .as_i64()
         .unwrap_or(0);
     h.tick(2);
-    let after = h.send("GET", "/healthz", None, &[], None);
+    let after = h.send("GET", "/healthz", Some(crate::ADMIN_TOKEN), &[], None);
     let tick = &after.body["cron"]["lastTick"];
     assert!(
         tick["count"].as_i64().unwrap_or(0) > count,
@@ -43,7 +50,7 @@ pub fn healthz_shows_a_newer_tick_after_a_tick(h: &Harness) {
 /// Local only: it asserts the exact tick timestamps of the moved clock, and that no
 /// tick ran before the first (real Spin's cron ticks from the start).
 pub fn healthz_shows_the_app_and_the_last_tick(h: &Harness) {
-    let before = h.send("GET", "/healthz", None, &[], None);
+    let before = h.send("GET", "/healthz", Some(crate::ADMIN_TOKEN), &[], None);
     assert_eq!(before.status, 200, "{}", before.body);
     assert_eq!(before.header("content-type"), Some("application/json"));
     assert_eq!(before.body["app"], "image-catalog");
@@ -53,7 +60,7 @@ pub fn healthz_shows_the_app_and_the_last_tick(h: &Harness) {
 
     h.tick(2);
     h.tick(2);
-    let after = h.send("GET", "/healthz", None, &[], None);
+    let after = h.send("GET", "/healthz", Some(crate::ADMIN_TOKEN), &[], None);
     let tick = &after.body["cron"]["lastTick"];
     assert_eq!(tick["count"], 2, "{}", after.body);
     assert_eq!(tick["timestamp"], crate::T0_SECS + 4);
@@ -117,7 +124,7 @@ pub fn unknown_paths_get_a_json_404(h: &Harness) {
 /// Local only: it injects store faults.
 pub fn a_failing_store_is_a_clean_503_and_recovers(h: &Harness) {
     h.local().faults().fail_rate(1.0, 7);
-    let down = h.send("GET", "/healthz", None, &[], None);
+    let down = h.send("GET", "/healthz", Some(crate::ADMIN_TOKEN), &[], None);
     assert_eq!(down.status, 503, "{}", down.body);
     assert_eq!(down.body["store"]["reachable"], false);
     // A stable code, not the store's own words (those go to the component's stderr).
@@ -159,7 +166,11 @@ pub fn a_failing_store_is_a_clean_503_and_recovers(h: &Harness) {
         "{logs:?}"
     );
     h.local().faults().clear();
-    assert_eq!(h.send("GET", "/healthz", None, &[], None).status, 200);
+    assert_eq!(
+        h.send("GET", "/healthz", Some(crate::ADMIN_TOKEN), &[], None)
+            .status,
+        200
+    );
     assert_eq!(h.rest("GET", "/images", None).status, 200);
 }
 
