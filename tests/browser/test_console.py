@@ -152,6 +152,18 @@ def test_a_refused_token_returns_to_the_form_with_the_reason(browser, app, shots
     assert "not-a-token" not in browser.current_url
 
 
+def test_any_hash_is_a_page_or_not_found_never_an_uncaught_error(browser, app):
+    sign_in(browser, app)
+    title_is(browser, "Images")
+    browser.get_log("browser")  # what came before is not this test's
+    for bad in ("#/images/%E0%A4%A", "#/images/%", "#/operations/%ZZ", "#/images/a/versions/%E0",
+                "#%", "#/images?%E0=%"):
+        browser.get(f"{app['url']}/console/{bad}")
+        title_is(browser, "Not found" if "?" not in bad else "Images")
+        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == [], (bad, errors)
+
+
 def test_sign_out_forgets_the_token(browser, app):
     sign_in(browser, app)
     title_is(browser, "Images")

@@ -124,7 +124,11 @@ async function route(focus = true) {
   signoutButton.hidden = false;
   const raw = location.hash.slice(1) || "/images";
   const [path, query] = raw.split("?");
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  // A hash is whatever the address bar holds: a malformed escape (`%E0%A4%A`) is a page
+  // that does not exist, never an uncaught URIError.
+  const decode = (part) => { try { return decodeURIComponent(part); } catch { return null; } };
+  const parts = path.split("/").filter(Boolean).map(decode);
+  if (parts.includes(null)) parts.length = 0, parts.push("not-a-page");
   const params = new URLSearchParams(query || "");
   try {
     if (parts[0] === "images" && parts.length === 1) await imagesPage(gen, focus, params);
