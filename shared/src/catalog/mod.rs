@@ -320,6 +320,17 @@ pub fn allowed_actions(status: VersionStatus) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// The actions an org may take on version `v` (`allowedActions` as the API shows it): those
+/// of its status, except on a platform-shared version, which an org may only copy from
+/// (`clone-image`); every other action there answers 403 (`platform`).
+pub fn org_actions(v: &Version) -> Vec<String> {
+    let mut actions = allowed_actions(v.status);
+    if v.org_id == platform::ORG {
+        actions.retain(|a| a == "CLONE");
+    }
+    actions
+}
+
 /// The image status its versions imply (docs/contract/lifecycle.md), from a summary of their
 /// statuses (`catalog::pages`, so an image of thousands of versions is judged from a bounded
 /// record): `DELETING` while deleted (or while its only remaining versions are being

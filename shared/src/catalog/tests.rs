@@ -262,6 +262,17 @@ fn allowed_actions_follow_status() {
     assert!(!allowed_actions(V::Pending).contains(&"DELETE".to_owned()));
 }
 
+#[test]
+fn a_shared_version_advertises_only_what_an_org_may_do() {
+    let mut v = sample_version();
+    v.status = V::Available;
+    assert_eq!(org_actions(&v), allowed_actions(V::Available));
+    v.org_id = platform::ORG.into();
+    assert_eq!(org_actions(&v), vec!["CLONE".to_owned()]);
+    v.status = V::Disabled;
+    assert!(org_actions(&v).is_empty());
+}
+
 mod shared_writes {
     use super::*;
     use crate::catalog::deletion::{DeleteRefusal, start_image_deletion};

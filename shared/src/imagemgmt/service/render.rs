@@ -1,7 +1,7 @@
 //! Records as the API shows them: internal index fields dropped, markers projected from the
 //! image, allowed actions from the status.
 
-use crate::catalog::{Asset, Image, Marker, Version, allowed_actions};
+use crate::catalog::{Asset, Image, Marker, Version};
 use crate::imagemgmt::names::rest_name;
 use serde_json::{Value, json};
 
@@ -34,7 +34,7 @@ pub(super) fn markers_of<'a>(img: &'a Image, version_id: &str) -> Vec<&'a Marker
 }
 
 /// A version as the API shows it: markers projected from the image (their source of truth),
-/// allowed actions from the current status.
+/// the actions the org may take (`catalog::org_actions`).
 pub fn version_json(v: &Version, image: Option<&Image>) -> Value {
     let mut val = serde_json::to_value(v).unwrap_or(Value::Null);
     if let Some(o) = val.as_object_mut() {
@@ -43,7 +43,10 @@ pub fn version_json(v: &Version, image: Option<&Image>) -> Value {
         if let Some(img) = image {
             o.insert("markers".into(), json!(markers_of(img, &v.id)));
         }
-        o.insert("allowedActions".into(), json!(allowed_actions(v.status)));
+        o.insert(
+            "allowedActions".into(),
+            json!(crate::catalog::org_actions(v)),
+        );
     }
     val
 }

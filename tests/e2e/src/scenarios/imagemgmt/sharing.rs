@@ -130,6 +130,8 @@ pub fn shared_images_are_read_only_for_every_org(h: &Harness) {
     let got = h.rest("GET", &path, None);
     assert_eq!(got.status, 200, "{}", got.body);
     assert_eq!(got.str("status"), "AVAILABLE");
+    // It advertises only what an org may do: copy from it (each other action is a 403).
+    assert_eq!(got.body["allowedActions"], json!(["CLONE"]), "{}", got.body);
 
     let read_only = |a: Answer| {
         assert_eq!(a.status, 403, "{}", a.body);
