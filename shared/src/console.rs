@@ -135,20 +135,15 @@ impl Console {
         } else {
             REVALIDATE
         };
-        let etag = file.etag();
-        let resp = if req
-            .header("if-none-match")
-            .is_some_and(|h| etag_matches(h, &etag))
-        {
-            ApiResponse {
-                status: 304,
-                headers: Vec::new(),
-                body: Vec::new(),
-            }
-        } else {
-            ApiResponse::with_body(200, file.content_type, file.body.clone())
-        };
-        secured(resp.header("etag", &etag).header("cache-control", cache))
+        let resp = ApiResponse::with_body(200, file.content_type, file.body.clone())
+            .header("etag", &file.etag())
+            .header("cache-control", cache);
+        let method = req.method.to_ascii_uppercase();
+        secured(crate::conditional::not_modified(
+            &method,
+            req.header("if-none-match"),
+            resp,
+        ))
     }
 
     /// The file a path names: the page at `/console/` and `/console/index.html`, every
@@ -179,16 +174,6 @@ pub fn content_type(name: &str) -> &'static str {
         Some("png") => "image/png",
         _ => "application/octet-stream",
     }
-}
-
-/// Whether an `If-None-Match` value names `etag` (RFC 9110 §13.1.2: weak comparison, a
-/// list of tags, or `*`).
-pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
-    let want = etag.trim_start_matches("W/");
-    if_none_match.split(',').map(str::trim).any(|tag| {
-        let tag = tag.trim_start_matches("W/");
-        tag == "*" || tag == want
-    })
 }
 
 /// A path as it may appear in a problem's detail: at most 200 characters, controls dropped.

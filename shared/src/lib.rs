@@ -7,7 +7,7 @@
 //!   and its compare-and-swap contract), [`records`] (the storage handle [`records::Store`]:
 //!   typed records with the write discipline of runtime facts R1–R4), [`keys`] (every key),
 //!   [`settings`], [`api`] (requests, responses, the one problem+json shape), [`routing`]
-//!   (declared route tables);
+//!   (declared route tables), [`conditional`] (RFC 9110 preconditions and `HEAD`);
 //! - the engine: [`due`] (the time-bucketed due index), [`ops`] (operations and their step
 //!   table), [`sim`] (the provider simulator), [`advancer`] (the cron tick);
 //! - the catalog: [`catalog`] (records, status rules, listings, and the writes both doors
@@ -25,6 +25,7 @@ pub mod api;
 pub mod appstream;
 pub mod auth;
 pub mod catalog;
+pub mod conditional;
 pub mod console;
 pub mod due;
 pub mod env;

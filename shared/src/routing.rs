@@ -11,7 +11,9 @@
 //! matched row before the method is looked at, so a segment that cannot be what it names
 //! is answered the door's way (404, 400) whatever the method. No row may match a path another
 //! row matches ([`RouteTable::conflicts`]), so the order of rows only orders the table for
-//! its reader. `HEAD` is not derived from `GET`: the doors answer it 405.
+//! its reader. `HEAD` is derived from `GET` (RFC 9110 §9.3.2): a row with `GET` answers
+//! `HEAD` with the same handler and lists it in `Allow`; the edge drops the body
+//! (`crate::conditional::framing`).
 
 use std::fmt;
 
@@ -136,7 +138,9 @@ impl<H: Copy, E> RouteTable<H, E> {
         for (name, value) in params.iter() {
             (self.param)(name, value).map_err(RouteMiss::BadParam)?;
         }
-        match methods.iter().find(|(m, _)| m.as_str() == method) {
+        // HEAD is GET without the body, which the edge drops.
+        let wanted = if method == "HEAD" { "GET" } else { method };
+        match methods.iter().find(|(m, _)| m.as_str() == wanted) {
             Some((_, h)) => Ok((*h, params)),
             None => Err(RouteMiss::MethodNotAllowed {
                 allow: allow(methods),
@@ -190,11 +194,14 @@ impl<H: Copy, E> RouteTable<H, E> {
 /// The `Allow` value of a row: its methods in table order.
 /// The `Allow` value of a row: its methods in table order.
 pub fn allow<H>(methods: &[(Method, H)]) -> String {
-    methods
-        .iter()
-        .map(|(m, _)| m.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut names = Vec::with_capacity(methods.len() + 1);
+    for (m, _) in methods {
+        names.push(m.as_str());
+        if *m == Method::Get {
+            names.push("HEAD");
+        }
+    }
+    names.join(", ")
 }
 
 /// Whether some path matches both patterns.
@@ -288,13 +295,24 @@ mod tests {
     #[test]
     fn a_known_path_with_another_method_lists_the_rows_methods_in_table_order() {
         let allow = |a: &str| Err(RouteMiss::MethodNotAllowed { allow: a.into() });
-        assert_eq!(resolve("PUT", "/v1/things"), allow("GET, POST"));
-        assert_eq!(resolve("PATCH", "/v1/things/a"), allow("GET, DELETE"));
+        assert_eq!(resolve("PUT", "/v1/things"), allow("GET, HEAD, POST"));
+        assert_eq!(resolve("PATCH", "/v1/things/a"), allow("GET, HEAD, DELETE"));
         assert_eq!(resolve("GET", "/v1/things/a/leaves/b"), allow("PUT"));
-        // Methods compare exactly, and HEAD is not GET.
-        assert_eq!(resolve("get", "/v1/things"), allow("GET, POST"));
-        assert_eq!(resolve("HEAD", "/v1/things"), allow("GET, POST"));
-        assert_eq!(resolve("", "/v1/things"), allow("GET, POST"));
+        // Methods compare exactly.
+        assert_eq!(resolve("get", "/v1/things"), allow("GET, HEAD, POST"));
+        assert_eq!(resolve("", "/v1/things"), allow("GET, HEAD, POST"));
+    }
+
+    #[test]
+    fn head_is_answered_by_the_get_of_its_row_and_nowhere_else() {
+        assert_eq!(resolve("HEAD", "/v1/things"), Ok(Ep::List));
+        assert_eq!(resolve("HEAD", "/v1/things/a1"), Ok(Ep::Get("a1".into())));
+        assert_eq!(
+            resolve("HEAD", "/v1/things/a/leaves/b"),
+            Err(RouteMiss::MethodNotAllowed {
+                allow: "PUT".into()
+            })
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! ```
 
 use catalog_model::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES};
+use catalog_model::conditional::framing;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasi::io::streams::{OutputStream, StreamError};
 
@@ -61,7 +62,8 @@ pub fn serve(
     answer: impl FnOnce(&Received) -> ApiResponse,
 ) {
     let received = receive(req);
-    respond(out, answer(&received));
+    let resp = answer(&received);
+    respond(out, &received.api.method, resp);
 }
 
 /// The request as the model's framework-free value; the body is cut at [`BODY_READ_LIMIT`],
@@ -138,8 +140,13 @@ fn read_body(req: &IncomingRequest, limit: usize) -> Vec<u8> {
     body
 }
 
-/// Sends `resp`: head and complete body, finished before the host may send the head.
-pub fn respond(out: ResponseOutparam, resp: ApiResponse) {
+/// Sends `resp` to a request of `method`: head and complete body, finished before the host
+/// may send the head. `HEAD`, 204 and 304 send no body (`catalog_model::conditional::framing`).
+pub fn respond(out: ResponseOutparam, method: &str, mut resp: ApiResponse) {
+    let (send_body, length) = framing(method, resp.status, resp.body.len());
+    if !send_body {
+        resp.body.clear();
+    }
     let headers = Fields::new();
     for (name, value) in &resp.headers {
         if name.eq_ignore_ascii_case("content-length") {
@@ -149,9 +156,8 @@ pub fn respond(out: ResponseOutparam, resp: ApiResponse) {
             eprintln!("dropping response header {name:?}: {e:?}");
         }
     }
-    // A 204 or 304 has no body, and no length to tell (RFC 9110 8.6).
-    if !matches!(resp.status, 204 | 304) {
-        let _ = headers.append("content-length", &resp.body.len().to_string().into_bytes());
+    if let Some(n) = length {
+        let _ = headers.append("content-length", &n.to_string().into_bytes());
     }
     let response = OutgoingResponse::new(headers);
     if response.set_status_code(resp.status).is_err() {

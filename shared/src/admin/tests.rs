@@ -537,17 +537,17 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
     assert_eq!(ROUTES.conflicts(), Vec::<String>::new());
     let (kv, env) = setup();
     for (path, allow) in [
-        ("/admin/v1/simulation", "GET, PUT"),
-        ("/admin/v1/shared-images/s-1", "GET, PUT"),
-        ("/admin/v1/orgs/o1", "GET, PUT"),
+        ("/admin/v1/simulation", "GET, HEAD, PUT"),
+        ("/admin/v1/shared-images/s-1", "GET, HEAD, PUT"),
+        ("/admin/v1/orgs/o1", "GET, HEAD, PUT"),
         ("/admin/v1/orgs/o1/tokens", "POST"),
         ("/admin/v1/orgs/o1/access-keys", "POST"),
-        ("/admin/v1/orgs/o1/provider-instances/x", "GET, PUT"),
-        ("/admin/v1/orgs/o1/gallery-images/x", "GET, PUT"),
-        ("/admin/v1/orgs/o1/vms/x", "GET, PUT"),
-        ("/admin/v1/orgs/o1/instances/x", "GET, PUT"),
-        ("/admin/v1/orgs/o1/regions/x", "GET, PUT"),
-        ("/admin/v1/engine", "GET"),
+        ("/admin/v1/orgs/o1/provider-instances/x", "GET, HEAD, PUT"),
+        ("/admin/v1/orgs/o1/gallery-images/x", "GET, HEAD, PUT"),
+        ("/admin/v1/orgs/o1/vms/x", "GET, HEAD, PUT"),
+        ("/admin/v1/orgs/o1/instances/x", "GET, HEAD, PUT"),
+        ("/admin/v1/orgs/o1/regions/x", "GET, HEAD, PUT"),
+        ("/admin/v1/engine", "GET, HEAD"),
         ("/admin/v1/engine/tick", "POST"),
     ] {
         let r = call(&Store::new(&kv, &env), "DELETE", path, "");

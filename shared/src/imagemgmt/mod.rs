@@ -18,6 +18,7 @@ mod tests;
 
 use crate::api::{ApiRequest, ApiResponse, MAX_BODY_BYTES, Problem, json_body};
 use crate::auth;
+use crate::conditional::{self, Preconditions};
 use crate::ops::Settings;
 use crate::ratelimit;
 use crate::records::Store;
@@ -284,7 +285,7 @@ pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiRespo
     if let Some(c) = idem_claim {
         idem::finish(st, &c, &resp);
     }
-    resp
+    conditional::not_modified(&method, req.header("if-none-match"), resp)
 }
 
 /// Whether the request names a platform-shared image, and may reach it (`shared`).
@@ -353,7 +354,10 @@ fn dispatch(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let if_match = req.header("if-match");
+    let pre = Preconditions {
+        if_match: req.header("if-match"),
+        if_none_match: req.header("if-none-match"),
+    };
     match route {
         Route::Operation(id) => respond(service::get_operation(ctx, id)),
         Route::ListImages => respond(service::list_images(ctx, pairs)),
@@ -362,14 +366,14 @@ fn dispatch(
             Err(p) => p.into(),
         },
         Route::GetImage(i) => respond(service::get_image(ctx, i)),
-        Route::PatchImage(i) => respond(service::patch_image(ctx, i, body, if_match)),
-        Route::DeleteImage(i) => respond(service::delete_image(ctx, i, if_match)),
+        Route::PatchImage(i) => respond(service::patch_image(ctx, i, body, pre)),
+        Route::DeleteImage(i) => respond(service::delete_image(ctx, i, pre)),
         Route::ListVersions(i) => respond(service::list_versions(ctx, i, pairs)),
         Route::AddVersion(i) => respond(service::add_version(ctx, i, body)),
         Route::GetVersion(i, v) => respond(service::get_version(ctx, i, v)),
-        Route::PatchVersion(i, v) => respond(service::patch_version(ctx, i, v, body, if_match)),
+        Route::PatchVersion(i, v) => respond(service::patch_version(ctx, i, v, body, pre)),
         Route::DeleteVersion(i, v) => {
-            respond(service::delete_version(ctx, i, v, param("force"), if_match))
+            respond(service::delete_version(ctx, i, v, param("force"), pre))
         }
         Route::VersionAction(i, v) => match param("action") {
             Some("publish") => respond(service::publish(ctx, i, v, body)),

@@ -137,6 +137,36 @@ fn errors(codes: &[u16]) -> Value {
     Value::Object(m)
 }
 
+/// `304 Not Modified`: `If-None-Match` names the current `ETag`; no body.
+fn not_modified() -> Value {
+    json!({
+        "description": "not modified: If-None-Match matches the ETag (no body)",
+        "headers": {"ETag": {"schema": {"type": "string"}}}
+    })
+}
+
+/// `HEAD` of a resource: `GET`'s status and headers, never a body (RFC 9110 §9.3.2).
+fn head(operation_id: &str, if_none_match: &Value, codes: &[u16]) -> Value {
+    let mut responses = serde_json::Map::new();
+    responses.insert(
+        "200".into(),
+        json!({"description": "as GET, without the body", "headers": {"ETag": {"schema": {"type": "string"}}}}),
+    );
+    responses.insert("304".into(), not_modified());
+    let throttled = codes.contains(&401).then_some(&429);
+    for c in codes.iter().chain(throttled) {
+        responses.insert(
+            c.to_string(),
+            json!({"description": "as GET, without the body"}),
+        );
+    }
+    json!({
+        "operationId": operation_id,
+        "parameters": [if_none_match],
+        "responses": responses
+    })
+}
+
 fn with(base: Value, codes: &[u16]) -> Value {
     merge(base, errors(codes))
 }
@@ -205,7 +235,10 @@ fn paths() -> Value {
         json!({"type": "string", "maxLength": MAX_KEY_LEN, "pattern": "^[!-~]([ -~]*[!-~])?$"}),
         false,
     );
+    // RFC 9110 §13: If-Match compares strongly (a weak tag never matches), If-None-Match
+    // weakly: 304 on GET and HEAD, 412 on a write (`crate::conditional`).
     let if_match = param("If-Match", "header", json!({"type": "string"}), false);
+    let if_none_match = param("If-None-Match", "header", json!({"type": "string"}), false);
     let org_q = param("org_id", "query", json!({"type": "string"}), false);
     let std_err = [400, 401, 403, 404, 503];
     let mut list_images_params = paging_params(&IMAGE_LIST);
@@ -236,16 +269,21 @@ fn paths() -> Value {
         },
         "/images/{imageId}": {
             "parameters": [image_id.clone(), org_q.clone()],
-            "get": {"operationId": "getImage", "responses": with(json!({"200": ok("the image (ETag header)", r("Image"), false)}), &std_err)},
+            "get": {
+                "operationId": "getImage",
+                "parameters": [if_none_match.clone()],
+                "responses": with(json!({"200": ok("the image (ETag header)", r("Image"), false), "304": not_modified()}), &std_err)
+            },
+            "head": head("headImage", &if_none_match, &std_err),
             "patch": {
                 "operationId": "patchImage",
-                "parameters": [idem.clone(), if_match.clone()],
+                "parameters": [idem.clone(), if_match.clone(), if_none_match.clone()],
                 "requestBody": body("ImagePatch"),
                 "responses": with(json!({"200": ok("the changed image", r("Image"), false)}), &[400, 401, 403, 404, 409, 412, 413, 422, 503])
             },
             "delete": {
                 "operationId": "deleteImage",
-                "parameters": [if_match.clone()],
+                "parameters": [if_match.clone(), if_none_match.clone()],
                 "responses": with(json!({"202": ok("deletion started", r("Image"), true)}), &[401, 403, 404, 409, 412, 503])
             }
         },
@@ -267,10 +305,15 @@ fn paths() -> Value {
         },
         "/images/{imageId}/versions/{versionId}": {
             "parameters": [image_id.clone(), version_id.clone(), org_q.clone()],
-            "get": {"operationId": "getVersion", "responses": with(json!({"200": ok("the version (ETag header)", r("Version"), false)}), &std_err)},
+            "get": {
+                "operationId": "getVersion",
+                "parameters": [if_none_match.clone()],
+                "responses": with(json!({"200": ok("the version (ETag header)", r("Version"), false), "304": not_modified()}), &std_err)
+            },
+            "head": head("headVersion", &if_none_match, &std_err),
             "patch": {
                 "operationId": "patchVersion",
-                "parameters": [idem.clone(), if_match.clone()],
+                "parameters": [idem.clone(), if_match.clone(), if_none_match.clone()],
                 "requestBody": body("VersionPatch"),
                 "responses": with(json!({"202": ok("the version", r("Version"), true)}), &[400, 401, 403, 404, 409, 412, 413, 422, 503])
             },
@@ -282,7 +325,7 @@ fn paths() -> Value {
             },
             "delete": {
                 "operationId": "deleteVersion",
-                "parameters": [param("force", "query", json!({"type": "boolean"}), false), if_match.clone()],
+                "parameters": [param("force", "query", json!({"type": "boolean"}), false), if_match.clone(), if_none_match.clone()],
                 "responses": with(json!({"202": ok("deletion started; the last version takes its image", r("Version"), true)}), &[400, 401, 403, 404, 409, 412, 422, 503])
             }
         },

@@ -21,4 +21,5 @@ scenarios!(
     orgs_are_isolated,
     msp_partner_image_data_is_copied,
     shared_images_are_read_only_for_every_org,
+    conditional_requests_and_head_follow_rfc_9110,
 );

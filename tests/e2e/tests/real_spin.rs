@@ -109,6 +109,7 @@ fn jobs() -> Vec<Job> {
         retry_then_success,
         retries_exhausted_fail_the_version,
         a_stalled_step_times_out,
+        conditional_requests_and_head_follow_rfc_9110,
     ));
     // Popped from the end: the apps of their own start first, the slowest waits overlap.
     all.sort_by_key(|j| j.own_app);
@@ -261,6 +262,7 @@ fn engine_jobs() -> Vec<Job> {
         retry_then_success,
         retries_exhausted_fail_the_version,
         a_stalled_step_times_out,
+        conditional_requests_and_head_follow_rfc_9110,
     ));
     all.sort_by_key(|j| j.own_app);
     all

@@ -37,7 +37,7 @@ use crate::keys;
 use crate::ops::Settings;
 use crate::ratelimit::{self, Verdict};
 use crate::records::{Store, Stored};
-use crate::routing::{self, Method};
+use crate::routing::Method;
 use crate::store::StoreError;
 use crate::vocab::ImageStatus;
 use auth_store::KvAuth;
@@ -106,7 +106,7 @@ pub fn authority_of(uri: &str) -> &str {
 // ---------------------------------------------------------------------------------------
 
 /// The door's one route takes the two methods ACS3 signs (parameters in the query or in a
-/// form body); the 405's `Allow` is derived from this list.
+/// form body); the 405's `Allow` lists exactly these.
 const METHODS: &[(Method, ())] = &[(Method::Get, ()), (Method::Post, ())];
 
 /// The whole door: every answer carries a fresh `RequestId`. Nothing here may panic (a
@@ -131,7 +131,9 @@ pub fn handle(
         out = out.header("retry-after", &RETRY_AFTER_SECONDS.to_string());
     }
     if resp.status == 405 {
-        out = out.header("allow", &routing::allow(METHODS));
+        // Exactly the two signed methods: an RPC has no HEAD (a route table would derive it).
+        let allow: Vec<&str> = METHODS.iter().map(|(m, ())| m.as_str()).collect();
+        out = out.header("allow", &allow.join(", "));
     }
     out
 }

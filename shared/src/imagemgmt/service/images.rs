@@ -2,10 +2,11 @@
 
 use super::build::{NewVersion, kind_for, pending_image, write_new_image};
 use super::render::image_json;
-use super::{Ctx, Reply, RestError, check_if_match};
+use super::{Ctx, Reply, RestError, check_preconditions};
 use crate::api::Problem;
 use crate::catalog::listing::{self, Order, Scope, Window};
 use crate::catalog::{Image, deletion};
+use crate::conditional::Preconditions;
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec, envelope};
@@ -115,13 +116,13 @@ pub fn patch_image(
     ctx: &Ctx<'_>,
     id: &str,
     body: &Value,
-    if_match: Option<&str>,
+    pre: Preconditions<'_>,
 ) -> Result<Reply, RestError> {
     let patch = ImagePatch::parse(body).map_err(RestError::Invalid)?;
     let seen = ctx.found_image(id)?;
-    check_if_match(if_match, &seen)?;
+    check_preconditions(pre, &seen)?;
     let now = ctx.now();
-    let checked = if_match.is_some();
+    let checked = pre.any();
     let r = ctx
         .st
         .update::<Image, RestError>(&keys::image(&ctx.org, id), |img| {
@@ -156,10 +157,10 @@ pub(super) fn start_image_deletion(
     deletion::start_image_deletion(&ctx.st, ctx.settings, &ctx.org, id, expect)
 }
 
-pub fn delete_image(ctx: &Ctx<'_>, id: &str, if_match: Option<&str>) -> Result<Reply, RestError> {
+pub fn delete_image(ctx: &Ctx<'_>, id: &str, pre: Preconditions<'_>) -> Result<Reply, RestError> {
     let seen = ctx.found_image(id)?;
-    check_if_match(if_match, &seen)?;
-    let expect = if_match.map(|_| &seen.value);
+    check_preconditions(pre, &seen)?;
+    let expect = pre.any().then_some(&seen.value);
     let op = start_image_deletion(ctx, id, expect)?;
     let mut body = image_json(&seen.value);
     body["status"] = json!(ImageStatus::Deleting);

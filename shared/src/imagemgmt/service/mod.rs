@@ -22,6 +22,7 @@ pub use versions::{
 };
 
 use crate::catalog::{Image, Version};
+use crate::conditional::Preconditions;
 use crate::keys;
 use crate::ops::Settings;
 use crate::records::{Seen, Stored};
@@ -120,20 +121,10 @@ impl Ctx<'_> {
     }
 }
 
-/// `If-Match`: `*`, or a list of (possibly weak) entity tags.
-pub fn if_match_ok(if_match: Option<&str>, token: &str) -> bool {
-    match if_match {
-        None => true,
-        Some(h) => h
-            .split(',')
-            .map(str::trim)
-            .any(|t| t == "*" || t.trim_start_matches("W/").trim_matches('"') == token),
-    }
-}
-
-/// Checks `If-Match` against the record as read: 412 when it does not match.
-fn check_if_match<T>(if_match: Option<&str>, seen: &Stored<T>) -> Result<(), RestError> {
-    if if_match_ok(if_match, &seen.token) {
+/// Checks `If-Match` and `If-None-Match` against the record as read (`crate::conditional`):
+/// 412 when they do not hold.
+fn check_preconditions<T>(pre: Preconditions<'_>, seen: &Stored<T>) -> Result<(), RestError> {
+    if pre.pass(&seen.token) {
         Ok(())
     } else {
         Err(RestError::PreconditionFailed)

@@ -7,10 +7,11 @@ use super::build::{
 };
 use super::images::start_image_deletion;
 use super::render::{added_version_json, asset_json, version_json};
-use super::{Ctx, Reply, RestError, check_if_match};
+use super::{Ctx, Reply, RestError, check_preconditions};
 use crate::api::Problem;
 use crate::catalog::deletion::{self, DeleteRefusal};
 use crate::catalog::{Asset, Image, Marker, Version, allowed_actions};
+use crate::conditional::Preconditions;
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::partner;
 use crate::imagemgmt::query::{ListQuery, ListSpec};
@@ -244,17 +245,17 @@ pub fn patch_version(
     image_id: &str,
     id: &str,
     body: &Value,
-    if_match: Option<&str>,
+    pre: Preconditions<'_>,
 ) -> Result<Reply, RestError> {
     use RestError as E;
     let patch = VersionPatch::parse(body).map_err(E::Invalid)?;
     let (_, seen) = ctx.found_version(image_id, id)?;
-    check_if_match(if_match, &seen)?;
+    check_preconditions(pre, &seen)?;
     if !patch.markers.is_empty() && refuses_markers(seen.value.status) {
         return Err(E::MarkerOnStatus(seen.value.status));
     }
     let now = ctx.now();
-    let checked = if_match.is_some();
+    let checked = pre.any();
     let version = ctx
         .st
         .update::<Version, E>(&keys::version(&ctx.org, id), |v| {
@@ -367,13 +368,13 @@ pub fn delete_version(
     image_id: &str,
     id: &str,
     force: Option<&str>,
-    if_match: Option<&str>,
+    pre: Preconditions<'_>,
 ) -> Result<Reply, RestError> {
     use RestError as E;
     let force = parse_force(force)?;
     let (img, seen) = ctx.found_version(image_id, id)?;
     let img = img.value;
-    check_if_match(if_match, &seen)?;
+    check_preconditions(pre, &seen)?;
     if let Some(m) = bound_marker(&img, id) {
         return Err(E::MarkerInUse(m.name.clone()));
     }
@@ -412,7 +413,7 @@ pub fn delete_version(
             Change::Write(img)
         })
         .map_err(|e| e.lift(|| E::NotFound("image")))?;
-    let checked = if_match.is_some();
+    let checked = pre.any();
     // The status check and the DELETING mark are one compare-and-swap: of two racing
     // deletes only one sees a deletable version and starts an operation.
     let v = ctx

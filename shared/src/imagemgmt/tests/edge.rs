@@ -187,7 +187,7 @@ fn unknown_paths_and_methods_and_odd_inputs_never_panic() {
     assert_eq!(w.call("GET", "/nope", None).status, 404);
     let r = w.call("PUT", "/images", None);
     assert_eq!(r.status, 405);
-    assert_eq!(r.get_header("allow"), Some("GET, POST"));
+    assert_eq!(r.get_header("allow"), Some("GET, HEAD, POST"));
     let mut r = w.req("GET", "/images", None);
     r.path = "/other/v1/images".into();
     assert_eq!(w.send(&r).status, 404);

@@ -216,6 +216,56 @@ fn etag_and_if_match_guard_patches() {
 }
 
 #[test]
+fn conditional_requests_follow_rfc_9110() {
+    let w = World::new();
+    let (img, v1) = first_version(&w.sig_image("win"));
+    for path in [
+        format!("/images/{img}"),
+        format!("/images/{img}/versions/{v1}"),
+    ] {
+        let got = w.call("GET", &path, None);
+        let etag = got.get_header("etag").unwrap().to_owned();
+        let weak = format!("W/{etag}");
+        // If-None-Match on GET and HEAD: 304 with the tag and no body (weak comparison).
+        for (method, header) in [
+            ("GET", etag.as_str()),
+            ("GET", weak.as_str()),
+            ("GET", "*"),
+            ("HEAD", etag.as_str()),
+        ] {
+            let mut r = w.req(method, &path, None);
+            r.headers.push(("if-none-match".into(), header.into()));
+            let a = w.send(&r);
+            assert_eq!(a.status, 304, "{method} {path} {header}");
+            assert!(a.body.is_empty());
+            assert_eq!(a.get_header("etag"), Some(etag.as_str()));
+        }
+        let mut r = w.req("GET", &path, None);
+        r.headers.push(("if-none-match".into(), "\"other\"".into()));
+        assert_eq!(w.send(&r).status, 200);
+        // HEAD is GET's answer (the edge drops the body).
+        let head = w.call("HEAD", &path, None);
+        assert_eq!(
+            (head.status, head.get_header("etag")),
+            (200, Some(etag.as_str()))
+        );
+        // If-Match compares strongly: a weak tag never matches, so nothing is written.
+        let mut p = w.req("PATCH", &path, Some(json!({"description": "x"})));
+        p.headers.push(("if-match".into(), weak.clone()));
+        assert_eq!(problem(&w.send(&p)), (412, "PRECONDITION_FAILED".into()));
+        // If-None-Match on a write: `*` (the record exists) or its own tag is a 412.
+        for header in ["*", etag.as_str()] {
+            let mut p = w.req("PATCH", &path, Some(json!({"description": "x"})));
+            p.headers.push(("if-none-match".into(), header.into()));
+            assert_eq!(w.send(&p).status, 412, "{path} {header}");
+        }
+        let unchanged = w.call("GET", &path, None);
+        assert_eq!(unchanged.get_header("etag"), Some(etag.as_str()));
+        assert!(unchanged.json_body()["description"].is_null());
+    }
+}
+
+#[test]
 fn delete_image_runs_in_the_background() {
     let w = World::new();
     let (img, _) = first_version(&w.vm_image("vm"));

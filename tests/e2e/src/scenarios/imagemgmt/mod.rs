@@ -520,3 +520,64 @@ pub fn orgs_are_isolated(h: &Harness) {
         .to_owned();
     assert_eq!(theirs(&op).status, 404);
 }
+
+/// Issue 24, item 8 (RFC 9110 §13, §9.3.2) over HTTP: a matching `If-None-Match` on GET or
+/// HEAD is a bodiless 304 with the `ETag`; HEAD is GET without the body; `If-Match` with a
+/// weak tag never matches (412, nothing written), nor may a write go on under
+/// `If-None-Match: *`.
+pub fn conditional_requests_and_head_follow_rfc_9110(h: &Harness) {
+    let img = h.sig_image("conditional");
+    let (image, version) = first_version(&img);
+    for path in [
+        format!("/imagemgmt/v1/images/{image}"),
+        format!("/imagemgmt/v1/images/{image}/versions/{version}"),
+    ] {
+        let got = h.send("GET", &path, Some(&h.token), &[], None);
+        assert_eq!(got.status, 200, "{}", got.body);
+        let etag = got.header("etag").expect("ETag").to_owned();
+        let weak = format!("W/{etag}");
+        for (method, tag) in [
+            ("GET", etag.as_str()),
+            ("GET", "*"),
+            ("HEAD", weak.as_str()),
+        ] {
+            let a = h.send(
+                method,
+                &path,
+                Some(&h.token),
+                &[("if-none-match", tag)],
+                None,
+            );
+            assert_eq!(a.status, 304, "{method} {path} {tag}: {}", a.body);
+            assert!(a.body.is_null(), "{}", a.body);
+            assert_eq!(a.header("etag"), Some(etag.as_str()));
+        }
+        let head = h.send("HEAD", &path, Some(&h.token), &[], None);
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_null(), "{}", head.body);
+        assert_eq!(head.header("etag"), Some(etag.as_str()));
+        assert_eq!(head.header("content-type"), Some("application/json"));
+        for (name, tag) in [("if-match", weak.as_str()), ("if-none-match", "*")] {
+            let a = h.send(
+                "PATCH",
+                &path,
+                Some(&h.token),
+                &[(name, tag)],
+                Some(json!({"description": "changed"})),
+            );
+            assert_eq!(a.status, 412, "{name}: {tag}: {}", a.body);
+        }
+        let after = h.send("GET", &path, Some(&h.token), &[], None);
+        assert_eq!(
+            after.header("etag"),
+            Some(etag.as_str()),
+            "nothing was written"
+        );
+    }
+    // HEAD on a missing resource: the 404's status, no body; a route with GET allows HEAD.
+    let missing = h.rest("HEAD", "/images/img-nope", None);
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.is_null());
+    let put = h.rest("PUT", "/images", None);
+    assert_eq!(put.header("allow"), Some("GET, HEAD, POST"));
+}
