@@ -256,6 +256,16 @@ impl Problem {
         Self::validation(vec![FieldError::new(field, code, message)])
     }
 
+    /// A 422 about one field: well formed, but refused by what the store holds (an id the
+    /// org's inventory lacks, a limit reached); `code` is also the problem's code.
+    pub fn unprocessable(field: &str, code: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Problem {
+            errors: vec![FieldError::new(field, code, message.clone())],
+            ..Problem::new(422, code, format!("{field}: {message}"))
+        }
+    }
+
     pub fn internal(detail: &str) -> Self {
         Problem::new(500, "INTERNAL_ERROR", detail)
     }

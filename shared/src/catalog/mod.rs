@@ -152,6 +152,10 @@ pub const MAX_STATUS_HISTORY: usize = 64;
 
 /// Markers an image holds (a bound on its record's size).
 pub const MAX_MARKERS: usize = 64;
+/// The most replicas (copies besides the source copy) one version may have, and so the most
+/// one publish or republish may name: each is one record written on publishing and one
+/// copy the advancer moves (docs/contract/imagemgmt-api.md, "Limits").
+pub const MAX_REPLICAS: usize = 16;
 
 impl Version {
     /// Appends to `statusHistory`, dropping the oldest entries past [`MAX_STATUS_HISTORY`].

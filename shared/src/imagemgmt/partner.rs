@@ -9,7 +9,7 @@
 //! whose `errors[]` names `assetDetails.data.mspOrgId`, before anything is recorded. The
 //! new version then shows `partnerImage { mspOrgId, sourceImageVersionId, metadata, appScan }`.
 
-use crate::api::{FieldError, Problem};
+use crate::api::Problem;
 use crate::catalog::PartnerImage;
 use crate::imagemgmt::input::Source;
 use crate::records::Store;
@@ -47,10 +47,7 @@ impl From<PartnerError> for Problem {
             ),
             PartnerError::Store(e) => return Problem::store(&e),
         };
-        Problem {
-            errors: vec![FieldError::new(FIELD, code, message.clone())],
-            ..Problem::new(422, code, format!("{FIELD}: {message}"))
-        }
+        Problem::unprocessable(FIELD, code, message)
     }
 }
 

@@ -8,12 +8,22 @@ use crate::api::Problem;
 use crate::vocab::VersionType;
 use serde_json::Value;
 
-/// `replicas[]` / `additionalReplicas[]`: `[{ providerInstanceId }]`.
+/// `replicas[]` / `additionalReplicas[]`: `[{ providerInstanceId }]`, at most
+/// [`crate::catalog::MAX_REPLICAS`] (refused before anything is read), duplicates dropped.
 fn replicas(f: &mut Fields<'_>, name: &str) -> Vec<Id> {
     let mut out = Vec::new();
     let Some(items) = f.array(name) else {
         return out;
     };
+    if items.len() > crate::catalog::MAX_REPLICAS {
+        let max = crate::catalog::MAX_REPLICAS;
+        f.reject(
+            name,
+            "TOO_MANY",
+            format!("at most {max} replicas a version"),
+        );
+        return out;
+    }
     for (i, item) in items.iter().enumerate() {
         if let Some(mut e) = f.element(name, i, item) {
             let pi = id(&mut e, "providerInstanceId");

@@ -8,7 +8,10 @@ use super::build::{
 use super::render::version_json;
 use super::versions::assets_of;
 use super::{Ctx, Reply, RestError};
-use crate::catalog::{Asset, AssetDetails, Image, StatusEntry, Version, allowed_actions, write};
+use crate::api::Problem;
+use crate::catalog::{
+    Asset, AssetDetails, Image, MAX_REPLICAS, StatusEntry, Version, allowed_actions, write,
+};
 use crate::imagemgmt::input::*;
 use crate::keys;
 use crate::ops::{self, OpKind, Target};
@@ -28,12 +31,15 @@ struct Action {
     needed_text: &'static str,
     /// The success status.
     status: u16,
+    /// The body's list of replicas, as a refusal names it.
+    field: &'static str,
 }
 
 const PUBLISH: Action = Action {
     needed: &[VersionStatus::ImportComplete],
     needed_text: "IMPORT_COMPLETE",
     status: 201,
+    field: "replicas",
 };
 
 const REPUBLISH: Action = Action {
@@ -44,6 +50,7 @@ const REPUBLISH: Action = Action {
     ],
     needed_text: "AVAILABLE, PARTIALLY_AVAILABLE or FAILED",
     status: 202,
+    field: "additionalReplicas",
 };
 
 pub fn publish(ctx: &Ctx<'_>, image_id: &str, id: &str, body: &Value) -> Result<Reply, RestError> {
@@ -89,6 +96,41 @@ fn publish_version(
     Ok(Reply::started(action.status, body, op))
 }
 
+/// Refuses, before anything is written, replicas beyond [`MAX_REPLICAS`] for the version
+/// (`held` it has, `wanted` new ones) and any named provider instance the org's inventory
+/// lacks (both 422 naming the field; at most `MAX_REPLICAS` reads, in one batch).
+fn check_replicas(
+    ctx: &Ctx<'_>,
+    field: &str,
+    named: &[Id],
+    wanted: &[String],
+    held: usize,
+) -> Result<(), RestError> {
+    if held + wanted.len() > MAX_REPLICAS {
+        return Err(RestError::Invalid(Problem::unprocessable(
+            field,
+            "REPLICA_LIMIT_REACHED",
+            format!(
+                "a version has at most {MAX_REPLICAS} replicas; it has {held}, and {} more were named",
+                wanted.len()
+            ),
+        )));
+    }
+    let keys: Vec<String> = named
+        .iter()
+        .map(|pi| keys::provider_instance(&ctx.org, &pi.to_string()))
+        .collect();
+    let found = ctx.st.get_many_raw(&keys)?;
+    if let Some(i) = found.iter().position(Option::is_none) {
+        return Err(RestError::Invalid(Problem::unprocessable(
+            &format!("{field}[{i}].providerInstanceId"),
+            "PROVIDER_INSTANCE_NOT_FOUND",
+            format!("the org has no provider instance {}", named[i]),
+        )));
+    }
+    Ok(())
+}
+
 /// Writes replica assets, moves the version into publishing and starts the operation.
 fn start_publish(
     ctx: &Ctx<'_>,
@@ -111,15 +153,16 @@ fn start_publish(
         // No replica named: publish into the instance the VM lives in.
         wanted.extend(source_asset.provider_instance_id.clone());
     }
-    let mut new_assets = Vec::new();
-    for pi in wanted {
-        if existing
+    let is_replica = |pi: &str| {
+        existing
             .iter()
             .skip(1)
-            .any(|a| a.provider_instance_id.as_deref() == Some(pi.as_str()))
-        {
-            continue;
-        }
+            .any(|a| a.provider_instance_id.as_deref() == Some(pi))
+    };
+    wanted.retain(|pi| !is_replica(pi));
+    check_replicas(ctx, action.field, new_replicas, &wanted, replica_ids.len())?;
+    let mut new_assets = Vec::new();
+    for pi in wanted {
         let id = ctx.st.new_id("ast-");
         let status = AssetStatus::PublishInProgress;
         let asset = Asset {

@@ -70,7 +70,7 @@ impl World {
 
     fn inventory(&self, org: &str) {
         let st = self.st();
-        for pi in ["pi-1", "pi-2"] {
+        for pi in ["pi-1", "pi-2", "pi-3"] {
             st.put_new(
                 &keys::provider_instance(org, pi),
                 &ProviderInstance {

@@ -151,3 +151,80 @@ fn clone_version_and_clone_image() {
         2
     );
 }
+
+#[test]
+fn replicas_are_bounded_and_must_be_in_the_orgs_inventory() {
+    let w = World::new();
+    for i in 4..=20 {
+        w.st()
+            .put_new(
+                &keys::provider_instance("o1", &format!("pi-{i}")),
+                &ProviderInstance {
+                    id: format!("pi-{i}"),
+                    provider_label: ProviderLabel::Azure,
+                    region: None,
+                },
+            )
+            .unwrap();
+    }
+    let (img, v1) = first_version(&w.vm_image("vm"));
+    let vpath = format!("/images/{img}/versions/{v1}");
+    assert!(w.reaches(40, &vpath, "IMPORT_COMPLETE"));
+    let named = |ids: std::ops::RangeInclusive<usize>| {
+        ids.map(|i| json!({"providerInstanceId": format!("pi-{i}")}))
+            .collect::<Vec<_>>()
+    };
+    let copies =
+        || w.call("GET", &format!("{vpath}/copies"), None).json_body()["totalElements"].clone();
+    let keys_before = w.kv.keys().len();
+    // Over the cap in one request: 400 before anything is read.
+    let r = w.call(
+        "POST",
+        &format!("{vpath}?action=publish"),
+        Some(json!({"replicas": named(1..=17)})),
+    );
+    assert_eq!(error_fields(&r), vec!["replicas"], "{}", r.json_body());
+    // An id the org's inventory lacks (made up, or another org's): 422 naming it.
+    let r = w.call(
+        "POST",
+        &format!("{vpath}?action=publish"),
+        Some(json!({"replicas": [{"providerInstanceId": "pi-1"}, {"providerInstanceId": "made-up"}]})),
+    );
+    assert_eq!(r.status, 422, "{}", r.json_body());
+    assert_eq!(r.json_body()["code"], "PROVIDER_INSTANCE_NOT_FOUND");
+    assert_eq!(
+        r.json_body()["errors"][0]["field"],
+        "replicas[1].providerInstanceId"
+    );
+    // Nothing was recorded by either refusal.
+    assert_eq!(w.kv.keys().len(), keys_before);
+    assert_eq!(copies(), 1);
+    assert_eq!(
+        w.call("GET", &vpath, None).json_body()["status"],
+        "IMPORT_COMPLETE"
+    );
+    // Up to the cap is fine; a republish past it is a 422 naming its field.
+    let r = w.call(
+        "POST",
+        &format!("{vpath}?action=publish"),
+        Some(json!({"replicas": named(1..=10)})),
+    );
+    assert_eq!(r.status, 201, "{}", r.json_body());
+    assert!(w.reaches(80, &vpath, "AVAILABLE"));
+    let r = w.call(
+        "POST",
+        &format!("{vpath}/republish"),
+        Some(json!({"additionalReplicas": named(9..=17)})),
+    );
+    assert_eq!(r.status, 422, "{}", r.json_body());
+    assert_eq!(r.json_body()["code"], "REPLICA_LIMIT_REACHED");
+    assert_eq!(r.json_body()["errors"][0]["field"], "additionalReplicas");
+    assert_eq!(copies(), 11);
+    let r = w.call(
+        "POST",
+        &format!("{vpath}/republish"),
+        Some(json!({"additionalReplicas": named(10..=16)})),
+    );
+    assert_eq!(r.status, 202, "{}", r.json_body());
+    assert_eq!(copies(), 17);
+}
