@@ -8,7 +8,7 @@ use crate::ops::{self, OpKind, OpStatus, Operation};
 use crate::records::{Change, Store, UpdateError};
 use crate::store::StoreError;
 use crate::time::Timestamp;
-use crate::vocab::ImageStatus;
+use crate::vocab::{AssetStatus, ImageStatus};
 
 /// The end of a projection's update. A record that is gone has nothing to show (`None`);
 /// a store failure, or an abort carrying one (`Some`), stops the projection. Contention is
@@ -117,16 +117,16 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
             }
         }
     }
-    let driven = view.asset_status.map(|s| (s, view.new_error.clone()));
-    for aid in &asset_ids {
-        if let Some((status, err)) = &driven {
-            update_asset(st, op, aid, *status, err.as_ref().map(|e| &e.0))?;
-        }
+    let mut shown: Vec<(&str, AssetStatus, Option<&ops::OpError>)> = Vec::new();
+    if let Some(status) = view.asset_status {
+        let err = view.new_error.as_ref().map(|e| &e.0);
+        shown.extend(asset_ids.iter().map(|aid| (aid.as_str(), status, err)));
     }
     for (aid, status, err) in &view.replica_statuses {
         let err = err.as_ref().filter(|_| view.new_error.is_some());
-        update_asset(st, op, aid, *status, err)?;
+        shown.push((aid.as_str(), *status, err));
     }
+    project_assets(st, op, &shown)?;
     // Whether the image needs a refresh. Not when the one version written was last written
     // by an earlier transition of this operation (which refreshed the image after it, or
     // its operation would not have moved on) and the image cannot tell its old status from
@@ -191,42 +191,78 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
     refresh_image(st, op, &version_ids)
 }
 
-fn update_asset(
+/// The most asset keys one batch read takes (the store port's bound).
+const ASSET_BATCH: usize = 100;
+
+/// Shows `op`'s transition on each copy in `shown` (its status, and the error this
+/// transition set). The copies are read in batches, and only those whose record would
+/// change are swapped: a publish's replicas mostly keep their status from one transition
+/// to the next, so a transition costs one read per batch and a write per copy that moves.
+fn project_assets(
     st: &Store<'_>,
     op: &Operation,
-    id: &str,
-    status: crate::vocab::AssetStatus,
-    new_error: Option<&ops::OpError>,
+    shown: &[(&str, AssetStatus, Option<&ops::OpError>)],
 ) -> Result<(), StoreError> {
-    let key = keys::asset(&op.org_id, id);
-    let r = st.update::<Asset, Option<StoreError>>(&key, |a| {
-        let same_op = a.operation_id.as_deref() == Some(op.id.as_str());
-        if same_op && a.op_seq > op.seq {
-            return Change::Unchanged;
+    for chunk in shown.chunks(ASSET_BATCH) {
+        let keys: Vec<String> = chunk
+            .iter()
+            .map(|(id, _, _)| keys::asset(&op.org_id, id))
+            .collect();
+        let seen = st.get_many::<Asset>(&keys)?;
+        for ((key, (_, status, err)), seen) in keys.iter().zip(chunk).zip(seen) {
+            let moves = seen.is_some_and(|a| shown_asset(&a.value, op, *status, *err).is_some());
+            if moves {
+                let r = st.update::<Asset, Option<StoreError>>(key, |a| {
+                    match shown_asset(a, op, *status, *err) {
+                        Some(next) => Change::Write(next),
+                        None => Change::Unchanged,
+                    }
+                });
+                finish(r)?;
+            }
         }
-        let first_time = !same_op || a.op_seq < op.seq;
-        let mut a = a.clone();
-        a.status = status;
-        if let (Some(e), true) = (new_error, first_time) {
-            a.error_code = Some(e.code.clone());
-            a.error_details = Some(e.message.clone());
-            a.errors_history.push(AssetError {
-                error_code: e.code.clone(),
-                error_details: e.message.clone(),
-                status,
-                attempt: op.attempt,
-                at: op.updated_at,
-            });
-        }
-        if a.status == crate::vocab::AssetStatus::Available {
-            a.state = Some(crate::vocab::VersionState::Published);
-        }
-        a.operation_id = Some(op.id.clone());
-        a.op_seq = op.seq;
-        a.updated_at = op.updated_at;
-        Change::Write(a)
-    });
-    finish(r)
+    }
+    Ok(())
+}
+
+/// Copy `a` as `op`'s transition shows it, or `None` when that changes nothing a client
+/// can see (the same status, no new error) or `a` already shows a later transition of `op`.
+/// Skipping an unchanged copy leaves its `opSeq` behind, which is harmless: a later
+/// transition of the same operation still counts as new to it.
+fn shown_asset(
+    a: &Asset,
+    op: &Operation,
+    status: AssetStatus,
+    new_error: Option<&ops::OpError>,
+) -> Option<Asset> {
+    let same_op = a.operation_id.as_deref() == Some(op.id.as_str());
+    if same_op && a.op_seq > op.seq {
+        return None;
+    }
+    let first_time = !same_op || a.op_seq < op.seq;
+    let mut next = a.clone();
+    next.status = status;
+    if let (Some(e), true) = (new_error, first_time) {
+        next.error_code = Some(e.code.clone());
+        next.error_details = Some(e.message.clone());
+        next.errors_history.push(AssetError {
+            error_code: e.code.clone(),
+            error_details: e.message.clone(),
+            status,
+            attempt: op.attempt,
+            at: op.updated_at,
+        });
+    }
+    if next.status == AssetStatus::Available {
+        next.state = Some(crate::vocab::VersionState::Published);
+    }
+    next.operation_id = Some(op.id.clone());
+    if next == *a {
+        return None;
+    }
+    next.op_seq = op.seq;
+    next.updated_at = op.updated_at;
+    Some(next)
 }
 
 /// Recomputes the image status from its versions' recorded statuses, after reading afresh the versions

@@ -586,3 +586,60 @@ fn a_repeated_transition_refreshes_the_image_it_missed() {
     assert_eq!(image(&st, &img).unwrap().status, ImageStatus::Available);
     assert_eq!(op(&st, &id).status, OpStatus::Succeeded);
 }
+
+/// A publish to the most replicas a version may have: its copies end right, and a
+/// transition shown again (as a replica that lost the race to it does) writes no copy: a
+/// projection reads the copies in one batch and swaps only those it changes.
+#[test]
+fn a_transition_writes_only_the_copies_it_moves() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    let n = crate::catalog::MAX_REPLICAS;
+    let (id, _img, ver, replicas) =
+        start_on_new_version(&Store::new(&kv, &env), &s, OpKind::Publish, "vm-1", n);
+    let asset_writes = |f: &dyn Fn(&Store<'_>)| {
+        let writes = std::cell::Cell::new(0usize);
+        let h = Hooked {
+            inner: &kv as &dyn KeyValue,
+            before: |c: Call, k: &str| {
+                if matches!(c, Call::Set | Call::Swap) && k.contains("/asset/") {
+                    writes.set(writes.get() + 1);
+                }
+            },
+        };
+        f(&Store::new(&h, &env));
+        writes.get()
+    };
+    let mut most = 0;
+    for _ in 0..200 {
+        let before = op(&Store::new(&kv, &env), &id);
+        if before.status.is_terminal() {
+            break;
+        }
+        env.advance_ms(1000);
+        let moved = asset_writes(&|st| {
+            tick(st, &s, s.tick_cap);
+        });
+        let after = op(&Store::new(&kv, &env), &id);
+        if after.seq != before.seq {
+            most = most.max(moved);
+            let again =
+                asset_writes(&|st| crate::advancer::projection::project(st, &after).unwrap());
+            assert_eq!(
+                again, 0,
+                "transition {} shown again rewrote copies",
+                after.seq
+            );
+        }
+    }
+    assert_eq!(most, n + 1, "the fan-out moves every copy once");
+    assert_eq!(
+        version(&Store::new(&kv, &env), &ver).unwrap().status,
+        VersionStatus::Available
+    );
+    for r in &replicas {
+        assert_eq!(
+            asset(&Store::new(&kv, &env), r).status,
+            AssetStatus::Available
+        );
+    }
+}
