@@ -156,8 +156,21 @@ pub const MAX_MARKERS: usize = 64;
 /// one publish or republish may name: each is one record written on publishing and one
 /// copy the advancer moves (docs/contract/imagemgmt-api.md, "Limits").
 pub const MAX_REPLICAS: usize = 16;
+/// Ancestors a version's `versionHistory` names: the newest, oldest first. Unbounded, a
+/// lineage of N versions would store N² names over its records (issue 24).
+pub const MAX_VERSION_HISTORY: usize = 32;
 
 impl Version {
+    /// The `versionHistory` of a version made from this one: its own history and its name,
+    /// the newest [`MAX_VERSION_HISTORY`] kept.
+    pub fn lineage(&self) -> Vec<String> {
+        let mut history = self.version_history.clone();
+        history.push(self.name.clone());
+        let drop = history.len().saturating_sub(MAX_VERSION_HISTORY);
+        history.drain(..drop);
+        history
+    }
+
     /// Appends to `statusHistory`, dropping the oldest entries past [`MAX_STATUS_HISTORY`].
     pub fn record_status(&mut self, entry: StatusEntry) {
         self.status_history.push(entry);

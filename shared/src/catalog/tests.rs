@@ -263,6 +263,21 @@ fn allowed_actions_follow_status() {
 }
 
 #[test]
+fn a_lineage_keeps_its_newest_ancestors_only() {
+    let mut v = sample_version();
+    assert_eq!(v.lineage(), vec!["1.0.0".to_owned()]);
+    for n in 2..=2_000 {
+        v.version_history = v.lineage();
+        v.name = format!("{n}.0.0");
+        assert!(v.version_history.len() <= MAX_VERSION_HISTORY);
+    }
+    let shown = v.lineage();
+    assert_eq!(shown.len(), MAX_VERSION_HISTORY);
+    assert_eq!(shown.last().map(String::as_str), Some("2000.0.0"));
+    assert_eq!(shown.first().map(String::as_str), Some("1969.0.0"));
+}
+
+#[test]
 fn a_shared_version_advertises_only_what_an_org_may_do() {
     let mut v = sample_version();
     v.status = V::Available;

@@ -312,8 +312,7 @@ pub fn clone_from(
             .map(|s| s.value),
         None => None,
     };
-    let mut history = src.version_history.clone();
-    history.push(src.name.clone());
+    let history = src.lineage();
     // A clone is a new VM from the source's bits: it ends IMPORT_COMPLETE, ready to be
     // customised and published (no provider source to check, so `source_id` is none).
     let new = NewVersion {

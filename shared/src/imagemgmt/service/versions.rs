@@ -14,7 +14,7 @@ use crate::catalog::{Asset, Image, Marker, Version, allowed_actions};
 use crate::conditional::Preconditions;
 use crate::imagemgmt::input::*;
 use crate::imagemgmt::partner;
-use crate::imagemgmt::query::{ListQuery, ListSpec};
+use crate::imagemgmt::query::{ListQuery, ListSpec, envelope};
 use crate::keys;
 use crate::ops::{self, OpKind, Target};
 use crate::records::{Change, Stored};
@@ -42,16 +42,67 @@ pub const COPY_LIST: ListSpec = ListSpec {
 // Reads: 7, 8, 14, 15
 // ---------------------------------------------------------------------------------------
 
+/// The most versions a sorted (other than by `createdAt`) or searched listing reads: past
+/// it such a listing is refused (400 naming `sort` / `search`); the default order is served
+/// from the image's own list of version ids, reading only the page.
+pub const MAX_SCANNED_VERSIONS: u32 = 256;
+
+/// Lists an image's versions. In the order they were added (`createdAt`, either way, the
+/// default) it reads the image's id list (the image and its pages: one batch) and the page's
+/// versions only; a search or another sort reads every version, so it is refused on an
+/// image of more than [`MAX_SCANNED_VERSIONS`].
 pub fn list_versions(
     ctx: &Ctx<'_>,
     image_id: &str,
     pairs: &[(String, String)],
 ) -> Result<Reply, RestError> {
     let q = ListQuery::parse(pairs, &VERSION_LIST).map_err(RestError::Invalid)?;
-    let img = ctx.found_image(image_id)?;
-    let items = crate::catalog::image_versions(&ctx.st, &ctx.org, &img.value)?
+    let img = ctx.found_image(image_id)?.value;
+    let in_added_order = q.search.is_empty()
+        && q.sort
+            .as_ref()
+            .is_none_or(|(field, _)| field == "createdAt");
+    if in_added_order {
+        let mut ids = crate::catalog::pages::all_ids(&ctx.st, &ctx.org, &img)?;
+        if q.sort.as_ref().is_some_and(|(_, asc)| !asc) {
+            ids.reverse();
+        }
+        let total = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+        let keys: Vec<String> = ids
+            .iter()
+            .skip(q.offset())
+            .take(q.size)
+            .map(|id| keys::version(&ctx.org, id))
+            .collect();
+        let content = ctx
+            .st
+            .get_many::<Version>(&keys)?
+            .into_iter()
+            .flatten()
+            .filter(|v| v.value.stream_id == img.id && v.value.org_id == ctx.org)
+            .map(|v| version_json(&v.value, Some(&img)))
+            .collect();
+        return Ok(Reply::ok(envelope(content, q.page, q.size, total)));
+    }
+    let count = crate::catalog::pages::count(&img);
+    if count > MAX_SCANNED_VERSIONS {
+        let field = if q.search.is_empty() {
+            "sort"
+        } else {
+            "search"
+        };
+        return Err(RestError::Invalid(Problem::field(
+            field,
+            "LIST_TOO_LARGE",
+            format!(
+                "this image has {count} versions; a search or a sort other than createdAt \
+                 reads them all and is served for at most {MAX_SCANNED_VERSIONS}: page by createdAt"
+            ),
+        )));
+    }
+    let items = crate::catalog::image_versions(&ctx.st, &ctx.org, &img)?
         .iter()
-        .map(|v| version_json(v, Some(&img.value)))
+        .map(|v| version_json(v, Some(&img)))
         .collect();
     Ok(Reply::ok(q.apply(items, "createdAt")))
 }
@@ -120,13 +171,7 @@ fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Repl
     let partner_image = partner::resolve(&ctx.st, &ctx.org, &req.source)?;
     let source = source_of(ctx, image_id, img, req.source_version_id.as_ref())?;
     let number = elect_number(ctx, image_id, &req.numbering, source.as_ref())?;
-    let mut history = source
-        .as_ref()
-        .map(|s| s.version_history.clone())
-        .unwrap_or_default();
-    if let Some(s) = &source {
-        history.push(s.name.clone());
-    }
+    let history = source.as_ref().map(Version::lineage).unwrap_or_default();
     let new = NewVersion {
         version_type: match req.numbering {
             Numbering::Major => VersionType::Major,
