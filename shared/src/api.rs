@@ -155,6 +155,15 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
+    /// `204 No Content`.
+    pub fn no_content() -> Self {
+        ApiResponse {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
     /// A response with a body of the given content type.
     pub fn with_body(status: u16, content_type: &str, body: Vec<u8>) -> Self {
         ApiResponse {

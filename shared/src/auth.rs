@@ -5,6 +5,11 @@
 //! - RPC AccessKey pairs: the secret is stored as is, because verifying an ACS3-HMAC-SHA256
 //!   signature needs the secret itself (HMAC cannot be checked against a hash of the key).
 //!   Whoever can read the store can therefore sign as any org: protect the store accordingly.
+//! - Both are revocable (issue 24): each org's record lists its credentials
+//!   ([`TokenRef`], [`AccessKeyRef`]; at most [`MAX_CREDENTIALS`] of each kind), so the
+//!   admin API lists and deletes them by id without a key scan; a deleted token's or
+//!   AccessKey's record is gone, so the next request with it is refused. An AccessKey can
+//!   also be disabled (kept, refused) and enabled again.
 
 use crate::catalog::OrgId;
 use crate::env::Env;
@@ -15,11 +20,35 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The most REST tokens, and the most AccessKeys, one org holds (its record lists them).
+pub const MAX_CREDENTIALS: usize = 32;
+
 /// The stored side of a REST bearer token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
     pub org_id: OrgId,
+    pub created_at: Timestamp,
+    /// The id the admin API lists and deletes it by (`None`: minted before ids existed).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+/// A REST token as its org's record lists it: its id, and the hash its record is keyed by
+/// (never the token; the admin API shows only the id and when it was made).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRef {
+    pub id: String,
+    pub hash: String,
+    pub created_at: Timestamp,
+}
+
+/// An AccessKey as its org's record lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessKeyRef {
+    pub id: String,
     pub created_at: Timestamp,
 }
 
@@ -32,6 +61,9 @@ pub struct AccessKeyRecord {
     /// Kept in clear: HMAC verification needs it (see the module docs).
     pub access_key_secret: String,
     pub created_at: Timestamp,
+    /// A disabled key is kept but refused (`InvalidAccessKeyId.Inactive`).
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// Hex SHA-256.
@@ -71,15 +103,39 @@ fn random_hex(env: &dyn Env, words: usize) -> String {
         .collect()
 }
 
-/// Mints a REST bearer token for `org` (256 random bits); returns the token, shown once.
-pub fn mint_token(st: &Store<'_>, org: &str) -> Result<String, StoreError> {
+/// A new REST bearer token (256 random bits, shown once) and the reference its org lists.
+pub fn new_token(st: &Store<'_>) -> (String, TokenRef) {
     let token = format!("ict_{}", random_hex(st.env(), 4));
-    let record = TokenRecord {
-        org_id: org.to_owned(),
+    let reference = TokenRef {
+        id: format!("tok-{}", random_hex(st.env(), 1)),
+        hash: sha256_hex(token.as_bytes()),
         created_at: Timestamp(st.now_ms()),
     };
+    (token, reference)
+}
+
+/// Stores the token `r` refers to, for `org`.
+pub fn store_token(st: &Store<'_>, org: &str, r: &TokenRef) -> Result<(), StoreError> {
+    let record = TokenRecord {
+        org_id: org.to_owned(),
+        created_at: r.created_at,
+        id: Some(r.id.clone()),
+    };
     // The key is the hash of a fresh random token: unique, so a blind set is safe (R1).
-    st.put_new(&keys::token(&sha256_hex(token.as_bytes())), &record)?;
+    st.put_new(&keys::token(&r.hash), &record)?;
+    Ok(())
+}
+
+/// Deletes the token `r` refers to: the next request with it is a 401.
+pub fn delete_token(st: &Store<'_>, r: &TokenRef) -> Result<(), StoreError> {
+    st.delete(&keys::token(&r.hash))
+}
+
+/// Mints a REST bearer token for `org` that no org record lists (tests and tools that
+/// need a token without the admin API); returns the token.
+pub fn mint_token(st: &Store<'_>, org: &str) -> Result<String, StoreError> {
+    let (token, r) = new_token(st);
+    store_token(st, org, &r)?;
     Ok(token)
 }
 
@@ -92,16 +148,28 @@ pub fn org_for_token(st: &Store<'_>, token: &str) -> Result<Option<OrgId>, Store
     Ok(st.get::<TokenRecord>(&key)?.map(|s| s.value.org_id))
 }
 
-/// Mints an AccessKey pair for `org`; the secret is returned once.
-pub fn mint_access_key(st: &Store<'_>, org: &str) -> Result<AccessKeyRecord, StoreError> {
-    let id = format!("LTAI{}", &random_hex(st.env(), 2)[..20]);
-    let record = AccessKeyRecord {
-        access_key_id: id.clone(),
+/// A new AccessKey pair for `org` (not stored yet); the secret is shown once.
+pub fn new_access_key(st: &Store<'_>, org: &str) -> AccessKeyRecord {
+    AccessKeyRecord {
+        access_key_id: format!("LTAI{}", &random_hex(st.env(), 2)[..20]),
         org_id: org.to_owned(),
         access_key_secret: random_hex(st.env(), 2)[..30].to_owned(),
         created_at: Timestamp(st.now_ms()),
-    };
-    st.put_new(&keys::access_key(&id), &record)?;
+        disabled: false,
+    }
+}
+
+/// Stores an AccessKey (its id is fresh and random: a blind set is safe, R1).
+pub fn store_access_key(st: &Store<'_>, record: &AccessKeyRecord) -> Result<(), StoreError> {
+    st.put_new(&keys::access_key(&record.access_key_id), record)?;
+    Ok(())
+}
+
+/// Mints and stores an AccessKey pair for `org` that no org record lists (tests and tools);
+/// the secret is returned once.
+pub fn mint_access_key(st: &Store<'_>, org: &str) -> Result<AccessKeyRecord, StoreError> {
+    let record = new_access_key(st, org);
+    store_access_key(st, &record)?;
     Ok(record)
 }
 

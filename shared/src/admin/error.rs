@@ -30,6 +30,8 @@ pub enum AdminError {
         code: &'static str,
         message: String,
     },
+    /// The request conflicts with the record's state (409): a stable code and why.
+    Conflict { code: &'static str, message: String },
     /// The store failed: 503 with `Retry-After` when transient (R4), else 500; answered
     /// with the kind's fixed text, the error itself goes to the component's log.
     Store(StoreError),
@@ -77,6 +79,7 @@ impl AdminError {
                 code,
                 message,
             } => Problem::field(field, code, message.clone()),
+            AdminError::Conflict { code, message } => Problem::new(409, code, message.clone()),
             AdminError::Store(e) => Problem::store_at("admin", e),
         }
     }

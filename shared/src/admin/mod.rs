@@ -96,10 +96,24 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
             "/admin/v1/orgs/{orgId}",
             &[(Get, orgs::get), (Put, orgs::put)],
         ),
-        ("/admin/v1/orgs/{orgId}/tokens", &[(Post, orgs::mint_token)]),
+        (
+            "/admin/v1/orgs/{orgId}/tokens",
+            &[(Get, orgs::list_tokens), (Post, orgs::mint_token)],
+        ),
+        (
+            "/admin/v1/orgs/{orgId}/tokens/{tokenId}",
+            &[(Delete, orgs::delete_token)],
+        ),
         (
             "/admin/v1/orgs/{orgId}/access-keys",
-            &[(Post, orgs::mint_access_key)],
+            &[(Get, orgs::list_access_keys), (Post, orgs::mint_access_key)],
+        ),
+        (
+            "/admin/v1/orgs/{orgId}/access-keys/{accessKeyId}",
+            &[
+                (Patch, orgs::patch_access_key),
+                (Delete, orgs::delete_access_key),
+            ],
         ),
         (
             "/admin/v1/orgs/{orgId}/provider-instances/{id}",

@@ -1,10 +1,17 @@
 //! Orgs and their credentials: `/admin/v1/orgs/{orgId}` and its `tokens` and `access-keys`.
+//!
+//! An org's record lists its credentials (`crate::auth`, at most `MAX_CREDENTIALS` of each
+//! kind), and every change of the record is a compare-and-swap, so a PUT of the org and a
+//! mint or a revocation at once lose nothing. A mint lists the credential first and stores
+//! it second: a failure between leaves a listed id that nothing authenticates with, which a
+//! DELETE clears, never a working credential no admin can find. A revocation deletes the
+//! credential first, then unlists it.
 
 use super::body::{Fields, parse_object};
-use super::{AdminError, Answer, Response, to_json, valid_id};
-use crate::auth;
+use super::{AdminError, Answer, Response, valid_id};
+use crate::auth::{self, AccessKeyRecord, AccessKeyRef, MAX_CREDENTIALS, TokenRef};
 use crate::keys;
-use crate::records::Store;
+use crate::records::{Change, Store, UpdateError};
 use crate::routing::Params;
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -24,6 +31,44 @@ pub struct Org {
     pub partners: Vec<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Its REST tokens (ids and hashes, never the tokens).
+    #[serde(default)]
+    pub tokens: Vec<TokenRef>,
+    /// Its AccessKeys.
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeyRef>,
+}
+
+impl Org {
+    /// A new org with no credentials.
+    pub fn new(id: &str, name: Option<String>, partners: Vec<String>, now: Timestamp) -> Org {
+        Org {
+            id: id.to_owned(),
+            name,
+            partners,
+            created_at: now,
+            updated_at: now,
+            tokens: Vec::new(),
+            access_keys: Vec::new(),
+        }
+    }
+}
+
+/// The org as the admin API shows it: its credentials by id (no hashes).
+fn org_json(o: &Org) -> serde_json::Value {
+    json!({
+        "id": o.id,
+        "name": o.name,
+        "partners": o.partners,
+        "createdAt": o.created_at,
+        "updatedAt": o.updated_at,
+        "tokens": o.tokens.iter().map(token_json).collect::<Vec<_>>(),
+        "accessKeys": o.access_keys.iter().map(|k| json!({"accessKeyId": k.id, "createdAt": k.created_at})).collect::<Vec<_>>(),
+    })
+}
+
+fn token_json(t: &TokenRef) -> serde_json::Value {
+    json!({"id": t.id, "createdAt": t.created_at})
 }
 
 /// Reads an org.
@@ -43,7 +88,7 @@ pub(super) fn require(st: &Store<'_>, org_id: &str) -> Result<(), AdminError> {
 pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8], _: &super::Config<'_>) -> Answer {
     let org_id = p.get("orgId");
     match org(st, org_id)? {
-        Some(o) => Ok(Response::json(200, &to_json(&o))),
+        Some(o) => Ok(Response::json(200, &org_json(&o))),
         None => Err(AdminError::OrgNotFound(org_id.to_owned())),
     }
 }
@@ -65,24 +110,42 @@ pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8], _: &super::Config
         ));
     }
     let now = Timestamp(st.now_ms());
-    let existing = org(st, org_id)?;
+    if org(st, org_id)?.is_none() {
+        // A new org: the admin is its only writer, so a blind set (two PUTs at once: the
+        // last one wins, as PUT means).
+        let record = Org::new(org_id, name, partners.unwrap_or_default(), now);
+        st.put_new(&keys::org(org_id), &record)?;
+        return Ok(Response::json(201, &org_json(&record)));
+    }
     // Absent `partners` keeps the org's partners (re-seeding an org keeps them); `[]` clears.
-    let partners = partners
-        .or_else(|| existing.as_ref().map(|o| o.partners.clone()))
-        .unwrap_or_default();
-    let created = existing.is_none();
-    let record = Org {
-        id: org_id.to_owned(),
-        name,
-        partners,
-        created_at: existing.map(|o| o.created_at).unwrap_or(now),
-        updated_at: now,
-    };
-    st.put_new(&keys::org(org_id), &record)?;
-    Ok(Response::json(
-        if created { 201 } else { 200 },
-        &to_json(&record),
-    ))
+    let record = update_org(st, org_id, |o| {
+        let mut o = o.clone();
+        o.name = name.clone();
+        if let Some(p) = &partners {
+            o.partners = p.clone();
+        }
+        o.updated_at = now;
+        Change::Write(o)
+    })?;
+    Ok(Response::json(200, &org_json(&record)))
+}
+
+/// Swaps the org's record (`f` decides from what it reads); 404 when it is gone.
+fn update_org(
+    st: &Store<'_>,
+    org_id: &str,
+    f: impl FnMut(&Org) -> Change<Org, AdminError>,
+) -> Result<Org, AdminError> {
+    st.update::<Org, AdminError>(&keys::org(org_id), f)
+        .map(|s| s.value)
+        .map_err(|e: UpdateError<AdminError>| e.lift(|| AdminError::OrgNotFound(org_id.to_owned())))
+}
+
+fn credential_limit(kind: &str) -> AdminError {
+    AdminError::Conflict {
+        code: "CREDENTIAL_LIMIT_REACHED",
+        message: format!("an org holds at most {MAX_CREDENTIALS} {kind}; delete one first"),
+    }
 }
 
 /// `POST /admin/v1/orgs/{orgId}/tokens`: a bearer token, shown once.
@@ -93,12 +156,64 @@ pub(super) fn mint_token(
     _: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    require(st, org_id)?;
-    let token = auth::mint_token(st, org_id)?;
+    let (token, reference) = auth::new_token(st);
+    update_org(st, org_id, |o| {
+        if o.tokens.len() >= MAX_CREDENTIALS {
+            return Change::Abort(credential_limit("tokens"));
+        }
+        let mut o = o.clone();
+        o.tokens.push(reference.clone());
+        Change::Write(o)
+    })?;
+    auth::store_token(st, org_id, &reference)?;
     Ok(Response::json(
         201,
-        &json!({ "token": token, "orgId": org_id }),
+        &json!({ "token": token, "id": reference.id, "orgId": org_id }),
     ))
+}
+
+/// `GET /admin/v1/orgs/{orgId}/tokens`: the org's tokens by id (the tokens are never shown
+/// again).
+pub(super) fn list_tokens(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
+    let org_id = p.get("orgId");
+    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let tokens: Vec<_> = o.tokens.iter().map(token_json).collect();
+    Ok(Response::json(
+        200,
+        &json!({ "orgId": org_id, "tokens": tokens }),
+    ))
+}
+
+/// `DELETE /admin/v1/orgs/{orgId}/tokens/{tokenId}`: the token is refused from the next
+/// request on (204).
+pub(super) fn delete_token(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
+    let (org_id, id) = (p.get("orgId"), p.get("tokenId"));
+    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let Some(reference) = o.tokens.iter().find(|t| t.id == id) else {
+        return Err(AdminError::NotFound(format!(
+            "org {org_id} has no token {id}"
+        )));
+    };
+    auth::delete_token(st, reference)?;
+    update_org(st, org_id, |o| {
+        if !o.tokens.iter().any(|t| t.id == id) {
+            return Change::Unchanged;
+        }
+        let mut o = o.clone();
+        o.tokens.retain(|t| t.id != id);
+        Change::Write(o)
+    })?;
+    Ok(Response::no_content())
 }
 
 /// `POST /admin/v1/orgs/{orgId}/access-keys`: an AccessKey pair, the secret shown once.
@@ -109,8 +224,20 @@ pub(super) fn mint_access_key(
     _: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    require(st, org_id)?;
-    let ak = auth::mint_access_key(st, org_id)?;
+    let ak = auth::new_access_key(st, org_id);
+    let reference = AccessKeyRef {
+        id: ak.access_key_id.clone(),
+        created_at: ak.created_at,
+    };
+    update_org(st, org_id, |o| {
+        if o.access_keys.len() >= MAX_CREDENTIALS {
+            return Change::Abort(credential_limit("AccessKeys"));
+        }
+        let mut o = o.clone();
+        o.access_keys.push(reference.clone());
+        Change::Write(o)
+    })?;
+    auth::store_access_key(st, &ak)?;
     Ok(Response::json(
         201,
         &json!({
@@ -119,4 +246,114 @@ pub(super) fn mint_access_key(
             "orgId": org_id,
         }),
     ))
+}
+
+/// The org's AccessKey `id` as stored: 404 unless the org lists it.
+fn listed_access_key(
+    st: &Store<'_>,
+    org_id: &str,
+    id: &str,
+) -> Result<Option<AccessKeyRecord>, AdminError> {
+    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    if !o.access_keys.iter().any(|k| k.id == id) {
+        return Err(AdminError::NotFound(format!(
+            "org {org_id} has no AccessKey {id}"
+        )));
+    }
+    Ok(auth::access_key(st, id)?.filter(|k| k.org_id == org_id))
+}
+
+fn access_key_json(k: &AccessKeyRecord) -> serde_json::Value {
+    json!({
+        "accessKeyId": k.access_key_id,
+        "createdAt": k.created_at,
+        "status": if k.disabled { "DISABLED" } else { "ENABLED" },
+    })
+}
+
+/// `GET /admin/v1/orgs/{orgId}/access-keys`: the org's AccessKeys with their status (one
+/// batch read of at most `MAX_CREDENTIALS`; secrets are never shown again).
+pub(super) fn list_access_keys(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
+    let org_id = p.get("orgId");
+    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let keys: Vec<String> = o
+        .access_keys
+        .iter()
+        .map(|k| keys::access_key(&k.id))
+        .collect();
+    let found: Vec<_> = st
+        .get_many::<AccessKeyRecord>(&keys)?
+        .into_iter()
+        .flatten()
+        .map(|s| access_key_json(&s.value))
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({ "orgId": org_id, "accessKeys": found }),
+    ))
+}
+
+/// `PATCH /admin/v1/orgs/{orgId}/access-keys/{accessKeyId}`: `{"status": "ENABLED" |
+/// "DISABLED"}`; a disabled key is refused from the next request on.
+pub(super) fn patch_access_key(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    body: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
+    let (org_id, id) = (p.get("orgId"), p.get("accessKeyId"));
+    let obj = parse_object(body)?;
+    let disabled = match Fields(&obj).string("status")?.as_deref() {
+        Some("ENABLED") => false,
+        Some("DISABLED") => true,
+        _ => {
+            return Err(AdminError::invalid(
+                "status",
+                "INVALID_VALUE",
+                "must be ENABLED or DISABLED",
+            ));
+        }
+    };
+    if listed_access_key(st, org_id, id)?.is_none() {
+        return Err(AdminError::NotFound(format!("AccessKey {id} is gone")));
+    }
+    let key = st
+        .update::<AccessKeyRecord, AdminError>(&keys::access_key(id), |k| {
+            if k.disabled == disabled {
+                return Change::Unchanged;
+            }
+            let mut k = k.clone();
+            k.disabled = disabled;
+            Change::Write(k)
+        })
+        .map_err(|e| e.lift(|| AdminError::NotFound(format!("AccessKey {id} is gone"))))?;
+    Ok(Response::json(200, &access_key_json(&key.value)))
+}
+
+/// `DELETE /admin/v1/orgs/{orgId}/access-keys/{accessKeyId}`: gone from the next request
+/// on (204).
+pub(super) fn delete_access_key(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    _: &super::Config<'_>,
+) -> Answer {
+    let (org_id, id) = (p.get("orgId"), p.get("accessKeyId"));
+    if listed_access_key(st, org_id, id)?.is_some() {
+        st.delete(&keys::access_key(id))?;
+    }
+    update_org(st, org_id, |o| {
+        if !o.access_keys.iter().any(|k| k.id == id) {
+            return Change::Unchanged;
+        }
+        let mut o = o.clone();
+        o.access_keys.retain(|k| k.id != id);
+        Change::Write(o)
+    })?;
+    Ok(Response::no_content())
 }

@@ -7,6 +7,8 @@ use crate::store::MemoryKv;
 use crate::vocab::{GpuType, OsType};
 use serde_json::json;
 
+mod credentials;
+
 const TOKEN: &str = "admin-secret";
 
 pub(super) fn call(st: &Store<'_>, method: &str, path: &str, body: &str) -> Response {
@@ -540,8 +542,8 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         ("/admin/v1/simulation", "GET, HEAD, PUT"),
         ("/admin/v1/shared-images/s-1", "GET, HEAD, PUT"),
         ("/admin/v1/orgs/o1", "GET, HEAD, PUT"),
-        ("/admin/v1/orgs/o1/tokens", "POST"),
-        ("/admin/v1/orgs/o1/access-keys", "POST"),
+        ("/admin/v1/orgs/o1/tokens", "GET, HEAD, POST"),
+        ("/admin/v1/orgs/o1/access-keys", "GET, HEAD, POST"),
         ("/admin/v1/orgs/o1/provider-instances/x", "GET, HEAD, PUT"),
         ("/admin/v1/orgs/o1/gallery-images/x", "GET, HEAD, PUT"),
         ("/admin/v1/orgs/o1/vms/x", "GET, HEAD, PUT"),
@@ -556,7 +558,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         assert_eq!(body(&r)["code"], "METHOD_NOT_ALLOWED", "{path}");
         assert_eq!(body(&r)["detail"], format!("use {allow} on this path"));
     }
-    assert_eq!(ROUTES.routes.len(), 12);
+    assert_eq!(ROUTES.routes.len(), 14);
 }
 
 #[test]

@@ -14,7 +14,7 @@
 //!    body is read at all);
 //! 3. `x-acs-date` a real instant (`YYYY-MM-DDThh:mm:ssZ`, no February 30, no hour 24, no
 //!    second 60) within 15 minutes of `now`; the nonce well formed;
-//! 4. the AccessKey exists (lookup through [`AuthStore`]);
+//! 4. the AccessKey exists (lookup through [`AuthStore`]) and is not disabled;
 //! 5. `x-acs-content-sha256` equals the body's SHA-256, and the signature matches (constant time);
 //! 6. no parameter name occurs twice, in the query, the body or across both
 //!    ([`Params::parse_checked`]): the value the door reads is the one value signed;
@@ -94,6 +94,8 @@ impl<'a> SignedRequest<'a> {
 pub struct AccessKey<O> {
     pub secret: String,
     pub owner: O,
+    /// Disabled by its org's admin: refused before its signature is checked.
+    pub disabled: bool,
 }
 
 /// A storage failure (the message is for logs; the caller sees a 500).
@@ -127,6 +129,8 @@ pub enum AuthError {
     /// Malformed `Authorization`, or a required header not signed / missing nonce.
     IncompleteSignature(String),
     InvalidAccessKeyId,
+    /// The AccessKey exists but is disabled.
+    AccessKeyInactive,
     /// The signature does not match.
     SignatureDoesNotMatch,
     /// `x-acs-content-sha256` is missing or is not the SHA-256 of the body.
@@ -156,6 +160,7 @@ impl AuthError {
             AuthError::MissingAuthorization => "MissingAuthorization",
             AuthError::IncompleteSignature(_) => "IncompleteSignature",
             AuthError::InvalidAccessKeyId => "InvalidAccessKeyId.NotFound",
+            AuthError::AccessKeyInactive => "InvalidAccessKeyId.Inactive",
             AuthError::SignatureDoesNotMatch | AuthError::BodyHashMismatch => {
                 "SignatureDoesNotMatch"
             }
@@ -176,6 +181,7 @@ impl AuthError {
                 format!("The request signature does not conform to the ACS3 standard: {why}")
             }
             AuthError::InvalidAccessKeyId => "Specified access key is not found.".into(),
+            AuthError::AccessKeyInactive => "Specified access key is disabled.".into(),
             AuthError::SignatureDoesNotMatch => {
                 "The request signature we calculated does not match the signature you provided."
                     .into()
@@ -494,6 +500,9 @@ pub fn authenticate<S: AuthStore>(
         .access_key(&auth.access_key_id)
         .map_err(AuthError::Store)?
         .ok_or(AuthError::InvalidAccessKeyId)?;
+    if key.disabled {
+        return Err(AuthError::AccessKeyInactive);
+    }
 
     let body_hash = hex::encode(Sha256::digest(req.body));
     let claimed = req.header("x-acs-content-sha256").unwrap_or("");

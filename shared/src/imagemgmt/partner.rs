@@ -112,13 +112,7 @@ mod tests {
 
     fn world() -> (MemoryKv, FakeEnv) {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
-        let org = Org {
-            id: "o1".into(),
-            name: None,
-            partners: vec!["msp-1".into()],
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        };
+        let org = Org::new("o1", None, vec!["msp-1".into()], Timestamp(0));
         let st = Store::new(&kv, &env);
         st.put_new(&keys::org("o1"), &org).unwrap();
         for (id, by) in [

@@ -32,7 +32,7 @@ use catalog_e2e::real_spin::Pace;
 use catalog_e2e::real_spin::RealSpin;
 use catalog_e2e::scenarios::replicas::{self, Cluster};
 use catalog_e2e::scenarios::{
-    console, hostile, imagemgmt, leases, platform, ratelimit, signatures,
+    bounds, console, hostile, imagemgmt, leases, platform, ratelimit, signatures,
 };
 use catalog_e2e::{Backend, Harness, Target, start_real, start_real_driven};
 
@@ -93,6 +93,10 @@ fn jobs() -> Vec<Job> {
         huge_bodies_are_refused_unread_in_bounded_memory,
     ));
     all.extend(jobs!(signatures: ambiguous_rpc_requests_are_refused_with_their_codes));
+    all.extend(jobs!(bounds:
+        revoked_credentials_are_refused_on_the_next_request,
+        oversized_or_foreign_replicas_and_doubled_credentials_are_refused,
+    ));
     all.extend(jobs!(console: console_files_carry_their_headers_and_stay_on_the_origin));
     all.extend(jobs!(imagemgmt:
         sig_copy_reaches_available,

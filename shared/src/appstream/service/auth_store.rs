@@ -30,6 +30,7 @@ impl AuthStore for KvAuth<'_> {
             .map(|r| AccessKey {
                 secret: r.access_key_secret,
                 owner: r.org_id,
+                disabled: r.disabled,
             }))
     }
 

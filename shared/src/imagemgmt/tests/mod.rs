@@ -95,13 +95,12 @@ impl World {
             },
         )
         .unwrap();
-        let record = crate::admin::Org {
-            id: org.into(),
-            name: None,
-            partners: vec!["partner".into()],
-            created_at: crate::time::Timestamp(T0),
-            updated_at: crate::time::Timestamp(T0),
-        };
+        let record = crate::admin::Org::new(
+            org,
+            None,
+            vec!["partner".into()],
+            crate::time::Timestamp(T0),
+        );
         st.put_new(&keys::org(org), &record).unwrap();
         st.put_new(
             &keys::vm(org, "vm-1"),

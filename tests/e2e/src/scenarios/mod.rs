@@ -3,6 +3,7 @@
 //! `real_spin` test target runs those that need neither a moved clock nor fault injection
 //! on real `spin up`.
 
+pub mod bounds;
 pub mod console;
 pub mod hostile;
 pub mod imagemgmt;

@@ -53,6 +53,7 @@ fn vector(text: &str) -> Vector {
             org_id: "o1".into(),
             access_key_secret: s("access_key_secret"),
             created_at: Timestamp(0),
+            disabled: false,
         },
         date,
     }

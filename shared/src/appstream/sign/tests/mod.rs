@@ -149,6 +149,7 @@ impl MemStore {
             AccessKey {
                 secret: c.secret.clone(),
                 owner: "org-1".into(),
+                disabled: false,
             },
         );
         s

@@ -42,7 +42,7 @@ mod never_panics {
             pairs.push(("x-acs-signature-nonce", "0123456789abcdef"));
             let req = SignedRequest { method: &method, authority: &authority, raw_query: &query, headers: &pairs, body: &body };
             let mut store = MemStore::default();
-            store.keys.insert("abc".into(), AccessKey { secret: "s".into(), owner: "o".into() });
+            store.keys.insert("abc".into(), AccessKey { secret: "s".into(), owner: "o".into(), disabled: false });
             if let Err(e) = verify(&req, now, &store) {
                 assert_refusal(&e)?;
             }
@@ -113,6 +113,7 @@ mod client_round_trip {
             AccessKey {
                 secret: secret.into(),
                 owner: "o".into(),
+                disabled: false,
             },
         );
         let now = crate::time::parse_iso8601(DATE).unwrap_or_default();

@@ -88,6 +88,7 @@ impl Built {
             AccessKey {
                 secret: SECRET.into(),
                 owner: "o".into(),
+                disabled: false,
             },
         );
         verify(&req, now, &store)

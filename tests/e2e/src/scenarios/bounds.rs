@@ -1,0 +1,120 @@
+//! Issue 24 over HTTP: credentials revoked through the admin API are refused on the next
+//! request, on both doors; a request that would exceed a bound is refused and records
+//! nothing; a credential sent twice is ambiguous, so refused.
+
+use crate::apps::Door;
+use crate::demo::Credentials;
+use crate::{Harness, first_version};
+use serde_json::{Value, json};
+
+pub fn revoked_credentials_are_refused_on_the_next_request(h: &Harness) {
+    let org = &h.org;
+    let minted = h.admin("POST", &format!("/admin/v1/orgs/{org}/tokens"), json!({}));
+    let (token, id) = (minted.str("token"), minted.str("id"));
+    let ak = h.admin(
+        "POST",
+        &format!("/admin/v1/orgs/{org}/access-keys"),
+        json!({}),
+    );
+    let door = Door::new(
+        h.base_url(),
+        Credentials {
+            org: org.clone(),
+            token: token.clone(),
+            access_key_id: ak.str("accessKeyId"),
+            access_key_secret: ak.str("accessKeySecret"),
+        },
+    );
+    let now = h.now_secs();
+    assert_eq!(door.rest("GET", "/images", None).status, 200);
+    assert_eq!(door.rpc("ListImage", &[], now).status, 200);
+
+    let listed = h.admin("GET", &format!("/admin/v1/orgs/{org}/tokens"), Value::Null);
+    assert!(listed.body.to_string().contains(&id), "{}", listed.body);
+    assert!(!listed.body.to_string().contains(&token));
+    let gone = h.send(
+        "DELETE",
+        &format!("/admin/v1/orgs/{org}/tokens/{id}"),
+        Some(crate::ADMIN_TOKEN),
+        &[],
+        None,
+    );
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    assert_eq!(door.rest("GET", "/images", None).status, 401);
+    // The harness's own token of the same org still works.
+    assert_eq!(h.rest("GET", "/images", None).status, 200);
+
+    let key_path = format!(
+        "/admin/v1/orgs/{org}/access-keys/{}",
+        door.creds.access_key_id
+    );
+    h.admin("PATCH", &key_path, json!({"status": "DISABLED"}));
+    let refused = door.rpc("ListImage", &[], now);
+    assert_eq!(
+        refused.str("Code"),
+        "InvalidAccessKeyId.Inactive",
+        "{}",
+        refused.body
+    );
+    h.admin("PATCH", &key_path, json!({"status": "ENABLED"}));
+    assert_eq!(door.rpc("ListImage", &[], now).status, 200);
+    let deleted = h.send("DELETE", &key_path, Some(crate::ADMIN_TOKEN), &[], None);
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let refused = door.rpc("ListImage", &[], now);
+    assert_eq!(
+        refused.str("Code"),
+        "InvalidAccessKeyId.NotFound",
+        "{}",
+        refused.body
+    );
+}
+
+pub fn oversized_or_foreign_replicas_and_doubled_credentials_are_refused(h: &Harness) {
+    let img = h.vm_image("bounded-vm");
+    let (image, version) = first_version(&img);
+    let path = format!("/images/{image}/versions/{version}");
+    h.tick_until(&path, 40, |a| a.str("status") == "IMPORT_COMPLETE");
+    // 2 000 made-up replicas (the issue's 70 KB body): a 400 before anything is read.
+    let flood: Vec<Value> = (0..2000)
+        .map(|i| json!({"providerInstanceId": format!("made-up-{i}")}))
+        .collect();
+    let r = h.rest(
+        "POST",
+        &format!("{path}?action=publish"),
+        Some(json!({"replicas": flood})),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "replicas");
+    let r = h.rest(
+        "POST",
+        &format!("{path}?action=publish"),
+        Some(json!({"replicas": [{"providerInstanceId": "made-up"}]})),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.str("code"), "PROVIDER_INSTANCE_NOT_FOUND");
+    let copies = h.rest("GET", &format!("{path}/copies"), None);
+    assert_eq!(copies.body["totalElements"], 1, "{}", copies.body);
+    assert_eq!(h.rest("GET", &path, None).str("status"), "IMPORT_COMPLETE");
+
+    // Two Authorization headers: refused on REST and admin, whichever comes first.
+    let mine = format!("Bearer {}", h.token);
+    let theirs = format!("Bearer {}", h.other_token);
+    let doubled = [
+        ("authorization", mine.as_str()),
+        ("authorization", theirs.as_str()),
+    ];
+    let r = h.send("GET", "/imagemgmt/v1/images", None, &doubled, None);
+    assert_eq!(
+        (r.status, r.str("code").as_str()),
+        (400, "DUPLICATE_HEADER"),
+        "{}",
+        r.body
+    );
+    let admin = format!("Bearer {}", crate::ADMIN_TOKEN);
+    let doubled = [
+        ("authorization", admin.as_str()),
+        ("authorization", admin.as_str()),
+    ];
+    let r = h.send("GET", "/admin/v1/engine", None, &doubled, None);
+    assert_eq!(r.status, 400, "{}", r.body);
+}
