@@ -2,9 +2,10 @@
 //!
 //! - REST bearer tokens are shown once and stored only as their SHA-256: the key *is* the hash
 //!   (`keys::token`), so authenticating a request is one read.
-//! - RPC AccessKey pairs: the secret is stored as is, because verifying an ACS3-HMAC-SHA256
-//!   signature needs the secret itself (HMAC cannot be checked against a hash of the key).
-//!   Whoever can read the store can therefore sign as any org: protect the store accordingly.
+//! - RPC AccessKey pairs: verifying an ACS3-HMAC-SHA256 signature needs the secret itself
+//!   (HMAC cannot be checked against a hash of the key), so the secret is stored sealed with
+//!   the components' `secrets_key` ([`crate::secrets`]) and opened to verify: whoever reads
+//!   only the store learns no secret.
 //! - Both are revocable (issue 24): each org's record lists its credentials
 //!   ([`TokenRef`], [`AccessKeyRef`]; at most [`MAX_CREDENTIALS`] of each kind), so the
 //!   admin API lists and deletes them by id without a key scan; a deleted token's or
@@ -15,6 +16,7 @@ use crate::catalog::OrgId;
 use crate::env::Env;
 use crate::keys;
 use crate::records::Store;
+use crate::secrets::{SecretError, Secrets};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -58,7 +60,12 @@ pub struct AccessKeyRef {
 pub struct AccessKeyRecord {
     pub access_key_id: String,
     pub org_id: OrgId,
-    /// Kept in clear: HMAC verification needs it (see the module docs).
+    /// The secret, sealed ([`crate::secrets`]; HMAC verification opens it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_secret: Option<String>,
+    /// The secret in clear, on records minted before secrets were sealed only (empty on
+    /// every other; the admin API's reseal seals it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub access_key_secret: String,
     pub created_at: Timestamp,
     /// A disabled key is kept but refused (`InvalidAccessKeyId.Inactive`).
@@ -148,15 +155,75 @@ pub fn org_for_token(st: &Store<'_>, token: &str) -> Result<Option<OrgId>, Store
     Ok(st.get::<TokenRecord>(&key)?.map(|s| s.value.org_id))
 }
 
-/// A new AccessKey pair for `org` (not stored yet); the secret is shown once.
-pub fn new_access_key(st: &Store<'_>, org: &str) -> AccessKeyRecord {
-    AccessKeyRecord {
-        access_key_id: format!("LTAI{}", &random_hex(st.env(), 2)[..20]),
+/// An AccessKey pair as minted: the secret, shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MintedAccessKey {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub org_id: OrgId,
+}
+
+/// Fresh random bytes for a seal's nonce.
+fn nonce(env: &dyn Env) -> [u8; 24] {
+    let mut n = [0u8; 24];
+    for chunk in n.chunks_mut(8) {
+        chunk.copy_from_slice(&env.random_u64().to_le_bytes());
+    }
+    n
+}
+
+/// A new AccessKey pair for `org` (not stored yet): the record, its secret sealed with
+/// `secrets`' current key, and the pair as shown once.
+pub fn new_access_key(
+    st: &Store<'_>,
+    org: &str,
+    secrets: &Secrets,
+) -> Result<(AccessKeyRecord, MintedAccessKey), SecretError> {
+    let id = format!("LTAI{}", &random_hex(st.env(), 2)[..20]);
+    let secret = random_hex(st.env(), 2)[..30].to_owned();
+    let record = AccessKeyRecord {
+        access_key_id: id.clone(),
         org_id: org.to_owned(),
-        access_key_secret: random_hex(st.env(), 2)[..30].to_owned(),
+        sealed_secret: Some(secrets.seal(&id, &secret, nonce(st.env()))?),
+        access_key_secret: String::new(),
         created_at: Timestamp(st.now_ms()),
         disabled: false,
+    };
+    let minted = MintedAccessKey {
+        access_key_id: id,
+        access_key_secret: secret,
+        org_id: org.to_owned(),
+    };
+    Ok((record, minted))
+}
+
+/// The secret of `record`, opened with `secrets` (a legacy clear one as is).
+pub fn secret_of(record: &AccessKeyRecord, secrets: &Secrets) -> Result<String, SecretError> {
+    match &record.sealed_secret {
+        Some(sealed) => secrets.open(&record.access_key_id, sealed),
+        None if !record.access_key_secret.is_empty() => Ok(record.access_key_secret.clone()),
+        None => Err(SecretError::Corrupt),
     }
+}
+
+/// `record` sealed under `secrets`' current key, or `None` when it already is.
+pub fn resealed(
+    env: &dyn Env,
+    record: &AccessKeyRecord,
+    secrets: &Secrets,
+) -> Result<Option<AccessKeyRecord>, SecretError> {
+    if record
+        .sealed_secret
+        .as_deref()
+        .is_some_and(|s| secrets.is_current(s))
+    {
+        return Ok(None);
+    }
+    let secret = secret_of(record, secrets)?;
+    let mut next = record.clone();
+    next.sealed_secret = Some(secrets.seal(&record.access_key_id, &secret, nonce(env))?);
+    next.access_key_secret = String::new();
+    Ok(Some(next))
 }
 
 /// Stores an AccessKey (its id is fresh and random: a blind set is safe, R1).
@@ -165,12 +232,31 @@ pub fn store_access_key(st: &Store<'_>, record: &AccessKeyRecord) -> Result<(), 
     Ok(())
 }
 
-/// Mints and stores an AccessKey pair for `org` that no org record lists (tests and tools);
-/// the secret is returned once.
-pub fn mint_access_key(st: &Store<'_>, org: &str) -> Result<AccessKeyRecord, StoreError> {
-    let record = new_access_key(st, org);
+/// The record of a known pair, sealed with [`Secrets::for_tests`] (tests that replay
+/// captured requests signed with a fixed pair).
+#[cfg(any(test, feature = "testing"))]
+pub fn test_record(pair: &MintedAccessKey) -> AccessKeyRecord {
+    let sealed = Secrets::for_tests()
+        .seal(&pair.access_key_id, &pair.access_key_secret, [0x5e; 24])
+        .ok();
+    AccessKeyRecord {
+        access_key_id: pair.access_key_id.clone(),
+        org_id: pair.org_id.clone(),
+        sealed_secret: sealed,
+        access_key_secret: String::new(),
+        created_at: Timestamp(0),
+        disabled: false,
+    }
+}
+
+/// Mints and stores an AccessKey pair for `org` that no org record lists, sealed with
+/// [`Secrets::for_tests`] (tests only); the secret is returned once.
+#[cfg(any(test, feature = "testing"))]
+pub fn mint_access_key(st: &Store<'_>, org: &str) -> Result<MintedAccessKey, StoreError> {
+    let (record, minted) = new_access_key(st, org, &Secrets::for_tests())
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     store_access_key(st, &record)?;
-    Ok(record)
+    Ok(minted)
 }
 
 /// Looks an AccessKey up by id (`None`: unknown).
@@ -224,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn access_keys_keep_the_secret_for_hmac() {
+    fn access_key_secrets_are_stored_sealed_and_open_for_hmac() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(0));
         let ak = mint_access_key(&Store::new(&kv, &env), "o1").unwrap();
         assert!(ak.access_key_id.starts_with("LTAI"));
@@ -233,11 +319,39 @@ mod tests {
         let got = access_key(&Store::new(&kv, &env), &ak.access_key_id)
             .unwrap()
             .unwrap();
-        assert_eq!(got, ak);
+        assert_eq!(got.org_id, "o1");
+        assert_eq!(
+            secret_of(&got, &Secrets::for_tests()).unwrap(),
+            ak.access_key_secret
+        );
+        // Nowhere in the store in clear.
+        for k in kv.keys() {
+            let v = kv.get(&k).unwrap().unwrap();
+            assert!(!String::from_utf8_lossy(&v).contains(&ak.access_key_secret));
+        }
         assert_eq!(
             access_key(&Store::new(&kv, &env), "LTAIunknown").unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_legacy_clear_secret_is_resealed_and_a_current_one_left_alone() {
+        let env = FakeEnv::at(0);
+        let secrets = Secrets::for_tests();
+        let legacy = AccessKeyRecord {
+            access_key_id: "LTAIold".into(),
+            org_id: "o1".into(),
+            sealed_secret: None,
+            access_key_secret: "clear-secret".into(),
+            created_at: Timestamp(0),
+            disabled: false,
+        };
+        assert_eq!(secret_of(&legacy, &secrets).unwrap(), "clear-secret");
+        let sealed = resealed(&env, &legacy, &secrets).unwrap().unwrap();
+        assert!(sealed.access_key_secret.is_empty());
+        assert_eq!(secret_of(&sealed, &secrets).unwrap(), "clear-secret");
+        assert_eq!(resealed(&env, &sealed, &secrets).unwrap(), None);
     }
 
     #[test]

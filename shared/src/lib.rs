@@ -11,7 +11,8 @@
 //! - the engine: [`due`] (the time-bucketed due index), [`ops`] (operations and their step
 //!   table), [`sim`] (the provider simulator), [`advancer`] (the cron tick);
 //! - the catalog: [`catalog`] (records, status rules, listings, and the writes both doors
-//!   share), [`auth`] (tokens, AccessKeys), [`health`] (the heartbeat);
+//!   share), [`auth`] (tokens, AccessKeys), [`secrets`] (AccessKey secrets sealed at rest),
+//!   [`health`] (the heartbeat);
 //! - the doors, each with one error type mapped to an answer once: [`imagemgmt`] (REST),
 //!   [`appstream`] (RPC), [`admin`].
 //!
@@ -36,6 +37,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod records;
 pub mod routing;
+pub mod secrets;
 pub mod settings;
 pub mod sim;
 pub mod store;

@@ -169,6 +169,7 @@ mkdir -p "$tmp/state" "$tmp/cache"
 say "spin up -f $ref --insecure on 127.0.0.1:$aport"
 # --state-dir: a remote app has none by default, and without one each trigger process
 # gets a store of its own (the cron's ticks would not show in /healthz).
+SPIN_VARIABLE_SECRETS_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
 SPIN_VARIABLE_ADMIN_TOKEN="$admin" start_group "$tmp/spin-up.log" \
   "$SPIN_BIN" up -f "$ref" --insecure --listen "127.0.0.1:$aport" \
   --state-dir "$tmp/state" --cache-dir "$tmp/cache"

@@ -112,6 +112,8 @@ fi
 # catalog_e2e::ADMIN_TOKEN (a loopback-only test app).
 admin=$(sed -n 's/^pub const ADMIN_TOKEN: &str = "\(.*\)";$/\1/p' tests/e2e/src/lib.rs)
 [ -n "$admin" ] || { echo "no ADMIN_TOKEN in tests/e2e/src/lib.rs" >&2; exit 1; }
+# The replicas share one store, so one sealing key for AccessKey secrets.
+secrets_key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
 # ---------------------------------------------------------------- teardown
 tmp=$(mktemp -d)
@@ -236,6 +238,7 @@ start_app() {
   port=$(free_port)
   env=(--env "SPIN_HTTP_LISTEN_ADDR=127.0.0.1:$port"
     --env "SPIN_VARIABLE_ADMIN_TOKEN=$admin"
+    --env "SPIN_VARIABLE_SECRETS_KEY=$secrets_key"
     --env "SPIN_COMPONENTS_TO_RETAIN=$retain"
     --env SPIN_VARIABLE_STEP_MS=300 --env SPIN_VARIABLE_POLL_MS=300
     --env SPIN_VARIABLE_BACKOFF_MS=300 --env SPIN_VARIABLE_BUCKET_MS=1000)

@@ -5,6 +5,7 @@
 
 use catalog_model::api::{ApiResponse, Problem};
 use catalog_model::records::Store;
+use catalog_model::secrets::Secrets;
 use catalog_platform::http::{Received, serve};
 use catalog_platform::{SpinEnv, SpinKv, settings};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
@@ -28,12 +29,17 @@ fn answer(req: &Received) -> ApiResponse {
     // every call with a clear 503 rather than accepting a guessable default.
     let admin_token = spin_sdk::variables::get("admin_token").ok();
     let tick_token = spin_sdk::variables::get("tick_token").ok();
+    let secrets = match Secrets::from_vars(|name| spin_sdk::variables::get(name).ok()) {
+        Ok(s) => s,
+        Err(e) => return Problem::new(500, "BAD_SETTINGS", e).into(),
+    };
     let req = &req.api;
     let config = catalog_model::admin::Config {
         admin_token: admin_token.as_deref(),
         tick_token: tick_token.as_deref(),
         settings: &settings,
         query: &req.query,
+        secrets: &secrets,
     };
     catalog_model::admin::handle(
         &Store::new(&kv, &SpinEnv),

@@ -30,6 +30,9 @@ pub enum AdminError {
         code: &'static str,
         message: String,
     },
+    /// A secret could not be sealed or opened: `secrets_key` is missing, or a sealed secret
+    /// names a key this app does not hold (500; the detail says which).
+    Secret(crate::secrets::SecretError),
     /// The request conflicts with the record's state (409): a stable code and why.
     Conflict { code: &'static str, message: String },
     /// The store failed: 503 with `Retry-After` when transient (R4), else 500; answered
@@ -80,6 +83,7 @@ impl AdminError {
                 message,
             } => Problem::field(field, code, message.clone()),
             AdminError::Conflict { code, message } => Problem::new(409, code, message.clone()),
+            AdminError::Secret(e) => Problem::new(500, "SECRETS_KEY", e.to_string()),
             AdminError::Store(e) => Problem::store_at("admin", e),
         }
     }

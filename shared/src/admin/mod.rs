@@ -64,6 +64,8 @@ pub struct Config<'a> {
     pub settings: &'a Settings,
     /// The raw query string (only the tick route takes a parameter, `seconds`).
     pub query: &'a str,
+    /// The keys AccessKey secrets are sealed with (`crate::secrets`).
+    pub secrets: &'a crate::secrets::Secrets,
 }
 
 /// The admin API's routes: each path with its methods, in the order a 405's `Allow` lists
@@ -107,6 +109,10 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
         (
             "/admin/v1/orgs/{orgId}/access-keys",
             &[(Get, orgs::list_access_keys), (Post, orgs::mint_access_key)],
+        ),
+        (
+            "/admin/v1/orgs/{orgId}/reseal-access-keys",
+            &[(Post, orgs::reseal_access_keys)],
         ),
         (
             "/admin/v1/orgs/{orgId}/access-keys/{accessKeyId}",

@@ -221,13 +221,14 @@ pub(super) fn mint_access_key(
     st: &Store<'_>,
     p: &Params<'_>,
     _: &[u8],
-    _: &super::Config<'_>,
+    config: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let ak = auth::new_access_key(st, org_id);
+    let (record, ak) =
+        auth::new_access_key(st, org_id, config.secrets).map_err(AdminError::Secret)?;
     let reference = AccessKeyRef {
-        id: ak.access_key_id.clone(),
-        created_at: ak.created_at,
+        id: record.access_key_id.clone(),
+        created_at: record.created_at,
     };
     update_org(st, org_id, |o| {
         if o.access_keys.len() >= MAX_CREDENTIALS {
@@ -237,7 +238,7 @@ pub(super) fn mint_access_key(
         o.access_keys.push(reference.clone());
         Change::Write(o)
     })?;
-    auth::store_access_key(st, &ak)?;
+    auth::store_access_key(st, &record)?;
     Ok(Response::json(
         201,
         &json!({
@@ -356,4 +357,45 @@ pub(super) fn delete_access_key(
         Change::Write(o)
     })?;
     Ok(Response::no_content())
+}
+
+/// `POST /admin/v1/orgs/{orgId}/reseal-access-keys`: seals each of the org's AccessKey
+/// secrets under the current `secrets_key` (after a rotation, or a record from before
+/// secrets were sealed): at most `MAX_CREDENTIALS` records, each swapped on its own.
+/// `200 { "resealed": n, "current": m }`.
+pub(super) fn reseal_access_keys(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    config: &super::Config<'_>,
+) -> Answer {
+    let org_id = p.get("orgId");
+    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let (mut resealed, mut current) = (0, 0);
+    for k in &o.access_keys {
+        let mut changed = false;
+        let r = st.update::<AccessKeyRecord, AdminError>(&keys::access_key(&k.id), |rec| {
+            match auth::resealed(st.env(), rec, config.secrets) {
+                Ok(Some(next)) => {
+                    changed = true;
+                    Change::Write(next)
+                }
+                Ok(None) => {
+                    changed = false;
+                    Change::Unchanged
+                }
+                Err(e) => Change::Abort(AdminError::Secret(e)),
+            }
+        });
+        match r.map_err(|e| e.unless_missing()) {
+            Ok(_) if changed => resealed += 1,
+            Ok(_) => current += 1,
+            Err(None) => {}
+            Err(Some(e)) => return Err(e),
+        }
+    }
+    Ok(Response::json(
+        200,
+        &json!({ "orgId": org_id, "resealed": resealed, "current": current }),
+    ))
 }

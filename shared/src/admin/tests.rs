@@ -29,12 +29,16 @@ static SETTINGS: std::sync::LazyLock<Settings> = std::sync::LazyLock::new(|| Set
     ..Settings::default()
 });
 
+static SECRETS: std::sync::LazyLock<crate::secrets::Secrets> =
+    std::sync::LazyLock::new(crate::secrets::Secrets::for_tests);
+
 fn config(admin_token: Option<&str>) -> Config<'_> {
     Config {
         admin_token,
         tick_token: None,
         settings: &SETTINGS,
         query: "",
+        secrets: &SECRETS,
     }
 }
 
@@ -312,10 +316,26 @@ fn access_keys_are_minted_for_an_org() {
         .unwrap()
         .unwrap();
     assert_eq!(rec.org_id, "o1");
-    assert_eq!(
-        rec.access_key_secret,
-        b["accessKeySecret"].as_str().unwrap()
+    // Stored sealed: it opens with the app's key only.
+    let secret = b["accessKeySecret"].as_str().unwrap();
+    assert!(rec.access_key_secret.is_empty());
+    assert_eq!(auth::secret_of(&rec, &SECRETS).unwrap(), secret);
+    assert!(auth::secret_of(&rec, &crate::secrets::Secrets::default()).is_err());
+    // Without a sealing key the app mints nothing (and stores nothing in clear).
+    let keyless = crate::secrets::Secrets::default();
+    let r = handle(
+        &Store::new(&kv, &env),
+        &Config {
+            secrets: &keyless,
+            ..config(Some(TOKEN))
+        },
+        "POST",
+        "/admin/v1/orgs/o1/access-keys",
+        &[("Authorization".to_owned(), format!("Bearer {TOKEN}"))],
+        b"",
     );
+    assert_eq!(r.status, 500);
+    assert_eq!(body(&r)["code"], "SECRETS_KEY");
 }
 
 #[test]
@@ -558,7 +578,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         assert_eq!(body(&r)["code"], "METHOD_NOT_ALLOWED", "{path}");
         assert_eq!(body(&r)["detail"], format!("use {allow} on this path"));
     }
-    assert_eq!(ROUTES.routes.len(), 14);
+    assert_eq!(ROUTES.routes.len(), 15);
 }
 
 #[test]

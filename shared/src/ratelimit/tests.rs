@@ -287,7 +287,7 @@ fn the_rest_door_answers_429_with_retry_after_for_one_org_only() {
 const AUTHORITY: &str = "appstream.test";
 
 /// A `ListImage` signed as the SDK signs, by `ak`, with a fresh nonce.
-fn rpc_list(env: &FakeEnv, ak: &crate::auth::AccessKeyRecord, nonce: usize) -> ApiRequest {
+fn rpc_list(env: &FakeEnv, ak: &crate::auth::MintedAccessKey, nonce: usize) -> ApiRequest {
     let (headers, body) = sign::sign_form_post(
         AUTHORITY,
         &ak.access_key_id,
@@ -312,6 +312,7 @@ fn the_rpc_door_answers_throttling_user_for_one_org_only() {
     let st = Store::new(&kv, &env);
     let rpc = RpcSettings {
         ops: settings(2),
+        secrets: crate::secrets::Secrets::for_tests(),
         ..RpcSettings::default()
     };
     let a = crate::auth::mint_access_key(&st, "a").unwrap();
@@ -354,6 +355,7 @@ fn a_throttled_or_malformed_rpc_call_leaves_nothing_and_its_nonce_unspent() {
     let st = Store::new(&kv, &env);
     let rpc = RpcSettings {
         ops: settings(1),
+        secrets: crate::secrets::Secrets::for_tests(),
         ..RpcSettings::default()
     };
     let a = crate::auth::mint_access_key(&st, "a").unwrap();

@@ -74,6 +74,7 @@ pub fn run(manifest: &Path, out: Option<&Path>) -> anyhow::Result<()> {
 fn variables(backend: Backend) -> Vec<(String, String)> {
     let mut v = vec![
         ("admin_token", ADMIN),
+        ("secrets_key", catalog_model::secrets::TEST_KEY),
         // Short steps so the copies end in seconds; the store calls per step are the same.
         ("step_ms", "200"),
         ("poll_ms", "200"),

@@ -82,6 +82,7 @@ const TRIES: usize = 3;
 fn replica_variables() -> Vec<(String, String)> {
     [
         ("admin_token", ADMIN),
+        ("secrets_key", catalog_model::secrets::TEST_KEY),
         ("step_ms", "3600000"),
         ("poll_ms", "3600000"),
         ("backoff_ms", "3600000"),

@@ -391,6 +391,10 @@ fn start_app(manifest: &Path) -> anyhow::Result<App> {
     let mut options = AppOptions::new(manifest);
     options.kv = KvSetup::TempSqlite;
     options.variables.insert("admin_token".into(), ADMIN.into());
+    options.variables.insert(
+        "secrets_key".into(),
+        catalog_model::secrets::TEST_KEY.into(),
+    );
     options.variables.insert("tick_cap".into(), DUE.to_string());
     options
         .variables

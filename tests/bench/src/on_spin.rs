@@ -48,7 +48,9 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
     let per_worker = if cfg.quick { 100 } else { 2000 };
 
     let real = {
-        let mut opts = SpinOptions::new(manifest.clone()).variable("admin_token", ADMIN);
+        let mut opts = SpinOptions::new(manifest.clone())
+            .variable("admin_token", ADMIN)
+            .variable("secrets_key", catalog_model::secrets::TEST_KEY);
         // Short steps, so the set-up's copies settle in seconds.
         for (name, value) in catalog_e2e::REAL_TIMINGS.iter().chain(UNLIMITED) {
             opts = opts.variable(name, value);
@@ -68,6 +70,10 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         // The cron runs on its schedule in real time, as under `spin up`.
         options.cron = CronMode::Scheduled;
         options.variables.insert("admin_token".into(), ADMIN.into());
+        options.variables.insert(
+            "secrets_key".into(),
+            catalog_model::secrets::TEST_KEY.into(),
+        );
         for (name, value) in catalog_e2e::REAL_TIMINGS.iter().chain(UNLIMITED) {
             options.variables.insert((*name).into(), (*value).into());
         }

@@ -21,6 +21,7 @@ impl AuthStore for OneKey {
         Ok((id == "LTAIbench").then(|| AccessKey {
             secret: "bench-secret-0123456789".into(),
             owner: (),
+            disabled: false,
         }))
     }
     // Nonce bookkeeping is a store call, counted in the KV figures, not here.

@@ -32,6 +32,10 @@ pub fn start_app_with(
     options
         .variables
         .insert("admin_token".into(), ADMIN_TOKEN.into());
+    options.variables.insert(
+        "secrets_key".into(),
+        catalog_model::secrets::TEST_KEY.into(),
+    );
     for (name, value) in variables {
         options.variables.insert((*name).into(), (*value).into());
     }

@@ -129,7 +129,9 @@ fn wait_for_next_tick(base: &str) {
 /// `spin up` options for the app's `spin.toml`: the e2e admin token and [`REAL_TIMINGS`]
 /// on Spin's default store (a SQLite file in a fresh state directory).
 pub fn real_options() -> SpinOptions {
-    let mut opts = SpinOptions::new(manifest()).variable("admin_token", ADMIN_TOKEN);
+    let mut opts = SpinOptions::new(manifest())
+        .variable("admin_token", ADMIN_TOKEN)
+        .variable("secrets_key", catalog_model::secrets::TEST_KEY);
     for (name, value) in REAL_TIMINGS {
         opts = opts.variable(name, value);
     }

@@ -49,8 +49,14 @@ fn config<'a>(
         tick_token: ticker,
         settings,
         query,
+        secrets: &NO_SECRETS,
     }
 }
+
+static NO_SECRETS: crate::secrets::Secrets = crate::secrets::Secrets {
+    current: None,
+    previous: None,
+};
 
 fn post(st: &Store<'_>, config: &Config<'_>, path: &str, bearer: &str) -> (u16, Value) {
     let headers = vec![("authorization".to_owned(), format!("Bearer {bearer}"))];

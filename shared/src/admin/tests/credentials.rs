@@ -29,7 +29,11 @@ fn rpc_code(st: &Store<'_>, id: &str, secret: &str, nonce: &str) -> String {
         headers,
         body,
     };
-    let r = crate::appstream::handle(st, &RpcSettings::default(), &req, "appstream.test");
+    let settings = RpcSettings {
+        secrets: crate::secrets::Secrets::for_tests(),
+        ..RpcSettings::default()
+    };
+    let r = crate::appstream::handle(st, &settings, &req, "appstream.test");
     let v: Value = serde_json::from_slice(&r.body).unwrap();
     v["Code"].as_str().unwrap_or_default().to_owned()
 }
@@ -132,4 +136,74 @@ fn an_org_holds_a_bounded_number_of_credentials() {
         call(&st, "POST", "/admin/v1/orgs/nobody/tokens", "{}").status,
         404
     );
+}
+
+#[test]
+fn a_key_rotation_reseals_an_orgs_secrets_and_they_keep_verifying() {
+    use crate::secrets::{SealingKey, Secrets};
+    let (kv, env) = setup();
+    let st = Store::new(&kv, &env);
+    let ak = body(&call(&st, "POST", "/admin/v1/orgs/o1/access-keys", "{}"));
+    let (id, secret) = (
+        ak["accessKeyId"].as_str().unwrap(),
+        ak["accessKeySecret"].as_str().unwrap(),
+    );
+    let new_key = SealingKey::parse("k", &"ab".repeat(32)).ok();
+    let rotating = Secrets {
+        current: new_key.clone(),
+        previous: Secrets::for_tests().current,
+    };
+    let rpc = |secrets: &Secrets, nonce: &str| {
+        let settings = RpcSettings {
+            secrets: secrets.clone(),
+            ..RpcSettings::default()
+        };
+        let (headers, body) = sign::sign_form_post(
+            "appstream.test",
+            id,
+            secret,
+            "ListImage",
+            &[],
+            &crate::time::iso8601_s(st.now_ms()),
+            nonce,
+        );
+        let req = ApiRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers,
+            body,
+        };
+        crate::appstream::handle(&st, &settings, &req, "appstream.test").status
+    };
+    assert_eq!(rpc(&rotating, "rotate-0001"), 200);
+    let reseal = |secrets: &Secrets| {
+        let headers = vec![("Authorization".to_owned(), format!("Bearer {TOKEN}"))];
+        let cfg = Config {
+            secrets,
+            ..config(Some(TOKEN))
+        };
+        body(&handle(
+            &st,
+            &cfg,
+            "POST",
+            "/admin/v1/orgs/o1/reseal-access-keys",
+            &headers,
+            b"",
+        ))
+    };
+    let r = reseal(&rotating);
+    assert_eq!(
+        (r["resealed"].clone(), r["current"].clone()),
+        (json!(1), json!(0))
+    );
+    assert_eq!(reseal(&rotating)["current"], 1);
+    // The previous key can go: the secret opens with the new one alone.
+    let only_new = Secrets {
+        current: new_key,
+        previous: None,
+    };
+    assert_eq!(rpc(&only_new, "rotate-0002"), 200);
+    // And no longer with the old one.
+    assert_ne!(rpc(&Secrets::for_tests(), "rotate-0003"), 200);
 }

@@ -9,11 +9,13 @@ use crate::env::Millis;
 use crate::keys;
 use crate::ops::Settings;
 use crate::records::Store;
+use crate::secrets::Secrets;
 use crate::store::StoreError;
 
 pub(super) struct KvAuth<'a> {
     pub st: Store<'a>,
     pub settings: &'a Settings,
+    pub secrets: &'a Secrets,
 }
 
 /// The store's failure as verification reports it (the door answers it as a busy store).
@@ -25,13 +27,18 @@ impl AuthStore for KvAuth<'_> {
     type Owner = String;
 
     fn access_key(&self, id: &str) -> Result<Option<AccessKey<String>>, StoreFailure> {
-        Ok(auth::access_key(&self.st, id)
-            .map_err(failure)?
-            .map(|r| AccessKey {
-                secret: r.access_key_secret,
-                owner: r.org_id,
-                disabled: r.disabled,
-            }))
+        let Some(r) = auth::access_key(&self.st, id).map_err(failure)? else {
+            return Ok(None);
+        };
+        // A secret that does not open is the app's misconfiguration (a missing or rotated
+        // `secrets_key`), not the caller's fault: answered as a failure, never as a match.
+        let secret = auth::secret_of(&r, self.secrets)
+            .map_err(|e| StoreFailure(format!("AccessKey {id}: {e}")))?;
+        Ok(Some(AccessKey {
+            secret,
+            owner: r.org_id,
+            disabled: r.disabled,
+        }))
     }
 
     fn record_nonce(

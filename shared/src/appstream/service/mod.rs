@@ -57,6 +57,8 @@ pub struct RpcSettings {
     pub ops: Settings,
     /// Most captures an org may run at once (`ExceedBuilderQuota` beyond).
     pub builder_quota: u32,
+    /// The keys AccessKey secrets are sealed with (`crate::secrets`).
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl Default for RpcSettings {
@@ -64,13 +66,15 @@ impl Default for RpcSettings {
         RpcSettings {
             ops: Settings::default(),
             builder_quota: DEFAULT_BUILDER_QUOTA,
+            secrets: crate::secrets::Secrets::default(),
         }
     }
 }
 
 impl RpcSettings {
     /// The operation variables ([`Settings::from_vars`]) plus `builder_quota` (an integer
-    /// from 1 to [`MAX_BUILDER_QUOTA`]; absent or empty: [`DEFAULT_BUILDER_QUOTA`]).
+    /// from 1 to [`MAX_BUILDER_QUOTA`]; absent or empty: [`DEFAULT_BUILDER_QUOTA`]) and the
+    /// sealing keys (`secrets_key`, `secrets_key_previous`).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<RpcSettings, String> {
         let ops = Settings::from_vars(&var)?;
         let builder_quota = match var("builder_quota") {
@@ -85,7 +89,12 @@ impl RpcSettings {
                 }
             },
         };
-        Ok(RpcSettings { ops, builder_quota })
+        let secrets = crate::secrets::Secrets::from_vars(&var)?;
+        Ok(RpcSettings {
+            ops,
+            builder_quota,
+            secrets,
+        })
     }
 }
 
@@ -167,6 +176,7 @@ fn handle_inner(
     let store = KvAuth {
         st: *st,
         settings: &settings.ops,
+        secrets: &settings.secrets,
     };
     let verified = sign::authenticate(&signed, st.now_ms(), &store).map_err(errors::refused)?;
     // The org's request limit, before any other store work (`crate::ratelimit`).

@@ -57,7 +57,13 @@ fn orgs() -> (String, String) {
 
 pub fn run(runtime: Runtime, manifest: &Path, dir: &Path, n: usize) -> anyhow::Result<Fair> {
     let redis = RedisServer::try_start().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let vars = vec![("admin_token".to_owned(), ADMIN.to_owned())];
+    let vars = vec![
+        ("admin_token".to_owned(), ADMIN.to_owned()),
+        (
+            "secrets_key".to_owned(),
+            catalog_model::secrets::TEST_KEY.to_owned(),
+        ),
+    ];
     let replica = Replica::start(
         runtime,
         manifest,

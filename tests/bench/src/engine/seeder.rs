@@ -34,6 +34,7 @@ impl Seeder {
         });
         for (name, value) in [
             ("admin_token", ADMIN),
+            ("secrets_key", catalog_model::secrets::TEST_KEY),
             ("step_ms", "1"),
             ("rest_rate_limit", "0"),
             ("rpc_rate_limit", "0"),

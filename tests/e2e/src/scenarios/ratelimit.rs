@@ -47,6 +47,7 @@ impl Limited {
         options.spin_compat = true;
         for (name, value) in [
             ("admin_token", ADMIN_TOKEN.to_owned()),
+            ("secrets_key", catalog_model::secrets::TEST_KEY.to_owned()),
             ("rate_window_s", WINDOW_S.to_string()),
             ("rest_rate_limit", LIMIT.to_string()),
             ("rpc_rate_limit", LIMIT.to_string()),

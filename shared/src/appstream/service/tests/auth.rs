@@ -13,7 +13,7 @@ const VECTOR_DISTRIBUTE: &str = include_str!("../../testdata/start_task_for_dist
 struct Vector {
     req: ApiRequest,
     authority: String,
-    ak: AccessKeyRecord,
+    ak: MintedAccessKey,
     date: Millis,
 }
 
@@ -48,12 +48,10 @@ fn vector(text: &str) -> Vector {
             body: s("body").into_bytes(),
         },
         authority: s("authority"),
-        ak: AccessKeyRecord {
+        ak: MintedAccessKey {
             access_key_id: s("access_key_id"),
             org_id: "o1".into(),
             access_key_secret: s("access_key_secret"),
-            created_at: Timestamp(0),
-            disabled: false,
         },
         date,
     }
@@ -64,7 +62,10 @@ fn vector_world(v: &Vector) -> World {
     let w = World::new();
     w.env.advance_ms(v.date - T0);
     w.st()
-        .put_new(&keys::access_key(&v.ak.access_key_id), &v.ak)
+        .put_new(
+            &keys::access_key(&v.ak.access_key_id),
+            &crate::auth::test_record(&v.ak),
+        )
         .unwrap();
     w
 }
@@ -141,7 +142,7 @@ fn authentication_refusals_carry_their_codes() {
     req.headers.retain(|(n, _)| n != "authorization");
     assert_error(answer(&w.send(&req)), 400, "MissingAuthorization");
 
-    let stranger = AccessKeyRecord {
+    let stranger = MintedAccessKey {
         access_key_id: "LTAIstranger".into(),
         ..w.ak.clone()
     };
@@ -150,7 +151,7 @@ fn authentication_refusals_carry_their_codes() {
         404,
         "InvalidAccessKeyId.NotFound",
     );
-    let wrong = AccessKeyRecord {
+    let wrong = MintedAccessKey {
         access_key_secret: "nope".into(),
         ..w.ak.clone()
     };

@@ -14,7 +14,7 @@ use super::{
 use crate::api::{ApiRequest, ApiResponse};
 use crate::appstream::sign::{self, SignedRequest};
 use crate::appstream::{capture, envelope};
-use crate::auth::AccessKeyRecord;
+use crate::auth::MintedAccessKey;
 use crate::catalog::{Image, Version};
 use crate::env::{Env, FakeEnv, Millis};
 use crate::keys;
@@ -22,7 +22,7 @@ use crate::ops::Settings;
 use crate::records::{Change, Store};
 use crate::sim;
 use crate::store::{CasOutcome, KeyValue, MemoryKv, StoreError};
-use crate::time::{Timestamp, iso8601_s};
+use crate::time::iso8601_s;
 use crate::vocab::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -101,8 +101,8 @@ struct World {
     kv: Faulty,
     env: FakeEnv,
     settings: RpcSettings,
-    ak: AccessKeyRecord,
-    ak2: AccessKeyRecord,
+    ak: MintedAccessKey,
+    ak2: MintedAccessKey,
     nonce: Cell<u64>,
 }
 
@@ -123,6 +123,7 @@ impl World {
             settings: RpcSettings {
                 ops: Settings::default(),
                 builder_quota: quota,
+                secrets: crate::secrets::Secrets::for_tests(),
             },
             ak,
             ak2,
@@ -184,7 +185,7 @@ impl World {
     /// A POST signed like the SDK signs: form body, every header signed.
     fn signed_by(
         &self,
-        ak: &AccessKeyRecord,
+        ak: &MintedAccessKey,
         action: &str,
         form: &[(&str, &str)],
         query: &str,
@@ -242,7 +243,7 @@ impl World {
         answer(&self.send(&self.signed(action, form)))
     }
 
-    fn call_as(&self, ak: &AccessKeyRecord, action: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    fn call_as(&self, ak: &MintedAccessKey, action: &str, form: &[(&str, &str)]) -> (u16, Value) {
         answer(&self.send(&self.signed_by(ak, action, form, "")))
     }
 
@@ -299,7 +300,7 @@ impl World {
 /// Adds `authorization` over every header present plus `host` (the URI authority, R7).
 fn sign_into(
     headers: &mut Vec<(String, String)>,
-    ak: &AccessKeyRecord,
+    ak: &MintedAccessKey,
     method: &str,
     query: &str,
     body: &[u8],
