@@ -44,6 +44,8 @@ pub struct Settings {
     pub rest_rate_limit: u64,
     /// Requests an org may send through the RPC door per window (0: no limit).
     pub rpc_rate_limit: u64,
+    /// What one org may hold (`crate::catalog::quota`).
+    pub quotas: crate::catalog::quota::Quotas,
 }
 
 /// Default of `rate_window_s`: a window of 10 s (one purge entry per org and door per
@@ -83,6 +85,7 @@ impl Default for Settings {
             rate_window_s: DEFAULT_RATE_WINDOW_S,
             rest_rate_limit: DEFAULT_REST_RATE_LIMIT,
             rpc_rate_limit: DEFAULT_RPC_RATE_LIMIT,
+            quotas: crate::catalog::quota::Quotas::default(),
         }
     }
 }
@@ -160,6 +163,7 @@ impl Settings {
         if let Some(n) = parse(&var, "rpc_rate_limit", true)? {
             s.rpc_rate_limit = n;
         }
+        s.quotas = crate::catalog::quota::Quotas::from_vars(&var)?;
         Ok(s)
     }
 

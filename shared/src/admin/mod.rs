@@ -98,6 +98,7 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
             "/admin/v1/orgs/{orgId}",
             &[(Get, orgs::get), (Put, orgs::put)],
         ),
+        ("/admin/v1/orgs/{orgId}/usage", &[(Get, orgs::usage)]),
         (
             "/admin/v1/orgs/{orgId}/tokens",
             &[(Get, orgs::list_tokens), (Post, orgs::mint_token)],

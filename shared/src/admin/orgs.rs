@@ -399,3 +399,29 @@ pub(super) fn reseal_access_keys(
         &json!({ "orgId": org_id, "resealed": resealed, "current": current }),
     ))
 }
+
+/// `GET /admin/v1/orgs/{orgId}/usage`: what the org holds against its quotas (three reads:
+/// the org, its image index's counter and directory). Versions are counted on each image
+/// (`versionCount`), replicas on each version (its copies).
+pub(super) fn usage(
+    st: &Store<'_>,
+    p: &Params<'_>,
+    _: &[u8],
+    config: &super::Config<'_>,
+) -> Answer {
+    let org_id = p.get("orgId");
+    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let quotas = config.settings.quotas;
+    let images = crate::catalog::quota::images_used(st, org_id)?;
+    Ok(Response::json(
+        200,
+        &json!({
+            "orgId": org_id,
+            "images": {"used": images, "quota": quotas.images},
+            "versionsPerImage": {"quota": quotas.versions},
+            "replicasPerVersion": {"quota": quotas.replicas},
+            "tokens": {"used": o.tokens.len(), "quota": MAX_CREDENTIALS},
+            "accessKeys": {"used": o.access_keys.len(), "quota": MAX_CREDENTIALS},
+        }),
+    ))
+}

@@ -578,7 +578,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         assert_eq!(body(&r)["code"], "METHOD_NOT_ALLOWED", "{path}");
         assert_eq!(body(&r)["detail"], format!("use {allow} on this path"));
     }
-    assert_eq!(ROUTES.routes.len(), 15);
+    assert_eq!(ROUTES.routes.len(), 16);
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod index;
 pub mod listing;
 pub mod pages;
 pub mod platform;
+pub mod quota;
 pub mod write;
 
 pub use crate::vocab::{OrgId, RegionStatus};

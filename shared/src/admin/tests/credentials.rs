@@ -207,3 +207,19 @@ fn a_key_rotation_reseals_an_orgs_secrets_and_they_keep_verifying() {
     // And no longer with the old one.
     assert_ne!(rpc(&Secrets::for_tests(), "rotate-0003"), 200);
 }
+
+#[test]
+fn the_admin_reads_an_orgs_usage_against_its_quotas() {
+    let (kv, env) = setup();
+    let st = Store::new(&kv, &env);
+    call(&st, "POST", "/admin/v1/orgs/o1/tokens", "{}");
+    let u = body(&call(&st, "GET", "/admin/v1/orgs/o1/usage", ""));
+    assert_eq!(u["images"], json!({"used": 0, "quota": 1000}));
+    assert_eq!(u["tokens"]["used"], 1);
+    assert_eq!(u["versionsPerImage"]["quota"], 1000);
+    assert_eq!(u["replicasPerVersion"]["quota"], 16);
+    assert_eq!(
+        call(&st, "GET", "/admin/v1/orgs/nobody/usage", "").status,
+        404
+    );
+}

@@ -10,6 +10,7 @@ use super::{Ctx, errors, valid_id};
 use crate::appstream::RpcError;
 use crate::appstream::capture::{self, Resolved};
 use crate::appstream::params::{CreateImageByInstance, Tag as ParamTag};
+use crate::catalog::quota::{self, Exceeded};
 use crate::catalog::{Asset, AssetDetails, Image, Tag, Version, write};
 use crate::env::Millis;
 use crate::keys;
@@ -332,6 +333,12 @@ pub fn create_image_by_instance(
 ) -> Result<Value, RpcError> {
     capture::check_lengths(r)?;
     let (inst, resolved) = check_instance(ctx, r)?;
+    // The org's image quota, before anything is recorded (`catalog::quota`).
+    if let Err(Exceeded::Images { quota }) =
+        quota::image_room(&ctx.st, &ctx.org, &ctx.settings.ops.quotas)?
+    {
+        return Err(errors::image_quota_exceeded(quota));
+    }
     let image_id = ctx.st.new_id("imgc-");
     let version_id = ctx.st.new_id("iv-");
     let op_id = ops::new_op_id(&ctx.st);

@@ -136,6 +136,15 @@ pub(super) fn task_exist(instance_id: &str) -> RpcError {
     )
 }
 
+/// ECS's answer to an image beyond the account's image quota (HTTP 403).
+pub(super) fn image_quota_exceeded(quota: u32) -> RpcError {
+    RpcError::new(
+        403,
+        "QuotaExceed.Image",
+        format!("The number of images exceeds the quota of {quota} (quota_images)."),
+    )
+}
+
 pub(super) fn exceed_builder_quota(quota: u32) -> RpcError {
     err(
         "ExceedBuilderQuota",

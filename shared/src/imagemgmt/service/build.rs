@@ -5,6 +5,7 @@
 use super::render::{image_json, version_json};
 use super::{Ctx, RestError};
 use crate::catalog::pages::{self, Sealing};
+use crate::catalog::quota;
 use crate::catalog::{Asset, AssetDetails, Image, Marker, PartnerImage, Version, write};
 use crate::imagemgmt::input::*;
 use crate::keys;
@@ -210,7 +211,9 @@ pub(super) fn write_new_image(
     ctx: &Ctx<'_>,
     mut image: Image,
     first: NewVersion,
-) -> Result<(Value, String), StoreError> {
+) -> Result<(Value, String), RestError> {
+    // Before anything is written (`catalog::quota`).
+    quota::image_room(&ctx.st, &ctx.org, &ctx.settings.quotas)?.map_err(RestError::Quota)?;
     // The image id is fresh, so its major counter starts at 1 and 1.0.0 is taken once.
     let number = VersionNumber {
         major: write::first_major(&ctx.st, &ctx.org, &image.id)?,
@@ -348,6 +351,9 @@ pub(super) fn attach_version(
             }
             if let Err(e) = check_marker_room(img.markers.len() + markers.len()) {
                 return Change::Abort(e);
+            }
+            if let Err(q) = ctx.settings.quotas.version_room(pages::count(img)) {
+                return Change::Abort(RestError::Quota(q));
             }
             let mut img = match pages::seal_if_full(&ctx.st, img, version_id) {
                 Ok(Some(with_page)) => {

@@ -6,6 +6,7 @@
 
 use crate::api::Problem;
 use crate::catalog::deletion::DeleteRefusal;
+use crate::catalog::quota::Exceeded;
 use crate::imagemgmt::partner::PartnerError;
 use crate::imagemgmt::submit::add_version_store_failure;
 use crate::store::StoreError;
@@ -32,6 +33,8 @@ pub enum RestError {
     TooManyMarkers,
     /// 409: the image lists as many versions as its record can (`catalog::pages`).
     TooManyVersions,
+    /// 409: the org's quota (`catalog::quota`) would be exceeded.
+    Quota(crate::catalog::quota::Exceeded),
     /// 400, Add Version rule 1: the image's own source type does not take new versions.
     ImageSourceType(SourceType),
     /// 400: `osType`/`gpuType` differ from the image's: (field, image's value, given value).
@@ -118,6 +121,20 @@ impl From<RestError> for Problem {
                 format!(
                     "markers: an image holds at most {} markers; delete or move some first",
                     crate::catalog::MAX_MARKERS
+                ),
+            ),
+            E::Quota(Exceeded::Images { quota }) => Problem::new(
+                409,
+                "IMAGE_QUOTA_EXCEEDED",
+                format!(
+                    "the org holds its quota of {quota} images (quota_images); delete some first"
+                ),
+            ),
+            E::Quota(Exceeded::Versions { quota }) => Problem::new(
+                409,
+                "VERSION_QUOTA_EXCEEDED",
+                format!(
+                    "the image holds its quota of {quota} versions (quota_versions); delete old versions first"
                 ),
             ),
             E::TooManyVersions => Problem::new(

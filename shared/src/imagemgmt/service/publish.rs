@@ -96,7 +96,8 @@ fn publish_version(
     Ok(Reply::started(action.status, body, op))
 }
 
-/// Refuses, before anything is written, replicas beyond [`MAX_REPLICAS`] for the version
+/// Refuses, before anything is written, replicas beyond the org's quota (`quota_replicas`,
+/// at most [`MAX_REPLICAS`]) for the version
 /// (`held` it has, `wanted` new ones) and any named provider instance the org's inventory
 /// lacks (both 422 naming the field; at most `MAX_REPLICAS` reads, in one batch).
 fn check_replicas(
@@ -106,12 +107,15 @@ fn check_replicas(
     wanted: &[String],
     held: usize,
 ) -> Result<(), RestError> {
-    if held + wanted.len() > MAX_REPLICAS {
+    let quota = usize::try_from(ctx.settings.quotas.replicas)
+        .unwrap_or(MAX_REPLICAS)
+        .min(MAX_REPLICAS);
+    if held + wanted.len() > quota {
         return Err(RestError::Invalid(Problem::unprocessable(
             field,
             "REPLICA_LIMIT_REACHED",
             format!(
-                "a version has at most {MAX_REPLICAS} replicas; it has {held}, and {} more were named",
+                "a version has at most {quota} replicas (quota_replicas); it has {held}, and {} more were named",
                 wanted.len()
             ),
         )));
@@ -372,6 +376,10 @@ fn clone_version(
     mut new: NewVersion,
 ) -> Result<Reply, RestError> {
     check_writable(img.status)?;
+    ctx.settings
+        .quotas
+        .version_room(crate::catalog::pages::count(img))
+        .map_err(RestError::Quota)?;
     let number = elect_number(ctx, image_id, &numbering, Some(src))?;
     if numbering == Numbering::Minor {
         new.version_type = VersionType::Minor;

@@ -168,6 +168,12 @@ fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Repl
     let seen = ctx.found_image_seen(image_id)?;
     let img = &seen.stored.value;
     check_add_rules(img, &req)?;
+    // The quota as the image was read, before anything is written; the attach's swap checks
+    // it again (`catalog::quota`).
+    ctx.settings
+        .quotas
+        .version_room(crate::catalog::pages::count(img))
+        .map_err(RestError::Quota)?;
     let partner_image = partner::resolve(&ctx.st, &ctx.org, &req.source)?;
     let source = source_of(ctx, image_id, img, req.source_version_id.as_ref())?;
     let number = elect_number(ctx, image_id, &req.numbering, source.as_ref())?;

@@ -278,3 +278,31 @@ fn delete_image_runs_in_the_background() {
     );
     assert!(w.gone(20, &format!("/images/{img}")));
 }
+
+#[test]
+fn the_image_quota_refuses_one_more_image_and_records_nothing() {
+    let mut w = World::new();
+    w.settings.quotas.images = 2;
+    w.sig_image("one");
+    let (second, _) = first_version(&w.sig_image("two"));
+    let before = w.kv.keys();
+    let r = w.call(
+        "POST",
+        "/images?action=copy-existing-image",
+        Some(sig_image_body("three")),
+    );
+    assert_eq!(problem(&r), (409, "IMAGE_QUOTA_EXCEEDED".into()));
+    assert_eq!(w.kv.keys(), before, "a refused create records nothing");
+    // Deleting one makes room again, once its deletion has ended.
+    assert_eq!(
+        w.call("DELETE", &format!("/images/{second}"), None).status,
+        202
+    );
+    assert!(w.gone(60, &format!("/images/{second}")));
+    let r = w.call(
+        "POST",
+        "/images?action=copy-existing-image",
+        Some(sig_image_body("three")),
+    );
+    assert_eq!(r.status, 201, "{}", r.json_body());
+}

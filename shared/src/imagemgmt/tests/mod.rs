@@ -44,6 +44,16 @@ struct World {
     token: String,
 }
 
+/// A `copy-existing-image` body for image `name`.
+fn sig_image_body(name: &str) -> Value {
+    json!({
+        "streamName": name, "osType": "WINDOWS", "sourceStreamType": "AZURE_SIG",
+        "providerInstanceId": "pi-1",
+        "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}
+    })
+}
+
 impl World {
     fn new() -> Self {
         Self::on(MemoryKv::new())
@@ -137,12 +147,7 @@ impl World {
         let r = self.call(
             "POST",
             "/images?action=copy-existing-image",
-            Some(json!({
-                "streamName": name, "osType": "WINDOWS", "sourceStreamType": "AZURE_SIG",
-                "providerInstanceId": "pi-1",
-                "assetDetails": {"data": {"sourceImageVersionId": "g-1",
-                    "isClientAccessLicenseApplicable": true, "multiSession": true}}
-            })),
+            Some(sig_image_body(name)),
         );
         assert_eq!(r.status, 201, "{:?}", r.json_body());
         r.json_body()

@@ -153,7 +153,9 @@ fn a_page_whose_versions_are_all_deleted_is_dropped() {
 
 #[test]
 fn a_full_image_refuses_a_new_version_with_409_and_keeps_nothing() {
-    let w = World::new();
+    let mut w = World::new();
+    // The record's own bound, behind any quota (`quota_versions` stops at 4 096).
+    w.settings.quotas.versions = u32::MAX;
     let (img, _) = first_version(&w.sig_image("win"));
     w.edit_image(&img, |i| {
         i.version_ids = (0..PAGE).map(|n| format!("v-{n}")).collect();
@@ -270,4 +272,17 @@ fn a_sealer_that_loses_its_swap_leaves_no_stray_page() {
             .filter(|k| k.starts_with(&prefix))
             .count();
     assert_eq!(stored_pages, 1);
+}
+
+#[test]
+fn the_version_quota_refuses_one_more_and_keeps_nothing() {
+    let mut w = World::new();
+    w.settings.quotas.versions = 3;
+    let (img, _) = first_version(&w.sig_image("win"));
+    add_many(&w, &img, 2);
+    let before = w.kv.keys();
+    let r = w.add_version(&img, sig_version("MAJOR"));
+    assert_eq!(problem(&r), (409, "VERSION_QUOTA_EXCEEDED".into()));
+    assert_eq!(w.kv.keys(), before, "a refused Add Version records nothing");
+    assert_eq!(total(&w, &img), 3);
 }

@@ -288,3 +288,30 @@ fn a_record_that_cannot_be_written_is_create_desktop_image_record_failed() {
     w.capture("ecd-1", "retry");
     assert_eq!(w.list(&[])["Count"], json!(1));
 }
+
+#[test]
+fn the_image_quota_refuses_one_more_capture_as_ecs_does() {
+    let mut w = World::new();
+    w.settings.ops.quotas.images = 2;
+    w.capture(&w.desktop("iq-1"), "a");
+    w.capture(&w.desktop("iq-2"), "b");
+    let q3 = w.desktop("iq-3");
+    let b = assert_error(
+        capture_err(&w, &q3, "CloudDesktop"),
+        403,
+        "QuotaExceed.Image",
+    );
+    assert!(b["Message"].as_str().unwrap().contains('2'), "{b}");
+    assert_eq!(w.list(&[])["Count"], json!(2));
+    // Another org holds its own images.
+    let (s, _) = w.call_as(
+        &w.ak2,
+        "CreateImageByInstance",
+        &[
+            ("InstanceId", "ecd-other"),
+            ("InstanceType", "CloudDesktop"),
+            ("ImageName", "o2"),
+        ],
+    );
+    assert_eq!(s, 200);
+}
