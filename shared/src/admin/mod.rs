@@ -26,6 +26,7 @@ mod body;
 mod engine;
 mod error;
 mod inventory;
+mod org_deletion;
 mod orgs;
 mod shared_images;
 mod simulation;
@@ -96,7 +97,11 @@ const ROUTES: RouteTable<Handler, AdminError> = RouteTable {
         ),
         (
             "/admin/v1/orgs/{orgId}",
-            &[(Get, orgs::get), (Put, orgs::put)],
+            &[
+                (Get, orgs::get),
+                (Put, orgs::put),
+                (Delete, org_deletion::delete_org),
+            ],
         ),
         ("/admin/v1/orgs/{orgId}/usage", &[(Get, orgs::usage)]),
         (

@@ -37,6 +37,9 @@ pub struct Org {
     /// Its AccessKeys.
     #[serde(default)]
     pub access_keys: Vec<AccessKeyRef>,
+    /// Being deleted (`DELETE /admin/v1/orgs/{orgId}`): no credential is minted for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
 }
 
 impl Org {
@@ -50,6 +53,7 @@ impl Org {
             updated_at: now,
             tokens: Vec::new(),
             access_keys: Vec::new(),
+            deleting: false,
         }
     }
 }
@@ -60,6 +64,7 @@ fn org_json(o: &Org) -> serde_json::Value {
         "id": o.id,
         "name": o.name,
         "partners": o.partners,
+        "deleting": o.deleting,
         "createdAt": o.created_at,
         "updatedAt": o.updated_at,
         "tokens": o.tokens.iter().map(token_json).collect::<Vec<_>>(),
@@ -141,6 +146,13 @@ fn update_org(
         .map_err(|e: UpdateError<AdminError>| e.lift(|| AdminError::OrgNotFound(org_id.to_owned())))
 }
 
+fn org_deleting(org_id: &str) -> AdminError {
+    AdminError::Conflict {
+        code: "ORG_DELETING",
+        message: format!("org {org_id} is being deleted"),
+    }
+}
+
 fn credential_limit(kind: &str) -> AdminError {
     AdminError::Conflict {
         code: "CREDENTIAL_LIMIT_REACHED",
@@ -158,6 +170,9 @@ pub(super) fn mint_token(
     let org_id = p.get("orgId");
     let (token, reference) = auth::new_token(st);
     update_org(st, org_id, |o| {
+        if o.deleting {
+            return Change::Abort(org_deleting(org_id));
+        }
         if o.tokens.len() >= MAX_CREDENTIALS {
             return Change::Abort(credential_limit("tokens"));
         }
@@ -231,6 +246,9 @@ pub(super) fn mint_access_key(
         created_at: record.created_at,
     };
     update_org(st, org_id, |o| {
+        if o.deleting {
+            return Change::Abort(org_deleting(org_id));
+        }
         if o.access_keys.len() >= MAX_CREDENTIALS {
             return Change::Abort(credential_limit("AccessKeys"));
         }

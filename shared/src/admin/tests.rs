@@ -531,7 +531,7 @@ fn unknown_paths_and_methods_are_refused() {
         .status,
         404
     );
-    let r = call(&Store::new(&kv, &env), "DELETE", "/admin/v1/orgs/o1", "");
+    let r = call(&Store::new(&kv, &env), "PATCH", "/admin/v1/orgs/o1", "");
     assert_eq!(r.status, 405);
     assert!(r.headers.iter().any(|(n, _)| n == "allow"));
     let big = "x".repeat(MAX_BODY + 1);
@@ -561,7 +561,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
     for (path, allow) in [
         ("/admin/v1/simulation", "GET, HEAD, PUT"),
         ("/admin/v1/shared-images/s-1", "GET, HEAD, PUT"),
-        ("/admin/v1/orgs/o1", "GET, HEAD, PUT"),
+        ("/admin/v1/orgs/o1", "GET, HEAD, PUT, DELETE"),
         ("/admin/v1/orgs/o1/tokens", "GET, HEAD, POST"),
         ("/admin/v1/orgs/o1/access-keys", "GET, HEAD, POST"),
         ("/admin/v1/orgs/o1/provider-instances/x", "GET, HEAD, PUT"),
@@ -572,7 +572,7 @@ fn the_route_table_is_sound_and_a_405_lists_the_rows_methods() {
         ("/admin/v1/engine", "GET, HEAD"),
         ("/admin/v1/engine/tick", "POST"),
     ] {
-        let r = call(&Store::new(&kv, &env), "DELETE", path, "");
+        let r = call(&Store::new(&kv, &env), "PATCH", path, "");
         assert_eq!(r.status, 405, "{path}");
         assert_eq!(r.get_header("allow"), Some(allow), "{path}");
         assert_eq!(body(&r)["code"], "METHOD_NOT_ALLOWED", "{path}");

@@ -8,4 +8,5 @@ use catalog_e2e::scenarios::bounds::*;
 scenarios!(
     revoked_credentials_are_refused_on_the_next_request,
     oversized_or_foreign_replicas_and_doubled_credentials_are_refused,
+    a_deleted_org_is_refused_at_once_and_emptied_by_the_engine,
 );

@@ -96,6 +96,7 @@ fn jobs() -> Vec<Job> {
     all.extend(jobs!(bounds:
         revoked_credentials_are_refused_on_the_next_request,
         oversized_or_foreign_replicas_and_doubled_credentials_are_refused,
+        a_deleted_org_is_refused_at_once_and_emptied_by_the_engine,
     ));
     all.extend(jobs!(console: console_files_carry_their_headers_and_stay_on_the_origin));
     all.extend(jobs!(imagemgmt:

@@ -306,3 +306,48 @@ fn the_image_quota_refuses_one_more_image_and_records_nothing() {
     );
     assert_eq!(r.status, 201, "{}", r.json_body());
 }
+
+#[test]
+fn deleting_an_org_revokes_its_credentials_at_once_and_its_images_through_the_engine() {
+    let w = World::new();
+    let (first, _) = first_version(&w.sig_image("one"));
+    let (second, _) = first_version(&w.sig_image("two"));
+    let secrets = crate::secrets::Secrets::for_tests();
+    let admin = |method: &str, path: &str| {
+        let config = crate::admin::Config {
+            admin_token: Some("adm"),
+            tick_token: None,
+            settings: &w.settings,
+            query: "",
+            secrets: &secrets,
+        };
+        let headers = vec![("authorization".to_owned(), "Bearer adm".to_owned())];
+        let r = crate::admin::handle(&w.st(), &config, method, path, &headers, b"");
+        let body = serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null);
+        (r.status, body)
+    };
+    let (_, minted) = admin("POST", "/admin/v1/orgs/o1/tokens");
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let as_minted = |path: &str| {
+        let mut r = w.req("GET", path, None);
+        r.headers = vec![("authorization".into(), format!("Bearer {token}"))];
+        w.send(&r).status
+    };
+    assert_eq!(as_minted("/images"), 200);
+
+    let (status, body) = admin("DELETE", "/admin/v1/orgs/o1");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["imagesDeleting"], 2);
+    // Refused at once, and no credential is minted for it any more.
+    assert_eq!(as_minted("/images"), 401);
+    let (status, body) = admin("POST", "/admin/v1/orgs/o1/tokens");
+    assert_eq!((status, body["code"].clone()), (409, json!("ORG_DELETING")));
+    // The engine removes the images (read here with a token no org lists: a test's own).
+    for image in [&first, &second] {
+        assert!(w.gone(80, &format!("/images/{image}")), "{image}");
+    }
+    let (status, _) = admin("DELETE", "/admin/v1/orgs/o1");
+    assert_eq!(status, 204);
+    assert_eq!(admin("GET", "/admin/v1/orgs/o1").0, 404);
+    assert_eq!(admin("DELETE", "/admin/v1/orgs/o1").0, 404);
+}

@@ -118,3 +118,44 @@ pub fn oversized_or_foreign_replicas_and_doubled_credentials_are_refused(h: &Har
     let r = h.send("GET", "/admin/v1/engine", None, &doubled, None);
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+/// `DELETE /admin/v1/orgs/{orgId}`: the org's credentials are refused on the next request,
+/// its images are deleted by the engine, and a later call deletes the org itself (204).
+pub fn a_deleted_org_is_refused_at_once_and_emptied_by_the_engine(h: &Harness) {
+    let org = format!("{}-doomed", h.org);
+    let creds = crate::apps::seed_at(&h.http, &h.base_url(), &org);
+    let door = Door::new(h.base_url(), creds);
+    let body = json!({
+        "streamName": "doomed", "osType": "WINDOWS", "sourceStreamType": "AZURE_SIG",
+        "providerInstanceId": "pi-1",
+        "assetDetails": {"data": {"sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}
+    });
+    let created = door.rest("POST", "/images?action=copy-existing-image", Some(body));
+    assert_eq!(created.status, 201, "{}", created.body);
+    let now = h.now_secs();
+    assert_eq!(door.rpc("ListImage", &[], now).status, 200);
+
+    let path = format!("/admin/v1/orgs/{org}");
+    let first = h.send("DELETE", &path, Some(crate::ADMIN_TOKEN), &[], None);
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.body["imagesDeleting"], 1, "{}", first.body);
+    assert_eq!(door.rest("GET", "/images", None).status, 401);
+    let refused = door.rpc("ListImage", &[], now);
+    assert_eq!(
+        refused.str("Code"),
+        "InvalidAccessKeyId.NotFound",
+        "{}",
+        refused.body
+    );
+    let mut last = 0;
+    let emptied = h.until(60, || {
+        last = h
+            .send("DELETE", &path, Some(crate::ADMIN_TOKEN), &[], None)
+            .status;
+        last == 204
+    });
+    assert!(emptied, "the org was not emptied (last answer {last})");
+    let gone = h.send("GET", &path, Some(crate::ADMIN_TOKEN), &[], None);
+    assert_eq!(gone.status, 404, "{}", gone.body);
+}
