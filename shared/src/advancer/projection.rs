@@ -105,6 +105,17 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
         return Ok(());
     }
 
+    // A whole image's deletion shows on the image alone while it goes well: its versions
+    // and copies are shown DELETING from the image (`catalog::deletion::shown_version`), so
+    // such a transition costs O(1) however many versions the image holds. Only a retry or
+    // its end in failure is written on every version and copy (each bounded by the quotas).
+    let goes_well = op.phase != ops::Phase::RetryPending
+        && !matches!(op.status, OpStatus::Failed | OpStatus::Cancelled)
+        && view.new_error.is_none();
+    if whole_image && goes_well {
+        return refresh_image(st, op, &[]);
+    }
+
     // Copies first, then versions, then the image; the operation itself is written last
     // (by the caller). So a client never sees a version in a status its copies do not show
     // yet, and an operation's final status means every record already shows it (a version

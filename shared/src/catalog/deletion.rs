@@ -29,8 +29,11 @@ impl From<StoreError> for DeleteRefusal {
     }
 }
 
-/// Marks the image and all its versions `DELETING` and starts the delete operation; returns
-/// its id. With `expect`, the image must still be exactly that record.
+/// Marks the image `DELETING` and starts the delete operation; returns its id. With
+/// `expect`, the image must still be exactly that record. O(1) writes however many versions
+/// the image holds (issue 24): its versions and copies are not rewritten, they are shown
+/// `DELETING` while their image is ([`shown_version`], [`shown_asset`]) until the operation
+/// removes them.
 pub fn start_image_deletion(
     st: &Store<'_>,
     settings: &Settings,
@@ -40,26 +43,22 @@ pub fn start_image_deletion(
 ) -> Result<String, DeleteRefusal> {
     let now = st.now();
     let op_id = ops::new_op_id(st);
-    let img = st
-        .update::<Image, DeleteRefusal>(&keys::image(org, id), |img| {
-            if expect.is_some_and(|e| e != img) {
-                return Change::Abort(DeleteRefusal::PreconditionFailed);
-            }
-            if img.status == ImageStatus::Deleting {
-                return Change::Abort(DeleteRefusal::AlreadyDeleting);
-            }
-            if let Some(m) = img.markers.iter().find(|m| m.template_count > 0) {
-                return Change::Abort(DeleteRefusal::MarkerInUse(m.name.clone()));
-            }
-            let mut img = img.clone();
-            img.status = ImageStatus::Deleting;
-            img.updated_at = now;
-            Change::Write(img)
-        })
-        .map_err(|e| e.lift(|| DeleteRefusal::NotFound))?;
-    for vid in &super::pages::all_ids(st, org, &img.value)? {
-        mark_version_deleting(st, org, vid, &op_id, now)?;
-    }
+    st.update::<Image, DeleteRefusal>(&keys::image(org, id), |img| {
+        if expect.is_some_and(|e| e != img) {
+            return Change::Abort(DeleteRefusal::PreconditionFailed);
+        }
+        if img.status == ImageStatus::Deleting {
+            return Change::Abort(DeleteRefusal::AlreadyDeleting);
+        }
+        if let Some(m) = img.markers.iter().find(|m| m.template_count > 0) {
+            return Change::Abort(DeleteRefusal::MarkerInUse(m.name.clone()));
+        }
+        let mut img = img.clone();
+        img.status = ImageStatus::Deleting;
+        img.updated_at = now;
+        Change::Write(img)
+    })
+    .map_err(|e| e.lift(|| DeleteRefusal::NotFound))?;
     let target = Target {
         image_id: id.to_owned(),
         ..Target::default()
@@ -71,22 +70,27 @@ pub fn start_image_deletion(
     Ok(op_id)
 }
 
-/// Shows a version and its assets as deleted by `op_id` (the operation's first statuses).
-/// A version already gone is skipped.
-fn mark_version_deleting(
-    st: &Store<'_>,
-    org: &str,
-    vid: &str,
-    op_id: &str,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let r = st.update::<Version, StoreError>(&keys::version(org, vid), |v| {
-        Change::Write(deleting(v, op_id, now))
-    });
-    match r {
-        Ok(v) => mark_assets_deleting(st, org, &v.value, op_id, now),
-        Err(e) => e.unless_missing().map_or(Ok(()), Err),
+/// Version `v` of image `img` as clients see it: `DELETING` (with no action allowed) while
+/// its image is being deleted, whatever its record last showed.
+pub fn shown_version<'a>(v: &'a Version, img: &Image) -> std::borrow::Cow<'a, Version> {
+    if img.status != ImageStatus::Deleting || v.status == VersionStatus::Deleting {
+        return std::borrow::Cow::Borrowed(v);
     }
+    let mut shown = v.clone();
+    shown.status = VersionStatus::Deleting;
+    shown.last_triggered_action = Some(LastTriggeredAction::Delete);
+    shown.allowed_actions = Vec::new();
+    std::borrow::Cow::Owned(shown)
+}
+
+/// A copy of a version of image `img` as clients see it (as [`shown_version`]).
+pub fn shown_asset<'a>(a: &'a Asset, img: &Image) -> std::borrow::Cow<'a, Asset> {
+    if img.status != ImageStatus::Deleting || a.status == AssetStatus::Deleting {
+        return std::borrow::Cow::Borrowed(a);
+    }
+    let mut shown = a.clone();
+    shown.status = AssetStatus::Deleting;
+    std::borrow::Cow::Owned(shown)
 }
 
 /// Shows the assets of `v` as deleted by `op_id`; an asset already gone is skipped.

@@ -290,7 +290,9 @@ fn a_shared_version_advertises_only_what_an_org_may_do() {
 
 mod shared_writes {
     use super::*;
-    use crate::catalog::deletion::{DeleteRefusal, start_image_deletion};
+    use crate::catalog::deletion::{
+        DeleteRefusal, shown_asset, shown_version, start_image_deletion,
+    };
     use crate::catalog::write::{NewImage, first_major, write_new_image};
     use crate::env::FakeEnv;
     use crate::keys;
@@ -343,7 +345,7 @@ mod shared_writes {
     }
 
     #[test]
-    fn deletion_marks_everything_once_and_refuses_what_it_must() {
+    fn deletion_writes_the_image_only_and_refuses_what_it_must() {
         let (kv, env) = (MemoryKv::new(), FakeEnv::at(1_700_000_000_000));
         let st = Store::new(&kv, &env);
         let s = Settings::default();
@@ -358,18 +360,35 @@ mod shared_writes {
             start_image_deletion(&st, &s, "o1", "img-none", None),
             Err(DeleteRefusal::NotFound)
         );
-        let op = start_image_deletion(&st, &s, "o1", &img.id, Some(&img)).unwrap();
+        let read = |key: &str| crate::store::KeyValue::get(&kv, key).unwrap();
+        let (ver_before, asset_before) = (
+            read(&keys::version("o1", "ver-1")),
+            read(&keys::asset("o1", "ast-1")),
+        );
+        start_image_deletion(&st, &s, "o1", &img.id, Some(&img)).unwrap();
+        // The versions and copies are not rewritten (O(1) writes)...
+        assert_eq!(read(&keys::version("o1", "ver-1")), ver_before);
+        assert_eq!(read(&keys::asset("o1", "ast-1")), asset_before);
+        // ...they are shown DELETING while their image is.
+        let img = st
+            .get::<Image>(&keys::image("o1", &img.id))
+            .unwrap()
+            .unwrap()
+            .value;
         let ver = st
             .get::<Version>(&keys::version("o1", "ver-1"))
             .unwrap()
-            .unwrap();
-        assert_eq!(ver.value.status, V::Deleting);
-        assert_eq!(ver.value.operation_id.as_deref(), Some(op.as_str()));
+            .unwrap()
+            .value;
+        let shown = shown_version(&ver, &img);
+        assert_eq!(shown.status, V::Deleting);
+        assert!(shown.allowed_actions.is_empty());
         let asset = st
             .get::<Asset>(&keys::asset("o1", "ast-1"))
             .unwrap()
-            .unwrap();
-        assert_eq!(asset.value.status, AssetStatus::Deleting);
+            .unwrap()
+            .value;
+        assert_eq!(shown_asset(&asset, &img).status, AssetStatus::Deleting);
         assert_eq!(
             start_image_deletion(&st, &s, "o1", &img.id, None),
             Err(DeleteRefusal::AlreadyDeleting)

@@ -36,6 +36,11 @@ pub(super) fn markers_of<'a>(img: &'a Image, version_id: &str) -> Vec<&'a Marker
 /// A version as the API shows it: markers projected from the image (their source of truth),
 /// the actions the org may take (`catalog::org_actions`).
 pub fn version_json(v: &Version, image: Option<&Image>) -> Value {
+    let v = match image {
+        Some(img) => crate::catalog::deletion::shown_version(v, img),
+        None => std::borrow::Cow::Borrowed(v),
+    };
+    let v = v.as_ref();
     let mut val = serde_json::to_value(v).unwrap_or(Value::Null);
     if let Some(o) = val.as_object_mut() {
         o.remove("assetIds");

@@ -10,6 +10,7 @@ use super::render::{added_version_json, asset_json, version_json};
 use super::{Ctx, Reply, RestError, check_preconditions};
 use crate::api::Problem;
 use crate::catalog::deletion::{self, DeleteRefusal};
+use crate::catalog::pages;
 use crate::catalog::{Asset, Image, Marker, Version, allowed_actions};
 use crate::conditional::Preconditions;
 use crate::imagemgmt::input::*;
@@ -122,8 +123,11 @@ pub fn list_copies(
     pairs: &[(String, String)],
 ) -> Result<Reply, RestError> {
     let q = ListQuery::parse(pairs, &COPY_LIST).map_err(RestError::Invalid)?;
-    let (_, v) = ctx.found_version(image_id, id)?;
-    let items = assets_of(ctx, &v.value)?.iter().map(asset_json).collect();
+    let (img, v) = ctx.found_version(image_id, id)?;
+    let items = assets_of(ctx, &v.value)?
+        .iter()
+        .map(|a| asset_json(&deletion::shown_asset(a, &img.value)))
+        .collect();
     Ok(Reply::ok(q.apply(items, "createdAt")))
 }
 
@@ -432,11 +436,12 @@ pub fn delete_version(
     if !may_delete(seen.value.status, force) {
         return Err(E::StatusForbids(seen.value.status, DELETED_NOW));
     }
-    // The last version takes its image with it.
-    let others = crate::catalog::image_versions(&ctx.st, &ctx.org, &img)?;
-    let last = !others
-        .iter()
-        .any(|v| v.id != id && v.status != VersionStatus::Deleting);
+    // The last version takes its image with it. Told from the image's own summary of its
+    // versions' statuses (a version with no recorded status yet counts as live), so the
+    // check reads no other version; a deletion that ends with no version left takes the
+    // image all the same (`advancer::projection`).
+    let deleting = pages::summary(&img).count(&[VersionStatus::Deleting]);
+    let last = pages::count(&img).saturating_sub(deleting) <= 1;
     if last {
         let op = start_image_deletion(ctx, image_id, None).map_err(|e| match e {
             // As a version delete: the version is already being deleted with its image.

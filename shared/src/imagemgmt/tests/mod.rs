@@ -5,6 +5,7 @@
 //! the OpenAPI document ([`openapi`]), partner images and vendor values. This file holds
 //! the fixture ([`World`]) and the helpers they share.
 
+mod bounds;
 mod concurrency;
 mod costs;
 mod cut_short;

@@ -1,0 +1,180 @@
+//! Issue 24, item 1: every endpoint of the door within the cost bound written in
+//! docs/contract/bounds.md, measured in its worst case: an org at its image quota, an image
+//! at its version quota, a version at its replica quota (the quotas lowered so the test
+//! stays fast; each bound is a formula of them). A request's cost is its store calls, the
+//! keys it reads and the keys it writes, each through the port as a component makes them.
+
+use super::*;
+use crate::testutil::{Call, Hooked};
+use std::cell::Cell;
+
+/// What one request cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    calls: usize,
+    read: usize,
+    written: usize,
+}
+
+fn cost(w: &World, method: &str, target: &str, body: Option<Value>) -> (Cost, u16) {
+    let c = Cell::new(Cost::default());
+    let kv = Hooked {
+        inner: &w.kv,
+        before: |call: Call, keys: &str| {
+            let n = keys.split(',').count();
+            let mut x = c.get();
+            x.calls += 1;
+            match call {
+                Call::Get | Call::GetMany => x.read += n,
+                _ => x.written += n,
+            }
+            c.set(x);
+        },
+    };
+    let r = handle(
+        &Store::new(&kv, &w.env),
+        &w.settings,
+        &w.req(method, target, body),
+    );
+    (c.get(), r.status)
+}
+
+/// The quotas of the worst case: small, so building it is fast.
+const IMAGES: u32 = 120;
+const VERSIONS: u32 = 300;
+
+#[test]
+fn every_endpoint_stays_within_its_bound_in_the_worst_case() {
+    let mut w = World::new();
+    w.settings.quotas.images = IMAGES;
+    w.settings.quotas.versions = VERSIONS;
+    let (img, v1) = first_version(&w.vm_image("vm"));
+    for i in 1..IMAGES {
+        w.sig_image(&format!("img-{i}"));
+    }
+    for _ in 1..VERSIONS {
+        w.env.advance_ms(10);
+        w.major_version(&img);
+    }
+    let vpath = format!("/images/{img}/versions/{v1}");
+    assert!(w.reaches(80, &vpath, "IMPORT_COMPLETE"));
+    for i in 4..=16 {
+        w.st()
+            .put_new(
+                &keys::provider_instance("o1", &format!("pi-{i}")),
+                &ProviderInstance {
+                    id: format!("pi-{i}"),
+                    provider_label: ProviderLabel::Azure,
+                    region: None,
+                },
+            )
+            .unwrap();
+    }
+    let replicas: Vec<Value> = (1..=16)
+        .map(|i| json!({"providerInstanceId": format!("pi-{i}")}))
+        .collect();
+    // Room for the writes measured below (the worst case is at the quotas' edge).
+    w.settings.quotas.images = IMAGES + 10;
+    w.settings.quotas.versions = VERSIONS + 10;
+    // A request first in its rate window also schedules its counter's purge: warm it.
+    w.call("GET", "/images?size=1", None);
+    let (r, s, q_i, q_v) = (
+        16usize,
+        100usize,
+        IMAGES as usize + 10,
+        VERSIONS as usize + 10,
+    );
+    let chunks = |n: usize| n.div_ceil(64);
+    // (method, target, body, most calls, most keys read, most keys written): the formulas
+    // of docs/contract/bounds.md with this test's quotas.
+    let measured: Vec<(&str, String, Option<Value>, usize, usize, usize)> = vec![
+        ("GET", "/images?size=100".into(), None, 7, 4 + 2 * s, 1),
+        (
+            "GET",
+            "/images?size=100&sort=name,desc".into(),
+            None,
+            5 + 2 * chunks(q_i),
+            4 + 2 * q_i,
+            1,
+        ),
+        (
+            "GET",
+            "/images?search=name%20%24eq%20img-7".into(),
+            None,
+            5 + 2 * chunks(q_i),
+            4 + 2 * q_i,
+            1,
+        ),
+        ("GET", format!("/images/{img}"), None, 4, 3, 1),
+        (
+            "GET",
+            format!("/images/{img}/versions?size=100&page=1"),
+            None,
+            5,
+            2 + chunks(q_v) + s,
+            1,
+        ),
+        ("GET", vpath.clone(), None, 4, 3, 1),
+        (
+            "POST",
+            format!("/images/{img}/versions"),
+            Some(sig_version("MAJOR")),
+            14,
+            8,
+            10,
+        ),
+        (
+            "POST",
+            "/images?action=copy-existing-image".into(),
+            Some(sig_image_body("new")),
+            16,
+            8,
+            12,
+        ),
+        (
+            "POST",
+            format!("{vpath}?action=publish"),
+            Some(json!({"replicas": replicas})),
+            16 + r,
+            8 + r,
+            8 + r,
+        ),
+        ("GET", format!("{vpath}/copies?size=100"), None, 4, 4 + r, 1),
+        (
+            "PATCH",
+            format!("/images/{img}"),
+            Some(json!({"description": "d"})),
+            6,
+            4,
+            2,
+        ),
+        (
+            "PATCH",
+            vpath.clone(),
+            Some(json!({"description": "d"})),
+            7,
+            5,
+            2,
+        ),
+        (
+            "DELETE",
+            format!("/images/{img}/versions/{v1}?force=true"),
+            None,
+            12 + 2 * (1 + r),
+            6 + (1 + r),
+            5 + (1 + r),
+        ),
+        ("DELETE", format!("/images/{img}"), None, 16, 8, 8),
+    ];
+    let mut over = Vec::new();
+    for (method, target, body, calls, read, written) in measured {
+        let (c, status) = cost(&w, method, &target, body);
+        assert!(status < 300, "{method} {target}: {status}");
+        if !(c.calls <= calls && c.read <= read && c.written <= written) {
+            over.push(format!(
+                "{method} {target}: {c:?} over its bound ({calls} calls, {read} read, {written} written)"
+            ));
+        }
+    }
+    assert!(over.is_empty(), "{over:#?}");
+}
