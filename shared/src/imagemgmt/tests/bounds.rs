@@ -39,6 +39,10 @@ fn cost(w: &World, method: &str, target: &str, body: Option<Value>) -> (Cost, u1
     (c.get(), r.status)
 }
 
+/// A request and its bound: (method, target, body, most calls, most keys read, most keys
+/// written).
+type Measured = (&'static str, String, Option<Value>, usize, usize, usize);
+
 /// The quotas of the worst case: small, so building it is fast.
 const IMAGES: u32 = 120;
 const VERSIONS: u32 = 300;
@@ -87,7 +91,7 @@ fn every_endpoint_stays_within_its_bound_in_the_worst_case() {
     let chunks = |n: usize| n.div_ceil(64);
     // (method, target, body, most calls, most keys read, most keys written): the formulas
     // of docs/contract/bounds.md with this test's quotas.
-    let measured: Vec<(&str, String, Option<Value>, usize, usize, usize)> = vec![
+    let measured: Vec<Measured> = vec![
         ("GET", "/images?size=100".into(), None, 7, 4 + 2 * s, 1),
         (
             "GET",
