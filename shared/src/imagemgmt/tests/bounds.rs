@@ -91,7 +91,12 @@ fn every_endpoint_stays_within_its_bound_in_the_worst_case() {
     let chunks = |n: usize| n.div_ceil(64);
     // (method, target, body, most calls, most keys read, most keys written): the formulas
     // of docs/contract/bounds.md with this test's quotas.
+    let op = w.call("GET", &vpath, None).json_body()["operationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let measured: Vec<Measured> = vec![
+        ("GET", format!("/operations/{op}"), None, 3, 2, 1),
         ("GET", "/images?size=100".into(), None, 7, 4 + 2 * s, 1),
         (
             "GET",

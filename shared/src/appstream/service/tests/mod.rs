@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use std::cell::Cell;
 
 mod auth;
+mod bounds;
 mod create;
 mod delete;
 mod distribute;
