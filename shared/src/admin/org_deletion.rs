@@ -17,7 +17,7 @@
 //! admin seeded under the org (its own `PUT`s, not tenant data) and the index's counter, a
 //! few bytes that a new org of the same id continues from.
 
-use super::orgs::{Org, org};
+use super::orgs::Org;
 use super::{AdminError, Answer, Response};
 use crate::auth;
 use crate::catalog::deletion::{self, DeleteRefusal};
@@ -37,9 +37,7 @@ pub(super) fn delete_org(
     config: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let Some(found) = org(st, org_id)? else {
-        return Err(AdminError::OrgNotFound(org_id.to_owned()));
-    };
+    let found = super::orgs::found(st, org_id)?;
     revoke_all(st, &found)?;
     let marked = st
         .update::<Org, AdminError>(&keys::org(org_id), |o| {

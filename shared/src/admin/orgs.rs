@@ -81,12 +81,14 @@ pub fn org(st: &Store<'_>, id: &str) -> Result<Option<Org>, StoreError> {
     Ok(st.get::<Org>(&keys::org(id))?.map(|s| s.value))
 }
 
+/// The path's org: 404 when it does not exist.
+pub(super) fn found(st: &Store<'_>, org_id: &str) -> Result<Org, AdminError> {
+    org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))
+}
+
 /// The path's org must exist: 404 otherwise.
 pub(super) fn require(st: &Store<'_>, org_id: &str) -> Result<(), AdminError> {
-    match org(st, org_id)? {
-        Some(_) => Ok(()),
-        None => Err(AdminError::OrgNotFound(org_id.to_owned())),
-    }
+    found(st, org_id).map(|_| ())
 }
 
 /// `GET /admin/v1/orgs/{orgId}`.
@@ -146,6 +148,47 @@ fn update_org(
         .map_err(|e: UpdateError<AdminError>| e.lift(|| AdminError::OrgNotFound(org_id.to_owned())))
 }
 
+/// Lists a new credential on the org (`add` pushes it onto its list) unless the org is
+/// being deleted or `full` says its list is (409 either way).
+fn enlist(
+    st: &Store<'_>,
+    org_id: &str,
+    kind: &str,
+    full: impl Fn(&Org) -> bool,
+    add: impl Fn(&mut Org),
+) -> Result<(), AdminError> {
+    update_org(st, org_id, |o| {
+        if o.deleting {
+            return Change::Abort(org_deleting(org_id));
+        }
+        if full(o) {
+            return Change::Abort(credential_limit(kind));
+        }
+        let mut o = o.clone();
+        add(&mut o);
+        Change::Write(o)
+    })
+    .map(|_| ())
+}
+
+/// Takes a credential off the org's list (`listed` finds it, `remove` takes it off).
+fn unlist(
+    st: &Store<'_>,
+    org_id: &str,
+    listed: impl Fn(&Org) -> bool,
+    remove: impl Fn(&mut Org),
+) -> Result<(), AdminError> {
+    update_org(st, org_id, |o| {
+        if !listed(o) {
+            return Change::Unchanged;
+        }
+        let mut o = o.clone();
+        remove(&mut o);
+        Change::Write(o)
+    })
+    .map(|_| ())
+}
+
 fn org_deleting(org_id: &str) -> AdminError {
     AdminError::Conflict {
         code: "ORG_DELETING",
@@ -169,17 +212,13 @@ pub(super) fn mint_token(
 ) -> Answer {
     let org_id = p.get("orgId");
     let (token, reference) = auth::new_token(st);
-    update_org(st, org_id, |o| {
-        if o.deleting {
-            return Change::Abort(org_deleting(org_id));
-        }
-        if o.tokens.len() >= MAX_CREDENTIALS {
-            return Change::Abort(credential_limit("tokens"));
-        }
-        let mut o = o.clone();
-        o.tokens.push(reference.clone());
-        Change::Write(o)
-    })?;
+    enlist(
+        st,
+        org_id,
+        "tokens",
+        |o| o.tokens.len() >= MAX_CREDENTIALS,
+        |o| o.tokens.push(reference.clone()),
+    )?;
     auth::store_token(st, org_id, &reference)?;
     Ok(Response::json(
         201,
@@ -196,7 +235,7 @@ pub(super) fn list_tokens(
     _: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let o = found(st, org_id)?;
     let tokens: Vec<_> = o.tokens.iter().map(token_json).collect();
     Ok(Response::json(
         200,
@@ -213,21 +252,19 @@ pub(super) fn delete_token(
     _: &super::Config<'_>,
 ) -> Answer {
     let (org_id, id) = (p.get("orgId"), p.get("tokenId"));
-    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let o = found(st, org_id)?;
     let Some(reference) = o.tokens.iter().find(|t| t.id == id) else {
         return Err(AdminError::NotFound(format!(
             "org {org_id} has no token {id}"
         )));
     };
     auth::delete_token(st, reference)?;
-    update_org(st, org_id, |o| {
-        if !o.tokens.iter().any(|t| t.id == id) {
-            return Change::Unchanged;
-        }
-        let mut o = o.clone();
-        o.tokens.retain(|t| t.id != id);
-        Change::Write(o)
-    })?;
+    unlist(
+        st,
+        org_id,
+        |o| o.tokens.iter().any(|t| t.id == id),
+        |o| o.tokens.retain(|t| t.id != id),
+    )?;
     Ok(Response::no_content())
 }
 
@@ -245,17 +282,13 @@ pub(super) fn mint_access_key(
         id: record.access_key_id.clone(),
         created_at: record.created_at,
     };
-    update_org(st, org_id, |o| {
-        if o.deleting {
-            return Change::Abort(org_deleting(org_id));
-        }
-        if o.access_keys.len() >= MAX_CREDENTIALS {
-            return Change::Abort(credential_limit("AccessKeys"));
-        }
-        let mut o = o.clone();
-        o.access_keys.push(reference.clone());
-        Change::Write(o)
-    })?;
+    enlist(
+        st,
+        org_id,
+        "AccessKeys",
+        |o| o.access_keys.len() >= MAX_CREDENTIALS,
+        |o| o.access_keys.push(reference.clone()),
+    )?;
     auth::store_access_key(st, &record)?;
     Ok(Response::json(
         201,
@@ -273,7 +306,7 @@ fn listed_access_key(
     org_id: &str,
     id: &str,
 ) -> Result<Option<AccessKeyRecord>, AdminError> {
-    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let o = found(st, org_id)?;
     if !o.access_keys.iter().any(|k| k.id == id) {
         return Err(AdminError::NotFound(format!(
             "org {org_id} has no AccessKey {id}"
@@ -299,7 +332,7 @@ pub(super) fn list_access_keys(
     _: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let o = found(st, org_id)?;
     let keys: Vec<String> = o
         .access_keys
         .iter()
@@ -366,14 +399,12 @@ pub(super) fn delete_access_key(
     if listed_access_key(st, org_id, id)?.is_some() {
         st.delete(&keys::access_key(id))?;
     }
-    update_org(st, org_id, |o| {
-        if !o.access_keys.iter().any(|k| k.id == id) {
-            return Change::Unchanged;
-        }
-        let mut o = o.clone();
-        o.access_keys.retain(|k| k.id != id);
-        Change::Write(o)
-    })?;
+    unlist(
+        st,
+        org_id,
+        |o| o.access_keys.iter().any(|k| k.id == id),
+        |o| o.access_keys.retain(|k| k.id != id),
+    )?;
     Ok(Response::no_content())
 }
 
@@ -388,7 +419,7 @@ pub(super) fn reseal_access_keys(
     config: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let o = found(st, org_id)?;
     let (mut resealed, mut current) = (0, 0);
     for k in &o.access_keys {
         let mut changed = false;
@@ -428,7 +459,7 @@ pub(super) fn usage(
     config: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let o = org(st, org_id)?.ok_or_else(|| AdminError::OrgNotFound(org_id.to_owned()))?;
+    let o = found(st, org_id)?;
     let quotas = config.settings.quotas;
     let images = crate::catalog::quota::images_used(st, org_id)?;
     Ok(Response::json(

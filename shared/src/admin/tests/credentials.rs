@@ -11,8 +11,14 @@ fn rest_status(st: &Store<'_>, token: &str) -> u16 {
     crate::imagemgmt::handle(st, &Settings::default(), &req).status
 }
 
-/// The `Code` of a signed `ListImage` by (id, secret) ("200" when it succeeded).
-fn rpc_code(st: &Store<'_>, id: &str, secret: &str, nonce: &str) -> String {
+/// The status and `Code` of a signed `ListImage` by (id, secret), verified with `secrets`
+/// (`Code` "200" when it succeeded).
+fn rpc_with(
+    st: &Store<'_>,
+    secrets: &crate::secrets::Secrets,
+    (id, secret): (&str, &str),
+    nonce: &str,
+) -> (u16, String) {
     let (headers, body) = sign::sign_form_post(
         "appstream.test",
         id,
@@ -30,12 +36,23 @@ fn rpc_code(st: &Store<'_>, id: &str, secret: &str, nonce: &str) -> String {
         body,
     };
     let settings = RpcSettings {
-        secrets: crate::secrets::Secrets::for_tests(),
+        secrets: secrets.clone(),
         ..RpcSettings::default()
     };
     let r = crate::appstream::handle(st, &settings, &req, "appstream.test");
-    let v: Value = serde_json::from_slice(&r.body).unwrap();
-    v["Code"].as_str().unwrap_or_default().to_owned()
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    (r.status, v["Code"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The `Code` of a signed `ListImage` by (id, secret) ("200" when it succeeded).
+fn rpc_code(st: &Store<'_>, id: &str, secret: &str, nonce: &str) -> String {
+    rpc_with(
+        st,
+        &crate::secrets::Secrets::for_tests(),
+        (id, secret),
+        nonce,
+    )
+    .1
 }
 
 #[test]
@@ -153,29 +170,7 @@ fn a_key_rotation_reseals_an_orgs_secrets_and_they_keep_verifying() {
         current: new_key.clone(),
         previous: Secrets::for_tests().current,
     };
-    let rpc = |secrets: &Secrets, nonce: &str| {
-        let settings = RpcSettings {
-            secrets: secrets.clone(),
-            ..RpcSettings::default()
-        };
-        let (headers, body) = sign::sign_form_post(
-            "appstream.test",
-            id,
-            secret,
-            "ListImage",
-            &[],
-            &crate::time::iso8601_s(st.now_ms()),
-            nonce,
-        );
-        let req = ApiRequest {
-            method: "POST".into(),
-            path: "/".into(),
-            query: String::new(),
-            headers,
-            body,
-        };
-        crate::appstream::handle(&st, &settings, &req, "appstream.test").status
-    };
+    let rpc = |secrets: &Secrets, nonce: &str| rpc_with(&st, secrets, (id, secret), nonce).0;
     assert_eq!(rpc(&rotating, "rotate-0001"), 200);
     let reseal = |secrets: &Secrets| {
         let headers = vec![("Authorization".to_owned(), format!("Bearer {TOKEN}"))];

@@ -62,18 +62,7 @@ fn every_endpoint_stays_within_its_bound_in_the_worst_case() {
     }
     let vpath = format!("/images/{img}/versions/{v1}");
     assert!(w.reaches(80, &vpath, "IMPORT_COMPLETE"));
-    for i in 4..=16 {
-        w.st()
-            .put_new(
-                &keys::provider_instance("o1", &format!("pi-{i}")),
-                &ProviderInstance {
-                    id: format!("pi-{i}"),
-                    provider_label: ProviderLabel::Azure,
-                    region: None,
-                },
-            )
-            .unwrap();
-    }
+    w.provider_instances("o1", 4..=16);
     let replicas: Vec<Value> = (1..=16)
         .map(|i| json!({"providerInstanceId": format!("pi-{i}")}))
         .collect();

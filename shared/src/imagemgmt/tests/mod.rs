@@ -79,19 +79,25 @@ impl World {
         Store::new(&self.kv, &self.env)
     }
 
+    /// Provider instances `pi-{n}` of `org`, for each `n` of `numbers`.
+    fn provider_instances(&self, org: &str, numbers: std::ops::RangeInclusive<usize>) {
+        for n in numbers {
+            self.st()
+                .put_new(
+                    &keys::provider_instance(org, &format!("pi-{n}")),
+                    &ProviderInstance {
+                        id: format!("pi-{n}"),
+                        provider_label: ProviderLabel::Azure,
+                        region: Some("westeurope".into()),
+                    },
+                )
+                .unwrap();
+        }
+    }
+
     fn inventory(&self, org: &str) {
         let st = self.st();
-        for pi in ["pi-1", "pi-2", "pi-3"] {
-            st.put_new(
-                &keys::provider_instance(org, pi),
-                &ProviderInstance {
-                    id: pi.into(),
-                    provider_label: ProviderLabel::Azure,
-                    region: Some("westeurope".into()),
-                },
-            )
-            .unwrap();
-        }
+        self.provider_instances(org, 1..=3);
         st.put_new(
             &keys::gallery_image(org, "g-1"),
             &GalleryImage {

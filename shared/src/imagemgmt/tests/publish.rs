@@ -155,18 +155,7 @@ fn clone_version_and_clone_image() {
 #[test]
 fn replicas_are_bounded_and_must_be_in_the_orgs_inventory() {
     let w = World::new();
-    for i in 4..=20 {
-        w.st()
-            .put_new(
-                &keys::provider_instance("o1", &format!("pi-{i}")),
-                &ProviderInstance {
-                    id: format!("pi-{i}"),
-                    provider_label: ProviderLabel::Azure,
-                    region: None,
-                },
-            )
-            .unwrap();
-    }
+    w.provider_instances("o1", 4..=20);
     let (img, v1) = first_version(&w.vm_image("vm"));
     let vpath = format!("/images/{img}/versions/{v1}");
     assert!(w.reaches(40, &vpath, "IMPORT_COMPLETE"));

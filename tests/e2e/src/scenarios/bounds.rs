@@ -7,6 +7,12 @@ use crate::demo::Credentials;
 use crate::{Harness, first_version};
 use serde_json::{Value, json};
 
+/// A signed `ListImage` by `door`'s AccessKey is refused with `code`.
+fn assert_rpc_refused(door: &Door, now: u64, code: &str) {
+    let refused = door.rpc("ListImage", &[], now);
+    assert_eq!(refused.str("Code"), code, "{}", refused.body);
+}
+
 pub fn revoked_credentials_are_refused_on_the_next_request(h: &Harness) {
     let org = &h.org;
     let minted = h.admin("POST", &format!("/admin/v1/orgs/{org}/tokens"), json!({}));
@@ -49,24 +55,12 @@ pub fn revoked_credentials_are_refused_on_the_next_request(h: &Harness) {
         door.creds.access_key_id
     );
     h.admin("PATCH", &key_path, json!({"status": "DISABLED"}));
-    let refused = door.rpc("ListImage", &[], now);
-    assert_eq!(
-        refused.str("Code"),
-        "InvalidAccessKeyId.Inactive",
-        "{}",
-        refused.body
-    );
+    assert_rpc_refused(&door, now, "InvalidAccessKeyId.Inactive");
     h.admin("PATCH", &key_path, json!({"status": "ENABLED"}));
     assert_eq!(door.rpc("ListImage", &[], now).status, 200);
     let deleted = h.send("DELETE", &key_path, Some(crate::ADMIN_TOKEN), &[], None);
     assert_eq!(deleted.status, 204, "{}", deleted.body);
-    let refused = door.rpc("ListImage", &[], now);
-    assert_eq!(
-        refused.str("Code"),
-        "InvalidAccessKeyId.NotFound",
-        "{}",
-        refused.body
-    );
+    assert_rpc_refused(&door, now, "InvalidAccessKeyId.NotFound");
 }
 
 pub fn oversized_or_foreign_replicas_and_doubled_credentials_are_refused(h: &Harness) {
@@ -141,13 +135,7 @@ pub fn a_deleted_org_is_refused_at_once_and_emptied_by_the_engine(h: &Harness) {
     assert_eq!(first.status, 202, "{}", first.body);
     assert_eq!(first.body["imagesDeleting"], 1, "{}", first.body);
     assert_eq!(door.rest("GET", "/images", None).status, 401);
-    let refused = door.rpc("ListImage", &[], now);
-    assert_eq!(
-        refused.str("Code"),
-        "InvalidAccessKeyId.NotFound",
-        "{}",
-        refused.body
-    );
+    assert_rpc_refused(&door, now, "InvalidAccessKeyId.NotFound");
     let mut last = 0;
     let emptied = h.until(60, || {
         last = h
