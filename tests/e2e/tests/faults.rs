@@ -87,7 +87,13 @@ fn settle(app: &App, door: &Door, ops: &BTreeSet<String>) {
         }
         tick(app);
     }
-    panic!("operations still open after 100 ticks on a healthy store");
+    let open: Vec<String> = ops
+        .iter()
+        .map(|op| door.rest("GET", op, None).body)
+        .filter(|b| !FINAL.contains(&b["status"].as_str().unwrap_or_default()))
+        .map(|b| b.to_string())
+        .collect();
+    panic!("operations still open after 100 ticks on a healthy store: {open:#?}");
 }
 
 /// No half-written record: every listed image's versions are gettable, each names an
