@@ -179,22 +179,30 @@ pub fn new_access_key(
     org: &str,
     secrets: &Secrets,
 ) -> Result<(AccessKeyRecord, MintedAccessKey), SecretError> {
-    let id = format!("LTAI{}", &random_hex(st.env(), 2)[..20]);
-    let secret = random_hex(st.env(), 2)[..30].to_owned();
-    let record = AccessKeyRecord {
-        access_key_id: id.clone(),
-        org_id: org.to_owned(),
-        sealed_secret: Some(secrets.seal(&id, &secret, nonce(st.env()))?),
-        access_key_secret: String::new(),
-        created_at: Timestamp(st.now_ms()),
-        disabled: false,
-    };
     let minted = MintedAccessKey {
-        access_key_id: id,
-        access_key_secret: secret,
+        access_key_id: format!("LTAI{}", &random_hex(st.env(), 2)[..20]),
+        access_key_secret: random_hex(st.env(), 2)[..30].to_owned(),
         org_id: org.to_owned(),
     };
+    let record = sealed_record(&minted, secrets, nonce(st.env()), Timestamp(st.now_ms()))?;
     Ok((record, minted))
+}
+
+/// The stored record of `pair`: its secret sealed under `secrets`' current key.
+fn sealed_record(
+    pair: &MintedAccessKey,
+    secrets: &Secrets,
+    nonce: [u8; 24],
+    created_at: Timestamp,
+) -> Result<AccessKeyRecord, SecretError> {
+    Ok(AccessKeyRecord {
+        access_key_id: pair.access_key_id.clone(),
+        org_id: pair.org_id.clone(),
+        sealed_secret: Some(secrets.seal(&pair.access_key_id, &pair.access_key_secret, nonce)?),
+        access_key_secret: String::new(),
+        created_at,
+        disabled: false,
+    })
 }
 
 /// The secret of `record`, opened with `secrets` (a legacy clear one as is).
@@ -226,6 +234,11 @@ pub fn resealed(
     Ok(Some(next))
 }
 
+/// Deletes AccessKey `id`: the next call signed with it is `InvalidAccessKeyId.NotFound`.
+pub fn delete_access_key(st: &Store<'_>, id: &str) -> Result<(), StoreError> {
+    st.delete(&keys::access_key(id))
+}
+
 /// Stores an AccessKey (its id is fresh and random: a blind set is safe, R1).
 pub fn store_access_key(st: &Store<'_>, record: &AccessKeyRecord) -> Result<(), StoreError> {
     st.put_new(&keys::access_key(&record.access_key_id), record)?;
@@ -236,17 +249,8 @@ pub fn store_access_key(st: &Store<'_>, record: &AccessKeyRecord) -> Result<(), 
 /// captured requests signed with a fixed pair).
 #[cfg(any(test, feature = "testing"))]
 pub fn test_record(pair: &MintedAccessKey) -> AccessKeyRecord {
-    let sealed = Secrets::for_tests()
-        .seal(&pair.access_key_id, &pair.access_key_secret, [0x5e; 24])
-        .ok();
-    AccessKeyRecord {
-        access_key_id: pair.access_key_id.clone(),
-        org_id: pair.org_id.clone(),
-        sealed_secret: sealed,
-        access_key_secret: String::new(),
-        created_at: Timestamp(0),
-        disabled: false,
-    }
+    sealed_record(pair, &Secrets::for_tests(), [0x5e; 24], Timestamp(0))
+        .unwrap_or_else(|e| panic!("the test key seals: {e}"))
 }
 
 /// Mints and stores an AccessKey pair for `org` that no org record lists, sealed with

@@ -17,7 +17,7 @@
 //! admin seeded under the org (its own `PUT`s, not tenant data) and the index's counter, a
 //! few bytes that a new org of the same id continues from.
 
-use super::orgs::Org;
+use super::orgs::{Org, found, update_org};
 use super::{AdminError, Answer, Response};
 use crate::auth;
 use crate::catalog::deletion::{self, DeleteRefusal};
@@ -37,24 +37,22 @@ pub(super) fn delete_org(
     config: &super::Config<'_>,
 ) -> Answer {
     let org_id = p.get("orgId");
-    let found = super::orgs::found(st, org_id)?;
-    revoke_all(st, &found)?;
-    let marked = st
-        .update::<Org, AdminError>(&keys::org(org_id), |o| {
-            if o.deleting && o.tokens.is_empty() && o.access_keys.is_empty() {
-                return Change::Unchanged;
-            }
-            let mut o = o.clone();
-            o.deleting = true;
-            // Only what this call revoked: a credential listed meanwhile stays listed.
-            o.tokens.retain(|t| !found.tokens.contains(t));
-            o.access_keys.retain(|k| !found.access_keys.contains(k));
-            Change::Write(o)
-        })
-        .map_err(|e| e.lift(|| AdminError::OrgNotFound(org_id.to_owned())))?;
-    if !marked.value.tokens.is_empty() || !marked.value.access_keys.is_empty() {
+    let before = found(st, org_id)?;
+    revoke_all(st, &before)?;
+    let marked = update_org(st, org_id, |o| {
+        if o.deleting && o.tokens.is_empty() && o.access_keys.is_empty() {
+            return Change::Unchanged;
+        }
+        let mut o = o.clone();
+        o.deleting = true;
+        // Only what this call revoked: a credential listed meanwhile stays listed.
+        o.tokens.retain(|t| !before.tokens.contains(t));
+        o.access_keys.retain(|k| !before.access_keys.contains(k));
+        Change::Write(o)
+    })?;
+    if !marked.tokens.is_empty() || !marked.access_keys.is_empty() {
         // Minted between the read and the swap: the next call revokes them.
-        revoke_all(st, &marked.value)?;
+        revoke_all(st, &marked)?;
     }
     let live = View::open(st, org_id, true)?;
     let (mut started, mut blocked) = (0u64, 0u64);
@@ -87,7 +85,7 @@ fn revoke_all(st: &Store<'_>, o: &Org) -> Result<(), AdminError> {
         auth::delete_token(st, t)?;
     }
     for k in &o.access_keys {
-        st.delete(&keys::access_key(&k.id))?;
+        auth::delete_access_key(st, &k.id)?;
     }
     Ok(())
 }

@@ -93,11 +93,8 @@ pub(super) fn require(st: &Store<'_>, org_id: &str) -> Result<(), AdminError> {
 
 /// `GET /admin/v1/orgs/{orgId}`.
 pub(super) fn get(st: &Store<'_>, p: &Params<'_>, _: &[u8], _: &super::Config<'_>) -> Answer {
-    let org_id = p.get("orgId");
-    match org(st, org_id)? {
-        Some(o) => Ok(Response::json(200, &org_json(&o))),
-        None => Err(AdminError::OrgNotFound(org_id.to_owned())),
-    }
+    let o = found(st, p.get("orgId"))?;
+    Ok(Response::json(200, &org_json(&o)))
 }
 
 /// `PUT /admin/v1/orgs/{orgId}`: `name`, `partners` (absent keeps them, `[]` clears them).
@@ -117,15 +114,8 @@ pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8], _: &super::Config
         ));
     }
     let now = Timestamp(st.now_ms());
-    if org(st, org_id)?.is_none() {
-        // A new org: the admin is its only writer, so a blind set (two PUTs at once: the
-        // last one wins, as PUT means).
-        let record = Org::new(org_id, name, partners.unwrap_or_default(), now);
-        st.put_new(&keys::org(org_id), &record)?;
-        return Ok(Response::json(201, &org_json(&record)));
-    }
     // Absent `partners` keeps the org's partners (re-seeding an org keeps them); `[]` clears.
-    let record = update_org(st, org_id, |o| {
+    let updated = update_org(st, org_id, |o| {
         let mut o = o.clone();
         o.name = name.clone();
         if let Some(p) = &partners {
@@ -133,12 +123,22 @@ pub(super) fn put(st: &Store<'_>, p: &Params<'_>, body: &[u8], _: &super::Config
         }
         o.updated_at = now;
         Change::Write(o)
-    })?;
-    Ok(Response::json(200, &org_json(&record)))
+    });
+    match updated {
+        Ok(record) => Ok(Response::json(200, &org_json(&record))),
+        Err(AdminError::OrgNotFound(_)) => {
+            // A new org: the admin is its only writer, so a blind set (two PUTs at once:
+            // the last one wins, as PUT means).
+            let record = Org::new(org_id, name, partners.unwrap_or_default(), now);
+            st.put_new(&keys::org(org_id), &record)?;
+            Ok(Response::json(201, &org_json(&record)))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Swaps the org's record (`f` decides from what it reads); 404 when it is gone.
-fn update_org(
+pub(super) fn update_org(
     st: &Store<'_>,
     org_id: &str,
     f: impl FnMut(&Org) -> Change<Org, AdminError>,
@@ -300,19 +300,15 @@ pub(super) fn mint_access_key(
     ))
 }
 
-/// The org's AccessKey `id` as stored: 404 unless the org lists it.
-fn listed_access_key(
-    st: &Store<'_>,
-    org_id: &str,
-    id: &str,
-) -> Result<Option<AccessKeyRecord>, AdminError> {
-    let o = found(st, org_id)?;
-    if !o.access_keys.iter().any(|k| k.id == id) {
-        return Err(AdminError::NotFound(format!(
+/// 404 unless the org lists AccessKey `id` (its own: only its mint lists it).
+fn require_listed_access_key(st: &Store<'_>, org_id: &str, id: &str) -> Result<(), AdminError> {
+    if found(st, org_id)?.access_keys.iter().any(|k| k.id == id) {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(format!(
             "org {org_id} has no AccessKey {id}"
-        )));
+        )))
     }
-    Ok(auth::access_key(st, id)?.filter(|k| k.org_id == org_id))
 }
 
 fn access_key_json(k: &AccessKeyRecord) -> serde_json::Value {
@@ -371,9 +367,7 @@ pub(super) fn patch_access_key(
             ));
         }
     };
-    if listed_access_key(st, org_id, id)?.is_none() {
-        return Err(AdminError::NotFound(format!("AccessKey {id} is gone")));
-    }
+    require_listed_access_key(st, org_id, id)?;
     let key = st
         .update::<AccessKeyRecord, AdminError>(&keys::access_key(id), |k| {
             if k.disabled == disabled {
@@ -396,9 +390,8 @@ pub(super) fn delete_access_key(
     _: &super::Config<'_>,
 ) -> Answer {
     let (org_id, id) = (p.get("orgId"), p.get("accessKeyId"));
-    if listed_access_key(st, org_id, id)?.is_some() {
-        st.delete(&keys::access_key(id))?;
-    }
+    require_listed_access_key(st, org_id, id)?;
+    auth::delete_access_key(st, id)?;
     unlist(
         st,
         org_id,
