@@ -49,15 +49,7 @@ pub struct Preconditions<'a> {
     pub if_none_match: Option<&'a str>,
 }
 
-impl<'a> Preconditions<'a> {
-    /// `If-Match` alone (what most callers send).
-    pub fn if_match(if_match: Option<&'a str>) -> Self {
-        Preconditions {
-            if_match,
-            if_none_match: None,
-        }
-    }
-
+impl Preconditions<'_> {
     /// Whether any precondition was sent: the write must then land on the record as read.
     pub fn any(&self) -> bool {
         self.if_match.is_some() || self.if_none_match.is_some()
@@ -130,8 +122,12 @@ mod tests {
     fn a_write_passes_only_when_every_precondition_holds() {
         let none = Preconditions::default();
         assert!(none.pass("t") && !none.any());
-        assert!(Preconditions::if_match(Some("\"t\"")).pass("t"));
-        assert!(!Preconditions::if_match(Some("W/\"t\"")).pass("t"));
+        let if_match = |h| Preconditions {
+            if_match: Some(h),
+            if_none_match: None,
+        };
+        assert!(if_match("\"t\"").pass("t"));
+        assert!(!if_match("W/\"t\"").pass("t"));
         let not_star = Preconditions {
             if_match: None,
             if_none_match: Some("*"),

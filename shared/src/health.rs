@@ -3,6 +3,7 @@
 //! the engine move and a benchmark can count its throughput on any runtime.
 
 use crate::advancer::{self, TickReport};
+use crate::api::{ApiResponse, Problem};
 use crate::keys;
 use crate::records::Store;
 use crate::settings::Settings;
@@ -139,21 +140,21 @@ impl Viewer {
 /// The answer of `GET /healthz` for `viewer`, from what [`read`] returned: `200` with
 /// `status: ok` when the store answers, `503` with `status: degraded` when it does not; the
 /// operator also sees the app, the store, the last tick and the engine's counters. A
-/// refused credential is `401`, as on the admin API.
+/// refused credential is the admin API's `401` problem.
 pub fn report(
     viewer: Viewer,
     read: Result<(Option<Tick>, Engine), StoreError>,
     store_label: &str,
     version: &str,
-) -> (u16, serde_json::Value) {
+) -> ApiResponse {
     use serde_json::json;
     if viewer == Viewer::Refused {
-        return (
+        return Problem::new(
             401,
-            json!({"type": "about:blank", "title": "Unauthorized", "status": 401,
-                   "code": "UNAUTHORIZED",
-                   "detail": "the details of /healthz need the admin token; send none for the status"}),
-        );
+            "UNAUTHORIZED",
+            "the details of /healthz need the admin token; send none for the status",
+        )
+        .into();
     }
     let (status, store, cron, engine) = match read {
         Ok((last_tick, engine)) => (
@@ -181,7 +182,7 @@ pub fn report(
         }),
         _ => json!({ "status": word }),
     };
-    (status, body)
+    ApiResponse::json(status, &body)
 }
 
 #[cfg(test)]
@@ -295,11 +296,12 @@ mod tests {
                 },
             ))
         };
-        let (status, body) = report(Viewer::of(&[], admin), read(), "default", "1.0");
+        let shown = |r: ApiResponse| (r.status, r.json_body());
+        let (status, body) = shown(report(Viewer::of(&[], admin), read(), "default", "1.0"));
         assert_eq!((status, body), (200, serde_json::json!({"status": "ok"})));
         let op = Viewer::of(&headers(&["bearer s3cret"]), admin);
         assert_eq!(op, Viewer::Operator);
-        let (status, body) = report(op, read(), "default", "1.0");
+        let (status, body) = shown(report(op, read(), "default", "1.0"));
         assert_eq!(status, 200);
         assert_eq!(body["engine"]["advanced"], 7);
         assert_eq!(body["app"], APP_NAME);
@@ -310,7 +312,7 @@ mod tests {
         ] {
             let v = Viewer::of(&refused, admin);
             assert_eq!(v, Viewer::Refused, "{refused:?}");
-            let (status, body) = report(v, read(), "default", "1.0");
+            let (status, body) = shown(report(v, read(), "default", "1.0"));
             assert_eq!(status, 401);
             assert!(body.get("engine").is_none());
         }
@@ -318,7 +320,7 @@ mod tests {
         assert_eq!(Viewer::of(&headers(&["Bearer "]), None), Viewer::Refused);
         let down = Err(StoreError::Transient("locked".into()));
         assert_eq!(
-            report(Viewer::Anonymous, down, "default", "1.0"),
+            shown(report(Viewer::Anonymous, down, "default", "1.0")),
             (503, serde_json::json!({"status": "degraded"}))
         );
     }

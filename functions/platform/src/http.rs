@@ -213,12 +213,3 @@ fn finish(body: OutgoingBody) {
         eprintln!("finishing the response body failed: {e:?}");
     }
 }
-
-/// A JSON answer (`body` serialised once; `content-length` is added by [`respond`]).
-pub fn json(status: u16, content_type: &str, body: &serde_json::Value) -> ApiResponse {
-    ApiResponse::with_body(
-        status,
-        content_type,
-        serde_json::to_vec(body).unwrap_or_default(),
-    )
-}

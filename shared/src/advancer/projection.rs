@@ -5,7 +5,7 @@ use crate::catalog::pages::Moved;
 use crate::catalog::{self, Asset, AssetError, Image, RegionDistribution, StatusEntry, Version};
 use crate::keys;
 use crate::ops::{self, OpKind, OpStatus, Operation};
-use crate::records::{Change, Store, UpdateError};
+use crate::records::{Change, Store, UpdateError, decode_seen};
 use crate::store::StoreError;
 use crate::time::Timestamp;
 use crate::vocab::{AssetStatus, ImageStatus};
@@ -207,8 +207,9 @@ const ASSET_BATCH: usize = 100;
 
 /// Shows `op`'s transition on each copy in `shown` (its status, and the error this
 /// transition set). The copies are read in batches, and only those whose record would
-/// change are swapped: a publish's replicas mostly keep their status from one transition
-/// to the next, so a transition costs one read per batch and a write per copy that moves.
+/// change are swapped, from the bytes the batch read: a publish's replicas mostly keep
+/// their status from one transition to the next, so a transition costs one read per batch
+/// and a swap per copy that moves (a copy changed meanwhile costs its swap one read more).
 fn project_assets(
     st: &Store<'_>,
     op: &Operation,
@@ -219,18 +220,20 @@ fn project_assets(
             .iter()
             .map(|(id, _, _)| keys::asset(&op.org_id, id))
             .collect();
-        let seen = st.get_many::<Asset>(&keys)?;
-        for ((key, (_, status, err)), seen) in keys.iter().zip(chunk).zip(seen) {
-            let moves = seen.is_some_and(|a| shown_asset(&a.value, op, *status, *err).is_some());
-            if moves {
-                let r = st.update::<Asset, Option<StoreError>>(key, |a| {
-                    match shown_asset(a, op, *status, *err) {
-                        Some(next) => Change::Write(next),
-                        None => Change::Unchanged,
-                    }
-                });
-                finish(r)?;
+        let raw = st.get_many_raw(&keys)?;
+        for ((key, (_, status, err)), raw) in keys.iter().zip(chunk).zip(raw) {
+            let Some(raw) = raw else { continue };
+            let seen = decode_seen::<Asset>(key, raw)?;
+            if shown_asset(&seen.stored.value, op, *status, *err).is_none() {
+                continue;
             }
+            let r = st.update_from::<Asset, Option<StoreError>>(key, Some(seen.raw), |a| {
+                match shown_asset(a, op, *status, *err) {
+                    Some(next) => Change::Write(next),
+                    None => Change::Unchanged,
+                }
+            });
+            finish(r)?;
         }
     }
     Ok(())

@@ -298,6 +298,15 @@ pub(super) fn elect_number(
     }
 }
 
+/// 409 when `img` holds its quota of versions (`catalog::quota`): checked on the image as a
+/// request read it, before anything is written, and again in the swap that attaches.
+pub(super) fn check_version_room(ctx: &Ctx<'_>, img: &Image) -> Result<(), RestError> {
+    ctx.settings
+        .quotas
+        .version_room(pages::count(img))
+        .map_err(RestError::Quota)
+}
+
 /// 409 when no version can be added to an image in this status.
 pub(super) fn check_writable(status: ImageStatus) -> Result<(), RestError> {
     if matches!(status, ImageStatus::Deleting | ImageStatus::Disabled) {
@@ -352,8 +361,8 @@ pub(super) fn attach_version(
             if let Err(e) = check_marker_room(img.markers.len() + markers.len()) {
                 return Change::Abort(e);
             }
-            if let Err(q) = ctx.settings.quotas.version_room(pages::count(img)) {
-                return Change::Abort(RestError::Quota(q));
+            if let Err(e) = check_version_room(ctx, img) {
+                return Change::Abort(e);
             }
             let mut img = match pages::seal_if_full(&ctx.st, img, version_id) {
                 Ok(Some(with_page)) => {

@@ -2,8 +2,8 @@
 //! new version or a new image (12).
 
 use super::build::{
-    NewVersion, attach_version, build_version, check_writable, elect_number, pending_image,
-    write_new_image,
+    NewVersion, attach_version, build_version, check_version_room, check_writable, elect_number,
+    pending_image, write_new_image,
 };
 use super::render::version_json;
 use super::versions::assets_of;
@@ -376,10 +376,7 @@ fn clone_version(
     mut new: NewVersion,
 ) -> Result<Reply, RestError> {
     check_writable(img.status)?;
-    ctx.settings
-        .quotas
-        .version_room(crate::catalog::pages::count(img))
-        .map_err(RestError::Quota)?;
+    check_version_room(ctx, img)?;
     let number = elect_number(ctx, image_id, &numbering, Some(src))?;
     if numbering == Numbering::Minor {
         new.version_type = VersionType::Minor;

@@ -2,8 +2,8 @@
 //! (14) and operations (15).
 
 use super::build::{
-    Built, NewVersion, attach_version, build_version, check_marker_room, check_writable,
-    elect_number, kind_for, new_marker, taken_marker,
+    Built, NewVersion, attach_version, build_version, check_marker_room, check_version_room,
+    check_writable, elect_number, kind_for, new_marker, taken_marker,
 };
 use super::images::start_image_deletion;
 use super::render::{added_version_json, asset_json, version_json};
@@ -64,7 +64,7 @@ pub fn list_versions(
             .as_ref()
             .is_none_or(|(field, _)| field == "createdAt");
     if in_added_order {
-        let mut ids = crate::catalog::pages::all_ids(&ctx.st, &ctx.org, &img)?;
+        let mut ids = pages::all_ids(&ctx.st, &ctx.org, &img)?;
         if q.sort.as_ref().is_some_and(|(_, asc)| !asc) {
             ids.reverse();
         }
@@ -85,7 +85,7 @@ pub fn list_versions(
             .collect();
         return Ok(Reply::ok(envelope(content, q.page, q.size, total)));
     }
-    let count = crate::catalog::pages::count(&img);
+    let count = pages::count(&img);
     if count > MAX_SCANNED_VERSIONS {
         let field = if q.search.is_empty() {
             "sort"
@@ -172,12 +172,7 @@ fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Repl
     let seen = ctx.found_image_seen(image_id)?;
     let img = &seen.stored.value;
     check_add_rules(img, &req)?;
-    // The quota as the image was read, before anything is written; the attach's swap checks
-    // it again (`catalog::quota`).
-    ctx.settings
-        .quotas
-        .version_room(crate::catalog::pages::count(img))
-        .map_err(RestError::Quota)?;
+    check_version_room(ctx, img)?;
     let partner_image = partner::resolve(&ctx.st, &ctx.org, &req.source)?;
     let source = source_of(ctx, image_id, img, req.source_version_id.as_ref())?;
     let number = elect_number(ctx, image_id, &req.numbering, source.as_ref())?;
