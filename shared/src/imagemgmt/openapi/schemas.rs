@@ -208,7 +208,8 @@ fn request_schemas() -> Vec<(&'static str, Value)> {
                   "additionalProperties": false},
         "description": "marker names, each once; a bare name string is accepted for an item too"
     });
-    let replicas = json!({"type": "array", "items": {
+    // At most `catalog::MAX_REPLICAS` a body (more is a 400 naming the field).
+    let replicas = json!({"type": "array", "maxItems": crate::catalog::MAX_REPLICAS, "items": {
         "type": "object", "required": ["providerInstanceId"], "properties": {"providerInstanceId": id_schema()}
     }});
     // Add Version rules 3 and 4: what a gallery copy and a VM import must name.
