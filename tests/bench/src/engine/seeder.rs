@@ -38,6 +38,9 @@ impl Seeder {
             ("step_ms", "1"),
             ("rest_rate_limit", "0"),
             ("rpc_rate_limit", "0"),
+            // The big-images part writes Add Versions onto images already at 1 000 versions,
+            // past the default quota; the largest quota the contract allows leaves room.
+            ("quota_versions", "4096"),
         ] {
             options.variables.insert(name.into(), value.into());
         }
