@@ -92,15 +92,16 @@
 //! it and one to release it. A replica runs two ticks each cron period (`spin.toml`), so an
 //! idle replica makes twice that.
 //!
-//! **Late writers.** A scheduler that stalls between electing a slot and writing it for
-//! longer than the index tolerates (an operation's next entry is at least a step, 2 s,
-//! ahead, and a bucket is read `skew_ms` after it ends) may write into a bucket already
-//! passed. Its entry is then never read and stays as garbage, as it did in the legacy lane.
-//! An advancer's stall loses no transition: it had not yet deleted the entry it was working
-//! on, and whoever takes its shard over reads that entry again (the interleaving tests in
-//! `crate::advancer` cut a replica in at every store call of a tick). A door that stalls
-//! that long between electing an operation's first slot and writing it leaves that
-//! operation unscheduled, exactly as before the shards.
+//! **Late writers.** A scheduler that stalls between electing a slot and writing it (a
+//! store busy for seconds, a paused host) may write into a bucket a tick has already read:
+//! that entry would never be read. So after writing, a scheduler looks at its clock: still
+//! before the bucket's end, no tick can have read the bucket (a tick reads it at its own
+//! time `end + skew_ms`, and clocks differ by at most `skew_ms`); past it, it writes the
+//! entry again in the bucket of "now" ([`landed_in_time`], up to [`LATE_RETRIES`] times).
+//! The first entry, if it was read after all, is a duplicate hint, harmless. This costs no
+//! store call when on time; entries due "now" near a bucket's end are written twice about
+//! once in (bucket_ms / write time), 0.1 % at 2 s and 2 ms. Only a writer that stalls a
+//! whole bucket three times in a row (6 s by default) can still leave its entry unread.
 //!
 //! **Changing `due_shards`.** Raising it is safe: an org's old entries are still signalled in
 //! its old shard, which is still visited; two shards may then read one org's queue for a
@@ -230,13 +231,15 @@ pub fn ensure_cursor(st: &Store<'_>, settings: &Settings, lane: Lane) -> Result<
 }
 
 /// Adds an entry due at `at_ms` (at the earliest the current bucket: a past time is "now"):
-/// an operation to its org's queue in the shards, a purge to the housekeeping lane.
+/// an operation to its org's queue in the shards, a purge to the housekeeping lane. Returns
+/// the bucket the entry is in, for a caller that writes what the entry names after it
+/// ([`landed_in_time`]).
 pub fn schedule(
     st: &Store<'_>,
     settings: &Settings,
     at_ms: Millis,
     kind: &DueKind,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     match kind {
         DueKind::Operation { org, id } => shards::schedule_operation(st, settings, at_ms, org, id),
         DueKind::Purge { .. } => schedule_in_lane(st, settings, Lane::Housekeeping, at_ms, kind),
@@ -251,19 +254,38 @@ pub(crate) fn schedule_in_lane(
     lane: Lane,
     at_ms: Millis,
     kind: &DueKind,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     ensure_cursor(st, settings, lane)?;
-    let at = at_ms.max(st.now_ms());
-    let bucket = bucket_of(settings, at);
-    let n = st.counter_next(&keys::due_count(lane.prefix(), bucket))?;
-    st.put_new(
-        &keys::due_slot(lane.prefix(), bucket, n),
-        &DueEntry {
-            at: Timestamp(at),
-            kind: kind.clone(),
-        },
-    )?;
-    Ok(())
+    let mut bucket = 0;
+    for _ in 0..LATE_RETRIES {
+        let at = at_ms.max(st.now_ms());
+        bucket = bucket_of(settings, at);
+        let n = st.counter_next(&keys::due_count(lane.prefix(), bucket))?;
+        st.put_new(
+            &keys::due_slot(lane.prefix(), bucket, n),
+            &DueEntry {
+                at: Timestamp(at),
+                kind: kind.clone(),
+            },
+        )?;
+        if landed_in_time(st, settings, bucket) {
+            break;
+        }
+    }
+    Ok(bucket)
+}
+
+/// How many times a late writer writes its entry again (see "Late writers"): each attempt
+/// goes to the bucket of "now", so only a stall of a whole bucket each time exhausts them.
+pub(crate) const LATE_RETRIES: usize = 3;
+
+/// Whether an entry just written to `bucket` is sure to be read: the writer's clock is still
+/// before the bucket's end. A tick reads a bucket only at its own time `end + skew_ms`, and
+/// clocks differ by at most `skew_ms`, so no tick can have read it yet. A writer past the
+/// end writes again (into a bucket of "now"); the duplicate is a harmless hint.
+pub fn landed_in_time(st: &Store<'_>, settings: &Settings, bucket: i64) -> bool {
+    let width = i64::try_from(settings.bucket_ms.max(1)).unwrap_or(i64::MAX);
+    st.now_ms() < bucket.saturating_add(1).saturating_mul(width)
 }
 
 /// Schedules the deletion of `keys` at `at_ms` (e.g. a nonce when its window closes).
@@ -273,7 +295,7 @@ pub fn schedule_purge(
     at_ms: Millis,
     keys: Vec<String>,
 ) -> Result<(), StoreError> {
-    schedule(st, settings, at_ms, &DueKind::Purge { keys })
+    schedule(st, settings, at_ms, &DueKind::Purge { keys }).map(|_| ())
 }
 
 /// Every key of the index's positions that outlives its entries, for `settings`: each lane's

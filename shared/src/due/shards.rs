@@ -156,7 +156,7 @@ pub fn schedule_operation(
     at_ms: Millis,
     org: &str,
     id: &str,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     schedule_operation_with(st, settings, at_ms, org, id, Vec::new())
 }
 
@@ -170,8 +170,31 @@ pub fn schedule_operation_with(
     at_ms: Millis,
     org: &str,
     id: &str,
+    along: Vec<(String, Vec<u8>)>,
+) -> Result<i64, StoreError> {
+    let mut along = along;
+    let mut bucket = 0;
+    for _ in 0..super::LATE_RETRIES {
+        bucket = write_operation_entry(st, settings, at_ms, org, id, along)?;
+        if super::landed_in_time(st, settings, bucket) {
+            break;
+        }
+        // The records of `along` are written; only the entry is written again.
+        along = Vec::new();
+    }
+    Ok(bucket)
+}
+
+/// One attempt of [`schedule_operation_with`]: the entry (and its signal) in the bucket of
+/// `max(at_ms, now)`; the bucket written.
+fn write_operation_entry(
+    st: &Store<'_>,
+    settings: &Settings,
+    at_ms: Millis,
+    org: &str,
+    id: &str,
     mut along: Vec<(String, Vec<u8>)>,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let shard = shard_of(org, settings.due_shards);
     let at = at_ms.max(st.now_ms());
     let bucket = bucket_of(settings, at);
@@ -199,7 +222,8 @@ pub fn schedule_operation_with(
         },
     };
     along.push(st.new_entry(&keys::due_queue_slot(org, bucket, n), &entry)?);
-    st.put_many(&along)
+    st.put_many(&along)?;
+    Ok(bucket)
 }
 
 /// Writes a signal for `org` in shard `shard`'s ring bucket `bucket`, in a slot elected by

@@ -79,16 +79,18 @@ pub fn start(
     let op = Operation::first(id, org, kind, target, settings, st.now());
     // The due entry first: an entry naming a not-yet-written operation is skipped harmlessly,
     // while an operation without an entry would never advance.
-    due::schedule(
-        st,
-        settings,
-        op.due_at.0,
-        &due::DueKind::Operation {
-            org: org.to_owned(),
-            id: id.to_owned(),
-        },
-    )?;
+    let entry = due::DueKind::Operation {
+        org: org.to_owned(),
+        id: id.to_owned(),
+    };
+    let bucket = due::schedule(st, settings, op.due_at.0, &entry)?;
     st.put_new(&keys::operation(org, id), &op)?;
+    // Stalled between the two writes past the entry's bucket, a tick may have read the
+    // entry before the operation existed and dropped it: schedule it again (due.rs, "Late
+    // writers").
+    if !due::landed_in_time(st, settings, bucket) {
+        due::schedule(st, settings, op.due_at.0, &entry)?;
+    }
     Ok(op)
 }
 

@@ -489,3 +489,48 @@ fn concurrent_advancer_threads_over_many_shards_agree() {
     env.advance_ms(10_000);
     assert_index_is_only_positions(&kv, &env, &s);
 }
+
+/// A door that stalls inside its scheduling (a busy store, a paused host) while a tick reads
+/// the very bucket it elected: the operation must still be advanced (due.rs, "Late
+/// writers"). The stall is cut in at each store call of starting an operation.
+#[test]
+fn a_door_stalled_past_its_bucket_loses_no_operation() {
+    let mut calls_seen = 0;
+    for at in 1..40u64 {
+        let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+        grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+        let calls = std::cell::Cell::new(0u64);
+        let door = crate::testutil::Hooked {
+            inner: &kv,
+            before: |_, _| {
+                calls.set(calls.get() + 1);
+                if calls.get() == at {
+                    // The door stalls a whole step past its bucket; a replica ticks then.
+                    env.advance_ms((s.step_ms + s.bucket_ms + s.skew_ms) as i64);
+                    tick(&Store::new(&kv, &env), &s, s.tick_cap);
+                }
+            },
+        };
+        let (id, ..) = start_on_new_version(
+            &Store::new(&door, &env),
+            &s,
+            OpKind::CopyFromGallery,
+            "gal-1",
+            0,
+        );
+        calls_seen = calls_seen.max(calls.get());
+        for _ in 0..120 {
+            env.advance_ms(1000);
+            tick(&Store::new(&kv, &env), &s, s.tick_cap);
+        }
+        assert_eq!(
+            op(&Store::new(&kv, &env), &id).status,
+            OpStatus::Succeeded,
+            "stall at call {at}"
+        );
+    }
+    assert!(
+        calls_seen < 40,
+        "starting an operation made {calls_seen} calls"
+    );
+}
