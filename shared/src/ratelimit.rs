@@ -42,6 +42,21 @@
 //!   likely fail the request's own work too, which then answers its `503`. A retried
 //!   increment that had in fact landed counts the request twice: it errs towards refusing.
 //! - **A limit of 0 is no limit** (and no store call).
+//!
+//! ## Scans
+//!
+//! A search, a filter or an order other than the index's reads every image of the org
+//! (`crate::catalog::listing`): up to `quota_images` records where a page reads ten. Counted
+//! as one request, eight clients of one org searching without pause kept the machine's
+//! cores busy and raised another org's p50 sixfold (issue 24). So such a listing also
+//! spends a second budget, in records: before reading, it adds the number of images it is
+//! about to read to the org's scan counter (`keys::rate_counter(org, "scan", w)`, both
+//! doors together), and it is refused (REST `429 SCAN_LIMIT_REACHED`, RPC
+//! `Throttling.User`, both with the wait) when the window's budget, `scan_rate_limit`
+//! records, was already spent before it. So one listing may overshoot the budget, never
+//! start past it, and a listing larger than the whole budget is still served once a window.
+//! An image's versions listed by search or sort (at most 256, `MAX_SCANNED_VERSIONS`) spend
+//! it too. It costs such a listing one `increment`; the default order costs nothing more.
 
 #[cfg(test)]
 mod tests;
@@ -118,23 +133,50 @@ impl Window {
 /// Counts this request of `org` through `door` and decides. Never an error: a store
 /// failure passes the request (fail open, see the module's documentation).
 pub fn check(st: &Store<'_>, settings: &Settings, door: Door, org: &str) -> Verdict {
-    let limit = door.limit(settings);
+    spend(st, settings, door.as_str(), org, door.limit(settings), 1)
+}
+
+/// Spends `records` of `org`'s scan budget for a listing about to read that many (module
+/// docs, "Scans"); `Throttled` when the budget was spent before it. Fail open, as [`check`].
+pub fn charge_scan(st: &Store<'_>, settings: &Settings, org: &str, records: u64) -> Verdict {
+    spend(
+        st,
+        settings,
+        "scan",
+        org,
+        settings.scan_rate_limit,
+        records.max(1),
+    )
+}
+
+/// Adds `amount` to `org`'s counter `budget` of this window; refuses when the counter
+/// already held `limit` or more before it (for requests, counted one each, that is a count
+/// over the limit).
+fn spend(
+    st: &Store<'_>,
+    settings: &Settings,
+    budget: &str,
+    org: &str,
+    limit: u64,
+    amount: u64,
+) -> Verdict {
     if limit == 0 {
         return Verdict::Pass;
     }
     let now = st.now_ms();
     let window = Window::at(settings, now);
-    let key = keys::rate_counter(org, door.as_str(), window.index);
-    let count = match st.counter_next(&key) {
-        Ok(n) => n,
+    let key = keys::rate_counter(org, budget, window.index);
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    let before = match st.counter_add(&key, amount) {
+        Ok(n) => n.saturating_sub(amount),
         Err(_) => return Verdict::Pass,
     };
-    if count == 1 {
+    if before <= 0 {
         // The first of this window: the counter's purge. Failing it leaves one small key.
         let purge_at = window.end_ms.saturating_add(window.width_ms);
         let _ = due::schedule_purge(st, settings, purge_at, vec![key]);
     }
-    if u64::try_from(count).unwrap_or(0) > limit {
+    if u64::try_from(before).unwrap_or(0) >= limit {
         Verdict::Throttled {
             retry_after_s: window.retry_after_s(now),
         }
@@ -152,6 +194,23 @@ pub fn too_many_requests(retry_after_s: u32) -> Problem {
             "TOO_MANY_REQUESTS",
             format!(
                 "the org's request limit for this window is reached; retry in {retry_after_s} s"
+            ),
+        )
+    }
+}
+
+/// The REST door's refusal of a scan past the org's budget: `429 SCAN_LIMIT_REACHED` with
+/// `Retry-After`, naming the variable and the way that is not limited.
+pub fn scan_limit_reached(retry_after_s: u32) -> Problem {
+    Problem {
+        retry_after: Some(retry_after_s),
+        ..Problem::new(
+            429,
+            "SCAN_LIMIT_REACHED",
+            format!(
+                "a search, filter or sort reads every image; the org has read its budget of \
+                 records for this window that way (scan_rate_limit): retry in {retry_after_s} s, \
+                 or page in the default order, which is not limited by it"
             ),
         )
     }

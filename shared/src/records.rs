@@ -396,6 +396,12 @@ impl<'a> Store<'a> {
         retry(self.env, || self.kv.increment(key, 1))
     }
 
+    /// Adds `amount` to a counter and returns the new value (a budget's spending,
+    /// `crate::ratelimit`). A retried call that had in fact counted counts twice.
+    pub fn counter_add(&self, key: &str, amount: i64) -> Result<i64, StoreError> {
+        retry(self.env, || self.kv.increment(key, amount))
+    }
+
     /// Reads a counter with `get` ([`crate::store::read_counter`]: no write, nothing
     /// created); an absent counter reads 0.
     pub fn counter_read(&self, key: &str) -> Result<i64, StoreError> {

@@ -44,6 +44,9 @@ pub struct Settings {
     pub rest_rate_limit: u64,
     /// Requests an org may send through the RPC door per window (0: no limit).
     pub rpc_rate_limit: u64,
+    /// Image records an org's searched, filtered or sorted listings may read per window,
+    /// both doors together (0: no limit; [`crate::ratelimit`], "Scans").
+    pub scan_rate_limit: u64,
     /// What one org may hold (`crate::catalog::quota`).
     pub quotas: crate::catalog::quota::Quotas,
 }
@@ -58,6 +61,11 @@ pub const DEFAULT_REST_RATE_LIMIT: u64 = 20_000;
 /// Default of `rpc_rate_limit`: 10 000 requests per window, 1 000/s on average (the bench's
 /// fastest RPC row, `ListImage`, reaches about 750 req/s).
 pub const DEFAULT_RPC_RATE_LIMIT: u64 = 10_000;
+/// Default of `scan_rate_limit`: 20 000 records per window, 2 000/s on average: two searches
+/// a second of an org at its default image quota, about 3 % of a core on the machine of
+/// BENCHMARKS.md, so eight clients searching one org leave another org's p50 within 2x
+/// (`bench --isolation`).
+pub const DEFAULT_SCAN_RATE_LIMIT: u64 = 20_000;
 
 /// Default of `tick_budget_ms`: 1.5 s of the 2 s cron period, so a tick (and its lease,
 /// which outlives the budget by `crate::due::LEASE_MARGIN_MS`) ends before the next one.
@@ -85,6 +93,7 @@ impl Default for Settings {
             rate_window_s: DEFAULT_RATE_WINDOW_S,
             rest_rate_limit: DEFAULT_REST_RATE_LIMIT,
             rpc_rate_limit: DEFAULT_RPC_RATE_LIMIT,
+            scan_rate_limit: DEFAULT_SCAN_RATE_LIMIT,
             quotas: crate::catalog::quota::Quotas::default(),
         }
     }
@@ -95,8 +104,8 @@ impl Settings {
     /// `backoff_ms`, `bucket_ms`, `skew_ms`, `tick_cap`, `tick_budget_ms`, `due_shards`,
     /// `rate_window_s` through `var`
     /// (absent or empty: the default). A value that is not a positive integer is an error
-    /// naming the variable. The limits `rest_rate_limit` and `rpc_rate_limit` may also be 0
-    /// (no limit).
+    /// naming the variable. The limits `rest_rate_limit`, `rpc_rate_limit` and
+    /// `scan_rate_limit` may also be 0 (no limit).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
         let mut s = Settings::default();
         fn parse(
@@ -162,6 +171,9 @@ impl Settings {
         }
         if let Some(n) = parse(&var, "rpc_rate_limit", true)? {
             s.rpc_rate_limit = n;
+        }
+        if let Some(n) = parse(&var, "scan_rate_limit", true)? {
+            s.scan_rate_limit = n;
         }
         s.quotas = crate::catalog::quota::Quotas::from_vars(&var)?;
         Ok(s)

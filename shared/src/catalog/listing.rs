@@ -15,10 +15,11 @@
 //! or deleted. The slots and the images are each one batch read, so with batch reads on
 //! (`store_batch_reads`, off on Redis: R8) that is 4 + 4 store calls whatever the page size.
 //!
-//! Any other order or filter reads every listed image of the org ([`for_each_listed`]: one
+//! Any other order or filter reads every listed image of the org ([`Listed::for_each`]: one
 //! slot and one image read per live image, never a deleted one) and keeps in memory only
 //! the images up to the page's end ([`Window`]), so a request holds `offset + size`
-//! rendered items at most, not the whole org.
+//! rendered items at most, not the whole org. Such a scan is charged to the org's scan
+//! budget before it reads ([`Listed::records`], `crate::ratelimit`, "Scans").
 
 use super::index::View;
 pub use super::index::{index_image, mark_deleting, slot_counter, unindex_image};
@@ -182,19 +183,34 @@ pub fn page(
     Ok(Page { images, total })
 }
 
-/// Calls `f` with every image the scope shows (shared ones first), one chunk of the org's
-/// images in memory at a time: one slot and one image read per live image.
-pub fn for_each_listed(
-    st: &Store<'_>,
-    org: &str,
-    scope: Scope,
-    mut f: impl FnMut(Image),
-) -> Result<(), StoreError> {
+/// Every image a scope shows, opened but not yet read: what a scan is about to read
+/// ([`Listed::records`]) is known before it reads them, so a door can charge its budget
+/// first (`crate::ratelimit::charge_scan`).
+pub struct Listed {
+    shared: Vec<Image>,
+    own: Option<View>,
+}
+
+/// Opens the scope's listing: the shared images (read whole) and the org's index view.
+pub fn listed(st: &Store<'_>, org: &str, scope: Scope) -> Result<Listed, StoreError> {
     let (shared, own) = open(st, org, scope)?;
-    shared.into_iter().for_each(&mut f);
-    match own {
-        Some(v) => v.for_each(st, f),
-        None => Ok(()),
+    Ok(Listed { shared, own })
+}
+
+impl Listed {
+    /// The image records reading the org's images costs (the shared ones are read already).
+    pub fn records(&self) -> u64 {
+        self.own.as_ref().map_or(0, |v| v.total)
+    }
+
+    /// Calls `f` with every image the scope shows (shared ones first), one chunk of the
+    /// org's images in memory at a time: one slot and one image read per live image.
+    pub fn for_each(self, st: &Store<'_>, mut f: impl FnMut(Image)) -> Result<(), StoreError> {
+        self.shared.into_iter().for_each(&mut f);
+        match self.own {
+            Some(v) => v.for_each(st, f),
+            None => Ok(()),
+        }
     }
 }
 

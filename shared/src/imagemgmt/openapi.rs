@@ -128,7 +128,9 @@ fn errors(codes: &[u16]) -> Value {
             412 => "precondition failed (If-Match, or the version's status)",
             413 => "body over 256 KiB",
             422 => "unprocessable (status forbids, or Idempotency-Key reused)",
-            429 => "the org's rate limit: retry after Retry-After seconds",
+            429 => {
+                "TOO_MANY_REQUESTS: the org's rate limit; SCAN_LIMIT_REACHED: its budget of records read by searches, filters and sorts (scan_rate_limit); retry after Retry-After seconds"
+            }
             503 => "store busy: retry after Retry-After seconds",
             _ => "error",
         };

@@ -205,6 +205,59 @@ fn a_request_costs_one_increment_and_the_first_of_a_window_schedules_its_purge()
 }
 
 #[test]
+fn a_scan_spends_its_records_and_may_overshoot_but_never_start_past_the_budget() {
+    let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0 + 1_000));
+    let st = Store::new(&kv, &env);
+    let s = Settings {
+        scan_rate_limit: 1_000,
+        ..settings(100)
+    };
+    // 600 + 600: the second starts at 600 spent, under the budget, and overshoots it.
+    assert_eq!(charge_scan(&st, &s, "a", 600), Verdict::Pass);
+    assert_eq!(charge_scan(&st, &s, "a", 600), Verdict::Pass);
+    let before = kv.ops();
+    assert_eq!(
+        charge_scan(&st, &s, "a", 1),
+        Verdict::Throttled { retry_after_s: 9 }
+    );
+    assert_eq!(
+        kv.ops() - before,
+        1,
+        "a charge after the first is one increment"
+    );
+    // The request budget and another org are apart from it.
+    assert_eq!(check(&st, &s, Door::Rest, "a"), Verdict::Pass);
+    assert_eq!(charge_scan(&st, &s, "b", 600), Verdict::Pass);
+    // A scan larger than the whole budget is still served once a window.
+    env.advance_ms(9_000);
+    assert_eq!(charge_scan(&st, &s, "a", 5_000), Verdict::Pass);
+    assert!(matches!(
+        charge_scan(&st, &s, "a", 1),
+        Verdict::Throttled { .. }
+    ));
+    // Its counter is purged like a request counter.
+    let counter = keys::rate_counter("a", "scan", (T0 + 10_000) / 10_000);
+    assert!(kv.keys().contains(&counter));
+    env.advance_ms(30_000);
+    for _ in 0..3 {
+        crate::advancer::tick(&st, &s, 1000);
+    }
+    assert!(
+        !kv.keys().iter().any(|k| k.contains("/rate/")),
+        "{:?}",
+        kv.keys()
+    );
+    // 0: no limit, no store call.
+    let free = Settings {
+        scan_rate_limit: 0,
+        ..s
+    };
+    let before = kv.ops();
+    assert_eq!(charge_scan(&st, &free, "a", 1_000_000), Verdict::Pass);
+    assert_eq!(kv.ops(), before);
+}
+
+#[test]
 fn windows_and_retry_after_at_the_edges() {
     let s = settings(1);
     let w = Window::at(&s, T0);

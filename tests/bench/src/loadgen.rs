@@ -207,6 +207,8 @@ pub struct Conn {
     host: String,
     /// Ask the server to close after the answer (`Connection: close`).
     close: bool,
+    /// The last answer's `Retry-After` in seconds, if it had one.
+    pub retry_after_s: Option<u64>,
 }
 
 impl Conn {
@@ -221,6 +223,7 @@ impl Conn {
             writer: stream,
             host: addr.to_string(),
             close: false,
+            retry_after_s: None,
         })
     }
 
@@ -271,6 +274,7 @@ impl Conn {
             .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
         let mut length: Option<usize> = None;
         let mut chunked = false;
+        self.retry_after_s = None;
         loop {
             line.clear();
             if self.reader.read_line(&mut line)? == 0 {
@@ -286,6 +290,8 @@ impl Conn {
                     length = v.trim().parse().ok();
                 } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
                     chunked = true;
+                } else if k == "retry-after" {
+                    self.retry_after_s = v.trim().parse().ok();
                 }
             }
         }

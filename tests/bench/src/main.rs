@@ -15,6 +15,7 @@
 mod bigorg;
 mod calls;
 mod engine;
+mod isolation;
 mod kvops;
 mod loadgen;
 mod on_spin;
@@ -44,6 +45,8 @@ struct Config {
     engine: bool,
     /// Store calls per request and per transition, DynamoDB against Redis ([`calls`]).
     calls: bool,
+    /// A quiet org's latency while a noisy one publishes and searches ([`isolation`]).
+    isolation: bool,
     /// The app to measure (default: the repository's `spin.toml`); its relative
     /// component paths are relative to its directory.
     manifest: PathBuf,
@@ -61,6 +64,7 @@ fn main() {
         spin: false,
         engine: false,
         calls: false,
+        isolation: false,
         manifest: repo().join("spin.toml"),
     };
     let mut args = std::env::args().skip(1);
@@ -90,6 +94,7 @@ fn main() {
             "--spin" => cfg.spin = true,
             "--engine" => cfg.engine = true,
             "--calls" => cfg.calls = true,
+            "--isolation" => cfg.isolation = true,
             "--manifest" => match args.next() {
                 Some(m) => cfg.manifest = PathBuf::from(m),
                 None => {
@@ -99,7 +104,7 @@ fn main() {
             },
             _ => {
                 eprintln!(
-                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--engine] [--calls] [--manifest PATH] [--out FILE]"
+                    "usage: bench [--quick] [--ticks] [--verify] [--spin] [--engine] [--calls] [--isolation] [--manifest PATH] [--out FILE]"
                 );
                 std::process::exit(2);
             }
@@ -107,6 +112,8 @@ fn main() {
     }
     let result = if cfg.calls {
         calls::run(&cfg.manifest, cfg.out.as_deref())
+    } else if cfg.isolation {
+        isolation::run(&cfg)
     } else if cfg.engine {
         engine::run(&cfg)
     } else if cfg.spin {

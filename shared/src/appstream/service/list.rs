@@ -4,13 +4,13 @@
 //! images, newest created first, then the shared ones) and a page costs O(page); with a
 //! filter it is `GmtCreate` descending, ties by id, and every listed image is read.
 
-use super::Ctx;
+use super::{Ctx, errors};
 use crate::appstream::RpcError;
 use crate::appstream::params::ListImage;
 use crate::catalog::listing::{self, Order, Scope, Window};
 use crate::catalog::{Image, RegionDistribution, Version};
 use crate::keys;
-use crate::store::StoreError;
+use crate::ratelimit::{self, Verdict};
 use crate::time::iso8601_s;
 use crate::vocab::*;
 use serde_json::{Value, json};
@@ -187,7 +187,7 @@ fn list_item(img: &Image, shown: &Shown<'_>) -> Value {
 /// the org's index in O(page) (newest first: `catalog::listing`, "Orders and costs"); a
 /// named image is read alone; any other filter reads every listed image of the org and
 /// keeps only the page's prefix in memory.
-fn candidates(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Image>, u64), StoreError> {
+fn candidates(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Image>, u64), RpcError> {
     if let Some(id) = &q.image_id {
         let found: Vec<Image> = match ctx.live_image(id)? {
             Some(s) => vec![s.value],
@@ -219,7 +219,13 @@ fn candidates(ctx: &Ctx<'_>, q: &ListImage) -> Result<(Vec<Image>, u64), StoreEr
     let skip = usize::try_from(q.offset()).unwrap_or(usize::MAX);
     let newest = |a: &Image, b: &Image| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id));
     let mut window = Window::new(skip, size, newest);
-    listing::for_each_listed(&ctx.st, &ctx.org, scope, |i| {
+    let listed = listing::listed(&ctx.st, &ctx.org, scope)?;
+    if let Verdict::Throttled { retry_after_s } =
+        ratelimit::charge_scan(&ctx.st, &ctx.settings.ops, &ctx.org, listed.records())
+    {
+        return Err(errors::throttled(retry_after_s));
+    }
+    listed.for_each(&ctx.st, |i| {
         if matches(&i, q) {
             window.push(i);
         }

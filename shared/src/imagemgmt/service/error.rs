@@ -35,6 +35,9 @@ pub enum RestError {
     TooManyVersions,
     /// 409: the org's quota (`catalog::quota`) would be exceeded.
     Quota(crate::catalog::quota::Exceeded),
+    /// 429: the org's scan budget of this window is spent; the seconds to wait
+    /// (`crate::ratelimit`, "Scans").
+    ScanLimitReached(u32),
     /// 400, Add Version rule 1: the image's own source type does not take new versions.
     ImageSourceType(SourceType),
     /// 400: `osType`/`gpuType` differ from the image's: (field, image's value, given value).
@@ -137,6 +140,9 @@ impl From<RestError> for Problem {
                     "the image holds its quota of {quota} versions (quota_versions); delete old versions first"
                 ),
             ),
+            E::ScanLimitReached(retry_after_s) => {
+                crate::ratelimit::scan_limit_reached(retry_after_s)
+            }
             E::TooManyVersions => Problem::new(
                 409,
                 "VERSION_LIMIT_REACHED",

@@ -91,7 +91,9 @@ pub fn list_images(ctx: &Ctx<'_>, pairs: &[(String, String)]) -> Result<Reply, R
     }
     // Another order or a filter: every listed image is read, only the page's prefix kept.
     let mut window = Window::new(q.offset(), q.size, q.order("createdAt"));
-    listing::for_each_listed(&ctx.st, &ctx.org, scope, |i| {
+    let listed = listing::listed(&ctx.st, &ctx.org, scope)?;
+    ctx.charge_scan(listed.records())?;
+    listed.for_each(&ctx.st, |i| {
         let kept = os.as_ref().is_none_or(|o| i.os.as_ref() == Some(o))
             && os_type.is_none_or(|t| i.os_type == t);
         if !kept {

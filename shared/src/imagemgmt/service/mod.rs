@@ -97,6 +97,17 @@ impl Ctx<'_> {
         Ok(s.filter(|s| s.value.org_id == self.org && s.value.stream_id == image_id))
     }
 
+    /// Spends `records` of the org's scan budget before a listing reads them, or 429
+    /// `SCAN_LIMIT_REACHED` (`crate::ratelimit`, "Scans").
+    fn charge_scan(&self, records: u64) -> Result<(), RestError> {
+        match crate::ratelimit::charge_scan(&self.st, self.settings, &self.org, records) {
+            crate::ratelimit::Verdict::Pass => Ok(()),
+            crate::ratelimit::Verdict::Throttled { retry_after_s } => {
+                Err(RestError::ScanLimitReached(retry_after_s))
+            }
+        }
+    }
+
     /// The image, or 404 `IMAGE_NOT_FOUND`.
     fn found_image(&self, id: &str) -> Result<Stored<Image>, RestError> {
         self.image(id)?.ok_or(RestError::NotFound("image"))

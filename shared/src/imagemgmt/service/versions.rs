@@ -101,6 +101,7 @@ pub fn list_versions(
             ),
         )));
     }
+    ctx.charge_scan(u64::from(count))?;
     let items = crate::catalog::image_versions(&ctx.st, &ctx.org, &img)?
         .iter()
         .map(|v| version_json(v, Some(&img)))

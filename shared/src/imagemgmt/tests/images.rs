@@ -351,3 +351,55 @@ fn deleting_an_org_revokes_its_credentials_at_once_and_its_images_through_the_en
     assert_eq!(admin("GET", "/admin/v1/orgs/o1").0, 404);
     assert_eq!(admin("DELETE", "/admin/v1/orgs/o1").0, 404);
 }
+
+/// Issue 24, item 5: a search reads the whole org, so it spends the org's scan budget (in
+/// image records, `ratelimit`, "Scans"); once spent, searches and sorts are refused with
+/// 429 `SCAN_LIMIT_REACHED` until the window ends, while pages in the default order, and
+/// another org's searches, are served.
+#[test]
+fn searches_spend_the_orgs_scan_budget_and_pages_do_not() {
+    let mut w = World::new();
+    w.settings.scan_rate_limit = 7;
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            w.sig_image(&format!("scan-{i}"))["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    // The window starts with these requests (the clock moved while the images were made).
+    let start = w.env.now_ms();
+    w.env.advance_ms(10_000 - start.rem_euclid(10_000));
+    let search = "/images?search=name%20%24eq%20scan-1";
+    // 3 records each: spent 0, 3, 6 before them, all under 7.
+    for _ in 0..3 {
+        let r = w.call("GET", search, None);
+        assert_eq!(r.status, 200, "{:?}", r.json_body());
+        assert_eq!(r.json_body()["totalElements"], 1);
+    }
+    let versions = format!("/images/{}/versions?sort=name,asc", ids[0]);
+    for target in [search, "/images?sort=name,asc", versions.as_str()] {
+        let r = w.call("GET", target, None);
+        assert_eq!(r.status, 429, "{target}");
+        let body = r.json_body();
+        assert_eq!(body["code"], "SCAN_LIMIT_REACHED");
+        assert!(
+            body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("scan_rate_limit")),
+            "{body}"
+        );
+        assert_eq!(r.get_header("retry-after"), Some("10"));
+    }
+    // The default order reads only its page: not limited by the scan budget.
+    assert_eq!(w.call("GET", "/images?size=2", None).status, 200);
+    // Another org has a budget of its own.
+    let other = auth::mint_token(&w.st(), "o2").unwrap();
+    let mut req = w.req("GET", search, None);
+    req.headers = vec![("authorization".into(), format!("Bearer {other}"))];
+    assert_eq!(w.send(&req).status, 200);
+    // The next window starts afresh.
+    w.env.advance_ms(10_000);
+    assert_eq!(w.call("GET", search, None).status, 200);
+}

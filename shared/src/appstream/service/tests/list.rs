@@ -139,3 +139,34 @@ fn list_reads_the_versions_it_shows_not_every_version() {
     assert_eq!(after["LatestVersionId"], before["LatestVersionId"]);
     assert_eq!(after["VersionName"], before["VersionName"]);
 }
+
+/// Issue 24, item 5: a filtered ListImage reads every image of the org, so it spends the
+/// org's scan budget (shared with the REST door's searches); once spent it answers the
+/// vendor's `Throttling.User` with the wait, while the unfiltered page is served.
+#[test]
+fn filtered_listings_spend_the_orgs_scan_budget() {
+    let mut w = World::new();
+    w.settings.ops.scan_rate_limit = 4;
+    for i in 0..2 {
+        w.capture(&w.desktop(&format!("s-{i}")), &format!("scan-{i}"));
+    }
+    let start = w.env.now_ms();
+    w.env.advance_ms(10_000 - start.rem_euclid(10_000));
+    let filtered = [("ImageName", "scan-1")];
+    // 2 records each: spent 0 and 2 before them, under 4.
+    for _ in 0..2 {
+        assert_eq!(w.list(&filtered)["Count"], json!(1));
+    }
+    let (status, body) = w.call("ListImage", &filtered);
+    assert_eq!(
+        (status, body["Code"].as_str()),
+        (400, Some("Throttling.User"))
+    );
+    assert!(
+        body["Message"].as_str().is_some_and(|m| m.contains("10 s")),
+        "{body}"
+    );
+    assert_eq!(w.list(&[("PageSize", "5")])["Count"], json!(2));
+    w.env.advance_ms(10_000);
+    assert_eq!(w.list(&filtered)["Count"], json!(1));
+}
