@@ -1,6 +1,7 @@
 //! Per-org rate limits on our host, in spin-compat mode: an app of its own with low limits,
 //! on SQLite and on a real Redis. One org is throttled (REST 429 with `Retry-After`, RPC
-//! `Throttling.User`) while another is served in the same window. The scenarios are in
+//! `Throttling.User`) while another is served in the same window; searches spend a budget
+//! of their own. The scenarios are in
 //! `catalog_e2e::scenarios::ratelimit`.
 
 use catalog_e2e::Backend;
@@ -14,4 +15,32 @@ fn one_org_is_throttled_while_another_is_served_on_sqlite() {
 #[test]
 fn one_org_is_throttled_while_another_is_served_on_redis() {
     ratelimit::one_org_is_throttled_while_another_is_served(&Limited::start(Backend::Redis));
+}
+
+fn scans(backend: Backend) {
+    let l = Limited::start(backend);
+    let http = catalog_e2e::http_client();
+    let base = l.app.base_url();
+    let searcher = catalog_e2e::Door::new(
+        base.clone(),
+        catalog_e2e::seed_at(&http, &base, "org-searching"),
+    );
+    let other = catalog_e2e::Door::new(
+        base.clone(),
+        catalog_e2e::seed_at(&http, &base, "org-browsing"),
+    );
+    let clock = l.app.clock();
+    ratelimit::searches_spend_a_scan_budget_of_their_own(&searcher, &other, &|| {
+        clock.unix_seconds()
+    });
+}
+
+#[test]
+fn searches_spend_a_scan_budget_of_their_own_on_sqlite() {
+    scans(Backend::Sqlite);
+}
+
+#[test]
+fn searches_spend_a_scan_budget_of_their_own_on_redis() {
+    scans(Backend::Redis);
 }

@@ -456,7 +456,8 @@ fn replicas_on_one_redis() {
 }
 
 /// Per-org rate limits on real Spin (`ratelimit::real_time`): an app of its own with low
-/// limits on each store; one org is throttled on both doors while another is served.
+/// limits on each store; one org is throttled on both doors while another is served, and
+/// searches spend a budget of their own.
 fn one_org_is_throttled_while_another_is_served(backend: Backend) {
     use catalog_e2e::{Door, http_client, seed_at};
 
@@ -467,7 +468,19 @@ fn one_org_is_throttled_while_another_is_served(backend: Backend) {
     let http = http_client();
     let a = Door::new(base.clone(), seed_at(&http, &base, "org-limited"));
     let b = Door::new(base.clone(), seed_at(&http, &base, "org-unhurried"));
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| ratelimit::real_time(&a, &b)));
+    let searcher = Door::new(base.clone(), seed_at(&http, &base, "org-searching"));
+    let other = Door::new(base.clone(), seed_at(&http, &base, "org-browsing"));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        ratelimit::real_time(&a, &b);
+        // Right after: within the same hour-long window (real_time waited out a nearly
+        // spent one).
+        ratelimit::searches_spend_a_scan_budget_of_their_own(&searcher, &other, &|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default()
+        });
+    }));
     if let Err(payload) = outcome {
         eprintln!("--- its spin up ---\n{}", log_tail(&target));
         std::panic::resume_unwind(payload);

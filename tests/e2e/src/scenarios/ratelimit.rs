@@ -15,6 +15,9 @@ use crate::{
 
 /// Requests an org may send per door and window in the limited app.
 pub const LIMIT: usize = 5;
+/// Image records an org's searches may read per window in the limited app (its orgs hold
+/// no image, so each search spends 1).
+pub const SCAN_LIMIT: usize = 2;
 /// The limited app's window, in seconds ([`T0_SECS`] is the start of one).
 pub const WINDOW_S: u64 = 10;
 
@@ -51,6 +54,7 @@ impl Limited {
             ("rate_window_s", WINDOW_S.to_string()),
             ("rest_rate_limit", LIMIT.to_string()),
             ("rpc_rate_limit", LIMIT.to_string()),
+            ("scan_rate_limit", SCAN_LIMIT.to_string()),
         ] {
             options.variables.insert(name.into(), value);
         }
@@ -193,13 +197,51 @@ pub const REAL_WINDOW_S: u64 = 3600;
 /// What [`real_time`] needs left of the window before it starts.
 const REAL_MARGIN_S: u64 = 60;
 
-/// The variables of an app for [`real_time`]: [`LIMIT`] requests per [`REAL_WINDOW_S`].
-pub fn real_time_variables() -> [(&'static str, String); 3] {
+/// The variables of an app for [`real_time`]: [`LIMIT`] requests and [`SCAN_LIMIT`]
+/// records searched per [`REAL_WINDOW_S`].
+pub fn real_time_variables() -> [(&'static str, String); 4] {
     [
         ("rate_window_s", REAL_WINDOW_S.to_string()),
         ("rest_rate_limit", LIMIT.to_string()),
         ("rpc_rate_limit", LIMIT.to_string()),
+        ("scan_rate_limit", SCAN_LIMIT.to_string()),
     ]
+}
+
+/// Searches spend a budget of their own (`scan_rate_limit`, issue 24): org `searcher`
+/// (fresh, no image) searches [`SCAN_LIMIT`] times, then its next search, sort or filtered
+/// `ListImage` is refused (REST `429 SCAN_LIMIT_REACHED` with `Retry-After`, RPC
+/// `Throttling.User`) while its pages in the default order, and org `other`'s searches, are
+/// served. Within one window; `now` gives the RPC timestamps.
+pub fn searches_spend_a_scan_budget_of_their_own(
+    searcher: &Door,
+    other: &Door,
+    now: &dyn Fn() -> u64,
+) {
+    let search = "/images?search=name%20%24eq%20nothing";
+    for i in 0..SCAN_LIMIT {
+        let r = searcher.rest("GET", search, None);
+        assert_eq!(r.status, 200, "search {i}: {}", r.body);
+    }
+    for target in [search, "/images?sort=name,asc"] {
+        let r = searcher.rest("GET", target, None);
+        assert_eq!(r.status, 429, "{target}: {}", r.body);
+        assert_eq!(r.body["code"], "SCAN_LIMIT_REACHED", "{}", r.body);
+        assert!(
+            r.header("retry-after").is_some(),
+            "{target}: no Retry-After"
+        );
+    }
+    let filtered = searcher.rpc("ListImage", &[("ImageName", "nothing")], now());
+    assert_rpc_throttled("a filtered ListImage past the scan budget", &filtered);
+    // Pages read no more than a page: served. That is 5 REST requests and 2 RPC calls,
+    // within the request limit.
+    let r = searcher.rest("GET", "/images?size=5", None);
+    assert_eq!(r.status, 200, "a page: {}", r.body);
+    let r = searcher.rpc("ListImage", &[], now());
+    assert_eq!(r.status, 200, "an unfiltered ListImage: {}", r.body);
+    let r = other.rest("GET", search, None);
+    assert_eq!(r.status, 200, "another org's search: {}", r.body);
 }
 
 fn unix_now() -> u64 {
