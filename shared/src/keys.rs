@@ -154,6 +154,15 @@ pub fn rpc_captures_claim(org: &str) -> String {
     format!("org/{org}/rpc/captures/claim")
 }
 
+/// The org's register of running operations (`crate::ops::running`).
+pub fn running_operations(org: &str) -> String {
+    format!("org/{org}/running-operations")
+}
+/// Counter electing the creator of that register (R1).
+pub fn running_operations_claim(org: &str) -> String {
+    format!("org/{org}/running-operations/claim")
+}
+
 /// The cron's last tick, as JSON `health::Tick`. Written blindly: a heartbeat, not a record.
 pub const LAST_TICK: &str = "health:last-tick";
 /// How many ticks ran, through `increment` only (R3).

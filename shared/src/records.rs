@@ -436,6 +436,32 @@ impl<'a> Store<'a> {
         self.put_new(key, value)?;
         Ok(true)
     }
+
+    /// Makes sure the record under `key` exists, created once as `T::default()` by the
+    /// elector of `claim` ([`Store::create_once`]): one read when it does. A loser of the
+    /// election gives the elected creator a moment; if the creator died between its
+    /// election and its write, it writes the default itself, or the record could never
+    /// exist. A creator that is merely very slow could then overwrite a change made
+    /// meanwhile: the lesser evil, for registers that only bound things (captures, running
+    /// operations).
+    pub fn ensure_created<T: Serialize + Default>(
+        &self,
+        claim: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let present =
+            || -> Result<bool, StoreError> { Ok(retry(self.env, || self.kv.get(key))?.is_some()) };
+        if present()? || self.create_once(claim, key, &T::default())? {
+            return Ok(());
+        }
+        for _ in 0..3 {
+            self.env.pause_ms(50);
+            if present()? {
+                return Ok(());
+            }
+        }
+        self.put_new(key, &T::default()).map(drop)
+    }
 }
 
 #[cfg(test)]

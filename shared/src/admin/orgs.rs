@@ -442,9 +442,11 @@ pub(super) fn reseal_access_keys(
     ))
 }
 
-/// `GET /admin/v1/orgs/{orgId}/usage`: what the org holds against its quotas (three reads:
-/// the org, its image index's counter and directory). Versions are counted on each image
-/// (`versionCount`), replicas on each version (its copies).
+/// `GET /admin/v1/orgs/{orgId}/usage`: what the org holds against its quotas (four reads:
+/// the org, its image index's counter and directory, its register of running operations).
+/// Versions are counted on each image (`versionCount`), replicas on each version (its
+/// copies). Running operations are those the register lists: one that ended without its
+/// release still shows until a claim needs its room (`ops::running`).
 pub(super) fn usage(
     st: &Store<'_>,
     p: &Params<'_>,
@@ -455,6 +457,7 @@ pub(super) fn usage(
     let o = found(st, org_id)?;
     let quotas = config.settings.quotas;
     let images = crate::catalog::quota::images_used(st, org_id)?;
+    let running = crate::ops::running::listed(st, org_id)?;
     Ok(Response::json(
         200,
         &json!({
@@ -462,6 +465,7 @@ pub(super) fn usage(
             "images": {"used": images, "quota": quotas.images},
             "versionsPerImage": {"quota": quotas.versions},
             "replicasPerVersion": {"quota": quotas.replicas},
+            "runningOperations": {"used": running, "quota": quotas.operations},
             "tokens": {"used": o.tokens.len(), "quota": MAX_CREDENTIALS},
             "accessKeys": {"used": o.access_keys.len(), "quota": MAX_CREDENTIALS},
         }),

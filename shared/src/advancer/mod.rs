@@ -185,7 +185,15 @@ pub fn advance_one(
         }
     });
     match r.map_err(|e| e.lift(|| None)) {
-        Ok(_) => Ok(true),
+        Ok(_) => {
+            // It ended: its room in the org's quota of running operations is free (best
+            // effort; a lost release is dropped by the next claim that needs the room).
+            // Deletions never claim one.
+            if next.status.is_terminal() && next.kind != ops::OpKind::Delete {
+                ops::running::release(st, org, id);
+            }
+            Ok(true)
+        }
         Err(None) => {
             // Lost the race (or the operation is gone): make sure the records show the
             // winner's state, not ours.

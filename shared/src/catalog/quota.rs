@@ -12,9 +12,12 @@
 //!   exactly under concurrent Add Versions.
 //! - **Replicas per version** (`quota_replicas`, default and most [`MAX_REPLICAS`]).
 //!
-//! The RPC door has its own concurrent-work quota (`builder_quota`, captures running at
-//! once). Operations running at once on the REST door are bounded by these quotas and the
-//! rate limit, not counted apart.
+//! - **Operations running at once** (`quota_operations`, default [`DEFAULT_OPERATIONS`], at
+//!   most [`MAX_OPERATIONS`]): the operations that create (new images, versions, publishes,
+//!   RPC captures and distributions), counted in the org's register, exactly under
+//!   concurrency (`crate::ops::running`). Deletions are not refused for it.
+//!
+//! The RPC door also has its own quota of captures running at once (`builder_quota`).
 
 use super::MAX_REPLICAS;
 use super::index::View;
@@ -24,6 +27,12 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_IMAGES: u32 = 1_000;
 pub const DEFAULT_VERSIONS: u32 = 1_000;
+/// Default of `quota_operations`: far above what a control plane runs at once (WUYING's
+/// own default for captures is 20), small enough that the register stays a few KB.
+pub const DEFAULT_OPERATIONS: u32 = 256;
+/// The most `quota_operations` may be, as `builder_quota`'s: a register of about 50 bytes an
+/// entry stays under 256 KB, within every backend's value limit.
+pub const MAX_OPERATIONS: u32 = 5_000;
 /// The most `quota_versions` may be: what an image record holds (`pages`: 64 sealed pages
 /// of 64 versions).
 pub const MAX_VERSIONS: u32 = (super::pages::PAGE * super::pages::MAX_PAGES) as u32;
@@ -35,6 +44,7 @@ pub struct Quotas {
     pub images: u32,
     pub versions: u32,
     pub replicas: u32,
+    pub operations: u32,
 }
 
 impl Default for Quotas {
@@ -43,6 +53,7 @@ impl Default for Quotas {
             images: DEFAULT_IMAGES,
             versions: DEFAULT_VERSIONS,
             replicas: MAX_REPLICAS as u32,
+            operations: DEFAULT_OPERATIONS,
         }
     }
 }
@@ -53,11 +64,13 @@ impl Default for Quotas {
 pub enum Exceeded {
     Images { quota: u32 },
     Versions { quota: u32 },
+    Operations { quota: u32 },
 }
 
 impl Quotas {
-    /// `quota_images`, `quota_versions` (1 to [`MAX_VERSIONS`]) and `quota_replicas` (1 to
-    /// [`MAX_REPLICAS`]) through `var`; absent or empty: the default.
+    /// `quota_images`, `quota_versions` (1 to [`MAX_VERSIONS`]), `quota_replicas` (1 to
+    /// [`MAX_REPLICAS`]) and `quota_operations` (1 to [`MAX_OPERATIONS`]) through `var`;
+    /// absent or empty: the default.
     pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<Quotas, String> {
         let mut q = Quotas::default();
         let read = |name: &str, max: u32| -> Result<Option<u32>, String> {
@@ -80,6 +93,9 @@ impl Quotas {
         if let Some(n) = read("quota_replicas", MAX_REPLICAS as u32)? {
             q.replicas = n;
         }
+        if let Some(n) = read("quota_operations", MAX_OPERATIONS)? {
+            q.operations = n;
+        }
         Ok(q)
     }
 
@@ -98,6 +114,22 @@ impl Quotas {
 /// The images `org` lists (two reads: its index's counter and directory).
 pub fn images_used(st: &Store<'_>, org: &str) -> Result<u64, StoreError> {
     Ok(View::open(st, org, false)?.total)
+}
+
+/// Claims room for operation `op_id` of `org` (`crate::ops::running`), before anything of
+/// it is written.
+pub fn claim_operation<'a>(
+    st: &'a Store<'a>,
+    org: &'a str,
+    quotas: &Quotas,
+    op_id: &'a str,
+) -> Result<Result<crate::ops::running::Claim<'a>, Exceeded>, StoreError> {
+    use crate::ops::running::{self, ClaimError};
+    match running::claim(st, quotas.operations, org, op_id) {
+        Ok(c) => Ok(Ok(c)),
+        Err(ClaimError::Quota { quota }) => Ok(Err(Exceeded::Operations { quota })),
+        Err(ClaimError::Store(e)) => Err(e),
+    }
 }
 
 /// Whether `org` may create one more image.
@@ -137,6 +169,7 @@ mod tests {
             ("quota_images", "0"),
             ("quota_versions", "5000"),
             ("quota_replicas", "17"),
+            ("quota_operations", "5001"),
             ("quota_images", "x"),
         ] {
             let e = Quotas::from_vars(&move |n: &str| (n == bad.0).then(|| bad.1.to_owned()));

@@ -8,6 +8,7 @@
 //! statuses [`initial_statuses`] gives.
 
 mod lifecycle;
+pub mod running;
 mod steps;
 
 #[cfg(test)]

@@ -406,6 +406,15 @@ fn start_app(manifest: &Path) -> anyhow::Result<App> {
     options
         .variables
         .insert("builder_quota".into(), "5000".into());
+    // The Add Version row grows two images to 2 000 versions each (full run), past the
+    // default quota; the most the contract allows leaves room.
+    options
+        .variables
+        .insert("quota_versions".into(), "4096".into());
+    // The capture and Add Version rows leave thousands of operations running in one org.
+    options
+        .variables
+        .insert("quota_operations".into(), "5000".into());
     // One org sends every request of a row, faster than a tenant is allowed to.
     for limit in ["rest_rate_limit", "rpc_rate_limit"] {
         options.variables.insert(limit.into(), "0".into());

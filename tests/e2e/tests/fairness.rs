@@ -32,7 +32,13 @@ fn ticks_until_final(app: &App, door: &Door, ops: &[String]) -> u32 {
 #[test]
 fn a_burst_of_one_org_holds_another_orgs_copy_back_by_at_most_two_ticks() {
     let redis = RedisServer::start();
-    let app = start_app_with(redis_kv(&redis), true, None, &[("tick_cap", "50")]);
+    // The burst runs all at once: more than the default quota of running operations.
+    let app = start_app_with(
+        redis_kv(&redis),
+        true,
+        None,
+        &[("tick_cap", "50"), ("quota_operations", "1000")],
+    );
     let burst_org = "org-burst";
     let shard = shard_of(burst_org, DEFAULT_DUE_SHARDS);
     let quiet_org = (0..)

@@ -44,3 +44,21 @@ fn searches_spend_a_scan_budget_of_their_own_on_sqlite() {
 fn searches_spend_a_scan_budget_of_their_own_on_redis() {
     scans(Backend::Redis);
 }
+
+fn operations(backend: Backend) {
+    let l = Limited::start(backend);
+    let http = catalog_e2e::http_client();
+    let base = l.app.base_url();
+    let busy = catalog_e2e::Door::new(base.clone(), catalog_e2e::seed_at(&http, &base, "org-busy"));
+    ratelimit::operations_past_the_quota_are_refused(&busy);
+}
+
+#[test]
+fn operations_past_the_quota_are_refused_on_sqlite() {
+    operations(Backend::Sqlite);
+}
+
+#[test]
+fn operations_past_the_quota_are_refused_on_redis() {
+    operations(Backend::Redis);
+}

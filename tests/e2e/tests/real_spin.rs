@@ -470,6 +470,7 @@ fn one_org_is_throttled_while_another_is_served(backend: Backend) {
     let b = Door::new(base.clone(), seed_at(&http, &base, "org-unhurried"));
     let searcher = Door::new(base.clone(), seed_at(&http, &base, "org-searching"));
     let other = Door::new(base.clone(), seed_at(&http, &base, "org-browsing"));
+    let busy = Door::new(base.clone(), seed_at(&http, &base, "org-busy"));
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
         ratelimit::real_time(&a, &b);
         // Right after: within the same hour-long window (real_time waited out a nearly
@@ -480,6 +481,7 @@ fn one_org_is_throttled_while_another_is_served(backend: Backend) {
                 .map(|d| d.as_secs())
                 .unwrap_or_default()
         });
+        ratelimit::operations_past_the_quota_are_refused(&busy);
     }));
     if let Err(payload) = outcome {
         eprintln!("--- its spin up ---\n{}", log_tail(&target));

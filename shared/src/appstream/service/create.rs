@@ -43,34 +43,13 @@ pub struct RunningCapture {
     pub claimed_at: Millis,
 }
 
-/// Makes sure the register exists: its creator is elected with `increment` (R1,
-/// [`Store::create_once`](crate::records::Store::create_once)).
+/// Makes sure the register exists (created once, R1:
+/// [`Store::ensure_created`](crate::records::Store::ensure_created)).
 fn ensure_register(ctx: &Ctx<'_>) -> Result<(), StoreError> {
-    let key = keys::rpc_captures(&ctx.org);
-    let present =
-        || -> Result<bool, StoreError> { Ok(ctx.st.get::<CaptureRegister>(&key)?.is_some()) };
-    if present()? {
-        return Ok(());
-    }
-    let claim = keys::rpc_captures_claim(&ctx.org);
-    if ctx
-        .st
-        .create_once(&claim, &key, &CaptureRegister::default())?
-    {
-        return Ok(());
-    }
-    // Another request was elected and is writing it: give it a moment.
-    for _ in 0..3 {
-        ctx.st.env().pause_ms(50);
-        if present()? {
-            return Ok(());
-        }
-    }
-    // The elected creator died between its election and its write; without this the org
-    // could never capture again. A creator that is merely very slow could still overwrite
-    // an entry added meanwhile (one capture uncounted): the lesser evil.
-    ctx.st.put_new(&key, &CaptureRegister::default())?;
-    Ok(())
+    ctx.st.ensure_created::<CaptureRegister>(
+        &keys::rpc_captures_claim(&ctx.org),
+        &keys::rpc_captures(&ctx.org),
+    )
 }
 
 /// Whether a register entry still counts, given the operations read for it.
@@ -342,6 +321,14 @@ pub fn create_image_by_instance(
     let image_id = ctx.st.new_id("imgc-");
     let version_id = ctx.st.new_id("iv-");
     let op_id = ops::new_op_id(&ctx.st);
+    let claim = match quota::claim_operation(&ctx.st, &ctx.org, &ctx.settings.ops.quotas, &op_id)? {
+        Ok(c) => c,
+        Err(_) => {
+            return Err(errors::exceed_builder_quota_of_operations(
+                &ctx.settings.ops.quotas,
+            ));
+        }
+    };
     claim_capture(
         ctx,
         RunningCapture {
@@ -351,11 +338,17 @@ pub fn create_image_by_instance(
             claimed_at: ctx.st.now_ms(),
         },
     )?;
-    let c = build_capture(ctx, r, (&inst, &resolved), (image_id, version_id, op_id));
+    let c = build_capture(
+        ctx,
+        r,
+        (&inst, &resolved),
+        (image_id, version_id, op_id.clone()),
+    );
     if let Err(e) = write_capture(ctx, &c, &r.instance_id) {
         release_capture(ctx, &c.op_id);
         return Err(errors::record_not_written(&e));
     }
+    claim.keep();
     Ok(json!({
         "ImageId": c.image.id,
         "VersionId": c.version.id,

@@ -74,6 +74,11 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
     // The operation first: it is the source of truth, and its projections create the region
     // entries should the writes below fail.
     let op_id = ops::new_op_id(&ctx.st);
+    let quotas = &ctx.settings.ops.quotas;
+    let Ok(claim) = crate::catalog::quota::claim_operation(&ctx.st, &ctx.org, quotas, &op_id)?
+    else {
+        return Err(errors::operation_quota_exceeded(quotas));
+    };
     ops::start(
         &ctx.st,
         &ctx.settings.ops,
@@ -90,6 +95,8 @@ pub fn distribute_image(ctx: &Ctx<'_>, r: &StartTaskForDistributeImage) -> Resul
             provider_instance_id: None,
         },
     )?;
+    // The operation is recorded: it is the source of truth from here on.
+    claim.keep();
     let now = ctx.now();
     let regions = r.destination_regions.clone();
     let gone = || errors::image_not_exist(&r.image_id);

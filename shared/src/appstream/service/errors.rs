@@ -145,6 +145,30 @@ pub(super) fn image_quota_exceeded(quota: u32) -> RpcError {
     )
 }
 
+/// The org runs its quota of operations at once (`quota_operations`, both doors): a
+/// capture is refused as the vendor refuses one past its builder quota.
+pub(super) fn exceed_builder_quota_of_operations(q: &crate::catalog::quota::Quotas) -> RpcError {
+    err(
+        "ExceedBuilderQuota",
+        format!(
+            "The number of concurrent tasks exceeds the quota of {} (quota_operations).",
+            q.operations
+        ),
+    )
+}
+
+/// The org runs its quota of operations at once (`quota_operations`): a distribution is
+/// refused with Alibaba Cloud's resource flow-control code.
+pub(super) fn operation_quota_exceeded(q: &crate::catalog::quota::Quotas) -> RpcError {
+    err(
+        "Throttling.Resource",
+        format!(
+            "Request was denied due to resource flow control: the number of concurrent tasks exceeds the quota of {} (quota_operations).",
+            q.operations
+        ),
+    )
+}
+
 pub(super) fn exceed_builder_quota(quota: u32) -> RpcError {
     err(
         "ExceedBuilderQuota",

@@ -282,12 +282,26 @@ fn the_store_shrinks_back_once_every_lifetime_is_over() {
         // Operations: every 201 and 202 names one in its `Operation-Location`, and the
         // contract gives `GET /operations/{id}` no end.
         let op = k.starts_with("org/o1/op/");
+        // The org's register of running operations and its creator's counter (R1): one
+        // record an org, empty once its operations ended.
+        let running =
+            k == &keys::running_operations("o1") || k == &keys::running_operations_claim("o1");
         assert!(
-            due || count || dir || op,
+            due || count || dir || op || running,
             "left behind: {k} (all: {survivors:#?})"
         );
     }
     assert!(!survivors.iter().any(|k| k.contains("/idem/")));
+    let register: crate::ops::running::Register = st
+        .get(&keys::running_operations("o1"))
+        .unwrap()
+        .map(|r| r.value)
+        .unwrap_or_default();
+    assert_eq!(
+        register.running,
+        vec![],
+        "every operation ended and released its room"
+    );
     assert!(
         !survivors
             .iter()

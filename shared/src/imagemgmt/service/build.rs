@@ -105,8 +105,8 @@ pub(super) fn build_version(
     image_id: &str,
     number: VersionNumber,
     n: NewVersion,
+    op_id: String,
 ) -> Built {
-    let op_id = ops::new_op_id(&ctx.st);
     let version_id = ctx.st.new_id("ver-");
     let asset_id = ctx.st.new_id("ast-");
     let mut details = n.asset_details;
@@ -214,13 +214,15 @@ pub(super) fn write_new_image(
 ) -> Result<(Value, String), RestError> {
     // Before anything is written (`catalog::quota`).
     quota::image_room(&ctx.st, &ctx.org, &ctx.settings.quotas)?.map_err(RestError::Quota)?;
+    let op_id = ops::new_op_id(&ctx.st);
+    let claim = ctx.claim_operation(&op_id)?;
     // The image id is fresh, so its major counter starts at 1 and 1.0.0 is taken once.
     let number = VersionNumber {
         major: write::first_major(&ctx.st, &ctx.org, &image.id)?,
         minor: 0,
         patch: 0,
     };
-    let b = build_version(ctx, &image.id, number, first);
+    let b = build_version(ctx, &image.id, number, first, op_id.clone());
     image.version_ids = vec![b.version.id.clone()];
     image.tail_span = Some([b.version.created_at; 2]);
     image.version_count = 1;
@@ -234,6 +236,7 @@ pub(super) fn write_new_image(
         target: b.target,
     };
     write::write_new_image(&ctx.st, ctx.settings, new)?;
+    claim.keep();
     let mut body = image_json(&image);
     body["versions"] = json!([version_json(&b.version, Some(&image))]);
     Ok((body, b.op_id))

@@ -143,6 +143,13 @@ impl From<RestError> for Problem {
             E::ScanLimitReached(retry_after_s) => {
                 crate::ratelimit::scan_limit_reached(retry_after_s)
             }
+            E::Quota(Exceeded::Operations { quota }) => Problem::new(
+                409,
+                "OPERATION_QUOTA_EXCEEDED",
+                format!(
+                    "the org runs its quota of {quota} operations at once (quota_operations); retry once some have ended"
+                ),
+            ),
             E::TooManyVersions => Problem::new(
                 409,
                 "VERSION_LIMIT_REACHED",

@@ -108,6 +108,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// Claims room for new operation `op_id` in the org's quota of operations running at
+    /// once, or 409 `OPERATION_QUOTA_EXCEEDED` (`crate::ops::running`).
+    fn claim_operation<'a>(
+        &'a self,
+        op_id: &'a str,
+    ) -> Result<crate::ops::running::Claim<'a>, RestError> {
+        crate::catalog::quota::claim_operation(&self.st, &self.org, &self.settings.quotas, op_id)?
+            .map_err(RestError::Quota)
+    }
+
     /// The image, or 404 `IMAGE_NOT_FOUND`.
     fn found_image(&self, id: &str) -> Result<Stored<Image>, RestError> {
         self.image(id)?.ok_or(RestError::NotFound("image"))

@@ -165,6 +165,7 @@ fn start_publish(
     };
     wanted.retain(|pi| !is_replica(pi));
     check_replicas(ctx, action.field, new_replicas, &wanted, replica_ids.len())?;
+    let claim = ctx.claim_operation(&op_id)?;
     let mut new_assets = Vec::new();
     for pi in wanted {
         let id = ctx.st.new_id("ast-");
@@ -268,6 +269,7 @@ fn start_publish(
         OpKind::Publish,
         target,
     )?;
+    claim.keep();
     Ok((version, op_id))
 }
 
@@ -377,11 +379,13 @@ fn clone_version(
 ) -> Result<Reply, RestError> {
     check_writable(img.status)?;
     check_version_room(ctx, img)?;
+    let op_id = ops::new_op_id(&ctx.st);
+    let claim = ctx.claim_operation(&op_id)?;
     let number = elect_number(ctx, image_id, &numbering, Some(src))?;
     if numbering == Numbering::Minor {
         new.version_type = VersionType::Minor;
     }
-    let b = build_version(ctx, image_id, number, new);
+    let b = build_version(ctx, image_id, number, new, op_id.clone());
     b.put(ctx)?;
     let img = match attach_version(
         ctx,
@@ -398,6 +402,7 @@ fn clone_version(
         }
     };
     b.start(ctx)?;
+    claim.keep();
     let body = version_json(&b.version, Some(&img));
     Ok(Reply::started(201, body, b.op_id))
 }

@@ -176,6 +176,8 @@ fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Repl
     check_version_room(ctx, img)?;
     let partner_image = partner::resolve(&ctx.st, &ctx.org, &req.source)?;
     let source = source_of(ctx, image_id, img, req.source_version_id.as_ref())?;
+    let op_id = ops::new_op_id(&ctx.st);
+    let claim = ctx.claim_operation(&op_id)?;
     let number = elect_number(ctx, image_id, &req.numbering, source.as_ref())?;
     let history = source.as_ref().map(Version::lineage).unwrap_or_default();
     let new = NewVersion {
@@ -196,8 +198,9 @@ fn add_version_inner(ctx: &Ctx<'_>, image_id: &str, body: &Value) -> Result<Repl
         source_id: req.source.source_id(),
         partner_image,
     };
-    let b = build_version(ctx, image_id, number, new);
+    let b = build_version(ctx, image_id, number, new, op_id.clone());
     let img = record_added(ctx, image_id, &b, &req.markers, seen.raw)?;
+    claim.keep();
     let body = added_version_json(&ctx.org, &img, &b.version, &b.asset, &b.op_id);
     Ok(Reply::started(201, body, b.op_id))
 }

@@ -51,21 +51,22 @@ fn has(calls: &[String], op: &str) -> bool {
 }
 
 #[test]
-fn add_version_costs_nine_store_calls_in_a_signalled_bucket() {
+fn add_version_costs_eleven_store_calls_in_a_signalled_bucket() {
     let w = World::new();
     let (image, _) = first_version(&w.sig_image("cost"));
     // The image's own operation took slot 1 of the org's due bucket: Add Version's entry
     // goes behind it. The token, the rate counter, the image (read once, swapped from that
-    // read), the newest version (its history), the major counter, the bucket's slot and
-    // slot 1's read, one batch (asset, version, operation, entry), the image's swap.
+    // read), the newest version (its history), the org's register of running operations
+    // (read and swapped: its claim), the major counter, the bucket's slot and slot 1's
+    // read, one batch (asset, version, operation, entry), the image's swap.
     let c = add_version_calls(&w, &image, plain_version());
-    assert_eq!(c.len(), 9, "{c:#?}");
+    assert_eq!(c.len(), 11, "{c:#?}");
     assert!(!has(&c, "get_many"), "{c:#?}");
     let batch = c.iter().find(|l| l.starts_with("set_many ")).unwrap();
     assert_eq!(batch.split(',').count(), 4, "{batch}");
     // With `mspOrgId`, the partner check reads the org and the gallery image.
     let c = add_version_calls(&w, &image, sig_version("MAJOR"));
-    assert_eq!(c.len(), 11, "{c:#?}");
+    assert_eq!(c.len(), 13, "{c:#?}");
 }
 
 #[test]
@@ -78,16 +79,17 @@ fn add_version_in_a_fresh_bucket_adds_the_signal() {
     w.env
         .advance_ms(i64::try_from(w.settings.bucket_ms).unwrap());
     let c = add_version_calls(&w, &image, plain_version());
-    assert_eq!(c.len(), 11, "{c:#?}");
+    assert_eq!(c.len(), 13, "{c:#?}");
 }
 
 #[test]
 fn add_version_on_redis_reads_its_swap_back() {
     let w = World::on(MemoryKv::with_redis_cas_quirk());
     let (image, _) = first_version(&w.sig_image("cost"));
-    // Every swap answers "failed" on Redis (R2): the image is read back once.
+    // Every swap answers "failed" on Redis (R2): the image and the register are read back
+    // once each.
     let c = add_version_calls(&w, &image, plain_version());
-    assert_eq!(c.len(), 10, "{c:#?}");
+    assert_eq!(c.len(), 13, "{c:#?}");
 }
 
 #[test]
@@ -102,7 +104,7 @@ fn an_image_changed_since_the_access_check_costs_one_read_more() {
         inner: &w.kv,
         before: |call: Call, key: &str| {
             let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-            let first_swap = !log.iter().any(|l| l.starts_with("swap "));
+            let first_swap = !log.iter().any(|l| *l == format!("swap {image_key}"));
             if call == Call::Swap && first_swap && key == image_key {
                 w.edit_image(&image, |i| i.description = Some("meanwhile".into()));
             }
@@ -120,7 +122,7 @@ fn an_image_changed_since_the_access_check_costs_one_read_more() {
     );
     assert_eq!(r.status, 201, "{:?}", r.json_body());
     let c = log.into_inner().unwrap_or_else(|e| e.into_inner());
-    assert_eq!(c.len(), 11, "{c:#?}");
+    assert_eq!(c.len(), 13, "{c:#?}");
     let img = w.stored_image(&image);
     assert_eq!(img.description.as_deref(), Some("meanwhile"));
     assert_eq!(img.version_ids.len(), 2);

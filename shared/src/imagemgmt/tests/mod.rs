@@ -15,6 +15,7 @@ mod openapi;
 mod pages;
 mod partner_images;
 mod publish;
+mod running;
 mod vendor_values;
 mod versions;
 

@@ -63,6 +63,13 @@ pub fn run(runtime: Runtime, manifest: &Path, dir: &Path, n: usize) -> anyhow::R
             "secrets_key".to_owned(),
             catalog_model::secrets::TEST_KEY.to_owned(),
         ),
+        // A's burst is `n` new images (2 000 in the full run), past the default image quota.
+        ("quota_images".to_owned(), n.max(1000).to_string()),
+        // …all running at once.
+        (
+            "quota_operations".to_owned(),
+            n.clamp(256, 5000).to_string(),
+        ),
     ];
     let replica = Replica::start(
         runtime,

@@ -41,6 +41,10 @@ impl Seeder {
             // The big-images part writes Add Versions onto images already at 1 000 versions,
             // past the default quota; the largest quota the contract allows leaves room.
             ("quota_versions", "4096"),
+            // The throughput runs put up to 750 new images in each org (full run): room.
+            ("quota_images", "10000"),
+            // A backlog is hundreds of operations running in each org at once.
+            ("quota_operations", "5000"),
         ] {
             options.variables.insert(name.into(), value.into());
         }

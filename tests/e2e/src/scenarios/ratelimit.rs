@@ -18,6 +18,8 @@ pub const LIMIT: usize = 5;
 /// Image records an org's searches may read per window in the limited app (its orgs hold
 /// no image, so each search spends 1).
 pub const SCAN_LIMIT: usize = 2;
+/// Operations an org may run at once in the limited app.
+pub const OPERATIONS_LIMIT: usize = 2;
 /// The limited app's window, in seconds ([`T0_SECS`] is the start of one).
 pub const WINDOW_S: u64 = 10;
 
@@ -55,6 +57,7 @@ impl Limited {
             ("rest_rate_limit", LIMIT.to_string()),
             ("rpc_rate_limit", LIMIT.to_string()),
             ("scan_rate_limit", SCAN_LIMIT.to_string()),
+            ("quota_operations", OPERATIONS_LIMIT.to_string()),
         ] {
             options.variables.insert(name.into(), value);
         }
@@ -199,13 +202,58 @@ const REAL_MARGIN_S: u64 = 60;
 
 /// The variables of an app for [`real_time`]: [`LIMIT`] requests and [`SCAN_LIMIT`]
 /// records searched per [`REAL_WINDOW_S`].
-pub fn real_time_variables() -> [(&'static str, String); 4] {
+pub fn real_time_variables() -> [(&'static str, String); 5] {
     [
         ("rate_window_s", REAL_WINDOW_S.to_string()),
         ("rest_rate_limit", LIMIT.to_string()),
         ("rpc_rate_limit", LIMIT.to_string()),
         ("scan_rate_limit", SCAN_LIMIT.to_string()),
+        ("quota_operations", OPERATIONS_LIMIT.to_string()),
     ]
+}
+
+/// The quota of operations running at once (`quota_operations`, issue 24): org `busy`
+/// (fresh) starts [`OPERATIONS_LIMIT`] gallery copies; while they run, a third and an Add
+/// Version are refused with 409 `OPERATION_QUOTA_EXCEEDED` and record nothing, and a
+/// deletion is not refused. Five REST requests: within the request limit. The copies must
+/// still be running (our host's clock stands still; real Spin's steps take seconds).
+pub fn operations_past_the_quota_are_refused(busy: &Door) {
+    let made: Vec<Answer> = (0..OPERATIONS_LIMIT)
+        .map(|i| {
+            busy.rest(
+                "POST",
+                "/images?action=copy-existing-image",
+                Some(crate::bodies::sig_body(&format!("busy-{i}"))),
+            )
+        })
+        .collect();
+    for (i, a) in made.iter().enumerate() {
+        assert_eq!(a.status, 201, "copy {i}: {}", a.body);
+    }
+    let (image, _) = crate::first_version(&made[0]);
+    let refused = [
+        busy.rest(
+            "POST",
+            "/images?action=copy-existing-image",
+            Some(crate::bodies::sig_body("busy-more")),
+        ),
+        busy.rest(
+            "POST",
+            &format!("/images/{image}/versions"),
+            Some(crate::bodies::add_body()),
+        ),
+    ];
+    for r in &refused {
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(r.body["code"], "OPERATION_QUOTA_EXCEEDED", "{}", r.body);
+    }
+    let (other, _) = crate::first_version(&made[1]);
+    let deleted = busy.rest("DELETE", &format!("/images/{other}"), None);
+    assert_eq!(
+        deleted.status, 202,
+        "a deletion is never refused for the quota: {}",
+        deleted.body
+    );
 }
 
 /// Searches spend a budget of their own (`scan_rate_limit`, issue 24): org `searcher`

@@ -103,3 +103,54 @@ fn distribution_shows_each_region_from_init_to_available() {
         200
     );
 }
+
+/// Issue 24, item 4: past the org's quota of running operations (`quota_operations`, shared
+/// with the REST door) a capture answers `ExceedBuilderQuota` and a distribution
+/// `Throttling.Resource`, recording nothing; room comes back as operations end.
+#[test]
+fn the_quota_of_running_operations_refuses_captures_and_distributions() {
+    let mut w = World::new();
+    let d = w.capture("ecd-1", "dist");
+    let id = d["ImageId"].as_str().unwrap().to_owned();
+    w.settle_available(&id);
+    w.settings.ops.quotas.operations = 1;
+    w.capture(&w.desktop("busy"), "busy");
+    let more = w.desktop("more");
+    let before = w.kv.inner.keys();
+    let b = assert_error(capture_err_of(&w, &more), 400, "ExceedBuilderQuota");
+    assert!(message(&b).contains("quota_operations"), "{b}");
+    let one = [("DestinationRegionList.1", "cn-shanghai")];
+    let b = assert_error(w.distribute(&id, &one), 400, "Throttling.Resource");
+    assert!(message(&b).contains("quota_operations"), "{b}");
+    let mut after = w.kv.inner.keys();
+    // Only the refused calls' nonces and their purge entries are new.
+    after.retain(|k| !before.contains(k) && !k.contains("nonce") && !k.starts_with("due/"));
+    assert_eq!(
+        after,
+        Vec::<String>::new(),
+        "a refused call records nothing"
+    );
+    // Another org has its own room.
+    let (s, _) = w.call_as(
+        &w.ak2,
+        "CreateImageByInstance",
+        &[
+            ("InstanceId", "ecd-other"),
+            ("InstanceType", "CloudDesktop"),
+            ("ImageName", "o2"),
+        ],
+    );
+    assert_eq!(s, 200);
+}
+
+/// A capture of `instance` refused: its status and body.
+fn capture_err_of(w: &World, instance: &str) -> (u16, Value) {
+    w.call(
+        "CreateImageByInstance",
+        &[
+            ("InstanceId", instance),
+            ("InstanceType", "CloudDesktop"),
+            ("ImageName", "refused"),
+        ],
+    )
+}
