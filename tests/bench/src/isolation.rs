@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use catalog_e2e::demo;
 use catalog_e2e::real_spin::{RealSpin, SpinOptions, SpinStore};
 use serde_json::{Value, json};
-use spin_local_host::{App, AppOptions, CronMode, KvSetup};
+use spin_local_host::{App, KvSetup};
 use spin_local_kv::testing::RedisServer;
 use spin_local_kv::{BackendConfig, KvStore};
 
@@ -98,21 +98,11 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
         }
         {
             let server = server()?;
-            let mut options = AppOptions::new(&manifest);
-            options.kv = match &server {
+            let kv = match &server {
                 Some(s) => KvSetup::Backend(BackendConfig::Redis { url: s.url.clone() }),
                 None => KvSetup::TempSqlite,
             };
-            options.spin_compat = true;
-            options.cron = CronMode::Scheduled;
-            options.variables.insert("admin_token".into(), ADMIN.into());
-            options.variables.insert(
-                "secrets_key".into(),
-                catalog_model::secrets::TEST_KEY.into(),
-            );
-            for (name, value) in catalog_e2e::REAL_TIMINGS {
-                options.variables.insert(name.into(), value.into());
-            }
+            let mut options = crate::spin_compat_options(&manifest, kv);
             if server.is_some() {
                 // As the README asks of a Redis store (R8), and as real Spin runs it here.
                 options

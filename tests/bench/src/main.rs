@@ -422,6 +422,25 @@ fn start_app(manifest: &Path) -> anyhow::Result<App> {
     App::start(options)
 }
 
+/// Our host serving `manifest` on `kv` as `spin up` would: spin-compat, the cron on its
+/// schedule in real time, the bench's admin token and sealing key, and the end-to-end tests'
+/// short engine timings (so set-up operations settle in seconds).
+pub(crate) fn spin_compat_options(manifest: &Path, kv: KvSetup) -> AppOptions {
+    let mut options = AppOptions::new(manifest);
+    options.kv = kv;
+    options.spin_compat = true;
+    options.cron = spin_local_host::CronMode::Scheduled;
+    options.variables.insert("admin_token".into(), ADMIN.into());
+    options.variables.insert(
+        "secrets_key".into(),
+        catalog_model::secrets::TEST_KEY.into(),
+    );
+    for (name, value) in catalog_e2e::REAL_TIMINGS {
+        options.variables.insert(name.into(), value.into());
+    }
+    options
+}
+
 fn add_version_body() -> Value {
     json!({"osType": "WINDOWS", "gpuType": "NONE", "sourceType": "AZURE_SIG",
         "versionType": "MAJOR", "providerInstanceId": "pi-1",

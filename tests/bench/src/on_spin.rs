@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use catalog_e2e::demo;
 use catalog_e2e::real_spin::{RealSpin, SpinOptions};
 use serde_json::Value;
-use spin_local_host::{App, AppOptions, CronMode, KvSetup};
+use spin_local_host::{App, KvSetup};
 use spin_local_kv::KvStore;
 use std::sync::Arc;
 
@@ -64,17 +64,8 @@ pub fn run(cfg: &Config) -> anyhow::Result<()> {
     };
 
     let host = {
-        let mut options = AppOptions::new(&manifest);
-        options.kv = KvSetup::TempSqlite;
-        options.spin_compat = true;
-        // The cron runs on its schedule in real time, as under `spin up`.
-        options.cron = CronMode::Scheduled;
-        options.variables.insert("admin_token".into(), ADMIN.into());
-        options.variables.insert(
-            "secrets_key".into(),
-            catalog_model::secrets::TEST_KEY.into(),
-        );
-        for (name, value) in catalog_e2e::REAL_TIMINGS.iter().chain(UNLIMITED) {
+        let mut options = crate::spin_compat_options(&manifest, KvSetup::TempSqlite);
+        for (name, value) in UNLIMITED {
             options.variables.insert((*name).into(), (*value).into());
         }
         eprintln!("our host (spin-compat): starting");

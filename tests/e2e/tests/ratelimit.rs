@@ -17,17 +17,18 @@ fn one_org_is_throttled_while_another_is_served_on_redis() {
     ratelimit::one_org_is_throttled_while_another_is_served(&Limited::start(Backend::Redis));
 }
 
+/// A fresh org of the limited app, seeded through the admin API (not limited).
+fn fresh_org(l: &Limited, org: &str) -> catalog_e2e::Door {
+    let base = l.app.base_url();
+    let creds = catalog_e2e::seed_at(&catalog_e2e::http_client(), &base, org);
+    catalog_e2e::Door::new(base, creds)
+}
+
 fn scans(backend: Backend) {
     let l = Limited::start(backend);
-    let http = catalog_e2e::http_client();
-    let base = l.app.base_url();
-    let searcher = catalog_e2e::Door::new(
-        base.clone(),
-        catalog_e2e::seed_at(&http, &base, "org-searching"),
-    );
-    let other = catalog_e2e::Door::new(
-        base.clone(),
-        catalog_e2e::seed_at(&http, &base, "org-browsing"),
+    let (searcher, other) = (
+        fresh_org(&l, "org-searching"),
+        fresh_org(&l, "org-browsing"),
     );
     let clock = l.app.clock();
     ratelimit::searches_spend_a_scan_budget_of_their_own(&searcher, &other, &|| {
@@ -47,10 +48,7 @@ fn searches_spend_a_scan_budget_of_their_own_on_redis() {
 
 fn operations(backend: Backend) {
     let l = Limited::start(backend);
-    let http = catalog_e2e::http_client();
-    let base = l.app.base_url();
-    let busy = catalog_e2e::Door::new(base.clone(), catalog_e2e::seed_at(&http, &base, "org-busy"));
-    ratelimit::operations_past_the_quota_are_refused(&busy);
+    ratelimit::operations_past_the_quota_are_refused(&fresh_org(&l, "org-busy"));
 }
 
 #[test]

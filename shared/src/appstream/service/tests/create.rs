@@ -74,17 +74,6 @@ fn a_capture_on_a_workstation_session() {
     assert_eq!(s, 200, "{b}");
 }
 
-fn capture_err(w: &World, instance: &str, t: &str) -> (u16, Value) {
-    w.call(
-        "CreateImageByInstance",
-        &[
-            ("InstanceId", instance),
-            ("InstanceType", t),
-            ("ImageName", "x"),
-        ],
-    )
-}
-
 #[test]
 fn unknown_foreign_or_mistyped_instances_are_not_found() {
     let w = World::new();
@@ -96,7 +85,7 @@ fn unknown_foreign_or_mistyped_instances_are_not_found() {
         ("ecd-1", "WuyingServer", "Instance.NotFound"),
         ("a/../b", "CloudDesktop", "DesktopInstance.NotFound"),
     ] {
-        assert_error(capture_err(&w, instance, t), 400, expected);
+        assert_error(w.capture_err(instance, t), 400, expected);
     }
 }
 
@@ -112,7 +101,7 @@ fn instance_conditions_from_the_inventory() {
         ("no-node", "Instance.PhysicalNodeNotExist"),
         ("no-base", "InvalidBaseImage.NotConfigured"),
     ] {
-        assert_error(capture_err(&w, inst, "CloudDesktop"), 400, expected);
+        assert_error(w.capture_err(inst, "CloudDesktop"), 400, expected);
     }
     // Refused captures leave nothing behind.
     assert_eq!(w.list(&[])["Count"], json!(0));
@@ -123,7 +112,7 @@ fn a_second_capture_of_a_running_instance_is_refused_until_the_first_ends() {
     let w = World::new();
     let first = w.capture("ecd-1", "first");
     assert_error(
-        capture_err(&w, "ecd-1", "CloudDesktop"),
+        w.capture_err("ecd-1", "CloudDesktop"),
         400,
         "ImageCreateByInstance.TaskExist",
     );
@@ -162,20 +151,12 @@ fn the_builder_quota_caps_concurrent_captures_per_org() {
     w.capture(&w.desktop("q-2"), "b");
     let q3 = w.desktop("q-3");
     assert_error(
-        capture_err(&w, &q3, "CloudDesktop"),
+        w.capture_err(&q3, "CloudDesktop"),
         400,
         "ExceedBuilderQuota",
     );
     // Another org has its own quota.
-    let (s, _) = w.call_as(
-        &w.ak2,
-        "CreateImageByInstance",
-        &[
-            ("InstanceId", "ecd-other"),
-            ("InstanceType", "CloudDesktop"),
-            ("ImageName", "o2"),
-        ],
-    );
+    let (s, _) = w.other_org_captures("o2");
     assert_eq!(s, 200);
     w.settle_available(a["ImageId"].as_str().unwrap());
     w.capture(&q3, "c");
@@ -204,7 +185,7 @@ fn the_register_never_holds_more_than_the_quota() {
     }
     assert_eq!(register(), 3);
     assert_error(
-        capture_err(&w, &w.desktop("r-3"), "CloudDesktop"),
+        w.capture_err(&w.desktop("r-3"), "CloudDesktop"),
         400,
         "ExceedBuilderQuota",
     );
@@ -245,7 +226,7 @@ fn a_claim_whose_operation_never_appeared_expires() {
     )
     .unwrap();
     assert_error(
-        capture_err(&w, "ecd-1", "CloudDesktop"),
+        w.capture_err("ecd-1", "CloudDesktop"),
         400,
         "ImageCreateByInstance.TaskExist",
     );
@@ -262,7 +243,7 @@ fn a_register_whose_elected_creator_died_is_created_by_the_next_caller() {
         .unwrap();
     w.capture("ecd-1", "works");
     assert_error(
-        capture_err(&w, "ecd-1", "CloudDesktop"),
+        w.capture_err("ecd-1", "CloudDesktop"),
         400,
         "ImageCreateByInstance.TaskExist",
     );
@@ -273,7 +254,7 @@ fn a_record_that_cannot_be_written_is_create_desktop_image_record_failed() {
     let w = World::new();
     *w.kv.fail_set_containing.borrow_mut() = Some("/version/".into());
     let b = assert_error(
-        capture_err(&w, "ecd-1", "CloudDesktop"),
+        w.capture_err("ecd-1", "CloudDesktop"),
         400,
         "CreateDesktopImageRecord.Failed",
     );
@@ -296,22 +277,10 @@ fn the_image_quota_refuses_one_more_capture_as_ecs_does() {
     w.capture(&w.desktop("iq-1"), "a");
     w.capture(&w.desktop("iq-2"), "b");
     let q3 = w.desktop("iq-3");
-    let b = assert_error(
-        capture_err(&w, &q3, "CloudDesktop"),
-        403,
-        "QuotaExceed.Image",
-    );
+    let b = assert_error(w.capture_err(&q3, "CloudDesktop"), 403, "QuotaExceed.Image");
     assert!(b["Message"].as_str().unwrap().contains('2'), "{b}");
     assert_eq!(w.list(&[])["Count"], json!(2));
     // Another org holds its own images.
-    let (s, _) = w.call_as(
-        &w.ak2,
-        "CreateImageByInstance",
-        &[
-            ("InstanceId", "ecd-other"),
-            ("InstanceType", "CloudDesktop"),
-            ("ImageName", "o2"),
-        ],
-    );
+    let (s, _) = w.other_org_captures("o2");
     assert_eq!(s, 200);
 }

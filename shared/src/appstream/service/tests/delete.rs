@@ -40,15 +40,7 @@ fn delete_of_an_unknown_or_foreign_image_is_not_exist() {
         400,
         "Image.NotExist",
     );
-    let (_, b) = w.call_as(
-        &w.ak2,
-        "CreateImageByInstance",
-        &[
-            ("InstanceId", "ecd-other"),
-            ("InstanceType", "CloudDesktop"),
-            ("ImageName", "theirs"),
-        ],
-    );
+    let (_, b) = w.other_org_captures("theirs");
     let theirs = b["Data"]["ImageId"].as_str().unwrap();
     assert_error(
         w.call("DeleteImage", &[("ImageId", theirs)]),

@@ -117,7 +117,11 @@ fn the_quota_of_running_operations_refuses_captures_and_distributions() {
     w.capture(&w.desktop("busy"), "busy");
     let more = w.desktop("more");
     let before = w.kv.inner.keys();
-    let b = assert_error(capture_err_of(&w, &more), 400, "ExceedBuilderQuota");
+    let b = assert_error(
+        w.capture_err(&more, "CloudDesktop"),
+        400,
+        "ExceedBuilderQuota",
+    );
     assert!(message(&b).contains("quota_operations"), "{b}");
     let one = [("DestinationRegionList.1", "cn-shanghai")];
     let b = assert_error(w.distribute(&id, &one), 400, "Throttling.Resource");
@@ -131,26 +135,6 @@ fn the_quota_of_running_operations_refuses_captures_and_distributions() {
         "a refused call records nothing"
     );
     // Another org has its own room.
-    let (s, _) = w.call_as(
-        &w.ak2,
-        "CreateImageByInstance",
-        &[
-            ("InstanceId", "ecd-other"),
-            ("InstanceType", "CloudDesktop"),
-            ("ImageName", "o2"),
-        ],
-    );
+    let (s, _) = w.other_org_captures("o2");
     assert_eq!(s, 200);
-}
-
-/// A capture of `instance` refused: its status and body.
-fn capture_err_of(w: &World, instance: &str) -> (u16, Value) {
-    w.call(
-        "CreateImageByInstance",
-        &[
-            ("InstanceId", instance),
-            ("InstanceType", "CloudDesktop"),
-            ("ImageName", "refused"),
-        ],
-    )
 }

@@ -248,6 +248,31 @@ impl World {
         answer(&self.send(&self.signed_by(ak, action, form, "")))
     }
 
+    /// Org `o2` captures its own cloud desktop `ecd-other` as `name`.
+    fn other_org_captures(&self, name: &str) -> (u16, Value) {
+        self.call_as(
+            &self.ak2,
+            "CreateImageByInstance",
+            &[
+                ("InstanceId", "ecd-other"),
+                ("InstanceType", "CloudDesktop"),
+                ("ImageName", name),
+            ],
+        )
+    }
+
+    /// A capture of `instance` as `InstanceType` `t`, for its refusal.
+    fn capture_err(&self, instance: &str, t: &str) -> (u16, Value) {
+        self.call(
+            "CreateImageByInstance",
+            &[
+                ("InstanceId", instance),
+                ("InstanceType", t),
+                ("ImageName", "x"),
+            ],
+        )
+    }
+
     fn capture(&self, instance: &str, name: &str) -> Value {
         let (s, b) = self.call(
             "CreateImageByInstance",
