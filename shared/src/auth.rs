@@ -13,7 +13,7 @@
 //!   also be disabled (kept, refused) and enabled again.
 
 use crate::catalog::OrgId;
-use crate::env::Env;
+use crate::env::{Env, Millis};
 use crate::keys;
 use crate::records::Store;
 use crate::secrets::{SecretError, Secrets};
@@ -34,6 +34,9 @@ pub struct TokenRecord {
     /// The id the admin API lists and deletes it by (`None`: minted before ids existed).
     #[serde(default)]
     pub id: Option<String>,
+    /// Its org is over its REST request limit until then (`crate::ratelimit`, "Flags").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_until: Option<Millis>,
 }
 
 /// A REST token as its org's record lists it: its id, and the hash its record is keyed by
@@ -71,6 +74,9 @@ pub struct AccessKeyRecord {
     /// A disabled key is kept but refused (`InvalidAccessKeyId.Inactive`).
     #[serde(default)]
     pub disabled: bool,
+    /// Its org is over its RPC request limit until then (`crate::ratelimit`, "Flags").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled_until: Option<Millis>,
 }
 
 /// Hex SHA-256.
@@ -124,6 +130,7 @@ pub fn new_token(st: &Store<'_>) -> (String, TokenRef) {
 /// Stores the token `r` refers to, for `org`.
 pub fn store_token(st: &Store<'_>, org: &str, r: &TokenRef) -> Result<(), StoreError> {
     let record = TokenRecord {
+        throttled_until: None,
         org_id: org.to_owned(),
         created_at: r.created_at,
         id: Some(r.id.clone()),
@@ -148,11 +155,26 @@ pub fn mint_token(st: &Store<'_>, org: &str) -> Result<String, StoreError> {
 
 /// The org a REST bearer token belongs to (`None`: unknown token). One store read.
 pub fn org_for_token(st: &Store<'_>, token: &str) -> Result<Option<OrgId>, StoreError> {
+    Ok(caller_for_token(st, token)?.map(|c| c.org))
+}
+
+/// Who presents a REST bearer token, for the door and its limiter (`None`: unknown
+/// token). One store read.
+pub fn caller_for_token(
+    st: &Store<'_>,
+    token: &str,
+) -> Result<Option<crate::ratelimit::Caller>, StoreError> {
     if token.is_empty() || token.len() > 512 {
         return Ok(None);
     }
     let key = keys::token(&sha256_hex(token.as_bytes()));
-    Ok(st.get::<TokenRecord>(&key)?.map(|s| s.value.org_id))
+    Ok(st
+        .get::<TokenRecord>(&key)?
+        .map(|s| crate::ratelimit::Caller {
+            org: s.value.org_id,
+            credential: key,
+            throttled_until: s.value.throttled_until,
+        }))
 }
 
 /// An AccessKey pair as minted: the secret, shown once.
@@ -202,6 +224,7 @@ fn sealed_record(
         access_key_secret: String::new(),
         created_at,
         disabled: false,
+        throttled_until: None,
     })
 }
 
@@ -350,6 +373,7 @@ mod tests {
             access_key_secret: "clear-secret".into(),
             created_at: Timestamp(0),
             disabled: false,
+            throttled_until: None,
         };
         assert_eq!(secret_of(&legacy, &secrets).unwrap(), "clear-secret");
         let sealed = resealed(&env, &legacy, &secrets).unwrap().unwrap();

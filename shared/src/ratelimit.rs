@@ -14,18 +14,32 @@
 //!   recorded (`appstream::sign::claim_nonce`): a throttled call records no nonce and
 //!   schedules no purge. Its nonce stays unused, which is safe: the call never took
 //!   effect, so the same signed call sent again runs at most once.
-//! - **A fixed window, one `increment` per request.** Window `w` is `now / rate_window_s`;
-//!   each request adds one to [`keys::rate_counter`]`(org, door, w)` and is refused when the
-//!   count exceeds the limit. No record is read, compared and swapped (R1, R2) and no key is
-//!   listed: one store call, on every backend, whatever the concurrency; the counter is only
-//!   touched through `increment` (R3). Refused requests count too (the counter only grows,
-//!   which changes nothing once it is over). A sliding window or token bucket would smooth
-//!   the edges (a fixed window lets an org send up to twice its limit across a window
-//!   boundary) but needs a read-modify-write of a record on every request. Replicas share
-//!   the counter, so the limit holds across them; a replica whose clock is off counts a
-//!   request near a boundary in the neighbouring window.
+//! - **A fixed window, counted by sampling.** Window `w` is `now / rate_window_s`. A
+//!   request is counted with probability 1/k, by adding k to
+//!   [`keys::rate_counter`]`(org, door, w)` ([`sample_unit`]: k = limit / 900, at least 1),
+//!   and is refused when the count after it exceeds the limit. So most requests make no
+//!   store call for the limit at all: with the default REST limit (20 000) k = 22, one
+//!   `increment` in 22 requests; a limit under 1 800 is counted exactly (k = 1). No record
+//!   is read, compared and swapped (R1, R2) and no key is listed; the counter is only
+//!   touched through `increment` (R3). A sliding window or token bucket would smooth the
+//!   edges (a fixed window lets an org send up to twice its limit across a window boundary)
+//!   but needs a read-modify-write on every request. Replicas share the counter, so the
+//!   limit holds across them; a replica whose clock is off counts a request near a boundary
+//!   in the neighbouring window.
+//! - **Sampling's error.** After n requests the count is k times a binomial of n draws of
+//!   1/k: its mean is n and its standard deviation √(n(k − 1)) < √(n·k). At n = limit L
+//!   with k ≤ L/900 that is under L/30, so the org is refused within 10 % of its limit
+//!   (three standard deviations: 99.7 % of windows). `sampling_tests` holds it.
+//! - **Flags.** The sample that finds the org over its limit marks the credential it came
+//!   with, and every credential of the org the door serves (the org record lists them), as
+//!   throttled until the window's end (`throttled_until` on the token or AccessKey record,
+//!   swapped, never written blind: a deleted credential stays deleted). Authentication reads
+//!   that record anyway, so a flagged credential is refused without any store call for the
+//!   limit. The flagging costs one read of the org and one swap a credential (at most 33),
+//!   once a window for an org that goes over; a lost flag only means that credential's own
+//!   next sample refuses it and flags again.
 //! - **`Retry-After`** is the number of seconds to the window's end, rounded up, at least 1.
-//! - **Old counters are purged.** The request that counts 1 (the first of its org, door and
+//! - **Old counters are purged.** The sample that counts first (the first of its org, door and
 //!   window) schedules the counter's deletion through the due index
 //!   ([`due::schedule_purge`]) for the window's end plus one more window, so a replica whose
 //!   clock lags by less than a window does not see its count reset. That costs three store
@@ -42,6 +56,8 @@
 //!   likely fail the request's own work too, which then answers its `503`. A retried
 //!   increment that had in fact landed counts the request twice: it errs towards refusing.
 //! - **A limit of 0 is no limit** (and no store call).
+//! - **Refused requests** are counted as sampled ones too until the flag lands; after it,
+//!   not at all.
 //!
 //! ## Scans
 //!
@@ -59,13 +75,15 @@
 //! it too. It costs such a listing one `increment`; the default order costs nothing more.
 
 #[cfg(test)]
+mod sampling_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::api::Problem;
 use crate::due;
 use crate::env::Millis;
 use crate::keys;
-use crate::records::Store;
+use crate::records::{Change, Store};
 use crate::settings::Settings;
 
 /// The door a request came through: each has its own limit and counters.
@@ -130,10 +148,104 @@ impl Window {
     }
 }
 
-/// Counts this request of `org` through `door` and decides. Never an error: a store
-/// failure passes the request (fail open, see the module's documentation).
-pub fn check(st: &Store<'_>, settings: &Settings, door: Door, org: &str) -> Verdict {
-    spend(st, settings, door.as_str(), org, door.limit(settings), 1)
+/// Who sends a request, as authentication read it: the org, the key of the credential
+/// record it read, and the flag that record carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub org: String,
+    /// The credential's record (`keys::token` or `keys::access_key`).
+    pub credential: String,
+    /// The record says its org is over its limit until then ("Flags").
+    pub throttled_until: Option<Millis>,
+}
+
+/// The sampling unit for `limit`: a request is counted with probability 1/k, as k. The
+/// largest k whose count keeps three standard deviations within 10 % of the limit when the
+/// limit is reached (module docs, "Sampling"): at least 1 (exact counting).
+pub fn sample_unit(limit: u64) -> u64 {
+    (limit / 900).max(1)
+}
+
+/// Decides on this request of `caller` through `door`. Never an error: a store failure
+/// passes the request (fail open, see the module's documentation).
+pub fn check(st: &Store<'_>, settings: &Settings, door: Door, caller: &Caller) -> Verdict {
+    let limit = door.limit(settings);
+    if limit == 0 {
+        return Verdict::Pass;
+    }
+    let now = st.now_ms();
+    if let Some(until) = caller.throttled_until.filter(|u| *u > now) {
+        // Flagged by the request that found the org over its limit: no store call.
+        let left = Window {
+            index: 0,
+            end_ms: until,
+            width_ms: 0,
+        };
+        return Verdict::Throttled {
+            retry_after_s: left.retry_after_s(now),
+        };
+    }
+    let k = sample_unit(limit);
+    if k > 1 && !st.env().random_u64().is_multiple_of(k) {
+        return Verdict::Pass;
+    }
+    // The estimate of the window's requests, this one included, is the count after it.
+    match add(st, settings, door.as_str(), &caller.org, k) {
+        Some((_, after)) if after > limit => {
+            // Past the limit, and this credential did not know it: tell every credential
+            // of the org, so its next requests are refused without a store call.
+            flag(st, door, caller, Window::at(settings, now).end_ms);
+            throttled(settings, now)
+        }
+        _ => Verdict::Pass,
+    }
+}
+
+/// Marks `caller`'s credential and every credential of its org the door serves as over the
+/// limit until `until` (best effort: an unflagged credential is still refused by its own
+/// sampled requests, and flags it then). One read of the org's record, then one swap per
+/// credential whose flag changes: at most 1 + 2 × (1 + 32) calls, once a window per org.
+fn flag(st: &Store<'_>, door: Door, caller: &Caller, until: Millis) {
+    let mut keys = vec![caller.credential.clone()];
+    if let Ok(Some(org)) = st.get::<crate::admin::Org>(&keys::org(&caller.org)) {
+        match door {
+            Door::Rest => keys.extend(org.value.tokens.iter().map(|t| keys::token(&t.hash))),
+            Door::Rpc => keys.extend(
+                org.value
+                    .access_keys
+                    .iter()
+                    .map(|a| keys::access_key(&a.id)),
+            ),
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let raise = |current: Option<Millis>| current.is_none_or(|c| c < until);
+        // A swap, never a blind write: a credential deleted meanwhile stays deleted.
+        match door {
+            Door::Rest => {
+                let _ = st.update::<crate::auth::TokenRecord, ()>(&key, |r| {
+                    if !raise(r.throttled_until) {
+                        return Change::Unchanged;
+                    }
+                    let mut r = r.clone();
+                    r.throttled_until = Some(until);
+                    Change::Write(r)
+                });
+            }
+            Door::Rpc => {
+                let _ = st.update::<crate::auth::AccessKeyRecord, ()>(&key, |r| {
+                    if !raise(r.throttled_until) {
+                        return Change::Unchanged;
+                    }
+                    let mut r = r.clone();
+                    r.throttled_until = Some(until);
+                    Change::Write(r)
+                });
+            }
+        }
+    }
 }
 
 /// Spends `records` of `org`'s scan budget for a listing about to read that many (module
@@ -149,9 +261,32 @@ pub fn charge_scan(st: &Store<'_>, settings: &Settings, org: &str, records: u64)
     )
 }
 
-/// Adds `amount` to `org`'s counter `budget` of this window; refuses when the counter
-/// already held `limit` or more before it (for requests, counted one each, that is a count
-/// over the limit).
+/// Adds `amount` to `org`'s counter `budget` of this window and returns what it held
+/// before and after (`None`: the count failed, so the caller passes: fail open). The first
+/// of a window schedules the counter's purge.
+fn add(
+    st: &Store<'_>,
+    settings: &Settings,
+    budget: &str,
+    org: &str,
+    amount: u64,
+) -> Option<(u64, u64)> {
+    let window = Window::at(settings, st.now_ms());
+    let key = keys::rate_counter(org, budget, window.index);
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    let after = st.counter_add(&key, amount).ok()?;
+    let before = after.saturating_sub(amount);
+    if before <= 0 {
+        // The first of this window: the counter's purge. Failing it leaves one small key.
+        let purge_at = window.end_ms.saturating_add(window.width_ms);
+        let _ = due::schedule_purge(st, settings, purge_at, vec![key]);
+    }
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Some((n(before), n(after)))
+}
+
+/// Spends `amount` of `org`'s budget `budget` (`limit` a window): refused when the budget
+/// was already spent before it.
 fn spend(
     st: &Store<'_>,
     settings: &Settings,
@@ -163,25 +298,16 @@ fn spend(
     if limit == 0 {
         return Verdict::Pass;
     }
-    let now = st.now_ms();
-    let window = Window::at(settings, now);
-    let key = keys::rate_counter(org, budget, window.index);
-    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
-    let before = match st.counter_add(&key, amount) {
-        Ok(n) => n.saturating_sub(amount),
-        Err(_) => return Verdict::Pass,
-    };
-    if before <= 0 {
-        // The first of this window: the counter's purge. Failing it leaves one small key.
-        let purge_at = window.end_ms.saturating_add(window.width_ms);
-        let _ = due::schedule_purge(st, settings, purge_at, vec![key]);
+    match add(st, settings, budget, org, amount) {
+        Some((before, _)) if before >= limit => throttled(settings, st.now_ms()),
+        _ => Verdict::Pass,
     }
-    if u64::try_from(before).unwrap_or(0) >= limit {
-        Verdict::Throttled {
-            retry_after_s: window.retry_after_s(now),
-        }
-    } else {
-        Verdict::Pass
+}
+
+/// Refused until the end of the window of `now`.
+fn throttled(settings: &Settings, now: Millis) -> Verdict {
+    Verdict::Throttled {
+        retry_after_s: Window::at(settings, now).retry_after_s(now),
     }
 }
 

@@ -20,6 +20,13 @@ impl FakeEnv {
         }
     }
 
+    /// [`FakeEnv::at`] with its random numbers drawn from `seed` (tests that sample).
+    pub fn seeded(now_ms: Millis, seed: u64) -> Self {
+        let env = Self::at(now_ms);
+        env.seed.set(seed);
+        env
+    }
+
     pub fn advance_ms(&self, ms: Millis) {
         self.now.set(self.now.get() + ms);
     }

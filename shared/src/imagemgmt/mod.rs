@@ -166,7 +166,7 @@ fn route(method: &str, path: &str) -> Result<Endpoint, ApiResponse> {
 }
 
 /// The caller's org from `Authorization: Bearer …`: 401 when missing or unknown.
-fn authenticate(st: &Store<'_>, req: &ApiRequest) -> Result<String, Problem> {
+fn authenticate(st: &Store<'_>, req: &ApiRequest) -> Result<ratelimit::Caller, Problem> {
     let unauthorized = |d: &str| Problem::new(401, "UNAUTHORIZED", d);
     let h = crate::api::single_header(&req.headers, "authorization")
         .map_err(|()| {
@@ -181,7 +181,7 @@ fn authenticate(st: &Store<'_>, req: &ApiRequest) -> Result<String, Problem> {
         Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
         _ => return Err(unauthorized("expected Authorization: Bearer <token>")),
     };
-    auth::org_for_token(st, token)?.ok_or_else(|| unauthorized("unknown bearer token"))
+    auth::caller_for_token(st, token)?.ok_or_else(|| unauthorized("unknown bearer token"))
 }
 
 fn forbidden(what: &str) -> Problem {
@@ -211,16 +211,17 @@ pub fn handle(st: &Store<'_>, settings: &Settings, req: &ApiRequest) -> ApiRespo
     {
         return p.into();
     }
-    let org = match authenticate(st, req) {
-        Ok(o) => o,
+    let caller = match authenticate(st, req) {
+        Ok(c) => c,
         Err(p) => return p.into(),
     };
     // The org's request limit, before any other store work (`crate::ratelimit`).
     if let ratelimit::Verdict::Throttled { retry_after_s } =
-        ratelimit::check(st, settings, ratelimit::Door::Rest, &org)
+        ratelimit::check(st, settings, ratelimit::Door::Rest, &caller)
     {
         return ratelimit::too_many_requests(retry_after_s).into();
     }
+    let org = caller.org;
     let pairs = req.query_pairs();
     if let Some((_, q)) = pairs.iter().find(|(k, _)| k == "org_id")
         && *q != org

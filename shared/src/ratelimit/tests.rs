@@ -21,8 +21,17 @@ fn settings(limit: u64) -> Settings {
     }
 }
 
+/// A caller of org `org` whose credential has no record (nothing to flag).
+fn caller(org: &str) -> Caller {
+    Caller {
+        org: org.to_owned(),
+        credential: format!("test/{org}"),
+        throttled_until: None,
+    }
+}
+
 fn checks(st: &Store<'_>, s: &Settings, door: Door, org: &str, n: usize) -> Vec<Verdict> {
-    (0..n).map(|_| check(st, s, door, org)).collect()
+    (0..n).map(|_| check(st, s, door, &caller(org))).collect()
 }
 
 #[test]
@@ -33,19 +42,19 @@ fn n_requests_pass_and_the_next_waits_for_the_windows_end() {
     assert_eq!(checks(&st, &s, Door::Rest, "a", 3), vec![Verdict::Pass; 3]);
     // 7.5 s left in the window: rounded up.
     assert_eq!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { retry_after_s: 8 }
     );
     env.advance_ms(7_000);
     assert_eq!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { retry_after_s: 1 }
     );
     // The next window starts afresh.
     env.advance_ms(500);
     assert_eq!(checks(&st, &s, Door::Rest, "a", 3), vec![Verdict::Pass; 3]);
     assert_eq!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { retry_after_s: 10 }
     );
 }
@@ -57,18 +66,18 @@ fn another_org_and_the_other_door_are_counted_apart() {
     let s = settings(2);
     checks(&st, &s, Door::Rest, "a", 2);
     assert!(matches!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { .. }
     ));
     // While org a is throttled, org b is not, nor org a through the RPC door.
     assert_eq!(checks(&st, &s, Door::Rest, "b", 2), vec![Verdict::Pass; 2]);
     assert_eq!(checks(&st, &s, Door::Rpc, "a", 2), vec![Verdict::Pass; 2]);
     assert!(matches!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { .. }
     ));
     assert!(matches!(
-        check(&st, &s, Door::Rpc, "a"),
+        check(&st, &s, Door::Rpc, &caller("a")),
         Verdict::Throttled { .. }
     ));
     // Each door has its own limit.
@@ -76,9 +85,12 @@ fn another_org_and_the_other_door_are_counted_apart() {
         rest_rate_limit: 100,
         ..settings(2)
     };
-    assert_eq!(check(&st, &rpc_only, Door::Rest, "a"), Verdict::Pass);
+    assert_eq!(
+        check(&st, &rpc_only, Door::Rest, &caller("a")),
+        Verdict::Pass
+    );
     assert!(matches!(
-        check(&st, &rpc_only, Door::Rpc, "a"),
+        check(&st, &rpc_only, Door::Rpc, &caller("a")),
         Verdict::Throttled { .. }
     ));
 }
@@ -88,27 +100,27 @@ fn a_failing_counter_lets_the_request_through() {
     let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
     let st = Store::new(&kv, &env);
     let s = settings(1);
-    assert_eq!(check(&st, &s, Door::Rest, "a"), Verdict::Pass);
+    assert_eq!(check(&st, &s, Door::Rest, &caller("a")), Verdict::Pass);
     assert!(matches!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { .. }
     ));
     // Over the limit, but the count fails (after the store's retries): fail open.
     kv.fail_next(100);
-    assert_eq!(check(&st, &s, Door::Rest, "a"), Verdict::Pass);
+    assert_eq!(check(&st, &s, Door::Rest, &caller("a")), Verdict::Pass);
     kv.fail_next(0);
     // A passing error is retried like every store call, and then counts.
     kv.fail_next(1);
     assert!(matches!(
-        check(&st, &s, Door::Rest, "a"),
+        check(&st, &s, Door::Rest, &caller("a")),
         Verdict::Throttled { .. }
     ));
     // A first request whose purge cannot be scheduled still passes, and is counted.
     let kv = DueIndexDown(MemoryKv::new());
     let st = Store::new(&kv, &env);
-    assert_eq!(check(&st, &s, Door::Rest, "b"), Verdict::Pass);
+    assert_eq!(check(&st, &s, Door::Rest, &caller("b")), Verdict::Pass);
     assert!(matches!(
-        check(&st, &s, Door::Rest, "b"),
+        check(&st, &s, Door::Rest, &caller("b")),
         Verdict::Throttled { .. }
     ));
 }
@@ -171,12 +183,12 @@ fn a_request_costs_one_increment_and_the_first_of_a_window_schedules_its_purge()
     let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
     let st = Store::new(&kv, &env);
     let s = settings(100);
-    check(&st, &s, Door::Rest, "a");
+    check(&st, &s, Door::Rest, &caller("a"));
     let first = kv.ops();
     assert!(first > 1, "the first request schedules the purge");
     for _ in 0..5 {
         let before = kv.ops();
-        check(&st, &s, Door::Rest, "a");
+        check(&st, &s, Door::Rest, &caller("a"));
         assert_eq!(kv.ops() - before, 1);
     }
     let counter = keys::rate_counter("a", "rest", T0 / 10_000);
@@ -184,7 +196,7 @@ fn a_request_costs_one_increment_and_the_first_of_a_window_schedules_its_purge()
     assert!(counter.starts_with("org/a/"));
     // Still there one window after its own (a lagging replica may count in it)…
     env.advance_ms(10_000 + 9_000);
-    check(&st, &s, Door::Rest, "a");
+    check(&st, &s, Door::Rest, &caller("a"));
     crate::advancer::tick(&st, &s, 1000);
     assert!(kv.keys().contains(&counter));
     // …and gone once that window is over too.
@@ -226,7 +238,7 @@ fn a_scan_spends_its_records_and_may_overshoot_but_never_start_past_the_budget()
         "a charge after the first is one increment"
     );
     // The request budget and another org are apart from it.
-    assert_eq!(check(&st, &s, Door::Rest, "a"), Verdict::Pass);
+    assert_eq!(check(&st, &s, Door::Rest, &caller("a")), Verdict::Pass);
     assert_eq!(charge_scan(&st, &s, "b", 600), Verdict::Pass);
     // A scan larger than the whole budget is still served once a window.
     env.advance_ms(9_000);

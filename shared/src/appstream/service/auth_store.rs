@@ -24,9 +24,13 @@ fn failure(e: StoreError) -> StoreFailure {
 }
 
 impl AuthStore for KvAuth<'_> {
-    type Owner = String;
+    /// The caller as the limiter needs it (`crate::ratelimit::Caller`).
+    type Owner = crate::ratelimit::Caller;
 
-    fn access_key(&self, id: &str) -> Result<Option<AccessKey<String>>, StoreFailure> {
+    fn access_key(
+        &self,
+        id: &str,
+    ) -> Result<Option<AccessKey<crate::ratelimit::Caller>>, StoreFailure> {
         let Some(r) = auth::access_key(&self.st, id).map_err(failure)? else {
             return Ok(None);
         };
@@ -36,7 +40,11 @@ impl AuthStore for KvAuth<'_> {
             .map_err(|e| StoreFailure(format!("AccessKey {id}: {e}")))?;
         Ok(Some(AccessKey {
             secret,
-            owner: r.org_id,
+            owner: crate::ratelimit::Caller {
+                org: r.org_id,
+                credential: keys::access_key(id),
+                throttled_until: r.throttled_until,
+            },
             disabled: r.disabled,
         }))
     }

@@ -197,7 +197,7 @@ fn handle_inner(
     let ctx = Ctx {
         st: *st,
         settings,
-        org: verified.owner,
+        org: verified.owner.org.clone(),
         handed: Default::default(),
     };
     Ok(match request {
