@@ -60,3 +60,27 @@ fn operations_past_the_quota_are_refused_on_sqlite() {
 fn operations_past_the_quota_are_refused_on_redis() {
     operations(Backend::Redis);
 }
+
+/// The sampled limit on our host, the clock frozen inside one window.
+#[test]
+fn a_sampled_limit_holds_within_ten_percent_on_sqlite() {
+    let variables = ratelimit::sampled_variables();
+    let variables: Vec<(&str, &str)> = variables.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let app =
+        catalog_e2e::start_app_with(spin_local_host::KvSetup::TempSqlite, true, None, &variables);
+    // Frozen at the start of a window: every request falls in it.
+    let window = ratelimit::REAL_WINDOW_S;
+    app.clock()
+        .set_unix(catalog_e2e::T0_SECS - catalog_e2e::T0_SECS % window);
+    let base = app.base_url();
+    let http = catalog_e2e::http_client();
+    let a = catalog_e2e::Door::new(
+        base.clone(),
+        catalog_e2e::seed_at(&http, &base, "org-sampled"),
+    );
+    let b = catalog_e2e::Door::new(
+        base.clone(),
+        catalog_e2e::seed_at(&http, &base, "org-spared"),
+    );
+    ratelimit::a_sampled_limit_holds_within_ten_percent(&a, &b, false);
+}

@@ -489,6 +489,29 @@ fn one_org_is_throttled_while_another_is_served(backend: Backend) {
     }
 }
 
+/// The sampled rate limit on real Spin, in real time (`ratelimit::sampled_variables`): an
+/// org is refused within 10 % of its limit, another is served.
+#[test]
+#[ignore = "needs the real Spin runtime: ./dev test runs it"]
+fn sampled_rate_limit_on_sqlite() {
+    use catalog_e2e::{Door, http_client, seed_at};
+
+    let variables = ratelimit::sampled_variables();
+    let variables: Vec<(&str, &str)> = variables.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (target, _redis) = start_real(Backend::Sqlite, &variables);
+    let base = target.base_url();
+    let http = http_client();
+    let a = Door::new(base.clone(), seed_at(&http, &base, "org-sampled"));
+    let b = Door::new(base.clone(), seed_at(&http, &base, "org-spared"));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        ratelimit::a_sampled_limit_holds_within_ten_percent(&a, &b, true)
+    }));
+    if let Err(payload) = outcome {
+        eprintln!("--- its spin up ---\n{}", log_tail(&target));
+        std::panic::resume_unwind(payload);
+    }
+}
+
 #[test]
 #[ignore = "needs the real Spin runtime: ./dev test runs it"]
 fn rate_limits_on_sqlite() {

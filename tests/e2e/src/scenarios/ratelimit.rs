@@ -337,3 +337,61 @@ pub fn real_time(a: &Door, b: &Door) {
     let r = b.rpc("ListImage", &[], unix_now());
     assert_eq!(r.status, 200, "RPC request of org B: {}", r.body);
 }
+
+/// The REST limit of [`a_sampled_limit_holds_within_ten_percent`]'s app: high enough to be
+/// counted by sampling (`ratelimit::sample_unit`: one request in 10).
+pub const SAMPLED_LIMIT: usize = 9_000;
+
+/// The variables of that app: [`SAMPLED_LIMIT`] REST requests per [`REAL_WINDOW_S`].
+pub fn sampled_variables() -> [(&'static str, String); 2] {
+    [
+        ("rate_window_s", REAL_WINDOW_S.to_string()),
+        ("rest_rate_limit", SAMPLED_LIMIT.to_string()),
+    ]
+}
+
+/// The sampled limit (issue 25): org `a` sends GETs on two connections until one is
+/// refused, all in one window; it was refused within 10 % of [`SAMPLED_LIMIT`], and org `b`
+/// is served right after. `real_time`: wait out a nearly spent window first.
+pub fn a_sampled_limit_holds_within_ten_percent(a: &Door, b: &Door, real_time: bool) {
+    if real_time {
+        let left = REAL_WINDOW_S - unix_now() % REAL_WINDOW_S;
+        if left < REAL_MARGIN_S {
+            std::thread::sleep(std::time::Duration::from_secs(left + 1));
+        }
+    }
+    let refused = std::sync::atomic::AtomicBool::new(false);
+    let passed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !refused.load(std::sync::atomic::Ordering::SeqCst) {
+                    let r = a.rest("GET", "/images?size=1", None);
+                    match r.status {
+                        200 => {
+                            let n = passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            assert!(n < SAMPLED_LIMIT * 2, "never refused");
+                        }
+                        429 => refused.store(true, std::sync::atomic::Ordering::SeqCst),
+                        other => panic!("a GET answered {other}: {}", r.body),
+                    }
+                }
+            });
+        }
+    });
+    let passed = passed.into_inner();
+    let (lo, hi) = (SAMPLED_LIMIT * 9 / 10, SAMPLED_LIMIT * 11 / 10);
+    assert!(
+        (lo..=hi).contains(&passed),
+        "refused after {passed} requests, with a limit of {SAMPLED_LIMIT}"
+    );
+    // Refused from now on, with no store call but the token's read; another org is served.
+    assert_rest_throttled_any(&a.rest("GET", "/images?size=1", None));
+    let r = b.rest("GET", "/images?size=1", None);
+    assert_eq!(r.status, 200, "another org: {}", r.body);
+}
+
+fn assert_rest_throttled_any(a: &Answer) {
+    let retry_after = a.header("retry-after").unwrap_or_default().to_owned();
+    assert_rest_throttled("over the sampled limit", a, &retry_after);
+}
