@@ -142,10 +142,46 @@ impl Window {
 
     /// Whole seconds from `now` to the window's end, rounded up, at least 1.
     pub fn retry_after_s(&self, now: Millis) -> u32 {
-        let left_ms = self.end_ms.saturating_sub(now).max(0);
-        let secs = left_ms.saturating_add(999) / 1000;
-        u32::try_from(secs).unwrap_or(u32::MAX).max(1)
+        seconds_until(self.end_ms, now)
     }
+}
+
+/// Whole seconds from `now` to `end_ms`, rounded up, at least 1 (a `Retry-After`).
+fn seconds_until(end_ms: Millis, now: Millis) -> u32 {
+    let left_ms = end_ms.saturating_sub(now).max(0);
+    let secs = left_ms.saturating_add(999) / 1000;
+    u32::try_from(secs).unwrap_or(u32::MAX).max(1)
+}
+
+/// A credential record that carries the limiter's flag ("Flags").
+trait Flagged: serde::Serialize + serde::de::DeserializeOwned + Clone {
+    fn throttled_until(&mut self) -> &mut Option<Millis>;
+}
+
+impl Flagged for crate::auth::TokenRecord {
+    fn throttled_until(&mut self) -> &mut Option<Millis> {
+        &mut self.throttled_until
+    }
+}
+
+impl Flagged for crate::auth::AccessKeyRecord {
+    fn throttled_until(&mut self) -> &mut Option<Millis> {
+        &mut self.throttled_until
+    }
+}
+
+/// Raises the flag on the credential record under `key` to `until` (a swap, never a blind
+/// write: a credential deleted meanwhile stays deleted). Best effort.
+fn raise_flag<T: Flagged>(st: &Store<'_>, key: &str, until: Millis) {
+    let _ = st.update::<T, ()>(key, |r| {
+        let mut r = r.clone();
+        let flag = r.throttled_until();
+        if flag.is_some_and(|c| c >= until) {
+            return Change::Unchanged;
+        }
+        *flag = Some(until);
+        Change::Write(r)
+    });
 }
 
 /// Who sends a request, as authentication read it: the org, the key of the credential
@@ -176,13 +212,8 @@ pub fn check(st: &Store<'_>, settings: &Settings, door: Door, caller: &Caller) -
     let now = st.now_ms();
     if let Some(until) = caller.throttled_until.filter(|u| *u > now) {
         // Flagged by the request that found the org over its limit: no store call.
-        let left = Window {
-            index: 0,
-            end_ms: until,
-            width_ms: 0,
-        };
         return Verdict::Throttled {
-            retry_after_s: left.retry_after_s(now),
+            retry_after_s: seconds_until(until, now),
         };
     }
     let k = sample_unit(limit);
@@ -221,29 +252,9 @@ fn flag(st: &Store<'_>, door: Door, caller: &Caller, until: Millis) {
     keys.sort();
     keys.dedup();
     for key in keys {
-        let raise = |current: Option<Millis>| current.is_none_or(|c| c < until);
-        // A swap, never a blind write: a credential deleted meanwhile stays deleted.
         match door {
-            Door::Rest => {
-                let _ = st.update::<crate::auth::TokenRecord, ()>(&key, |r| {
-                    if !raise(r.throttled_until) {
-                        return Change::Unchanged;
-                    }
-                    let mut r = r.clone();
-                    r.throttled_until = Some(until);
-                    Change::Write(r)
-                });
-            }
-            Door::Rpc => {
-                let _ = st.update::<crate::auth::AccessKeyRecord, ()>(&key, |r| {
-                    if !raise(r.throttled_until) {
-                        return Change::Unchanged;
-                    }
-                    let mut r = r.clone();
-                    r.throttled_until = Some(until);
-                    Change::Write(r)
-                });
-            }
+            Door::Rest => raise_flag::<crate::auth::TokenRecord>(st, &key, until),
+            Door::Rpc => raise_flag::<crate::auth::AccessKeyRecord>(st, &key, until),
         }
     }
 }
