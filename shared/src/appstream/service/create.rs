@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// A register entry whose operation record never appeared (its request died between the
-/// claim and `ops::start`) stops counting after this long.
-pub const CLAIM_GRACE_MS: Millis = 60_000;
+/// claim and `ops::start`) stops counting after this long: the same grace as the org's
+/// register of running operations.
+pub use crate::ops::running::CLAIM_GRACE_MS;
 
 /// The org's running captures (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
