@@ -40,13 +40,17 @@
 //!
 //! ## A tick over the shards (`crate::advancer`)
 //!
-//! A tick draws a random holder id and a deadline (`tick_budget_ms` from its start), then
-//! visits every shard once, from a random offset (so replicas that tick at the same moment
-//! spread over the shards). For each shard it:
+//! A tick draws a random holder id and a deadline (`tick_budget_ms` from its start), reads
+//! every shard's state and lane's cursor in one batch read and the counters of the
+//! readable buckets of the idle ones in another (`crate::advancer`'s `ahead`: an idle tick
+//! is these two reads), then visits every shard once, from a random offset (so replicas
+//! that tick at the same moment spread over the shards). For each shard it:
 //!
-//! 1. reads the state; skips the shard if another holder's lease is unexpired. If no org
-//!    is ready and every readable ring bucket is empty, it only moves the ring cursor past
-//!    them (a swap from the bytes it read, no lease: a lost swap loses nothing) and is done;
+//! 1. skips the shard if another holder's lease is unexpired. If no org is ready and every
+//!    readable ring bucket is empty, it passes them, and saves the ring cursor past them
+//!    only once in `SLACK` (8) buckets, each shard on its own turn (a swap from the bytes
+//!    it read, no lease: a lost swap loses nothing; an unsaved cursor only makes the next
+//!    ticks read those empty counters again, in the same batch);
 //! 2. takes the lease (until the deadline plus [`LEASE_MARGIN_MS`]) by compare-and-swap from
 //!    the bytes it read; a lost swap means another tick took it: skip;
 //! 3. pulls the signals of readable ring buckets into the ready list, saves the state (a

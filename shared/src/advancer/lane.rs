@@ -1,6 +1,7 @@
 //! The cursor lanes of the due index (`crate::due`, "Lanes"): the legacy operations lane
 //! and housekeeping, each read in bucket order from its cursor.
 
+use super::ahead::{Counts, Position};
 use super::{Done, TickReport, process};
 use crate::due::{self, Cursor, DueEntry, Lane};
 use crate::keys;
@@ -17,44 +18,67 @@ const CHUNK: u32 = 64;
 pub(super) const FLOOR: u32 = 64;
 
 /// Processes at most `cap` due entries of `lane` from its cursor, and moves the cursor
-/// forward past them. Past `deadline` it stops once it has processed [`FLOOR`].
+/// forward past them. Past `deadline` it stops once it has processed [`FLOOR`]. `ahead` is
+/// the cursor and its counts read ahead (`super::ahead`), if they were; `turn` staggers
+/// the idle cursor writes among the positions (`Counts::due_to_write`).
 pub(super) fn run(
     st: &Store<'_>,
     settings: &Settings,
-    lane: Lane,
+    (lane, turn): (Lane, i64),
     (cap, deadline): (u32, i64),
     sim: &mut Option<(Simulation, Settings)>,
     report: &mut TickReport,
+    ahead: Option<Position<Cursor>>,
 ) -> Result<(), StoreError> {
     let now = st.now_ms();
     let prefix = lane.prefix();
-    let cursor = match st.get::<Cursor>(&keys::due_cursor(prefix))? {
-        Some(c) => c.value,
-        None => {
-            // Normally created by the first `schedule`. If its creator died between election
-            // and write, create it here: a blind write of an *earlier* position is safe (it
-            // only makes the advancer look at already-processed buckets again).
-            let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
-            st.put_new(
-                &keys::due_cursor(prefix),
-                &Cursor {
-                    bucket: start,
-                    done: 0,
-                },
-            )?;
-            return Ok(());
-        }
+    // Not read ahead, or its read failed: read it now.
+    let (seen, known) = match ahead {
+        Some(Position {
+            seen: Ok(seen),
+            counts,
+        }) => (seen, counts),
+        _ => (
+            st.get_seen::<Cursor>(&keys::due_cursor(prefix))?
+                .map(|s| (s.stored.value, s.raw)),
+            None,
+        ),
     };
-    let last = due::last_readable_bucket(settings, now);
+    let Some((cursor, raw)) = seen else {
+        // Normally created by the first `schedule`. If its creator died between election
+        // and write, create it here: a blind write of an *earlier* position is safe (it
+        // only makes the advancer look at already-processed buckets again).
+        let start = due::bucket_of(settings, now.saturating_sub(due::CURSOR_LOOKBACK_MS));
+        st.put_new(
+            &keys::due_cursor(prefix),
+            &Cursor {
+                bucket: start,
+                done: 0,
+            },
+        )?;
+        return Ok(());
+    };
     // The counters of the buckets this tick may read, in one batch read (readable buckets
     // get no new entries, so a count read now is final): a lane that fell behind catches up
-    // over empty buckets in one call, not one a bucket.
-    let (window, _) = due::tick_window(settings, cursor.bucket, now);
-    let counts = st.counters_read(
-        &window
-            .map(|b| keys::due_count(prefix, b))
-            .collect::<Vec<_>>(),
-    )?;
+    // over empty buckets in one call, not one a bucket. Read ahead with the shards' when it
+    // could be; this tick reads no bucket past that window.
+    let known = match known {
+        Some(k) => k,
+        None => {
+            let (window, more) = due::tick_window(settings, cursor.bucket, now);
+            let keys: Vec<String> = window.clone().map(|b| keys::due_count(prefix, b)).collect();
+            Counts {
+                counts: st.counters_read(&keys)?,
+                window,
+                more,
+            }
+        }
+    };
+    if known.more {
+        report.more = true;
+    }
+    let last = *known.window.end();
+    let counts = &known.counts;
     let mut pos = cursor;
     let mut processed: u32 = 0;
     let mut buckets: u32 = 0;
@@ -134,10 +158,14 @@ pub(super) fn run(
         report.buckets += 1;
     }
 
-    if pos != cursor {
-        // Only ever forward: a slower replica must not move the cursor back.
+    // A lane that only passed empty buckets saves its cursor now and then (`ahead::SLACK`):
+    // the next tick reads those buckets' counters again in its one batch read.
+    let idle = processed == 0 && pos.done == 0 && pos.bucket == last + 1;
+    if pos != cursor && (!idle || known.due_to_write(cursor.bucket, turn)) {
+        // Only ever forward: a slower replica must not move the cursor back. Swapped from
+        // the bytes read (one read less); a cursor moved meanwhile is read again.
         let target = pos;
-        let r = st.update::<Cursor, ()>(&keys::due_cursor(prefix), |c| {
+        let r = st.update_from::<Cursor, ()>(&keys::due_cursor(prefix), Some(raw), |c| {
             if (target.bucket, target.done) > (c.bucket, c.done) {
                 Change::Write(target)
             } else {

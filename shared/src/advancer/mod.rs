@@ -15,6 +15,7 @@
 //!
 //! The projection of a state onto the records (step 2) is in `projection`.
 
+mod ahead;
 mod lane;
 mod projection;
 mod shard;
@@ -81,21 +82,35 @@ pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     let mut sim: Option<(Simulation, Settings)> = None;
     let budget = i64::try_from(settings.tick_budget_ms).unwrap_or(i64::MAX);
     let deadline = st.now_ms().saturating_add(budget);
+    // A fresh id per tick is enough: a lease is only ever released by the tick that took
+    // it, and a tick never takes a shard twice.
+    let holder = st.new_id("tick-");
+    let mut ahead = ahead::Ahead::read(st, settings, &holder);
     let mut shards = shard::Shards {
         st,
         settings,
         cap,
         deadline,
         slice: shard::Slice::default(),
-        // A fresh id per tick is enough: a lease is only ever released by the tick that
-        // took it, and a tick never takes a shard twice.
-        holder: st.new_id("tick-"),
+        holder,
         sim: &mut sim,
         report: &mut report,
+        ahead: &mut ahead,
     };
     shards.run();
-    for lane in Lane::ALL {
-        if let Err(e) = lane::run(st, settings, lane, (cap, deadline), &mut sim, &mut report) {
+    for (i, lane) in Lane::ALL.into_iter().enumerate() {
+        // Lanes take their turns for idle writes after the shards'.
+        let turn = i64::from(settings.due_shards) + i as i64;
+        let r = lane::run(
+            st,
+            settings,
+            (lane, turn),
+            (cap, deadline),
+            &mut sim,
+            &mut report,
+            ahead.take_lane(i),
+        );
+        if let Err(e) = r {
             report.error.get_or_insert_with(|| e.to_string());
         }
     }

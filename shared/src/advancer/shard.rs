@@ -2,6 +2,7 @@
 //! take turns, save (`crate::due`, "A tick over the shards", explains why each step is
 //! safe against racing and dying replicas).
 
+use super::ahead::{Ahead, Counts, Position};
 use super::{Done, TickReport, process};
 use crate::due::shards::{self, Lease, Ready, ShardState, Signal};
 use crate::due::{self, Cursor, DueEntry, LEASE_MARGIN_MS, MAX_READY};
@@ -26,6 +27,8 @@ pub(super) struct Shards<'a, 't> {
     pub holder: String,
     pub sim: &'t mut Option<(Simulation, Settings)>,
     pub report: &'t mut TickReport,
+    /// The shards' states and idle counts, read ahead (taken by each shard's first visit).
+    pub ahead: &'t mut Ahead,
 }
 
 /// One visit's share of the tick, and what the visit did with it.
@@ -62,7 +65,8 @@ impl Shards<'_, '_> {
                 cap: self.cap,
                 ..Slice::default()
             };
-            self.visit_reporting(shard);
+            let ahead = self.ahead.take_shard(shard);
+            self.visit_reporting(shard, ahead);
             if self.slice.short && self.slice.served < self.cap {
                 short.push((shard, self.cap - self.slice.served));
             }
@@ -77,12 +81,12 @@ impl Shards<'_, '_> {
                 cap,
                 ..Slice::default()
             };
-            self.visit_reporting(shard);
+            self.visit_reporting(shard, None);
         }
     }
 
-    fn visit_reporting(&mut self, shard: u32) {
-        if let Err(e) = self.visit(shard) {
+    fn visit_reporting(&mut self, shard: u32, ahead: Option<Position<ShardState>>) {
+        if let Err(e) = self.visit(shard, ahead) {
             self.report.error.get_or_insert_with(|| e.to_string());
         }
     }
@@ -91,36 +95,60 @@ impl Shards<'_, '_> {
         self.st.now_ms() >= self.slice.until
     }
 
-    fn visit(&mut self, shard: u32) -> Result<(), StoreError> {
+    /// Works one shard, from its state read ahead if given (else read now).
+    fn visit(&mut self, shard: u32, ahead: Option<Position<ShardState>>) -> Result<(), StoreError> {
         let st = self.st;
-        let Some((mut state, raw)) = shards::read_state(st, shard)? else {
+        // A position whose read ahead failed is read now (reporting the failure if it
+        // persists).
+        let (read_ahead, seen, counts) = match ahead {
+            Some(Position {
+                seen: Ok(seen),
+                counts,
+            }) => (true, seen, counts),
+            _ => (false, shards::read_state(st, shard)?, None),
+        };
+        let Some((mut state, raw)) = seen else {
             return shards::recover_state(st, self.settings, shard);
         };
         if state.leased_to_other(&self.holder, st.now_ms()) {
             self.report.leased += 1;
             return Ok(());
         }
-        if state.ready.is_empty()
-            && state.ring.done == 0
-            && let Some(passed) = self.empty_ring_buckets(shard, &state)?
-        {
-            // Nothing to do but move the ring cursor past empty buckets: no lease needed. A
-            // lost swap (another tick took the shard meanwhile) loses nothing: it reads the
-            // same empty buckets.
-            if passed > 0 {
-                state.ring = Cursor {
-                    bucket: state.ring.bucket + passed,
-                    done: 0,
-                };
-                shards::swap_state(st, shard, &raw, &state)?;
+        let mut ring_counts = None;
+        if state.ready.is_empty() && state.ring.done == 0 {
+            let counts = match counts {
+                Some(c) => c,
+                None => self.count_ring(shard, &state)?,
+            };
+            if counts.more {
+                self.report.more = true;
             }
-            return Ok(());
+            if counts.all_empty() {
+                // Nothing to do but pass empty buckets: no lease needed. The ring cursor is
+                // only saved now and then (`ahead::SLACK`); a lost swap (another tick took
+                // the shard meanwhile) loses nothing: it reads the same empty buckets.
+                let passed = counts.counts.len();
+                self.report.buckets += u32::try_from(passed).unwrap_or(u32::MAX);
+                if passed > 0 && counts.due_to_write(state.ring.bucket, i64::from(shard)) {
+                    state.ring = Cursor {
+                        bucket: counts.window.end() + 1,
+                        done: 0,
+                    };
+                    shards::swap_state(st, shard, &raw, &state)?;
+                }
+                return Ok(());
+            }
+            ring_counts = Some(counts);
         }
         state.lease = Some(Lease {
             holder: self.holder.clone(),
             until: self.deadline.saturating_add(LEASE_MARGIN_MS),
         });
         let Some(mut raw) = shards::swap_state(st, shard, &raw, &state)? else {
+            if read_ahead {
+                // The state read ahead is stale (another tick moved it since): read it now.
+                return self.visit(shard, None);
+            }
             // Another tick took it between our read and our swap.
             self.report.leased += 1;
             return Ok(());
@@ -129,7 +157,7 @@ impl Shards<'_, '_> {
         // Ring keys pulled into `state` but not yet in a saved state: deleted only once one
         // holds them.
         let mut pulled = Vec::new();
-        let worked = self.work(shard, &mut state, &mut raw, &mut pulled);
+        let worked = self.work(shard, &mut state, &mut raw, &mut pulled, ring_counts);
         // Save the progress and release the lease, also after a failure (each position
         // stays before the entry that failed). A lost swap means our lease expired and
         // another tick took the shard: it re-reads what we processed, which is deleted.
@@ -153,8 +181,9 @@ impl Shards<'_, '_> {
         state: &mut ShardState,
         raw: &mut Vec<u8>,
         pulled: &mut Vec<String>,
+        counts: Option<Counts>,
     ) -> Result<bool, StoreError> {
-        let pull = self.pull_ring(shard, state, pulled);
+        let pull = self.pull_ring(shard, state, pulled, counts);
         if !pulled.is_empty() {
             // A signal is deleted only once a saved state holds it.
             match shards::swap_state(self.st, shard, raw, state)? {
@@ -175,37 +204,32 @@ impl Shards<'_, '_> {
         }
     }
 
-    /// An idle shard's fast path: how many readable ring buckets from the cursor are empty,
-    /// if all are (at most `max_buckets_per_tick`); `None` if one holds a signal (the lease
-    /// path then reads them again). Their counters are read in one batch (one `get-many`
-    /// where the backend's works, else a `get` each; nothing written: an empty bucket's
-    /// counter does not exist), so a shard that fell behind catches up in one call.
-    fn empty_ring_buckets(
-        &mut self,
-        shard: u32,
-        state: &ShardState,
-    ) -> Result<Option<i64>, StoreError> {
-        let st = self.st;
-        let (window, more) = due::tick_window(self.settings, state.ring.bucket, st.now_ms());
-        if more {
-            self.report.more = true;
-        }
-        let keys: Vec<String> = window.map(|b| keys::due_ring_count(shard, b)).collect();
-        if st.counters_read(&keys)?.iter().any(|&n| n > 0) {
-            return Ok(None);
-        }
-        let empty = keys.len() as i64;
-        self.report.buckets += u32::try_from(empty).unwrap_or(u32::MAX);
-        Ok(Some(empty))
+    /// The counts of the readable ring buckets from the cursor (at most
+    /// `max_buckets_per_tick`), for a shard that was not read ahead: one batch read (one
+    /// `get-many` where the backend's works, else a `get` each; nothing written: an empty
+    /// bucket's counter does not exist), so a shard that fell behind catches up in one call.
+    fn count_ring(&mut self, shard: u32, state: &ShardState) -> Result<Counts, StoreError> {
+        let (window, more) = due::tick_window(self.settings, state.ring.bucket, self.st.now_ms());
+        let keys: Vec<String> = window
+            .clone()
+            .map(|b| keys::due_ring_count(shard, b))
+            .collect();
+        Ok(Counts {
+            counts: self.st.counters_read(&keys)?,
+            window,
+            more,
+        })
     }
 
     /// Takes the signals of the readable ring buckets into the ready list (at most
-    /// [`MAX_READY`] orgs); `pulled` gets the keys to delete once the state is saved.
+    /// [`MAX_READY`] orgs); `pulled` gets the keys to delete once the state is saved. A
+    /// bucket's count comes from `known` (read ahead from this state's cursor) if there.
     fn pull_ring(
         &mut self,
         shard: u32,
         state: &mut ShardState,
         pulled: &mut Vec<String>,
+        known: Option<Counts>,
     ) -> Result<(), StoreError> {
         let st = self.st;
         let last = due::last_readable_bucket(self.settings, st.now_ms());
@@ -217,7 +241,10 @@ impl Shards<'_, '_> {
             }
             let rb = state.ring.bucket;
             let count_key = keys::due_ring_count(shard, rb);
-            let count = st.counter_read(&count_key)?;
+            let count = match known.as_ref().and_then(|c| c.of(rb)) {
+                Some(n) => n,
+                None => st.counter_read(&count_key)?,
+            };
             while state.ring.done < count {
                 if state.ready.len() >= MAX_READY {
                     self.report.more = true;
