@@ -32,6 +32,23 @@ fn engine() -> Result<Engine> {
     }
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
+    // Compiled components are kept in wasmtime's on-disk cache (the user's cache directory,
+    // or SPIN_LOCAL_CACHE_DIR), keyed by the component's bytes and the compiler's settings:
+    // each test binary, `spin-local` process and benchmark replica would otherwise compile
+    // every component again, which in a debug build takes longer than most tests.
+    if std::env::var_os("SPIN_LOCAL_NO_CACHE").is_none() {
+        let mut cache = wasmtime::CacheConfig::new();
+        if let Some(dir) = std::env::var_os("SPIN_LOCAL_CACHE_DIR") {
+            cache.with_directory(PathBuf::from(dir));
+        }
+        match wasmtime::Cache::new(cache) {
+            Ok(c) => {
+                config.cache(Some(c));
+            }
+            // No cache is only slower.
+            Err(e) => eprintln!("spin-local: no compilation cache: {e:#}"),
+        }
+    }
     let engine = Engine::new(&config)?;
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
