@@ -34,6 +34,9 @@ pub(super) struct Position<T> {
     pub seen: Result<Seen<T>, StoreError>,
     /// The buckets read ahead for it and their counts, when it was read.
     pub counts: Option<Counts>,
+    /// A missing shard state whose claim was read as never counted: nothing was ever
+    /// scheduled in the shard, so there is nothing to recover (`shards::recover_state`).
+    pub never_used: bool,
 }
 
 /// The readable buckets read ahead for one shard or lane, from its saved position.
@@ -92,12 +95,14 @@ impl Ahead {
             .map(|i| Position {
                 seen: decoded(&keys[i], seen(i)),
                 counts: None,
+                never_used: false,
             })
             .collect();
         let mut lanes: Vec<Position<Cursor>> = (0..Lane::ALL.len())
             .map(|i| Position {
                 seen: decoded(&keys[n as usize + i], seen(n as usize + i)),
                 counts: None,
+                never_used: false,
             })
             .collect();
 
@@ -115,6 +120,12 @@ impl Ahead {
                 wanted.push((i, window, more));
             }
         }
+        // A missing state's claim: a shard never scheduled in has none, and costs nothing more.
+        let missing: Vec<usize> = (0..shards.len())
+            .filter(|&i| matches!(shards[i].seen, Ok(None)))
+            .collect();
+        let claims = counter_keys.len();
+        counter_keys.extend(missing.iter().map(|&i| keys::due_shard_claim(i as u32)));
         for (i, (lane, p)) in Lane::ALL.iter().zip(&lanes).enumerate() {
             if let Ok(Some((c, _))) = &p.seen {
                 let (window, more) = due::tick_window(settings, c.bucket, now);
@@ -122,13 +133,20 @@ impl Ahead {
                 wanted.push((shards.len() + i, window, more));
             }
         }
-        let Ok(mut counts) = st.counters_read(&counter_keys).map(Vec::into_iter) else {
+        let Ok(read) = st.counters_read(&counter_keys) else {
             // Unread: each is counted where it is worked.
             return Ahead {
                 shards: shards.into_iter().map(Some).collect(),
                 lanes: lanes.into_iter().map(Some).collect(),
             };
         };
+        for (k, &i) in missing.iter().enumerate() {
+            shards[i].never_used = read.get(claims + k) == Some(&0);
+        }
+        let mut counts = read[..claims]
+            .iter()
+            .chain(&read[claims + missing.len()..])
+            .copied();
         for (i, window, more) in wanted {
             let c = Counts {
                 counts: counts.by_ref().take(window.clone().count()).collect(),

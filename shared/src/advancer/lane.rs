@@ -37,6 +37,7 @@ pub(super) fn run(
         Some(Position {
             seen: Ok(seen),
             counts,
+            ..
         }) => (seen, counts),
         _ => (
             st.get_seen::<Cursor>(&keys::due_cursor(prefix))?

@@ -100,14 +100,18 @@ impl Shards<'_, '_> {
         let st = self.st;
         // A position whose read ahead failed is read now (reporting the failure if it
         // persists).
-        let (read_ahead, seen, counts) = match ahead {
+        let (read_ahead, seen, counts, never_used) = match ahead {
             Some(Position {
                 seen: Ok(seen),
                 counts,
-            }) => (true, seen, counts),
-            _ => (false, shards::read_state(st, shard)?, None),
+                never_used,
+            }) => (true, seen, counts, never_used),
+            _ => (false, shards::read_state(st, shard)?, None, false),
         };
         let Some((mut state, raw)) = seen else {
+            if never_used {
+                return Ok(());
+            }
             return shards::recover_state(st, self.settings, shard);
         };
         if state.leased_to_other(&self.holder, st.now_ms()) {

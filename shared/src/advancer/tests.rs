@@ -398,6 +398,35 @@ fn an_idle_tick_costs_a_handful_of_calls_whatever_the_store_holds() {
     );
 }
 
+/// A young deployment: shards no org was ever scheduled in have no state, and an idle tick
+/// learns that from their claims in its one batch of counters, not a read a shard.
+#[test]
+fn shards_never_scheduled_in_cost_an_idle_tick_nothing() {
+    let (mem, env) = (MemoryKv::new(), FakeEnv::at(T0));
+    let calls = std::cell::Cell::new(0u64);
+    let kv = Hooked {
+        inner: &mem,
+        before: |_, _: &str| calls.set(calls.get() + 1),
+    };
+    let s = Settings::default();
+    let st = Store::new(&kv, &env);
+    // One operation: one shard of 8 gets a state, the lanes their cursors.
+    start_on_new_version(&st, &s, OpKind::Delete, "", 0);
+    for lane in due::Lane::ALL {
+        due::ensure_cursor(&st, &s, lane).unwrap();
+    }
+    env.advance_ms(120_000);
+    while tick(&st, &s, 1000).more {}
+    for _ in 0..ahead::SLACK {
+        env.advance_ms(2_000);
+        let before = calls.get();
+        tick(&st, &s, 1000);
+        // The two batch reads, and the writes of the positions whose turn it is (10
+        // positions take 8 turns: at most two).
+        assert!(calls.get() - before <= 4, "{}", calls.get() - before);
+    }
+}
+
 /// Idle positions are saved only now and then (`ahead::SLACK`): work scheduled while they
 /// lag behind is still found by the first tick that may read it, in every shard and lane.
 #[test]
