@@ -19,6 +19,7 @@ mod isolation;
 mod kvops;
 mod loadgen;
 mod on_spin;
+mod pacing;
 mod pages;
 mod ticks;
 mod verify;
@@ -184,7 +185,8 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("catalog-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let manifest = bench_manifest(&dir, &cfg.manifest, true)?;
-    let app = start_app(&manifest)?;
+    // The request rows run the default rate limits, paced under them (`pacing`).
+    let app = start_app(&manifest, RateLimits::Default)?;
     let base = app.base_url();
     let addr = app.local_addr();
     let http = reqwest::blocking::Client::new();
@@ -196,22 +198,23 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
 
     let (workers, per_worker) = if cfg.quick { (2, 150) } else { (2, 2000) };
     let mut rows = Vec::new();
+    let mut pacer = pacing::Pacer::default();
+    // `probe`: one request like the row's, whose store calls are counted (and whose org's
+    // request limit the row is paced under).
     let mut measure = |name: &str,
-                       kv_probe: Option<&Target>,
+                       probe: &Target,
                        make: &(dyn Fn(usize, usize) -> Target + Sync)|
      -> anyhow::Result<()> {
-        // Warm-up: instantiate, fill caches, open connections.
-        loadgen::run(addr, workers, 20, make)?;
-        let kv_ops = match kv_probe {
-            Some(t) => {
-                let before = app.kv_ops();
-                let mut conn = loadgen::Conn::connect(addr)?;
-                conn.send(t)?;
-                Some(app.kv_ops() - before)
-            }
-            None => None,
-        };
-        let report = loadgen::run(addr, workers, per_worker, make)?.logged_clean(name)?;
+        let n = (workers * (20 + per_worker) + 1) as u64;
+        let (kv_ops, report) = pacer.run(probe, n, || -> anyhow::Result<_> {
+            // Warm-up: instantiate, fill caches, open connections.
+            loadgen::run(addr, workers, 20, make)?;
+            let before = app.kv_ops();
+            loadgen::Conn::connect(addr)?.send(probe)?;
+            let kv_ops = Some(app.kv_ops() - before);
+            Ok((kv_ops, loadgen::run(addr, workers, per_worker, make)?))
+        })?;
+        let report = report.logged_clean(name)?;
         rows.push(Row {
             name: name.to_owned(),
             report,
@@ -233,13 +236,11 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(());
     }
-    measure("empty handler (baseline)", Some(&empty), &|_, _| {
-        empty.clone()
-    })?;
+    measure("empty handler (baseline)", &empty, &|_, _| empty.clone())?;
     let health = Target::get("/healthz");
-    measure("GET /healthz", Some(&health), &|_, _| health.clone())?;
+    measure("GET /healthz", &health, &|_, _| health.clone())?;
     let kv = Target::get("/bench/kv?op=w.get,default,health%3Alast-tick");
-    measure("one KV read (probe guest)", Some(&kv), &|_, _| kv.clone())?;
+    measure("one KV read (probe guest)", &kv, &|_, _| kv.clone())?;
 
     // One image per worker, so Add Version measures the request, not one hot record.
     let images: Vec<(String, String)> = (0..workers.max(1))
@@ -252,15 +253,13 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         headers: vec![auth.clone()],
         ..Target::get(format!("/imagemgmt/v1/images/{img0}/versions/{ver0}"))
     };
-    measure("GET version", Some(&get_version), &|_, _| {
-        get_version.clone()
-    })?;
+    measure("GET version", &get_version, &|_, _| get_version.clone())?;
     // The RPC door: signed POSTs, a fresh nonce each (the signature covers it). ListImage of
     // one image with thousands of versions is in the tick table.
     let rpc =
         |action: &str, params: &[(&str, &str)]| rpc_target(&app, &base, &creds, action, params);
     let list_probe = rpc("ListImage", &[("PageSize", "10")]);
-    measure("RPC ListImage", Some(&list_probe), &|_, _| {
+    measure("RPC ListImage", &list_probe, &|_, _| {
         rpc("ListImage", &[("PageSize", "10")])
     })?;
     // Each capture needs an instance of its own (a running capture refuses a second).
@@ -287,11 +286,9 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         )
     };
     let capture_probe = capture();
-    measure(
-        "RPC CreateImageByInstance",
-        Some(&capture_probe),
-        &|_, _| capture(),
-    )?;
+    measure("RPC CreateImageByInstance", &capture_probe, &|_, _| {
+        capture()
+    })?;
 
     let add = |image: &str| Target {
         method: "POST",
@@ -303,9 +300,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
         body: add_version_body().to_string().into_bytes(),
     };
     let add_probe = add(&img0);
-    measure("POST Add Version", Some(&add_probe), &|w, _| {
-        add(&images[w].0)
-    })?;
+    measure("POST Add Version", &add_probe, &|w, _| add(&images[w].0))?;
 
     // A page of an org's images, in an org of 10 and of 10 000 (`--quick`: 1 000).
     let listing = listing_orgs(&http, &base, &*app.store("default")?, cfg.quick)?;
@@ -314,7 +309,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
             headers: vec![("authorization".to_owned(), format!("Bearer {token}"))],
             ..Target::get("/imagemgmt/v1/images?size=10")
         };
-        measure(name, Some(&page), &|_, _| page.clone())?;
+        measure(name, &page, &|_, _| page.clone())?;
     }
 
     let sizes = component_sizes(&app);
@@ -322,7 +317,9 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
     // The per-endpoint counts and the tick figures start from a fresh store: the thousands
     // of operations the rows above left running would otherwise be settled first, which
     // is not what is measured.
-    let app = start_app(&manifest)?;
+    // Lifted here, so each count is the request's own: with the default limit the limiter
+    // adds one `increment` to one request in 22 (`ratelimit::sample_unit`), at random.
+    let app = start_app(&manifest, RateLimits::Lifted)?;
     let base = app.base_url();
     let creds = demo::seed(&http, &base, ADMIN, "bench").map_err(anyhow::Error::msg)?;
     let per_endpoint = kvops::per_endpoint(&app, &creds.token)?;
@@ -391,10 +388,17 @@ fn listing_ratio(rows: &[Row], listing: &[(String, String)]) -> String {
     )
 }
 
+/// Whether the per-org request limits are the defaults or lifted.
+#[derive(Clone, Copy, PartialEq)]
+enum RateLimits {
+    Default,
+    Lifted,
+}
+
 /// The app of `manifest` as the bench runs it: SQLite store, tick cap = [`DUE`], the
-/// builder quota at its highest (above the captures the bench starts, so all run at once)
-/// and the per-org rate limits lifted, so no row is throttled.
-fn start_app(manifest: &Path) -> anyhow::Result<App> {
+/// builder quota at its highest (above the captures the bench starts, so all run at once),
+/// room for the versions and operations the rows leave, and the rate limits as asked.
+fn start_app(manifest: &Path, limits: RateLimits) -> anyhow::Result<App> {
     let mut options = AppOptions::new(manifest);
     options.kv = KvSetup::TempSqlite;
     options.variables.insert("admin_token".into(), ADMIN.into());
@@ -415,9 +419,10 @@ fn start_app(manifest: &Path) -> anyhow::Result<App> {
     options
         .variables
         .insert("quota_operations".into(), "5000".into());
-    // One org sends every request of a row, faster than a tenant is allowed to.
-    for limit in ["rest_rate_limit", "rpc_rate_limit"] {
-        options.variables.insert(limit.into(), "0".into());
+    if limits == RateLimits::Lifted {
+        for limit in ["rest_rate_limit", "rpc_rate_limit"] {
+            options.variables.insert(limit.into(), "0".into());
+        }
     }
     App::start(options)
 }
