@@ -346,29 +346,39 @@ impl Shards<'_, '_> {
                 if served >= want || self.out_of_time() {
                     return Ok((served, false));
                 }
-                let n = r.done + 1;
-                let slot = keys::due_queue_slot(&r.org, r.bucket, n);
-                let outcome = match st.retry(|| st.kv().get(&slot)) {
-                    // Elected but not written, or processed and deleted by an earlier holder.
-                    Ok(None) => Ok(Done::Skipped),
-                    Ok(Some(bytes)) => records::decode::<DueEntry>(&slot, &bytes)
-                        .and_then(|e| process(st, self.settings, self.sim, &e.value)),
-                    Err(e) => Err(e),
-                };
-                let done = match outcome {
-                    Ok(d) => d,
-                    // One unreadable entry must not stop the queue forever: skip it.
-                    Err(e @ StoreError::Corrupt(_)) => {
-                        self.report.error = Some(e.to_string());
-                        Done::Skipped
+                // The entries this turn may take, in one batch read (at most `TURN`): a slot
+                // of a readable bucket is written once, so reading it early changes nothing.
+                let upto = count.min(r.done + i64::from(want - served));
+                let slots: Vec<String> = (r.done + 1..=upto)
+                    .map(|n| keys::due_queue_slot(&r.org, r.bucket, n))
+                    .collect();
+                let read = st.get_many_raw(&slots)?;
+                for (slot, bytes) in slots.iter().zip(read) {
+                    if served >= want || self.out_of_time() {
+                        return Ok((served, false));
                     }
-                    Err(e) => return Err(e),
-                };
-                self.report.count(done);
-                // The slot served its purpose; failing to delete it only leaves garbage.
-                let _ = st.delete(&slot);
-                r.done = n;
-                served += 1;
+                    let outcome = match bytes {
+                        // Elected but not written, or processed and deleted by an earlier
+                        // holder.
+                        None => Ok(Done::Skipped),
+                        Some(bytes) => records::decode::<DueEntry>(slot, &bytes)
+                            .and_then(|e| process(st, self.settings, self.sim, &e.value)),
+                    };
+                    let done = match outcome {
+                        Ok(d) => d,
+                        // One unreadable entry must not stop the queue forever: skip it.
+                        Err(e @ StoreError::Corrupt(_)) => {
+                            self.report.error = Some(e.to_string());
+                            Done::Skipped
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    self.report.count(done);
+                    // The slot served its purpose; failing to delete it only leaves garbage.
+                    let _ = st.delete(slot);
+                    r.done += 1;
+                    served += 1;
+                }
             }
             // Bucket drained: a readable bucket gets no new entries, and a holder that
             // re-reads it after a lost save reads 0 (an empty bucket). An empty bucket's
