@@ -65,10 +65,13 @@ fn a_replica_dying_with_a_lease(kv: KvSetup, state_dir: Option<PathBuf>) {
     // The copies' first step is due (2 s) and its bucket readable (ended 0.5 s ago).
     let now_ms = at(6);
 
-    // A dies at the first store call of its tick that leaves it holding the lease.
+    // A dies at a store call of its tick that leaves it holding the lease: one after the
+    // lease's swap, before its release (a tick of 8 due copies makes a hundred calls
+    // between them). Each try costs about 2 s of real time (the guest retries a failing
+    // call with pauses), so the tries step by 4 calls: on Redis, whose batch reads go a
+    // key at a time (R8), the swap comes after some twenty reads.
     let mut holder = None;
-    // Each try costs about 2 s of real time: the guest retries a failing call with pauses.
-    for n in 1..=60 {
+    for n in (1..=240).step_by(4) {
         a.faults().fail_from(n);
         let _ = a.fire_cron("advancer");
         a.faults().clear();
@@ -77,7 +80,7 @@ fn a_replica_dying_with_a_lease(kv: KvSetup, state_dir: Option<PathBuf>) {
             break;
         }
     }
-    let holder = holder.expect("A took the lease within 60 store calls");
+    let holder = holder.expect("A took the lease within 240 store calls");
     // The operator sees it: the engine view names the holder and the lease as unexpired.
     let auth = format!("Bearer {ADMIN_TOKEN}");
     let view = try_send(
