@@ -308,6 +308,19 @@ fn purges_never_take_an_operations_place_in_a_tick() {
     }
 }
 
+/// A deployment that has run a while: every lane and shard of `s` has its position record;
+/// the positions are then caught up to two minutes later.
+fn settled_positions(st: &Store<'_>, env: &FakeEnv, s: &Settings) {
+    for lane in due::Lane::ALL {
+        due::ensure_cursor(st, s, lane).unwrap();
+    }
+    for shard in 0..s.due_shards {
+        due::ensure_shard_state(st, s, shard).unwrap();
+    }
+    env.advance_ms(120_000);
+    while tick(st, s, 1000).more {}
+}
+
 /// The store calls of `2 × SLACK` idle ticks one bucket (one cron period, 2 s) apart, as
 /// the runtime sees them (a `get-many` is one call), in a deployment that has run a while
 /// and holds `settled` settled operations.
@@ -434,14 +447,7 @@ fn work_behind_a_lagging_idle_position_is_found_in_time() {
     let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
     let s = Settings::default();
     let st = Store::new(&kv, &env);
-    for lane in due::Lane::ALL {
-        due::ensure_cursor(&st, &s, lane).unwrap();
-    }
-    for shard in 0..s.due_shards {
-        due::ensure_shard_state(&st, &s, shard).unwrap();
-    }
-    env.advance_ms(120_000);
-    while tick(&st, &s, 1000).more {}
+    settled_positions(&st, &env, &s);
     // Each idle count of ticks leaves some positions behind, a different few each time.
     for idle in 1..=ahead::SLACK {
         for _ in 0..idle {
@@ -494,14 +500,7 @@ fn catching_up_over_empty_buckets_costs_a_read_a_hundred_buckets() {
         due_shards: 4,
         ..Settings::default()
     };
-    for lane in due::Lane::ALL {
-        due::ensure_cursor(&Store::new(&kv, &env), &s, lane).unwrap();
-    }
-    for shard in 0..s.due_shards {
-        due::ensure_shard_state(&Store::new(&kv, &env), &s, shard).unwrap();
-    }
-    env.advance_ms(120_000);
-    while tick(&Store::new(&kv, &env), &s, 1000).more {}
+    settled_positions(&Store::new(&kv, &env), &env, &s);
     let cost = |ms: i64| {
         env.advance_ms(ms);
         let before = calls.get();
