@@ -318,6 +318,12 @@ pub trait KeyValue {
         expected: &[u8],
         new: &[u8],
     ) -> Result<CasOutcome, StoreError>;
+    /// Whether [`KeyValue::get_many`] reads many keys in one call of the runtime; `false`
+    /// where it reads them one `get` each (Spin's Redis, R8). A caller that saves writes by
+    /// reading more keys in one batch only gains when it does.
+    fn batch_reads(&self) -> bool {
+        true
+    }
     /// Reads many keys at once (`wasi:keyvalue/batch`); absent keys are `None`, in order.
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         keys.iter().map(|k| self.get(k)).collect()

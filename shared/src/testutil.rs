@@ -66,6 +66,9 @@ impl KeyValue for FlakyKv {
         }
         self.inner.get(key)
     }
+    fn batch_reads(&self) -> bool {
+        self.inner.batch_reads()
+    }
     /// One call, failing as one (a `get-many` is one round trip).
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if self.should_fail() {
@@ -194,6 +197,9 @@ impl<F: Fn(Call, &str)> KeyValue for Hooked<'_, F> {
     fn compare_and_swap(&self, k: &str, e: &[u8], n: &[u8]) -> Result<CasOutcome, StoreError> {
         (self.before)(Call::Swap, k);
         self.inner.compare_and_swap(k, e, n)
+    }
+    fn batch_reads(&self) -> bool {
+        self.inner.batch_reads()
     }
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         (self.before)(Call::GetMany, &keys.join(","));

@@ -83,6 +83,10 @@ impl KeyValue for SpinKv {
         self.bucket.delete(key).map_err(map_error)
     }
 
+    fn batch_reads(&self) -> bool {
+        self.batch_reads.get()
+    }
+
     fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if keys.len() < 2 || !self.batch_reads.get() {
             return self.get_each(keys);

@@ -17,7 +17,8 @@ use crate::store::StoreError;
 use std::ops::RangeInclusive;
 
 /// How many empty readable buckets an idle shard or lane may leave behind its saved position
-/// before a tick writes it. Its next reads cover them again (in the same one batch read), so
+/// before a tick writes it, where a batch read is one call of the runtime ([`slack`]). Its
+/// next reads cover them again (in the same one batch read), so
 /// an idle position is written about once in `SLACK` buckets instead of every tick; each
 /// shard and lane writes in a different bucket of the `SLACK` (`due_to_write`), so an idle
 /// tick writes about one position, not all of them at once. 8 buckets of the default 2 s:
@@ -61,11 +62,18 @@ impl Counts {
     }
 
     /// Whether a position `from` now passes the whole (empty) window should be saved: it
-    /// leaves [`SLACK`] buckets behind, or the window ends on its turn among the positions.
-    pub fn due_to_write(&self, from: i64, turn: i64) -> bool {
+    /// leaves `slack` buckets behind, or the window ends on its turn among the positions.
+    pub fn due_to_write(&self, from: i64, turn: i64, slack: i64) -> bool {
         let end = *self.window.end();
-        end - from + 1 >= SLACK || (end + turn).rem_euclid(SLACK) == 0
+        end - from + 1 >= slack || (end + turn).rem_euclid(slack) == 0
     }
+}
+
+/// The slack of idle positions on this store: [`SLACK`] where a batch read is one call of
+/// the runtime; 1 (every move saved, as before issue 25) where it is one `get` a key (Spin's
+/// Redis, R8), since there a lagging position costs a read a bucket on every tick.
+pub(super) fn slack(st: &Store<'_>) -> i64 {
+    if st.kv().batch_reads() { SLACK } else { 1 }
 }
 
 /// Every shard's and lane's position, read ahead.

@@ -162,7 +162,8 @@ pub(super) fn run(
     // A lane that only passed empty buckets saves its cursor now and then (`ahead::SLACK`):
     // the next tick reads those buckets' counters again in its one batch read.
     let idle = processed == 0 && pos.done == 0 && pos.bucket == last + 1;
-    if pos != cursor && (!idle || known.due_to_write(cursor.bucket, turn)) {
+    if pos != cursor && (!idle || known.due_to_write(cursor.bucket, turn, super::ahead::slack(st)))
+    {
         // Only ever forward: a slower replica must not move the cursor back. Swapped from
         // the bytes read (one read less); a cursor moved meanwhile is read again.
         let target = pos;

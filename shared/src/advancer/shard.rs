@@ -2,7 +2,7 @@
 //! take turns, save (`crate::due`, "A tick over the shards", explains why each step is
 //! safe against racing and dying replicas).
 
-use super::ahead::{Ahead, Counts, Position};
+use super::ahead::{self, Ahead, Counts, Position};
 use super::{Done, TickReport, process};
 use crate::due::shards::{self, Lease, Ready, ShardState, Signal};
 use crate::due::{self, Cursor, DueEntry, LEASE_MARGIN_MS, MAX_READY};
@@ -133,7 +133,9 @@ impl Shards<'_, '_> {
                 // the shard meanwhile) loses nothing: it reads the same empty buckets.
                 let passed = counts.counts.len();
                 self.report.buckets += u32::try_from(passed).unwrap_or(u32::MAX);
-                if passed > 0 && counts.due_to_write(state.ring.bucket, i64::from(shard)) {
+                if passed > 0
+                    && counts.due_to_write(state.ring.bucket, i64::from(shard), ahead::slack(st))
+                {
                     state.ring = Cursor {
                         bucket: counts.window.end() + 1,
                         done: 0,

@@ -409,6 +409,13 @@ fn an_idle_tick_costs_a_handful_of_calls_whatever_the_store_holds() {
         redis.iter().sum::<u64>(),
         small.iter().sum::<u64>() + writes
     );
+    // Where a batch read is a `get` a key (Spin's Redis, R8), a lagging position would cost
+    // a read a bucket every tick: every idle position is saved every tick, as before.
+    let one_by_one = idle_tick_calls_on(MemoryKv::without_batch_reads(), 100, 4);
+    assert!(
+        one_by_one.iter().all(|&c| c == 2 + 4 + lanes),
+        "{one_by_one:?}"
+    );
 }
 
 /// A young deployment: shards no org was ever scheduled in have no state, and an idle tick

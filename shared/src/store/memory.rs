@@ -19,6 +19,8 @@ pub struct MemoryKv {
 struct MemoryState {
     data: BTreeMap<String, Vec<u8>>,
     redis_cas_quirk: bool,
+    /// Batch reads go one `get` each, as on Spin's Redis (R8).
+    no_batch_reads: bool,
     fail_next: u32,
     ops: u64,
 }
@@ -32,6 +34,14 @@ impl MemoryKv {
     pub fn with_redis_cas_quirk() -> Self {
         let kv = Self::default();
         kv.state().redis_cas_quirk = true;
+        kv
+    }
+
+    /// A store whose batch reads go one `get` each (Spin's Redis with `store_batch_reads`
+    /// off, R8): [`KeyValue::batch_reads`] is `false`.
+    pub fn without_batch_reads() -> Self {
+        let kv = Self::default();
+        kv.state().no_batch_reads = true;
         kv
     }
 
@@ -67,6 +77,9 @@ impl MemoryKv {
 }
 
 impl KeyValue for MemoryKv {
+    fn batch_reads(&self) -> bool {
+        !self.state().no_batch_reads
+    }
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.begin()?.data.get(key).cloned())
     }
