@@ -247,8 +247,9 @@ impl<'a> Store<'a> {
             .transpose()
     }
 
-    /// Reads many records; absent keys are `None`, in order. One call of the port (on Spin,
-    /// one `get-many` where the backend's works, else one `get` per key: R8).
+    /// Reads many records; absent keys are `None`, in order. One call of the port for up to
+    /// [`MAX_BATCH_KEYS`] keys (on Spin, one `get-many` where the backend's works, else one
+    /// `get` per key: R8).
     pub fn get_many<T: DeserializeOwned>(
         &self,
         keys: &[String],
@@ -260,12 +261,14 @@ impl<'a> Store<'a> {
             .collect()
     }
 
-    /// Reads many keys in one call of the port, undecoded; absent keys are `None`, in order.
+    /// Reads many keys, undecoded, in calls of the port of at most [`MAX_BATCH_KEYS`] keys
+    /// each (one call for up to 100 keys); absent keys are `None`, in order.
     pub fn get_many_raw(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(MAX_BATCH_KEYS) {
+            out.extend(retry(self.env, || self.kv.get_many(chunk))?);
         }
-        retry(self.env, || self.kv.get_many(keys))
+        Ok(out)
     }
 
     /// Writes a record blindly with a fresh write token. Only for keys whose creator is
@@ -412,13 +415,10 @@ impl<'a> Store<'a> {
     /// [`MAX_BATCH_KEYS`] keys each (one `get-many` each where the backend's works, R8, R12);
     /// absent counters read 0, in order.
     pub fn counters_read(&self, keys: &[String]) -> Result<Vec<i64>, StoreError> {
-        let mut counts = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(MAX_BATCH_KEYS) {
-            for (key, bytes) in chunk.iter().zip(self.get_many_raw(chunk)?) {
-                counts.push(crate::store::counter_value(key, bytes.as_deref())?);
-            }
-        }
-        Ok(counts)
+        keys.iter()
+            .zip(self.get_many_raw(keys)?)
+            .map(|(key, bytes)| crate::store::counter_value(key, bytes.as_deref()))
+            .collect()
     }
 
     /// Creates the record under `key` if this caller is the first to count `claim` (R1: a

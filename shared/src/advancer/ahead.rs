@@ -11,7 +11,7 @@
 
 use crate::due::{self, Cursor, Lane, ShardState};
 use crate::keys;
-use crate::records::{self, MAX_BATCH_KEYS, Store};
+use crate::records::{self, Store};
 use crate::settings::Settings;
 use crate::store::StoreError;
 use std::ops::RangeInclusive;
@@ -91,7 +91,7 @@ impl Ahead {
         let n = settings.due_shards.max(1);
         let mut keys: Vec<String> = (0..n).map(keys::due_shard_state).collect();
         keys.extend(Lane::ALL.iter().map(|l| keys::due_cursor(l.prefix())));
-        let raw = read_all(st, &keys);
+        let raw = st.get_many_raw(&keys);
         let seen = |i: usize| -> Result<Option<Vec<u8>>, StoreError> {
             match &raw {
                 Ok(r) => Ok(r.get(i).cloned().flatten()),
@@ -181,14 +181,6 @@ impl Ahead {
     pub fn take_lane(&mut self, i: usize) -> Option<Position<Cursor>> {
         self.lanes.get_mut(i)?.take()
     }
-}
-
-fn read_all(st: &Store<'_>, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-    let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(MAX_BATCH_KEYS) {
-        out.extend(st.get_many_raw(chunk)?);
-    }
-    Ok(out)
 }
 
 fn decoded<T: serde::de::DeserializeOwned>(
