@@ -50,6 +50,25 @@ pub(super) struct Counts {
 }
 
 impl Counts {
+    /// The counts of the readable buckets from position `from` (at most
+    /// `max_buckets_per_tick`), whose counters are named by `key`, for a shard or lane that
+    /// was not read ahead: one batch read (nothing written: an empty bucket's counter does
+    /// not exist), so a position that fell behind catches up in one call.
+    pub fn read(
+        st: &Store<'_>,
+        settings: &Settings,
+        from: i64,
+        key: impl Fn(i64) -> String,
+    ) -> Result<Counts, StoreError> {
+        let (window, more) = due::tick_window(settings, from, st.now_ms());
+        let keys: Vec<String> = window.clone().map(key).collect();
+        Ok(Counts {
+            counts: st.counters_read(&keys)?,
+            window,
+            more,
+        })
+    }
+
     /// Whether every bucket of the window is empty.
     pub fn all_empty(&self) -> bool {
         self.counts.iter().all(|&n| n == 0)

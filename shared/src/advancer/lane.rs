@@ -65,15 +65,7 @@ pub(super) fn run(
     // could be; this tick reads no bucket past that window.
     let known = match known {
         Some(k) => k,
-        None => {
-            let (window, more) = due::tick_window(settings, cursor.bucket, now);
-            let keys: Vec<String> = window.clone().map(|b| keys::due_count(prefix, b)).collect();
-            Counts {
-                counts: st.counters_read(&keys)?,
-                window,
-                more,
-            }
-        }
+        None => Counts::read(st, settings, cursor.bucket, |b| keys::due_count(prefix, b))?,
     };
     if known.more {
         report.more = true;

@@ -122,7 +122,9 @@ impl Shards<'_, '_> {
         if state.ready.is_empty() && state.ring.done == 0 {
             let counts = match counts {
                 Some(c) => c,
-                None => self.count_ring(shard, &state)?,
+                None => Counts::read(st, self.settings, state.ring.bucket, |b| {
+                    keys::due_ring_count(shard, b)
+                })?,
             };
             if counts.more {
                 self.report.more = true;
@@ -208,23 +210,6 @@ impl Shards<'_, '_> {
             // A slot left behind is garbage, never a lost signal.
             let _ = self.st.delete(&k);
         }
-    }
-
-    /// The counts of the readable ring buckets from the cursor (at most
-    /// `max_buckets_per_tick`), for a shard that was not read ahead: one batch read (one
-    /// `get-many` where the backend's works, else a `get` each; nothing written: an empty
-    /// bucket's counter does not exist), so a shard that fell behind catches up in one call.
-    fn count_ring(&mut self, shard: u32, state: &ShardState) -> Result<Counts, StoreError> {
-        let (window, more) = due::tick_window(self.settings, state.ring.bucket, self.st.now_ms());
-        let keys: Vec<String> = window
-            .clone()
-            .map(|b| keys::due_ring_count(shard, b))
-            .collect();
-        Ok(Counts {
-            counts: self.st.counters_read(&keys)?,
-            window,
-            more,
-        })
     }
 
     /// Takes the signals of the readable ring buckets into the ready list (at most
