@@ -178,7 +178,7 @@ key_value_stores = ["default"]
 struct Row {
     name: String,
     report: Report,
-    kv_ops: Option<u64>,
+    kv_ops: u64,
 }
 
 fn run(cfg: &Config) -> anyhow::Result<()> {
@@ -211,7 +211,7 @@ fn run(cfg: &Config) -> anyhow::Result<()> {
             loadgen::run(addr, workers, 20, make)?;
             let before = app.kv_ops();
             loadgen::Conn::connect(addr)?.send(probe)?;
-            let kv_ops = Some(app.kv_ops() - before);
+            let kv_ops = app.kv_ops() - before;
             Ok((kv_ops, loadgen::run(addr, workers, per_worker, make)?))
         })?;
         let report = report.logged_clean(name)?;
@@ -383,8 +383,8 @@ fn listing_ratio(rows: &[Row], listing: &[(String, String)]) -> String {
         small.name,
         large.report.p50.as_secs_f64() / small.report.p50.as_secs_f64().max(1e-9),
         large.report.rps() / small.report.rps().max(1e-9),
-        large.kv_ops.unwrap_or_default(),
-        small.kv_ops.unwrap_or_default(),
+        large.kv_ops,
+        small.kv_ops,
     )
 }
 
@@ -563,7 +563,7 @@ fn render(
             ratio(r.report.p50, base.p50),
             r.report.p99.as_secs_f64() * 1e3,
             ratio(r.report.p99, base.p99),
-            r.kv_ops.map(|n| n.to_string()).unwrap_or_default(),
+            r.kv_ops,
         ));
     }
     s.push('\n');

@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use catalog_e2e::demo;
 use catalog_e2e::real_spin::{RealSpin, SpinOptions};
@@ -25,7 +25,7 @@ use spin_local_kv::KvStore;
 use std::sync::Arc;
 
 use crate::loadgen::{self, Connections, Report, Target};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, unix_now};
 use crate::{ADMIN, Config, bench_manifest, rpc_signed};
 
 const WORKERS: usize = 2;
@@ -188,13 +188,6 @@ fn measure(
         keep_alive,
         close,
     })
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// Waits (real time) until every set-up copy's operation has succeeded.

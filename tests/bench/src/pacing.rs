@@ -63,7 +63,8 @@ fn window() -> u64 {
     unix_now() / DEFAULT_RATE_WINDOW_S
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch by this machine's clock.
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
