@@ -48,7 +48,8 @@
 //!
 //! 1. skips the shard if another holder's lease is unexpired. If no org is ready and every
 //!    readable ring bucket is empty, it passes them, and saves the ring cursor past them
-//!    only once in `SLACK` (8) buckets, each shard on its own turn (a swap from the bytes
+//!    only once in `SLACK` (8) buckets where a batch read is one call (else every time),
+//!    each shard on its own turn (a swap from the bytes
 //!    it read, no lease: a lost swap loses nothing; an unsaved cursor only makes the next
 //!    ticks read those empty counters again, in the same batch);
 //! 2. takes the lease (until the deadline plus [`LEASE_MARGIN_MS`]) by compare-and-swap from
