@@ -20,6 +20,9 @@ use serde::{Serialize, de::DeserializeOwned};
 /// Keys one batch read may name: DynamoDB refuses more than 100 (R12).
 pub const MAX_BATCH_KEYS: usize = 100;
 
+/// Keys one batch delete may name: DynamoDB's `BatchWriteItem` takes at most 25 (R12).
+pub const MAX_DELETE_KEYS: usize = 25;
+
 /// How many times a transient store error is tried in all (first call included). Six
 /// calls wait 20 + 40 + 80 + 160 + 320 ms at most: on real Spin the SQLite file is shared
 /// by the HTTP and cron processes, and under load a writer can hold it past 140 ms (R4);
@@ -29,6 +32,16 @@ pub const STORE_ATTEMPTS: u32 = 6;
 pub const STORE_BACKOFF_MS: u64 = 20;
 /// Compare-and-swap rounds before [`Store::update`] gives up with [`UpdateError::Contended`].
 pub const CAS_ROUNDS: u32 = 24;
+
+/// What one round of [`Store::update`] decided on the value it read.
+enum Round<T, E> {
+    /// Write this value, under this fresh token.
+    Write(T, String),
+    Unchanged(Stored<T>),
+    Abort(E),
+    Missing,
+    Failed(StoreError),
+}
 
 /// A record as read, with the write token of the write that stored it.
 #[derive(Debug, Clone, PartialEq)]
@@ -305,6 +318,21 @@ impl<'a> Store<'a> {
         retry(self.env, || self.kv.delete(key))
     }
 
+    /// Deletes keys (absent ones are fine) in calls of at most [`MAX_DELETE_KEYS`] keys, each
+    /// key once (R12). A failure may leave any subset deleted.
+    pub fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        let mut distinct = keys.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for chunk in distinct.chunks(MAX_DELETE_KEYS) {
+            match chunk {
+                [key] => retry(self.env, || self.kv.delete(key))?,
+                _ => retry(self.env, || self.kv.delete_many(chunk))?,
+            }
+        }
+        Ok(())
+    }
+
     /// Reads, changes and writes a record with compare-and-swap, at most [`CAS_ROUNDS`] times.
     ///
     /// The closure sees the current value and may be called again after a lost race, so it
@@ -353,25 +381,49 @@ impl<'a> Store<'a> {
             // stale: the next round reads at once, without a contention pause.
             let from_seen = seen.is_some();
             stale = from_seen;
-            let raw = match seen.take() {
-                Some(raw) => raw,
-                None => match retry(env, || kv.get(key))? {
-                    Some(raw) => raw,
-                    None => return Err(UpdateError::NotFound),
-                },
+            let (new, token, swapped) = match seen.take() {
+                Some(raw) => {
+                    let current: Stored<T> = decode(key, &raw)?;
+                    match f(&current.value) {
+                        Change::Write(v) => {
+                            let token = self.fresh_token();
+                            let bytes = encode(&v, &token)?;
+                            let swapped = kv.compare_and_swap(key, &raw, &bytes);
+                            (v, token, swapped)
+                        }
+                        // Only a fresh read may end the update without a write: a refusal
+                        // or "no change" decided on earlier bytes is decided again on the
+                        // record as it is.
+                        _ => continue,
+                    }
+                }
+                // The read is the swap's own (`current()` on Spin): one call less than a
+                // `get` before the swap.
+                None => {
+                    let mut decided = None;
+                    let read_swap = retry(env, || {
+                        decided = None;
+                        kv.read_and_swap(key, &mut |raw| {
+                            let (round, bytes) = self.decide(key, raw, &mut f);
+                            decided = Some(round);
+                            bytes
+                        })
+                    })?;
+                    match decided {
+                        Some(Round::Write(v, token)) => {
+                            let swapped = read_swap.swap.unwrap_or(Ok(CasOutcome::Conflict));
+                            (v, token, swapped)
+                        }
+                        Some(Round::Unchanged(current)) => return Ok(current),
+                        Some(Round::Abort(e)) => return Err(UpdateError::Aborted(e)),
+                        Some(Round::Missing) => return Err(UpdateError::NotFound),
+                        Some(Round::Failed(e)) => return Err(UpdateError::Store(e)),
+                        // A port that did not show the value: count it a lost round.
+                        None => continue,
+                    }
+                }
             };
-            let current: Stored<T> = decode(key, &raw)?;
-            let new = match f(&current.value) {
-                Change::Write(v) => v,
-                // Only a fresh read may end the update without a write: a refusal or "no
-                // change" decided on earlier bytes is decided again on the record as it is.
-                _ if from_seen => continue,
-                Change::Unchanged => return Ok(current),
-                Change::Abort(e) => return Err(UpdateError::Aborted(e)),
-            };
-            let token = self.fresh_token();
-            let bytes = encode(&new, &token)?;
-            let landed = match kv.compare_and_swap(key, &raw, &bytes) {
+            let landed = match swapped {
                 Ok(CasOutcome::Swapped) => true,
                 Ok(CasOutcome::Conflict) => false,
                 // R2, or a failure that may have happened after the write: ask the store.
@@ -390,6 +442,37 @@ impl<'a> Store<'a> {
             }
         }
         Err(UpdateError::Contended)
+    }
+
+    /// One round's decision on the bytes a [`KeyValue::read_and_swap`] read: what `f` made
+    /// of them, and the bytes to swap in when it writes.
+    fn decide<T, E>(
+        &self,
+        key: &str,
+        raw: Option<&[u8]>,
+        f: &mut impl FnMut(&T) -> Change<T, E>,
+    ) -> (Round<T, E>, Option<Vec<u8>>)
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let Some(raw) = raw else {
+            return (Round::Missing, None);
+        };
+        let current: Stored<T> = match decode(key, raw) {
+            Ok(c) => c,
+            Err(e) => return (Round::Failed(e), None),
+        };
+        match f(&current.value) {
+            Change::Write(v) => {
+                let token = self.fresh_token();
+                match encode(&v, &token) {
+                    Ok(bytes) => (Round::Write(v, token), Some(bytes)),
+                    Err(e) => (Round::Failed(e), None),
+                }
+            }
+            Change::Unchanged => (Round::Unchanged(current), None),
+            Change::Abort(e) => (Round::Abort(e), None),
+        }
     }
 
     /// Adds one to a counter and returns the new value: the caller is elected for that

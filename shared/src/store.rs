@@ -285,6 +285,17 @@ pub enum CasOutcome {
     Unknown,
 }
 
+/// What [`KeyValue::read_and_swap`] makes of the bytes it read: the bytes to swap in, or
+/// `None` to write nothing.
+pub type NextBytes<'a> = dyn FnMut(Option<&[u8]>) -> Option<Vec<u8>> + 'a;
+
+/// What [`KeyValue::read_and_swap`] read, and the result of its swap if it asked for one.
+#[derive(Debug)]
+pub struct ReadSwap {
+    pub read: Option<Vec<u8>>,
+    pub swap: Option<Result<CasOutcome, StoreError>>,
+}
+
 /// The key-value operations the model relies on.
 ///
 /// The compare-and-swap contract an implementation must keep:
@@ -318,6 +329,22 @@ pub trait KeyValue {
         expected: &[u8],
         new: &[u8],
     ) -> Result<CasOutcome, StoreError>;
+    /// A compare-and-swap that reads the value itself: `f` sees the stored bytes (`None`:
+    /// absent, which is never swapped: records are not created by a swap, R1) and answers
+    /// the bytes to write, or `None` to write nothing. Where the runtime's compare-and-swap
+    /// reads the value anyway (`current()` on Spin), this is one call less than
+    /// [`KeyValue::get`] and then [`KeyValue::compare_and_swap`], which is the default.
+    /// `Err`: the read failed and nothing was written; the swap's own result (which may
+    /// have landed on `Unknown` or a transient failure) is [`ReadSwap::swap`].
+    fn read_and_swap(&self, key: &str, f: &mut NextBytes<'_>) -> Result<ReadSwap, StoreError> {
+        let read = self.get(key)?;
+        let swap = match (&read, f(read.as_deref())) {
+            (Some(current), Some(new)) => Some(self.compare_and_swap(key, current, &new)),
+            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
+            (_, None) => None,
+        };
+        Ok(ReadSwap { read, swap })
+    }
     /// Whether [`KeyValue::get_many`] reads many keys in one call of the runtime; `false`
     /// where it reads them one `get` each (Spin's Redis, R8). A caller that saves writes by
     /// reading more keys in one batch only gains when it does.
@@ -333,5 +360,11 @@ pub trait KeyValue {
     /// order, of which a failure (or a crash) may leave any subset written.
     fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         entries.iter().try_for_each(|(k, v)| self.set(k, v))
+    }
+    /// Deletes many keys in one call (`wasi:keyvalue/batch.delete-many`, which works on
+    /// every backend, R8; DynamoDB refuses a key twice, R12). Not atomic: a failure may
+    /// leave any subset deleted.
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        keys.iter().try_for_each(|k| self.delete(k))
     }
 }

@@ -91,6 +91,11 @@ impl KeyValue for FlakyKv {
         self.inner.set_many(entries)?;
         if fail { Err(Self::err()) } else { Ok(()) }
     }
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        let fail = self.should_fail();
+        self.inner.delete_many(keys)?;
+        if fail { Err(Self::err()) } else { Ok(()) }
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         let fail = self.should_fail();
         let v = self.inner.increment(key, delta)?;
@@ -154,6 +159,7 @@ pub enum Call {
     /// come joined by commas.
     GetMany,
     SetMany,
+    DeleteMany,
 }
 
 impl Call {
@@ -166,6 +172,7 @@ impl Call {
             Call::Swap => "swap",
             Call::GetMany => "get_many",
             Call::SetMany => "set_many",
+            Call::DeleteMany => "delete_many",
         }
     }
 }
@@ -209,5 +216,9 @@ impl<F: Fn(Call, &str)> KeyValue for Hooked<'_, F> {
         let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
         (self.before)(Call::SetMany, &keys.join(","));
         self.inner.set_many(entries)
+    }
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        (self.before)(Call::DeleteMany, &keys.join(","));
+        self.inner.delete_many(keys)
     }
 }

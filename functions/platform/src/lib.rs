@@ -19,7 +19,8 @@
 
 use catalog_model::env::{Env, Millis};
 use catalog_model::store::{
-    CasOutcome, KeyValue, StoreError, answer_in_order, increment_racing, race_pause_ms,
+    CasOutcome, KeyValue, NextBytes, ReadSwap, StoreError, answer_in_order, increment_racing,
+    race_pause_ms,
 };
 use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 use std::cell::Cell;
@@ -114,6 +115,10 @@ impl KeyValue for SpinKv {
         batch::set_many(&self.bucket, entries).map_err(map_error)
     }
 
+    fn delete_many(&self, keys: &[String]) -> Result<(), StoreError> {
+        batch::delete_many(&self.bucket, keys).map_err(map_error)
+    }
+
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         // On DynamoDB (R12) an increment that raced another one fails having written
         // nothing: it is run again after a random pause scaled by the attempt's own time
@@ -144,12 +149,31 @@ impl KeyValue for SpinKv {
             Some(current) if current == expected => {}
             _ => return Ok(CasOutcome::Conflict),
         }
-        match atomics::swap(cas, new) {
-            Ok(()) => Ok(CasOutcome::Swapped),
-            // Spin's Redis backend says `cas-failed` even when the write landed (R2).
-            Err(atomics::CasError::CasFailed(_)) => Ok(CasOutcome::Unknown),
-            Err(atomics::CasError::StoreError(e)) => Err(map_error(e)),
-        }
+        swap(cas, new)
+    }
+
+    fn read_and_swap(&self, key: &str, f: &mut NextBytes<'_>) -> Result<ReadSwap, StoreError> {
+        // `current()` is the read: one call less than a `get` and then `compare_and_swap`.
+        // The bucket (`self`) stays open until the swap (R12).
+        let cas = atomics::Cas::new(&self.bucket, key).map_err(map_error)?;
+        let read = cas.current().map_err(map_error)?;
+        let swap = match (&read, f(read.as_deref())) {
+            (Some(_), Some(new)) => Some(swap(cas, &new)),
+            // Never a swap from an absent value: it is blind on SQLite (R1).
+            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
+            (_, None) => None,
+        };
+        Ok(ReadSwap { read, swap })
+    }
+}
+
+/// Swaps `new` in through `cas`, whose `current()` the caller has read.
+fn swap(cas: atomics::Cas, new: &[u8]) -> Result<CasOutcome, StoreError> {
+    match atomics::swap(cas, new) {
+        Ok(()) => Ok(CasOutcome::Swapped),
+        // Spin's Redis backend says `cas-failed` even when the write landed (R2).
+        Err(atomics::CasError::CasFailed(_)) => Ok(CasOutcome::Unknown),
+        Err(atomics::CasError::StoreError(e)) => Err(map_error(e)),
     }
 }
 

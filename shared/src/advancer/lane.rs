@@ -76,6 +76,9 @@ pub(super) fn run(
     let mut processed: u32 = 0;
     let mut buckets: u32 = 0;
     let mut failure: Option<StoreError> = None;
+    // Slots and drained buckets' counters that served their purpose: deleted in one batch
+    // call after the loop. Failing to delete them only leaves garbage behind the cursor.
+    let mut spent: Vec<String> = Vec::new();
 
     let floor = FLOOR.min(cap);
     let stop = |processed: u32| processed >= cap || (processed >= floor && st.now_ms() >= deadline);
@@ -109,7 +112,7 @@ pub(super) fn run(
                 let outcome = match bytes.map(|b| records::decode::<DueEntry>(slot_key, &b)) {
                     // Elected but not (yet) written, or already processed and deleted.
                     None => Ok(Done::Skipped),
-                    Some(Ok(e)) => process(st, settings, sim, &e.value),
+                    Some(Ok(e)) => process(st, settings, sim, &e.value, None),
                     Some(Err(e)) => Err(e),
                 };
                 let outcome = match outcome {
@@ -127,8 +130,7 @@ pub(super) fn run(
                             Done::Skipped => report.skipped += 1,
                             Done::Purged => report.purged += 1,
                         }
-                        // The slot served its purpose; failing to delete it only leaves garbage.
-                        let _ = st.delete(slot_key);
+                        spent.push(slot_key.clone());
                         pos.done += 1;
                         processed += 1;
                     }
@@ -141,7 +143,7 @@ pub(super) fn run(
         }
         // Bucket finished: its counter is no longer needed (an empty bucket has none).
         if count > 0 {
-            let _ = st.delete(&keys::due_count(prefix, pos.bucket));
+            spent.push(keys::due_count(prefix, pos.bucket));
         }
         pos = Cursor {
             bucket: pos.bucket + 1,
@@ -150,6 +152,8 @@ pub(super) fn run(
         buckets += 1;
         report.buckets += 1;
     }
+
+    let _ = st.delete_many(&spent);
 
     // A lane that only passed empty buckets saves its cursor now and then (`ahead::SLACK`):
     // the next tick reads those buckets' counters again in its one batch read.

@@ -117,17 +117,27 @@ pub fn tick(st: &Store<'_>, settings: &Settings, cap: u32) -> TickReport {
     report
 }
 
+/// The operation record of a due entry, when it names one: what a turn reads for all its
+/// entries in one batch ([`process`]'s `seen`).
+fn operation_key(entry: &DueEntry) -> Option<String> {
+    match &entry.kind {
+        DueKind::Operation { org, id } => Some(keys::operation(org, id)),
+        DueKind::Purge { .. } => None,
+    }
+}
+
+/// Does what `entry` is due for. `seen`: the operation record's bytes as this tick already
+/// read them (`Some(None)`: absent), or `None` to read them here.
 fn process(
     st: &Store<'_>,
     settings: &Settings,
     sim: &mut Option<(Simulation, Settings)>,
     entry: &DueEntry,
+    seen: Option<Option<Vec<u8>>>,
 ) -> Result<Done, StoreError> {
     match &entry.kind {
         DueKind::Purge { keys } => {
-            for k in keys {
-                st.delete(k)?;
-            }
+            st.delete_many(keys)?;
             Ok(Done::Purged)
         }
         DueKind::Operation { org, id } => {
@@ -143,7 +153,7 @@ fn process(
                 st: *st,
                 sim: simulation.clone(),
             };
-            if advance_one(st, effective, &provider, org, id)? {
+            if advance_seen(st, effective, &provider, org, id, seen)? {
                 Ok(Done::Advanced)
             } else {
                 Ok(Done::Skipped)
@@ -161,8 +171,27 @@ pub fn advance_one(
     org: &str,
     id: &str,
 ) -> Result<bool, StoreError> {
+    advance_seen(st, settings, provider, org, id, None)
+}
+
+/// [`advance_one`] from the operation's bytes as read earlier in this tick (`seen`), or
+/// read now (`None`). Stale bytes cost nothing but a lost swap: the transition is
+/// computed from them, shown (idempotently), and its swap from those bytes does not land,
+/// so the winner's state is shown instead, as after any lost race.
+fn advance_seen(
+    st: &Store<'_>,
+    settings: &Settings,
+    provider: &dyn Provider,
+    org: &str,
+    id: &str,
+    seen: Option<Option<Vec<u8>>>,
+) -> Result<bool, StoreError> {
     let key = keys::operation(org, id);
-    let Some(raw) = st.retry(|| st.kv().get(&key))? else {
+    let seen = match seen {
+        Some(seen) => seen,
+        None => st.retry(|| st.kv().get(&key))?,
+    };
+    let Some(raw) = seen else {
         return Ok(false);
     };
     let op = records::decode::<Operation>(&key, &raw)?.value;

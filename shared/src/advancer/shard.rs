@@ -206,10 +206,9 @@ impl Shards<'_, '_> {
     }
 
     fn delete_pulled(&self, pulled: &mut Vec<String>) {
-        for k in pulled.drain(..) {
-            // A slot left behind is garbage, never a lost signal.
-            let _ = self.st.delete(&k);
-        }
+        // A slot left behind is garbage, never a lost signal.
+        let _ = self.st.delete_many(pulled);
+        pulled.clear();
     }
 
     /// Takes the signals of the readable ring buckets into the ready list (at most
@@ -318,6 +317,45 @@ impl Shards<'_, '_> {
     /// Processes up to `want` entries of one org's queue. Returns how many, and whether the
     /// queue is drained through `upto` (the org leaves the ready list).
     fn serve_org(&mut self, r: &mut Ready, want: u32) -> Result<(u32, bool), StoreError> {
+        // The slots (and drained buckets' counters) that served their purpose, deleted in
+        // one batch call as the turn ends: a slot left behind (a failed delete, a crash) is
+        // garbage behind the saved position, never read again as work.
+        let mut spent = Vec::new();
+        let r = self.serve_entries(r, want, &mut spent);
+        let _ = self.st.delete_many(&spent);
+        r
+    }
+
+    /// The operation records of `entries` (those that name one, in order) in one batch
+    /// read, each as `Some(bytes or absent)`; all `None` where batch reads go key by key.
+    fn read_operations(
+        &self,
+        entries: &[Option<Result<DueEntry, StoreError>>],
+    ) -> Result<Vec<Option<Option<Vec<u8>>>>, StoreError> {
+        let keys: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e.as_ref()?.as_ref().ok())
+            .filter_map(super::operation_key)
+            .collect();
+        if keys.len() < 2 || !self.st.kv().batch_reads() {
+            return Ok(vec![None; keys.len()]);
+        }
+        // An operation named twice (a late writer's duplicate hint) is read afresh the
+        // second time: the first entry may have moved it.
+        let mut named = std::collections::HashSet::new();
+        Ok(keys
+            .iter()
+            .zip(self.st.get_many_raw(&keys)?)
+            .map(|(key, bytes)| named.insert(key.as_str()).then_some(bytes))
+            .collect())
+    }
+
+    fn serve_entries(
+        &mut self,
+        r: &mut Ready,
+        want: u32,
+        spent: &mut Vec<String>,
+    ) -> Result<(u32, bool), StoreError> {
         let st = self.st;
         let mut served = 0;
         loop {
@@ -339,17 +377,28 @@ impl Shards<'_, '_> {
                 let slots: Vec<String> = (r.done + 1..=upto)
                     .map(|n| keys::due_queue_slot(&r.org, r.bucket, n))
                     .collect();
-                let read = st.get_many_raw(&slots)?;
-                for (slot, bytes) in slots.iter().zip(read) {
+                let entries: Vec<Option<Result<DueEntry, StoreError>>> = slots
+                    .iter()
+                    .zip(st.get_many_raw(&slots)?)
+                    .map(|(slot, bytes)| {
+                        bytes.map(|b| records::decode::<DueEntry>(slot, &b).map(|e| e.value))
+                    })
+                    .collect();
+                // Their operations, in one more batch read where a batch is one call (on
+                // a key-by-key store each is read when its turn comes, as before).
+                let mut seen = self.read_operations(&entries)?.into_iter();
+                for (slot, entry) in slots.into_iter().zip(entries) {
                     if served >= want || self.out_of_time() {
                         return Ok((served, false));
                     }
-                    let outcome = match bytes {
+                    let outcome = match entry {
                         // Elected but not written, or processed and deleted by an earlier
                         // holder.
                         None => Ok(Done::Skipped),
-                        Some(bytes) => records::decode::<DueEntry>(slot, &bytes)
-                            .and_then(|e| process(st, self.settings, self.sim, &e.value)),
+                        Some(entry) => entry.and_then(|e| {
+                            let op_seen = super::operation_key(&e).and_then(|_| seen.next());
+                            process(st, self.settings, self.sim, &e, op_seen.flatten())
+                        }),
                     };
                     let done = match outcome {
                         Ok(d) => d,
@@ -361,8 +410,7 @@ impl Shards<'_, '_> {
                         Err(e) => return Err(e),
                     };
                     self.report.count(done);
-                    // The slot served its purpose; failing to delete it only leaves garbage.
-                    let _ = st.delete(slot);
+                    spent.push(slot);
                     r.done += 1;
                     served += 1;
                 }
@@ -371,7 +419,7 @@ impl Shards<'_, '_> {
             // re-reads it after a lost save reads 0 (an empty bucket). An empty bucket's
             // counter does not exist.
             if count > 0 {
-                let _ = st.delete(&count_key);
+                spent.push(count_key);
             }
             r.bucket += 1;
             r.done = 0;

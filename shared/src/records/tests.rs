@@ -295,3 +295,155 @@ fn put_many_writes_new_records_in_one_call() {
     st.put_many(&[]).unwrap();
     assert_eq!(kv.ops(), 2, "nothing to write costs nothing");
 }
+
+/// A store whose compare-and-swap reads the value itself, as Spin's does (`current()`):
+/// `read_and_swap` is one call, and `gets` counts the separate reads. `race` writes
+/// `n + 10` between the read and the swap of the next fused call.
+struct SwapReads {
+    inner: MemoryKv,
+    gets: std::cell::Cell<u32>,
+    fused: std::cell::Cell<u32>,
+    race: std::cell::Cell<bool>,
+}
+
+impl SwapReads {
+    fn on(inner: MemoryKv) -> Self {
+        SwapReads {
+            inner,
+            gets: 0.into(),
+            fused: 0.into(),
+            race: false.into(),
+        }
+    }
+}
+
+impl KeyValue for SwapReads {
+    fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.gets.set(self.gets.get() + 1);
+        self.inner.get(k)
+    }
+    fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
+        self.inner.set(k, v)
+    }
+    fn delete(&self, k: &str) -> Result<(), StoreError> {
+        self.inner.delete(k)
+    }
+    fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
+        self.inner.increment(k, d)
+    }
+    fn compare_and_swap(&self, k: &str, e: &[u8], n: &[u8]) -> Result<CasOutcome, StoreError> {
+        self.inner.compare_and_swap(k, e, n)
+    }
+    fn read_and_swap(
+        &self,
+        k: &str,
+        f: &mut crate::store::NextBytes<'_>,
+    ) -> Result<crate::store::ReadSwap, StoreError> {
+        self.fused.set(self.fused.get() + 1);
+        let read = self.inner.get(k)?;
+        let new = f(read.as_deref());
+        if self.race.replace(false) {
+            let env = FakeEnv::at(0);
+            Store::new(&self.inner, &env)
+                .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
+                .map_err(|_| StoreError::Transient("race".into()))?;
+        }
+        let swap = match (&read, new) {
+            (Some(cur), Some(new)) => Some(self.inner.compare_and_swap(k, cur, &new)),
+            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
+            (_, None) => None,
+        };
+        Ok(crate::store::ReadSwap { read, swap })
+    }
+}
+
+#[test]
+fn an_update_reads_through_the_swap_where_the_store_can() {
+    let env = env();
+    let kv = SwapReads::on(MemoryKv::new());
+    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
+        .unwrap();
+    assert_eq!(s.value.n, 2);
+    assert_eq!((kv.gets.get(), kv.fused.get()), (0, 1));
+    // No change and a refusal end it after that one call too, writing nothing.
+    let same = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |_| Change::Unchanged)
+        .unwrap();
+    assert_eq!(same, s);
+    let refused = Store::new(&kv, &env).update::<Rec, &str>("k", |_| Change::Abort("no"));
+    assert!(matches!(refused, Err(UpdateError::Aborted("no"))));
+    assert_eq!((kv.gets.get(), kv.fused.get()), (0, 3));
+    assert_eq!(Store::new(&kv, &env).get::<Rec>("k").unwrap().unwrap(), s);
+    // Never a creation.
+    let absent = Store::new(&kv, &env).update::<Rec, ()>("absent", |_| Change::Write(Rec { n: 9 }));
+    assert!(matches!(absent, Err(UpdateError::NotFound)));
+    assert_eq!(kv.inner.get("absent").unwrap(), None);
+}
+
+#[test]
+fn a_write_between_the_swaps_read_and_its_swap_reruns_the_closure() {
+    let env = env();
+    let kv = SwapReads::on(MemoryKv::new());
+    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    kv.race.set(true);
+    let mut seen = vec![];
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |r| {
+            seen.push(r.n);
+            Change::Write(Rec { n: r.n + 1 })
+        })
+        .unwrap();
+    assert_eq!(seen, vec![1, 11]);
+    assert_eq!(s.value.n, 12);
+    assert_eq!(kv.fused.get(), 2);
+}
+
+#[test]
+fn a_fused_swap_answered_unknown_is_read_back_and_not_applied_twice() {
+    let env = env();
+    let kv = SwapReads::on(MemoryKv::with_redis_cas_quirk());
+    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+    let s = Store::new(&kv, &env)
+        .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
+        .unwrap();
+    // R2: the swap landed but said "failed"; the read-back's token tells.
+    assert_eq!(s.value.n, 2);
+    assert_eq!((kv.gets.get(), kv.fused.get()), (1, 1));
+    assert_eq!(
+        Store::new(&kv, &env)
+            .get::<Rec>("k")
+            .unwrap()
+            .unwrap()
+            .value
+            .n,
+        2
+    );
+}
+
+#[test]
+fn delete_many_names_each_key_once_in_calls_of_at_most_25() {
+    use crate::testutil::{Call, Hooked};
+    let (kv, env) = (MemoryKv::new(), env());
+    let mut keys: Vec<String> = (0..60).map(|i| format!("k{i:02}")).collect();
+    for k in &keys {
+        kv.set(k, b"x").unwrap();
+    }
+    keys.push("k07".into());
+    let calls = std::cell::RefCell::new(Vec::new());
+    let hooked = Hooked {
+        inner: &kv,
+        before: |c: Call, k: &str| calls.borrow_mut().push((c, k.split(',').count())),
+    };
+    Store::new(&hooked, &env).delete_many(&keys).unwrap();
+    assert_eq!(
+        calls.into_inner(),
+        vec![
+            (Call::DeleteMany, 25),
+            (Call::DeleteMany, 25),
+            (Call::DeleteMany, 10)
+        ]
+    );
+    assert!(kv.keys().is_empty());
+}

@@ -489,3 +489,75 @@ fn a_lone_busy_shard_gets_about_the_whole_budget() {
         "{among_four} transitions in a tick among 4 shards, {alone} as the only one"
     );
 }
+
+/// The store calls of one tick, as `op key` lines.
+fn tick_calls(kv: &dyn KeyValue, env: &FakeEnv, s: &Settings) -> (TickReport, Vec<String>) {
+    let log = RefCell::new(Vec::new());
+    let hooked = Hooked {
+        inner: kv,
+        before: |call: Call, k: &str| log.borrow_mut().push(format!("{} {k}", call.name())),
+    };
+    let r = tick(&Store::new(&hooked, env), s, s.tick_cap);
+    (r, log.into_inner())
+}
+
+/// An org's turn reads its entries in one batch, their operations in one more, and deletes
+/// the spent entries and the drained bucket's counter in one call; none is left behind.
+#[test]
+fn a_turn_reads_its_operations_in_one_batch_and_deletes_its_entries_in_one_call() {
+    let s = Settings {
+        due_shards: 1,
+        ..Settings::default()
+    };
+    let (kv, env) = (MemoryKv::new(), FakeEnv::at(T0));
+    let ids = copies(&Store::new(&kv, &env), &s, ORG, 5);
+    env.advance_ms(readable_at(&s, T0) - T0);
+    let (r, calls) = tick_calls(&kv, &env, &s);
+    assert_eq!(r.advanced, 5, "{calls:#?}");
+    let op_reads: Vec<&String> = calls.iter().filter(|c| c.contains("/op/")).collect();
+    let batch = op_reads
+        .iter()
+        .filter(|c| c.starts_with("get_many "))
+        .collect::<Vec<_>>();
+    assert_eq!(batch.len(), 1, "{op_reads:#?}");
+    assert_eq!(batch[0].split(',').count(), 5, "{}", batch[0]);
+    assert!(
+        !op_reads.iter().any(|c| c.starts_with("get ")),
+        "{op_reads:#?}"
+    );
+    let deletes: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("delete") && c.contains("due/q/"))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    let spent = deletes[0]
+        .strip_prefix("delete_many ")
+        .unwrap_or_else(|| panic!("{deletes:#?}"));
+    // Five slots and the bucket's counter, all gone.
+    let spent: Vec<&str> = spent.split(',').collect();
+    assert_eq!(spent.len(), 6, "{spent:?}");
+    assert!(spent.iter().all(|k| kv.get(k).unwrap().is_none()));
+    for id in &ids {
+        assert_eq!(op(&Store::new(&kv, &env), id).seq, 1);
+    }
+}
+
+/// Where a batch read goes key by key (Spin's Redis), each operation is read on its turn:
+/// reading them ahead would cost the same calls and risk reading them for nothing.
+#[test]
+fn on_a_key_by_key_store_a_turn_reads_each_operation_on_its_turn() {
+    let s = Settings {
+        due_shards: 1,
+        ..Settings::default()
+    };
+    let (kv, env) = (MemoryKv::without_batch_reads(), FakeEnv::at(T0));
+    copies(&Store::new(&kv, &env), &s, ORG, 3);
+    env.advance_ms(readable_at(&s, T0) - T0);
+    let (r, calls) = tick_calls(&kv, &env, &s);
+    assert_eq!(r.advanced, 3);
+    let op_gets = calls
+        .iter()
+        .filter(|c| c.starts_with("get ") && c.contains("/op/"))
+        .count();
+    assert_eq!(op_gets, 3, "{calls:#?}");
+}
