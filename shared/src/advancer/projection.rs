@@ -206,15 +206,27 @@ pub fn project(st: &Store<'_>, op: &Operation) -> Result<(), StoreError> {
 const ASSET_BATCH: usize = 100;
 
 /// Shows `op`'s transition on each copy in `shown` (its status, and the error this
-/// transition set). The copies are read in batches, and only those whose record would
-/// change are swapped, from the bytes the batch read: a publish's replicas mostly keep
-/// their status from one transition to the next, so a transition costs one read per batch
-/// and a swap per copy that moves (a copy changed meanwhile costs its swap one read more).
+/// transition set). One copy is updated as any record is. More are read in batches, and
+/// only those whose record would change are swapped, from the bytes the batch read: a
+/// publish's replicas mostly keep their status from one transition to the next, so a
+/// transition costs one read per batch and a swap per copy that moves (a copy changed
+/// meanwhile costs its swap one read more).
 fn project_assets(
     st: &Store<'_>,
     op: &Operation,
     shown: &[(&str, AssetStatus, Option<&ops::OpError>)],
 ) -> Result<(), StoreError> {
+    if let [(id, status, err)] = shown {
+        // One copy (most versions have one): its update reads it through the swap, so
+        // an unchanged copy costs that read alone and a moved one a read less.
+        let r = st.update::<Asset, Option<StoreError>>(&keys::asset(&op.org_id, id), |a| {
+            match shown_asset(a, op, *status, *err) {
+                Some(next) => Change::Write(next),
+                None => Change::Unchanged,
+            }
+        });
+        return finish(r);
+    }
     for chunk in shown.chunks(ASSET_BATCH) {
         let keys: Vec<String> = chunk
             .iter()
