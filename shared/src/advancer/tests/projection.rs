@@ -643,3 +643,66 @@ fn a_transition_writes_only_the_copies_it_moves() {
         );
     }
 }
+
+/// A version's one copy: a transition that moves it reads and swaps it once, and the same
+/// transition shown again reads it once and writes nothing.
+#[test]
+fn a_single_copy_costs_a_read_and_a_swap_and_nothing_more_when_shown_again() {
+    let (kv, env, s) = (MemoryKv::new(), FakeEnv::at(T0), Settings::default());
+    grant(&Store::new(&kv, &env), "gal-1", &["pi-1"]);
+    let (id, _img, ver, _) = start_on_new_version(
+        &Store::new(&kv, &env),
+        &s,
+        OpKind::CopyFromGallery,
+        "gal-1",
+        0,
+    );
+    let asset_calls = |f: &dyn Fn(&Store<'_>)| {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let h = Hooked {
+            inner: &kv as &dyn KeyValue,
+            before: |c: Call, k: &str| {
+                if k.contains("/asset/") {
+                    calls.borrow_mut().push(c);
+                }
+            },
+        };
+        f(&Store::new(&h, &env));
+        calls.into_inner()
+    };
+    let mut moved = 0;
+    for _ in 0..100 {
+        let before = op(&Store::new(&kv, &env), &id);
+        if before.status.is_terminal() {
+            break;
+        }
+        env.advance_ms(1000);
+        let calls = asset_calls(&|st| {
+            tick(st, &s, s.tick_cap);
+        });
+        let after = op(&Store::new(&kv, &env), &id);
+        if after.seq != before.seq {
+            moved += 1;
+            assert_eq!(
+                calls,
+                vec![Call::Get, Call::Swap],
+                "transition {}",
+                after.seq
+            );
+            let again =
+                asset_calls(&|st| crate::advancer::projection::project(st, &after).unwrap());
+            assert_eq!(
+                again,
+                vec![Call::Get],
+                "transition {} shown again",
+                after.seq
+            );
+        }
+    }
+    assert!(moved >= 3, "{moved} transitions");
+    let v = version(&Store::new(&kv, &env), &ver).unwrap();
+    assert_eq!(
+        asset(&Store::new(&kv, &env), &v.asset_ids[0]).status,
+        AssetStatus::Available
+    );
+}
