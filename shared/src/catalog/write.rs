@@ -121,18 +121,22 @@ pub fn first_major(st: &Store<'_>, org: &str, image_id: &str) -> Result<u64, Sto
     Ok(u64::try_from(n).unwrap_or(1))
 }
 
-/// Writes the asset, the version, the image, starts the operation, and indexes the image
-/// last: a listed id always names a written image, and the advancer never meets an
-/// operation whose records are missing.
+/// Writes the asset, the version, the image, the operation and its due entry in one
+/// batch (`ops::start_with`), and indexes the image last: nothing visible names any of
+/// them before the index does, so a batch cut short leaves only unlisted records (an
+/// operation without its entry never advances, and no client got its id), and a listed
+/// id always names a written image whose operation is scheduled.
 pub fn write_new_image(
     st: &Store<'_>,
     settings: &Settings,
     n: NewImage<'_>,
 ) -> Result<(), StoreError> {
-    st.put_new(&keys::asset(n.org, &n.asset.id), n.asset)?;
-    st.put_new(&keys::version(n.org, &n.version.id), n.version)?;
-    st.put_new(&keys::image(n.org, &n.image.id), n.image)?;
-    ops::start(st, settings, n.op_id, n.org, n.kind, n.target)?;
+    let along = vec![
+        st.new_entry(&keys::asset(n.org, &n.asset.id), n.asset)?,
+        st.new_entry(&keys::version(n.org, &n.version.id), n.version)?,
+        st.new_entry(&keys::image(n.org, &n.image.id), n.image)?,
+    ];
+    ops::start_with(st, settings, n.op_id, n.org, n.kind, n.target, along)?;
     super::listing::index_image(st, n.org, &n.image.id)?;
     Ok(())
 }

@@ -168,3 +168,33 @@ fn get_version_costs_two_store_calls() {
     );
     assert_eq!(c.len(), 3, "{c:#?}");
 }
+
+#[test]
+fn a_new_image_writes_its_records_its_operation_and_its_entry_in_one_batch() {
+    let w = World::new();
+    first_version(&w.sig_image("warm"));
+    let body = json!({
+        "streamName": "second", "osType": "WINDOWS", "gpuType": "NONE",
+        "sourceStreamType": "AZURE_SIG", "providerInstanceId": "pi-1",
+        "assetDetails": {"assetType": "AZURE_IMAGE_IN_SIG", "data": {
+            "sourceImageVersionId": "g-1",
+            "isClientAccessLicenseApplicable": true, "multiSession": true}}
+    });
+    // The token; the quota's count and index directory; the register (read and swap); the
+    // major counter; the due bucket's slot and slot 1's read; one batch (asset, version,
+    // image, operation, entry); the index's count, slot and the image's slot counter, and
+    // the directory's read for a reclaim.
+    let c = calls(&w, "POST", "/images?action=copy-existing-image", Some(body));
+    assert_eq!(c.len(), 13, "{c:#?}");
+    let batch = c.iter().find(|l| l.starts_with("set_many ")).unwrap();
+    for record in ["/asset/", "/version/", "/image/", "/op/", "due/q/"] {
+        assert!(batch.contains(record), "{record} not in {batch}");
+    }
+    assert_eq!(batch.split(',').count(), 5, "{batch}");
+    let sets: Vec<&String> = c.iter().filter(|l| l.starts_with("set ")).collect();
+    assert_eq!(
+        sets.len(),
+        1,
+        "only the index slot is written alone: {sets:#?}"
+    );
+}
