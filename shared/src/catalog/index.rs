@@ -48,7 +48,7 @@
 
 use super::Image;
 use crate::keys;
-use crate::records::{Change, STORE_ATTEMPTS, STORE_BACKOFF_MS, Store};
+use crate::records::{Change, STORE_ATTEMPTS, STORE_BACKOFF_MS, Store, UpdateError};
 use crate::store::StoreError;
 use crate::vocab::ImageStatus;
 use serde::{Deserialize, Serialize};
@@ -364,12 +364,7 @@ enum Bit {
 /// the slot is gone for every listing).
 fn set_bit(st: &Store<'_>, org: &str, n: i64, bit: Bit, on: bool) -> Result<(), StoreError> {
     let key = keys::image_index(org);
-    if on {
-        ensure_dir(st, org)?;
-    } else if st.get::<IndexDir>(&key)?.is_none() {
-        return Ok(());
-    }
-    let r = st.update::<IndexDir, StoreError>(&key, |d| {
+    let change = |d: &IndexDir| {
         let mut d = d.clone();
         let changed = match (bit, on) {
             (Bit::Hole, true) => {
@@ -384,7 +379,16 @@ fn set_bit(st: &Store<'_>, org: &str, n: i64, bit: Bit, on: bool) -> Result<(), 
         } else {
             Change::Unchanged
         }
-    });
+    };
+    // The directory usually exists, and its update reads it through the swap: no read
+    // before it. Only a bit going on in an org without one creates it first.
+    let r = match st.update::<IndexDir, StoreError>(&key, change) {
+        Err(UpdateError::NotFound) if on => {
+            ensure_dir(st, org)?;
+            st.update::<IndexDir, StoreError>(&key, change)
+        }
+        r => r,
+    };
     match r {
         Ok(_) => Ok(()),
         Err(e) => e.unless_missing().map_or(Ok(()), Err),

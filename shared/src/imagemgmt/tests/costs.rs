@@ -198,3 +198,22 @@ fn a_new_image_writes_its_records_its_operation_and_its_entry_in_one_batch() {
         "only the index slot is written alone: {sets:#?}"
     );
 }
+
+#[test]
+fn deleting_an_image_costs_eleven_store_calls_once_the_org_has_an_index_directory() {
+    let w = World::new();
+    let (a, _) = first_version(&w.sig_image("a"));
+    let (b, _) = first_version(&w.sig_image("b"));
+    // The first mark creates the org's index directory (elected, then written).
+    calls(&w, "DELETE", &format!("/images/{a}"), None);
+    // The token; the image, read by the door and then swapped through its own read; the
+    // due bucket's slot, slot 1's read and the entry; the operation; the image's slot
+    // number; the directory's `deleting` bit, swapped through its read (no read before).
+    let c = calls(&w, "DELETE", &format!("/images/{b}"), None);
+    assert_eq!(c.len(), 11, "{c:#?}");
+    let dir_reads = c
+        .iter()
+        .filter(|l| l.starts_with("get ") && l.ends_with("/image-index"))
+        .count();
+    assert_eq!(dir_reads, 1, "{c:#?}");
+}
