@@ -3,9 +3,11 @@
 //! limiter's sampled `increment` apart, see [`calls`]), each a call of the port (`set_many` is one call, as
 //! `wasi:keyvalue/batch.set-many` is one call to the runtime; a compare-and-swap is one).
 //! GET version is 2 calls (the token, then the image and the version in one batch read).
-//! Our host counts one more for each compare-and-swap: the component reads `current()`
-//! before it swaps (R1). On Spin's Redis a batch read is one `get` per key (R8), so GET
-//! version is 3 there.
+//! An update of a record is its read and its swap here (`KeyValue::read_and_swap`'s default)
+//! and on our host alike, where the read is the swap's own `current()`. A swap from bytes
+//! read earlier (`Store::update_from`) is one call here and two on our host (the component
+//! reads `current()` before it swaps, R1). On Spin's Redis a batch read is one `get` per key
+//! (R8), so GET version is 3 there.
 
 use super::*;
 use crate::testutil::{Call, Hooked};
