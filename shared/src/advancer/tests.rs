@@ -525,6 +525,7 @@ fn catching_up_over_empty_buckets_costs_a_read_a_hundred_buckets() {
     assert!(next <= 3, "{next}");
 }
 
+mod copies;
 mod faults;
 mod projection;
 mod shards;

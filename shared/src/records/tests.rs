@@ -66,74 +66,33 @@ fn unchanged_and_abort_write_nothing() {
 
 #[test]
 fn redis_quirk_is_settled_by_reading_the_token_back() {
-    let (kv, env) = (MemoryKv::with_redis_cas_quirk(), env());
-    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-    let mut calls = 0;
-    let s = Store::new(&kv, &env)
-        .update::<Rec, ()>("k", |r| {
-            calls += 1;
-            Change::Write(Rec { n: r.n + 1 })
-        })
-        .unwrap();
-    // One call: the swap landed although the store said "failed"; no double increment.
-    assert_eq!(calls, 1);
-    assert_eq!(s.value.n, 2);
-    assert_eq!(
-        Store::new(&kv, &env)
+    // Through a `get` and the swap, and through a swap that reads the value itself.
+    for native in [false, true] {
+        let (kv, env) = (
+            SwapReads::on(MemoryKv::with_redis_cas_quirk(), native),
+            env(),
+        );
+        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+        let mut calls = 0;
+        let s = Store::new(&kv, &env)
+            .update::<Rec, ()>("k", |r| {
+                calls += 1;
+                Change::Write(Rec { n: r.n + 1 })
+            })
+            .unwrap();
+        // One call: the swap landed although the store said "failed"; no double increment.
+        assert_eq!(calls, 1, "native: {native}");
+        assert_eq!(s.value.n, 2);
+        let stored = Store::new(&kv.inner, &env)
             .get::<Rec>("k")
             .unwrap()
-            .unwrap()
-            .value
-            .n,
-        2
-    );
-}
-
-#[test]
-fn a_lost_race_reruns_the_closure_on_the_new_value() {
-    // A store whose first swap loses to a concurrent writer.
-    struct Racy {
-        inner: MemoryKv,
-        raced: std::cell::Cell<bool>,
-    }
-    impl KeyValue for Racy {
-        fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
-            self.inner.get(k)
-        }
-        fn set(&self, k: &str, v: &[u8]) -> Result<(), StoreError> {
-            self.inner.set(k, v)
-        }
-        fn delete(&self, k: &str) -> Result<(), StoreError> {
-            self.inner.delete(k)
-        }
-        fn increment(&self, k: &str, d: i64) -> Result<i64, StoreError> {
-            self.inner.increment(k, d)
-        }
-        fn compare_and_swap(&self, k: &str, e: &[u8], n: &[u8]) -> Result<CasOutcome, StoreError> {
-            if !self.raced.replace(true) {
-                let env = FakeEnv::at(0);
-                Store::new(&self.inner, &env)
-                    .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
-                    .map_err(|_| StoreError::Transient("race".into()))?;
-            }
-            self.inner.compare_and_swap(k, e, n)
+            .unwrap();
+        assert_eq!(stored.value.n, 2);
+        if native {
+            // The read-back is the one separate read.
+            assert_eq!((kv.gets.get(), kv.fused.get()), (1, 1));
         }
     }
-    let env = env();
-    let kv = Racy {
-        inner: MemoryKv::new(),
-        raced: std::cell::Cell::new(false),
-    };
-    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-    let mut seen = vec![];
-    let s = Store::new(&kv, &env)
-        .update::<Rec, ()>("k", |r| {
-            seen.push(r.n);
-            Change::Write(Rec { n: r.n + 1 })
-        })
-        .unwrap();
-    assert_eq!(seen, vec![1, 11]);
-    assert_eq!(s.value.n, 12);
 }
 
 #[test]
@@ -296,24 +255,38 @@ fn put_many_writes_new_records_in_one_call() {
     assert_eq!(kv.ops(), 2, "nothing to write costs nothing");
 }
 
-/// A store whose compare-and-swap reads the value itself, as Spin's does (`current()`):
-/// `read_and_swap` is one call, and `gets` counts the separate reads. `race` writes
-/// `n + 10` between the read and the swap of the next fused call.
+/// A store whose updates can lose a race: with `race` set, the next update sees another
+/// writer store `n + 10` between its read and its swap. `native`: its compare-and-swap
+/// reads the value itself, as Spin's does (`current()`), so `read_and_swap` is one call;
+/// otherwise it is a `get` and then the swap (the port's default). `gets` counts the
+/// separate reads, `fused` the one-call updates.
 struct SwapReads {
     inner: MemoryKv,
+    native: bool,
     gets: std::cell::Cell<u32>,
     fused: std::cell::Cell<u32>,
     race: std::cell::Cell<bool>,
 }
 
 impl SwapReads {
-    fn on(inner: MemoryKv) -> Self {
+    fn on(inner: MemoryKv, native: bool) -> Self {
         SwapReads {
             inner,
+            native,
             gets: 0.into(),
             fused: 0.into(),
             race: false.into(),
         }
+    }
+
+    fn race_now(&self, k: &str) -> Result<(), StoreError> {
+        if self.race.replace(false) {
+            let env = FakeEnv::at(0);
+            Store::new(&self.inner, &env)
+                .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
+                .map_err(|_| StoreError::Transient("race".into()))?;
+        }
+        Ok(())
     }
 }
 
@@ -332,6 +305,7 @@ impl KeyValue for SwapReads {
         self.inner.increment(k, d)
     }
     fn compare_and_swap(&self, k: &str, e: &[u8], n: &[u8]) -> Result<CasOutcome, StoreError> {
+        self.race_now(k)?;
         self.inner.compare_and_swap(k, e, n)
     }
     fn read_and_swap(
@@ -339,17 +313,14 @@ impl KeyValue for SwapReads {
         k: &str,
         f: &mut crate::store::NextBytes<'_>,
     ) -> Result<crate::store::ReadSwap, StoreError> {
-        self.fused.set(self.fused.get() + 1);
-        let read = self.inner.get(k)?;
-        let new = f(read.as_deref());
-        if self.race.replace(false) {
-            let env = FakeEnv::at(0);
-            Store::new(&self.inner, &env)
-                .update::<Rec, ()>(k, |r| Change::Write(Rec { n: r.n + 10 }))
-                .map_err(|_| StoreError::Transient("race".into()))?;
-        }
-        let swap = match (&read, new) {
-            (Some(cur), Some(new)) => Some(self.inner.compare_and_swap(k, cur, &new)),
+        let read = if self.native {
+            self.fused.set(self.fused.get() + 1);
+            self.inner.get(k)?
+        } else {
+            self.get(k)?
+        };
+        let swap = match (&read, f(read.as_deref())) {
+            (Some(cur), Some(new)) => Some(self.compare_and_swap(k, cur, &new)),
             (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
             (_, None) => None,
         };
@@ -358,9 +329,32 @@ impl KeyValue for SwapReads {
 }
 
 #[test]
+fn a_lost_race_reruns_the_closure_on_the_new_value() {
+    for native in [false, true] {
+        let env = env();
+        let kv = SwapReads::on(MemoryKv::new(), native);
+        Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
+        kv.race.set(true);
+        let mut seen = vec![];
+        let s = Store::new(&kv, &env)
+            .update::<Rec, ()>("k", |r| {
+                seen.push(r.n);
+                Change::Write(Rec { n: r.n + 1 })
+            })
+            .unwrap();
+        assert_eq!(seen, vec![1, 11], "native: {native}");
+        assert_eq!(s.value.n, 12);
+        // Where the swap reads, each round is one call and no other read is made.
+        if native {
+            assert_eq!((kv.gets.get(), kv.fused.get()), (0, 2));
+        }
+    }
+}
+
+#[test]
 fn an_update_reads_through_the_swap_where_the_store_can() {
     let env = env();
-    let kv = SwapReads::on(MemoryKv::new());
+    let kv = SwapReads::on(MemoryKv::new(), true);
     Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
     let s = Store::new(&kv, &env)
         .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
@@ -380,46 +374,6 @@ fn an_update_reads_through_the_swap_where_the_store_can() {
     let absent = Store::new(&kv, &env).update::<Rec, ()>("absent", |_| Change::Write(Rec { n: 9 }));
     assert!(matches!(absent, Err(UpdateError::NotFound)));
     assert_eq!(kv.inner.get("absent").unwrap(), None);
-}
-
-#[test]
-fn a_write_between_the_swaps_read_and_its_swap_reruns_the_closure() {
-    let env = env();
-    let kv = SwapReads::on(MemoryKv::new());
-    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-    kv.race.set(true);
-    let mut seen = vec![];
-    let s = Store::new(&kv, &env)
-        .update::<Rec, ()>("k", |r| {
-            seen.push(r.n);
-            Change::Write(Rec { n: r.n + 1 })
-        })
-        .unwrap();
-    assert_eq!(seen, vec![1, 11]);
-    assert_eq!(s.value.n, 12);
-    assert_eq!(kv.fused.get(), 2);
-}
-
-#[test]
-fn a_fused_swap_answered_unknown_is_read_back_and_not_applied_twice() {
-    let env = env();
-    let kv = SwapReads::on(MemoryKv::with_redis_cas_quirk());
-    Store::new(&kv, &env).put_new("k", &Rec { n: 1 }).unwrap();
-    let s = Store::new(&kv, &env)
-        .update::<Rec, ()>("k", |r| Change::Write(Rec { n: r.n + 1 }))
-        .unwrap();
-    // R2: the swap landed but said "failed"; the read-back's token tells.
-    assert_eq!(s.value.n, 2);
-    assert_eq!((kv.gets.get(), kv.fused.get()), (1, 1));
-    assert_eq!(
-        Store::new(&kv, &env)
-            .get::<Rec>("k")
-            .unwrap()
-            .unwrap()
-            .value
-            .n,
-        2
-    );
 }
 
 #[test]
