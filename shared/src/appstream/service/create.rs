@@ -73,19 +73,30 @@ fn still_running(entry: &RunningCapture, ops: &[(String, Option<Operation>)], no
 /// operation, and the register holds at most `builder_quota` entries, ended or not: its
 /// size and a claim's reads are bounded by the quota, never by the captures an org ever ran.
 pub(super) fn claim_capture(ctx: &Ctx<'_>, entry: RunningCapture) -> Result<(), RpcError> {
-    ensure_register(ctx)?;
-    match try_claim(ctx, &entry, false)? {
-        Claimed::Yes => Ok(()),
-        // The register filled up after our read: decide again with every entry's operation.
-        Claimed::NeedsEveryOperation => match try_claim(ctx, &entry, true)? {
-            Claimed::Yes => Ok(()),
-            Claimed::NeedsEveryOperation => Err(errors::store_busy("register")),
-        },
+    let mut every = false;
+    let mut created = false;
+    loop {
+        match try_claim(ctx, &entry, every)? {
+            Claimed::Yes => return Ok(()),
+            // The org's first capture: the register is created once, then read again (a
+            // read of its presence on every claim would cost every capture a call).
+            Claimed::NoRegister if !created => {
+                ensure_register(ctx)?;
+                created = true;
+            }
+            // The register filled up after our read: decide again with every entry's
+            // operation.
+            Claimed::NeedsEveryOperation if !every => every = true,
+            Claimed::NoRegister | Claimed::NeedsEveryOperation => {
+                return Err(errors::store_busy("register"));
+            }
+        }
     }
 }
 
 enum Claimed {
     Yes,
+    NoRegister,
     NeedsEveryOperation,
 }
 
@@ -94,11 +105,9 @@ enum Claimed {
 fn try_claim(ctx: &Ctx<'_>, entry: &RunningCapture, every: bool) -> Result<Claimed, RpcError> {
     let key = keys::rpc_captures(&ctx.org);
     let quota = usize::try_from(ctx.settings.builder_quota).unwrap_or(usize::MAX);
-    let current = ctx
-        .st
-        .get::<CaptureRegister>(&key)?
-        .map(|s| s.value)
-        .unwrap_or_default();
+    let Some(current) = ctx.st.get::<CaptureRegister>(&key)?.map(|s| s.value) else {
+        return Ok(Claimed::NoRegister);
+    };
     let every = every || current.running.len() >= quota;
     let read: Vec<&RunningCapture> = current
         .running

@@ -284,3 +284,35 @@ fn the_image_quota_refuses_one_more_capture_as_ecs_does() {
     let (s, _) = w.other_org_captures("o2");
     assert_eq!(s, 200);
 }
+
+/// A capture reads the org's register of running captures once, then swaps it through the
+/// swap's own read; only the org's first capture creates it.
+#[test]
+fn a_capture_reads_its_register_once_before_swapping_it() {
+    use crate::testutil::{Call, Hooked};
+    let w = World::with_quota(20);
+    let first = w.desktop("first");
+    w.capture(&first, "first");
+    let inst = w.desktop("second");
+    let calls = std::cell::RefCell::new(Vec::new());
+    let kv = Hooked {
+        inner: &w.kv,
+        before: |call: Call, key: &str| {
+            if key == keys::rpc_captures("o1") {
+                calls.borrow_mut().push(call);
+            }
+        },
+    };
+    let req = w.signed(
+        "CreateImageByInstance",
+        &[
+            ("InstanceId", inst.as_str()),
+            ("InstanceType", "CloudDesktop"),
+            ("ImageName", "second"),
+        ],
+    );
+    let r = handle(&Store::new(&kv, &w.env), &w.settings, &req, AUTHORITY);
+    assert_eq!(r.status, 200);
+    // The read that picks the operations to check, then the update's read and swap.
+    assert_eq!(calls.into_inner(), vec![Call::Get, Call::Get, Call::Swap]);
+}
