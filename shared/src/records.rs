@@ -382,21 +382,17 @@ impl<'a> Store<'a> {
             let from_seen = seen.is_some();
             stale = from_seen;
             let (new, token, swapped) = match seen.take() {
-                Some(raw) => {
-                    let current: Stored<T> = decode(key, &raw)?;
-                    match f(&current.value) {
-                        Change::Write(v) => {
-                            let token = self.fresh_token();
-                            let bytes = encode(&v, &token)?;
-                            let swapped = kv.compare_and_swap(key, &raw, &bytes);
-                            (v, token, swapped)
-                        }
-                        // Only a fresh read may end the update without a write: a refusal
-                        // or "no change" decided on earlier bytes is decided again on the
-                        // record as it is.
-                        _ => continue,
+                Some(raw) => match self.decide(key, Some(&raw), &mut f) {
+                    (Round::Write(v, token), Some(bytes)) => {
+                        let swapped = kv.compare_and_swap(key, &raw, &bytes);
+                        (v, token, swapped)
                     }
-                }
+                    (Round::Failed(e), _) => return Err(UpdateError::Store(e)),
+                    // Only a fresh read may end the update without a write: a refusal or
+                    // "no change" decided on earlier bytes is decided again on the record
+                    // as it is.
+                    _ => continue,
+                },
                 // The read is the swap's own (`current()` on Spin): one call less than a
                 // `get` before the swap.
                 None => {
@@ -444,8 +440,9 @@ impl<'a> Store<'a> {
         Err(UpdateError::Contended)
     }
 
-    /// One round's decision on the bytes a [`KeyValue::read_and_swap`] read: what `f` made
-    /// of them, and the bytes to swap in when it writes.
+    /// One round's decision on the bytes it starts from (read by a
+    /// [`KeyValue::read_and_swap`], or earlier by the caller): what `f` made of them, and the
+    /// bytes to swap in when it writes.
     fn decide<T, E>(
         &self,
         key: &str,

@@ -296,6 +296,24 @@ pub struct ReadSwap {
     pub swap: Option<Result<CasOutcome, StoreError>>,
 }
 
+impl ReadSwap {
+    /// The rest of a [`KeyValue::read_and_swap`] once `read` is read: what `f` makes of it,
+    /// swapped in by `swap(read, new)`. Nothing is swapped from an absent value (records
+    /// are not created by a swap, R1): that is a [`CasOutcome::Conflict`].
+    pub fn after(
+        read: Option<Vec<u8>>,
+        f: &mut NextBytes<'_>,
+        swap: impl FnOnce(&[u8], &[u8]) -> Result<CasOutcome, StoreError>,
+    ) -> ReadSwap {
+        let swap = match (&read, f(read.as_deref())) {
+            (Some(current), Some(new)) => Some(swap(current, &new)),
+            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
+            (_, None) => None,
+        };
+        ReadSwap { read, swap }
+    }
+}
+
 /// The key-value operations the model relies on.
 ///
 /// The compare-and-swap contract an implementation must keep:
@@ -338,12 +356,9 @@ pub trait KeyValue {
     /// have landed on `Unknown` or a transient failure) is [`ReadSwap::swap`].
     fn read_and_swap(&self, key: &str, f: &mut NextBytes<'_>) -> Result<ReadSwap, StoreError> {
         let read = self.get(key)?;
-        let swap = match (&read, f(read.as_deref())) {
-            (Some(current), Some(new)) => Some(self.compare_and_swap(key, current, &new)),
-            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
-            (_, None) => None,
-        };
-        Ok(ReadSwap { read, swap })
+        Ok(ReadSwap::after(read, f, |current, new| {
+            self.compare_and_swap(key, current, new)
+        }))
     }
     /// Whether [`KeyValue::get_many`] reads many keys in one call of the runtime; `false`
     /// where it reads them one `get` each (Spin's Redis, R8). A caller that saves writes by

@@ -157,13 +157,7 @@ impl KeyValue for SpinKv {
         // The bucket (`self`) stays open until the swap (R12).
         let cas = atomics::Cas::new(&self.bucket, key).map_err(map_error)?;
         let read = cas.current().map_err(map_error)?;
-        let swap = match (&read, f(read.as_deref())) {
-            (Some(_), Some(new)) => Some(swap(cas, &new)),
-            // Never a swap from an absent value: it is blind on SQLite (R1).
-            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
-            (_, None) => None,
-        };
-        Ok(ReadSwap { read, swap })
+        Ok(ReadSwap::after(read, f, |_, new| swap(cas, new)))
     }
 }
 

@@ -319,12 +319,9 @@ impl KeyValue for SwapReads {
         } else {
             self.get(k)?
         };
-        let swap = match (&read, f(read.as_deref())) {
-            (Some(cur), Some(new)) => Some(self.compare_and_swap(k, cur, &new)),
-            (None, Some(_)) => Some(Ok(CasOutcome::Conflict)),
-            (_, None) => None,
-        };
-        Ok(crate::store::ReadSwap { read, swap })
+        Ok(crate::store::ReadSwap::after(read, f, |cur, new| {
+            self.compare_and_swap(k, cur, new)
+        }))
     }
 }
 
